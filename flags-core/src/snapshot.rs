@@ -1,0 +1,284 @@
+//! One loaded version of the flag file, compiled for evaluation.
+
+use std::collections::HashMap;
+
+use crate::bucket::{BUCKETS, bucket, seed_for_salt};
+use crate::decision::{Context, Decision, Reason};
+use crate::error::Problems;
+use crate::idset::IdSet;
+use crate::model::{BucketBy, FlagDef, FlagFile};
+use crate::names::NameIndex;
+use crate::validate::parse_flag_file;
+
+/// A flag resolved once by name, to be evaluated with no string hashing.
+///
+/// A handle belongs to the [`crate::FlagStore`] that made it and stays valid
+/// across reloads: while the file has no flag of its name it evaluates as
+/// `unknown_flag`, and works again once the flag is back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Handle(pub(crate) u32);
+
+impl Handle {
+    /// The handle's number, stable for the life of its store (for FFI).
+    pub const fn index(self) -> u32 {
+        self.0
+    }
+
+    pub const fn from_index(index: u32) -> Handle {
+        Handle(index)
+    }
+}
+
+/// Every flag name a store has ever seen, each with a stable slot number:
+/// the [`Handle`]s. It only grows, so a handle never changes meaning.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    slots: HashMap<Box<str>, u32>,
+}
+
+impl Registry {
+    pub(crate) fn slot(&mut self, name: &str) -> u32 {
+        let next = self.slots.len() as u32;
+        *self.slots.entry(name.into()).or_insert(next)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+const NO_FLAG: u32 = u32::MAX;
+
+/// One flag with everything evaluation needs precomputed at load time.
+#[derive(Debug, Clone)]
+struct CompiledFlag {
+    enabled: bool,
+    /// Bit per [`crate::ChatType`]; 0 means every type.
+    chat_types: u8,
+    bucket_by: BucketBy,
+    /// `round(percentage × 1000)`; 100 000 means everyone.
+    threshold: u32,
+    seed: u64,
+    excluded: IdSet,
+    /// Members of the flag's `user_groups` that the file lists.
+    members: IdSet,
+    /// The flag's `user_groups`, matched against the context's groups.
+    group_names: Box<[Box<str>]>,
+}
+
+impl CompiledFlag {
+    fn new(name: &str, def: &FlagDef, file: &FlagFile) -> CompiledFlag {
+        let members = def
+            .user_groups
+            .iter()
+            .filter_map(|g| file.groups.iter().find(|(name, _)| name == g))
+            .flat_map(|(_, ids)| ids.iter().copied());
+        CompiledFlag {
+            enabled: def.enabled,
+            chat_types: def.chat_types.iter().fold(0, |mask, t| mask | t.bit()),
+            bucket_by: def.bucket_by,
+            threshold: def.rollout_percentage.millis(),
+            seed: seed_for_salt(def.salt.as_deref().unwrap_or(name)),
+            excluded: IdSet::new(def.exclude_chats.iter().copied()),
+            members: IdSet::new(members),
+            group_names: def.user_groups.iter().map(|g| g.as_str().into()).collect(),
+        }
+    }
+
+    /// SPEC.md "Evaluation", steps 2–8, first match wins.
+    #[inline]
+    fn evaluate(&self, ctx: &Context<'_>) -> Decision {
+        if !self.enabled {
+            return Decision::fixed(false, Reason::Disabled);
+        }
+        if let Some(chat) = ctx.chat_id
+            && self.excluded.contains(chat)
+        {
+            return Decision::fixed(false, Reason::ChatExcluded);
+        }
+        if self.chat_types != 0 && ctx.chat_type.is_none_or(|t| self.chat_types & t.bit() == 0) {
+            return Decision::fixed(false, Reason::ChatType);
+        }
+        if self.in_groups(ctx) {
+            return Decision::fixed(true, Reason::Group);
+        }
+        if self.threshold >= BUCKETS {
+            return Decision::fixed(true, Reason::Rollout);
+        }
+        let key = match self.bucket_by {
+            BucketBy::User => ctx.user_id,
+            BucketBy::Chat => ctx.chat_id,
+        };
+        let Some(key) = key else {
+            return Decision::fixed(false, Reason::MissingKey);
+        };
+        let bucket = bucket(key, self.seed);
+        Decision {
+            enabled: bucket < self.threshold,
+            reason: Reason::Rollout,
+            bucket: Some(bucket),
+        }
+    }
+
+    #[inline]
+    fn in_groups(&self, ctx: &Context<'_>) -> bool {
+        if self.group_names.is_empty() {
+            return false;
+        }
+        if let Some(user) = ctx.user_id
+            && self.members.contains(user)
+        {
+            return true;
+        }
+        ctx.groups
+            .iter()
+            .any(|g| self.group_names.iter().any(|name| **name == **g))
+    }
+}
+
+/// One loaded, validated version of the flag file, compiled for evaluation.
+///
+/// Immutable: a reload builds a new `Snapshot` and swaps it in whole, so
+/// everything asked of one snapshot sees one version of the file.
+#[derive(Debug)]
+pub struct Snapshot {
+    file: FlagFile,
+    flags: Box<[CompiledFlag]>,
+    index: NameIndex,
+    /// Handle slot → position in `flags`, or `NO_FLAG`.
+    slots: Box<[u32]>,
+    generation: u64,
+    fingerprint: u64,
+}
+
+impl Snapshot {
+    /// Validates `text` and compiles it, outside any store (generation 0).
+    pub fn from_json(text: &str) -> Result<Snapshot, Problems> {
+        let file = parse_flag_file(text)?;
+        Ok(Snapshot::compile(file, &mut Registry::default(), 0, fingerprint(text.as_bytes())))
+    }
+
+    pub(crate) fn compile(file: FlagFile, registry: &mut Registry, generation: u64, fingerprint: u64) -> Snapshot {
+        let flags: Box<[CompiledFlag]> = file
+            .flags
+            .iter()
+            .map(|(name, def)| CompiledFlag::new(name, def, &file))
+            .collect();
+        let index = NameIndex::new(file.flags.iter().map(|(name, _)| name.as_str()));
+        let positions: Vec<u32> = file.flags.iter().map(|(name, _)| registry.slot(name)).collect();
+        let mut slots = vec![NO_FLAG; registry.len()].into_boxed_slice();
+        for (position, slot) in positions.into_iter().enumerate() {
+            slots[slot as usize] = position as u32;
+        }
+        Snapshot {
+            file,
+            flags,
+            index,
+            slots,
+            generation,
+            fingerprint,
+        }
+    }
+
+    /// The file this snapshot was compiled from, defaults filled in.
+    pub fn file(&self) -> &FlagFile {
+        &self.file
+    }
+
+    /// 1 for the first file a store loaded, +1 for every new version since.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// xxh3-64 of the file's bytes: which version of the file this is.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// Number of flags in the file.
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+
+    /// Flag names in file order: position i here is position i in the
+    /// outputs of [`Snapshot::evaluate_all`] and [`Snapshot::enabled_bits`].
+    pub fn flag_names(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.file.flags.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The position of flag `name` in file order.
+    #[inline]
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index
+            .get(name, |i| self.file.flags[i as usize].0.as_str())
+            .map(|i| i as usize)
+    }
+
+    /// Evaluates flag `name`; `unknown_flag` (off) if the file has none.
+    #[inline]
+    pub fn evaluate(&self, name: &str, ctx: &Context<'_>) -> Decision {
+        match self.position(name) {
+            Some(i) => self.flags[i].evaluate(ctx),
+            None => Decision::UNKNOWN,
+        }
+    }
+
+    /// Whether flag `name` is on; `false` for a flag the file does not define.
+    #[inline]
+    pub fn is_enabled(&self, name: &str, ctx: &Context<'_>) -> bool {
+        self.evaluate(name, ctx).enabled
+    }
+
+    /// Evaluates the flag behind `handle`; `unknown_flag` if this version of
+    /// the file does not define it.
+    #[inline]
+    pub fn evaluate_handle(&self, handle: Handle, ctx: &Context<'_>) -> Decision {
+        match self.slots.get(handle.0 as usize) {
+            Some(&i) if i != NO_FLAG => self.flags[i as usize].evaluate(ctx),
+            _ => Decision::UNKNOWN,
+        }
+    }
+
+    /// Evaluates the flag at `position` in file order.
+    #[inline]
+    pub fn evaluate_at(&self, position: usize, ctx: &Context<'_>) -> Option<Decision> {
+        self.flags.get(position).map(|f| f.evaluate(ctx))
+    }
+
+    /// Evaluates every flag, in file order, into `out[..self.len()]`.
+    /// Returns how many were written (fewer if `out` is shorter).
+    pub fn evaluate_all(&self, ctx: &Context<'_>, out: &mut [Decision]) -> usize {
+        let n = out.len().min(self.flags.len());
+        for (slot, flag) in out[..n].iter_mut().zip(self.flags.iter()) {
+            *slot = flag.evaluate(ctx);
+        }
+        n
+    }
+
+    /// Evaluates each of `handles` into the same position of `out`.
+    pub fn evaluate_handles(&self, handles: &[Handle], ctx: &Context<'_>, out: &mut [Decision]) {
+        for (slot, &handle) in out.iter_mut().zip(handles) {
+            *slot = self.evaluate_handle(handle, ctx);
+        }
+    }
+
+    /// Sets bit i (word i / 64, bit i % 64) of `out` when the flag at
+    /// position i is on; clears the others. Returns the number of flags, so a
+    /// caller whose `out` holds fewer than `len()` bits knows to grow it.
+    pub fn enabled_bits(&self, ctx: &Context<'_>, out: &mut [u64]) -> usize {
+        out.fill(0);
+        for (i, flag) in self.flags.iter().enumerate().take(out.len() * 64) {
+            out[i / 64] |= u64::from(flag.evaluate(ctx).enabled) << (i % 64);
+        }
+        self.flags.len()
+    }
+}
+
+/// The fingerprint of a file's bytes.
+pub(crate) fn fingerprint(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}

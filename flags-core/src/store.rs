@@ -1,0 +1,416 @@
+//! `FlagStore`: the current [`Snapshot`] behind an `ArcSwap`, and everything
+//! that replaces it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::{ArcSwap, Guard};
+
+use crate::decision::{Context, Decision};
+use crate::error::{Error, Problem, Problems};
+use crate::snapshot::{Handle, Registry, Snapshot, fingerprint};
+use crate::validate::parse_flag_file;
+use crate::watch::Watcher;
+
+/// Something the store did that its owner may want to log. Delivered to the
+/// callback given to [`StoreOptions::on_event`], from the thread that did it
+/// (the watcher's thread for automatic reloads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReloadEvent {
+    /// A new version of the file is now served.
+    Loaded { generation: u64, fingerprint: u64 },
+    /// The file could not be loaded; the previous version keeps serving.
+    /// Sent once per distinct error, not once per attempt.
+    Failed { message: String },
+    /// The watcher hit a problem of its own (it keeps trying; not fatal).
+    WatchError { message: String },
+}
+
+type EventCallback = Arc<dyn Fn(&ReloadEvent) + Send + Sync>;
+
+/// How to open a [`FlagStore`]. `FlagStore::open(path)` is
+/// `StoreOptions::new().open(path)`.
+#[derive(Clone)]
+pub struct StoreOptions {
+    pub(crate) watch: bool,
+    pub(crate) debounce: Duration,
+    pub(crate) poll_interval: Option<Duration>,
+    pub(crate) on_event: Option<EventCallback>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            watch: true,
+            debounce: Duration::from_millis(50),
+            poll_interval: None,
+            on_event: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("watch", &self.watch)
+            .field("debounce", &self.debounce)
+            .field("poll_interval", &self.poll_interval)
+            .field("on_event", &self.on_event.is_some())
+            .finish()
+    }
+}
+
+impl StoreOptions {
+    pub fn new() -> StoreOptions {
+        StoreOptions::default()
+    }
+
+    /// Watch the file and reload it on every change (default: on).
+    pub fn watch(mut self, watch: bool) -> Self {
+        self.watch = watch;
+        self
+    }
+
+    /// How long to wait for a burst of file events to settle before reading
+    /// (default 50 ms).
+    pub fn debounce(mut self, debounce: Duration) -> Self {
+        self.debounce = debounce;
+        self
+    }
+
+    /// Also poll the file every `interval`, for filesystems that send no
+    /// change events (some network and FUSE mounts). Off by default.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
+        self
+    }
+
+    /// Where reloads and reload failures are reported. The library never
+    /// prints; without a callback, failures are only visible through
+    /// [`FlagStore::status`].
+    pub fn on_event(mut self, callback: impl Fn(&ReloadEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(callback));
+        self
+    }
+
+    /// Loads and validates the file at `path`, then (unless turned off)
+    /// starts watching it.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<FlagStore, Error> {
+        let path = path.as_ref().to_path_buf();
+        let bytes = read_file(&path)?;
+        let shared = Arc::new(Shared::first(&bytes, Some(path), self.on_event.clone())?);
+        let watcher = if self.watch {
+            Some(Watcher::start(Arc::clone(&shared), &self)?)
+        } else {
+            None
+        };
+        Ok(FlagStore {
+            shared,
+            watcher: Mutex::new(watcher),
+        })
+    }
+}
+
+/// How reloads have gone, for health checks and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadStatus {
+    /// Generation of the version being served.
+    pub generation: u64,
+    /// Fingerprint of the version being served.
+    pub fingerprint: u64,
+    /// Loads that swapped in a new version (the first load included).
+    pub reloads_succeeded: u64,
+    /// Loads that failed and left the previous version serving.
+    pub reloads_failed: u64,
+    /// When the version being served was loaded.
+    pub last_success: SystemTime,
+    /// Why the most recent load failed; cleared by the next good load.
+    pub last_error: Option<String>,
+}
+
+/// The state readers and reloaders share: the watcher holds it too.
+pub(crate) struct Shared {
+    current: ArcSwap<Snapshot>,
+    path: Option<PathBuf>,
+    /// Held for a whole reload, so reloads run one at a time; readers never
+    /// touch it.
+    reloading: Mutex<Reloading>,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    on_event: Option<EventCallback>,
+}
+
+struct Reloading {
+    registry: Registry,
+    last_error: Option<String>,
+    last_success: SystemTime,
+}
+
+/// What a successful reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new version is now served, with this generation.
+    Loaded { generation: u64 },
+    /// The bytes are those already served: nothing changed.
+    Unchanged,
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn compile_bytes(bytes: &[u8], registry: &mut Registry, generation: u64) -> Result<Snapshot, Problems> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Problems(vec![Problem {
+            path: String::new(),
+            message: format!("the file is not valid UTF-8 (byte {})", e.valid_up_to()),
+        }])
+    })?;
+    let file = parse_flag_file(text)?;
+    Ok(Snapshot::compile(file, registry, generation, fingerprint(bytes)))
+}
+
+impl Shared {
+    fn first(bytes: &[u8], path: Option<PathBuf>, on_event: Option<EventCallback>) -> Result<Shared, Error> {
+        let mut registry = Registry::default();
+        let snapshot = compile_bytes(bytes, &mut registry, 1)?;
+        Ok(Shared {
+            current: ArcSwap::from_pointee(snapshot),
+            path,
+            reloading: Mutex::new(Reloading {
+                registry,
+                last_error: None,
+                last_success: SystemTime::now(),
+            }),
+            succeeded: AtomicU64::new(1),
+            failed: AtomicU64::new(0),
+            on_event,
+        })
+    }
+
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Reloading> {
+        // A panic in a callback must not wedge reloads forever.
+        self.reloading.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn emit(&self, event: ReloadEvent) {
+        if let Some(callback) = &self.on_event {
+            callback(&event);
+        }
+    }
+
+    /// Reads the file and swaps it in if it is new and valid.
+    pub(crate) fn reload_from_file(&self) -> Result<ReloadOutcome, Error> {
+        let path = self.path.as_deref().ok_or(Error::NoFile)?;
+        let mut state = self.lock();
+        let result = read_file(path).and_then(|bytes| self.swap_in(&mut state, &bytes));
+        self.record(&mut state, result)
+    }
+
+    pub(crate) fn replace_bytes(&self, bytes: &[u8]) -> Result<ReloadOutcome, Error> {
+        let mut state = self.lock();
+        let result = self.swap_in(&mut state, bytes);
+        self.record(&mut state, result)
+    }
+
+    fn swap_in(&self, state: &mut Reloading, bytes: &[u8]) -> Result<ReloadOutcome, Error> {
+        let current = self.current.load();
+        if current.fingerprint() == fingerprint(bytes) {
+            return Ok(ReloadOutcome::Unchanged);
+        }
+        let generation = current.generation() + 1;
+        let snapshot = compile_bytes(bytes, &mut state.registry, generation)?;
+        let fingerprint = snapshot.fingerprint();
+        self.current.store(Arc::new(snapshot));
+        self.emit(ReloadEvent::Loaded { generation, fingerprint });
+        Ok(ReloadOutcome::Loaded { generation })
+    }
+
+    fn record(&self, state: &mut Reloading, result: Result<ReloadOutcome, Error>) -> Result<ReloadOutcome, Error> {
+        match &result {
+            Ok(outcome) => {
+                if let ReloadOutcome::Loaded { .. } = outcome {
+                    self.succeeded.fetch_add(1, Ordering::Relaxed);
+                    state.last_success = SystemTime::now();
+                }
+                state.last_error = None;
+            }
+            Err(error) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let message = error.to_string();
+                if state.last_error.as_deref() != Some(message.as_str()) {
+                    self.emit(ReloadEvent::Failed { message: message.clone() });
+                }
+                state.last_error = Some(message);
+            }
+        }
+        result
+    }
+}
+
+/// The flags of one file, always the last valid version, safe to share
+/// between threads and to query from any of them without waiting.
+///
+/// See the crate docs for the evaluation order and an example.
+pub struct FlagStore {
+    shared: Arc<Shared>,
+    watcher: Mutex<Option<Watcher>>,
+}
+
+impl std::fmt::Debug for FlagStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let snapshot = self.snapshot();
+        f.debug_struct("FlagStore")
+            .field("path", &self.shared.path)
+            .field("generation", &snapshot.generation())
+            .field("flags", &snapshot.len())
+            .finish()
+    }
+}
+
+/// A borrowed view of the snapshot being served. Hold it for one message,
+/// not longer: a held guard keeps that version alive after a reload.
+pub struct SnapshotGuard(Guard<Arc<Snapshot>>);
+
+impl std::ops::Deref for SnapshotGuard {
+    type Target = Snapshot;
+
+    #[inline]
+    fn deref(&self) -> &Snapshot {
+        &self.0
+    }
+}
+
+impl FlagStore {
+    /// Loads and validates the file at `path` and watches it for changes.
+    /// Fails if the file is missing, unreadable or invalid.
+    pub fn open(path: impl AsRef<Path>) -> Result<FlagStore, Error> {
+        StoreOptions::new().open(path)
+    }
+
+    /// Options for [`FlagStore::open`]: watching, polling, event callback.
+    pub fn options() -> StoreOptions {
+        StoreOptions::new()
+    }
+
+    /// A store over flag file text, with no file behind it; change it with
+    /// [`FlagStore::replace_json`].
+    pub fn from_json(text: &str) -> Result<FlagStore, Error> {
+        Ok(FlagStore {
+            shared: Arc::new(Shared::first(text.as_bytes(), None, None)?),
+            watcher: Mutex::new(None),
+        })
+    }
+
+    /// The version being served now. Evaluate every flag of one message on
+    /// one snapshot so they all see the same file.
+    #[inline]
+    pub fn snapshot(&self) -> SnapshotGuard {
+        SnapshotGuard(self.shared.current.load())
+    }
+
+    /// The version being served now, as an owned `Arc` (costs a reference
+    /// count update; prefer [`FlagStore::snapshot`] per message).
+    pub fn snapshot_arc(&self) -> Arc<Snapshot> {
+        self.shared.current.load_full()
+    }
+
+    /// Whether flag `name` is on for this message; `false` for an unknown flag.
+    #[inline]
+    pub fn is_enabled(&self, name: &str, ctx: &Context<'_>) -> bool {
+        self.shared.current.load().is_enabled(name, ctx)
+    }
+
+    /// Whether flag `name` is on; `default` if the file does not define it.
+    #[inline]
+    pub fn is_enabled_or(&self, name: &str, ctx: &Context<'_>, default: bool) -> bool {
+        let decision = self.evaluate(name, ctx);
+        match decision.reason {
+            crate::Reason::UnknownFlag => default,
+            _ => decision.enabled,
+        }
+    }
+
+    /// The decision for flag `name`, with its reason and bucket.
+    #[inline]
+    pub fn evaluate(&self, name: &str, ctx: &Context<'_>) -> Decision {
+        self.shared.current.load().evaluate(name, ctx)
+    }
+
+    /// Resolves `name` once, for evaluation by [`FlagStore::evaluate_handle`]
+    /// without hashing the name again. Works for names the file does not
+    /// (yet) define.
+    pub fn handle(&self, name: &str) -> Handle {
+        let mut state = self.shared.lock();
+        Handle(state.registry.slot(name))
+    }
+
+    #[inline]
+    pub fn evaluate_handle(&self, handle: Handle, ctx: &Context<'_>) -> Decision {
+        self.shared.current.load().evaluate_handle(handle, ctx)
+    }
+
+    /// Re-reads the file now (for SIGHUP). On error the previous version
+    /// keeps serving and the error is returned and recorded.
+    pub fn reload(&self) -> Result<ReloadOutcome, Error> {
+        self.shared.reload_from_file()
+    }
+
+    /// Replaces the flags with `text`, if valid; the same rules as a reload.
+    pub fn replace_json(&self, text: &str) -> Result<ReloadOutcome, Error> {
+        self.shared.replace_bytes(text.as_bytes())
+    }
+
+    /// The file this store was opened from.
+    pub fn path(&self) -> Option<&Path> {
+        self.shared.path()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.snapshot().generation()
+    }
+
+    pub fn fingerprint(&self) -> u64 {
+        self.snapshot().fingerprint()
+    }
+
+    /// Why the latest load failed, until a good version loads.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared.lock().last_error.clone()
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        let state = self.shared.lock();
+        let snapshot = self.snapshot();
+        ReloadStatus {
+            generation: snapshot.generation(),
+            fingerprint: snapshot.fingerprint(),
+            reloads_succeeded: self.shared.succeeded.load(Ordering::Relaxed),
+            reloads_failed: self.shared.failed.load(Ordering::Relaxed),
+            last_success: state.last_success,
+            last_error: state.last_error.clone(),
+        }
+    }
+
+    /// Whether a watcher is running for this store.
+    pub fn is_watching(&self) -> bool {
+        self.watcher.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    /// Stops watching the file (joining the watcher's thread). The store
+    /// keeps serving its current version; dropping the store does the same.
+    pub fn stop_watching(&self) {
+        let watcher = self.watcher.lock().unwrap_or_else(PoisonError::into_inner).take();
+        drop(watcher);
+    }
+}
