@@ -171,7 +171,8 @@ impl FromStr for Percentage {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         let plain = !s.is_empty()
-            && s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
             && s.bytes().any(|b| b.is_ascii_digit());
         if !plain {
             return Err(PercentageError::NotANumber);
@@ -309,9 +310,16 @@ mod tests {
         assert_eq!("50".parse::<Percentage>().unwrap().millis(), 50_000);
         assert_eq!("12.5".parse::<Percentage>().unwrap().to_string(), "12.5");
         for bad in ["abc", "nan", "inf", "", "50%", "1e2"] {
-            assert_eq!(bad.parse::<Percentage>(), Err(PercentageError::NotANumber), "{bad}");
+            assert_eq!(
+                bad.parse::<Percentage>(),
+                Err(PercentageError::NotANumber),
+                "{bad}"
+            );
         }
-        assert_eq!("150".parse::<Percentage>(), Err(PercentageError::OutOfRange));
+        assert_eq!(
+            "150".parse::<Percentage>(),
+            Err(PercentageError::OutOfRange)
+        );
         assert_eq!("-1".parse::<Percentage>(), Err(PercentageError::OutOfRange));
     }
 

@@ -34,9 +34,19 @@ impl Handle {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     slots: HashMap<Box<str>, u32>,
+    /// Whether compiled flags count their decisions (for metrics).
+    #[allow(dead_code)]
+    counting: bool,
 }
 
 impl Registry {
+    pub(crate) fn new(counting: bool) -> Registry {
+        Registry {
+            slots: HashMap::new(),
+            counting,
+        }
+    }
+
     pub(crate) fn slot(&mut self, name: &str) -> u32 {
         let next = self.slots.len() as u32;
         *self.slots.entry(name.into()).or_insert(next)
@@ -155,17 +165,31 @@ impl Snapshot {
     /// Validates `text` and compiles it, outside any store (generation 0).
     pub fn from_json(text: &str) -> Result<Snapshot, Problems> {
         let file = parse_flag_file(text)?;
-        Ok(Snapshot::compile(file, &mut Registry::default(), 0, fingerprint(text.as_bytes())))
+        Ok(Snapshot::compile(
+            file,
+            &mut Registry::default(),
+            0,
+            fingerprint(text.as_bytes()),
+        ))
     }
 
-    pub(crate) fn compile(file: FlagFile, registry: &mut Registry, generation: u64, fingerprint: u64) -> Snapshot {
+    pub(crate) fn compile(
+        file: FlagFile,
+        registry: &mut Registry,
+        generation: u64,
+        fingerprint: u64,
+    ) -> Snapshot {
         let flags: Box<[CompiledFlag]> = file
             .flags
             .iter()
             .map(|(name, def)| CompiledFlag::new(name, def, &file))
             .collect();
         let index = NameIndex::new(file.flags.iter().map(|(name, _)| name.as_str()));
-        let positions: Vec<u32> = file.flags.iter().map(|(name, _)| registry.slot(name)).collect();
+        let positions: Vec<u32> = file
+            .flags
+            .iter()
+            .map(|(name, _)| registry.slot(name))
+            .collect();
         let mut slots = vec![NO_FLAG; registry.len()].into_boxed_slice();
         for (position, slot) in positions.into_iter().enumerate() {
             slots[slot as usize] = position as u32;

@@ -39,6 +39,7 @@ pub struct StoreOptions {
     pub(crate) debounce: Duration,
     pub(crate) poll_interval: Option<Duration>,
     pub(crate) on_event: Option<EventCallback>,
+    pub(crate) count_decisions: bool,
 }
 
 impl Default for StoreOptions {
@@ -48,6 +49,7 @@ impl Default for StoreOptions {
             debounce: Duration::from_millis(50),
             poll_interval: None,
             on_event: None,
+            count_decisions: true,
         }
     }
 }
@@ -59,6 +61,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("debounce", &self.debounce)
             .field("poll_interval", &self.poll_interval)
             .field("on_event", &self.on_event.is_some())
+            .field("count_decisions", &self.count_decisions)
             .finish()
     }
 }
@@ -96,12 +99,18 @@ impl StoreOptions {
         self
     }
 
+    /// Count decisions per flag, by reason, for metrics (default: on).
+    pub fn count_decisions(mut self, count: bool) -> Self {
+        self.count_decisions = count;
+        self
+    }
+
     /// Loads and validates the file at `path`, then (unless turned off)
     /// starts watching it.
     pub fn open(self, path: impl AsRef<Path>) -> Result<FlagStore, Error> {
         let path = path.as_ref().to_path_buf();
         let bytes = read_file(&path)?;
-        let shared = Arc::new(Shared::first(&bytes, Some(path), self.on_event.clone())?);
+        let shared = Arc::new(Shared::first(&bytes, Some(path), &self)?);
         let watcher = if self.watch {
             Some(Watcher::start(Arc::clone(&shared), &self)?)
         } else {
@@ -110,6 +119,17 @@ impl StoreOptions {
         Ok(FlagStore {
             shared,
             watcher: Mutex::new(watcher),
+        })
+    }
+}
+
+impl StoreOptions {
+    /// A store over flag file text, with no file behind it (`watch` and
+    /// `poll_interval` do not apply).
+    pub fn from_json(self, text: &str) -> Result<FlagStore, Error> {
+        Ok(FlagStore {
+            shared: Arc::new(Shared::first(text.as_bytes(), None, &self)?),
+            watcher: Mutex::new(None),
         })
     }
 }
@@ -133,13 +153,13 @@ pub struct ReloadStatus {
 
 /// The state readers and reloaders share: the watcher holds it too.
 pub(crate) struct Shared {
-    current: ArcSwap<Snapshot>,
+    pub(crate) current: ArcSwap<Snapshot>,
     path: Option<PathBuf>,
     /// Held for a whole reload, so reloads run one at a time; readers never
     /// touch it.
     reloading: Mutex<Reloading>,
-    succeeded: AtomicU64,
-    failed: AtomicU64,
+    pub(crate) succeeded: AtomicU64,
+    pub(crate) failed: AtomicU64,
     on_event: Option<EventCallback>,
 }
 
@@ -165,7 +185,11 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
     })
 }
 
-fn compile_bytes(bytes: &[u8], registry: &mut Registry, generation: u64) -> Result<Snapshot, Problems> {
+fn compile_bytes(
+    bytes: &[u8],
+    registry: &mut Registry,
+    generation: u64,
+) -> Result<Snapshot, Problems> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Problems(vec![Problem {
             path: String::new(),
@@ -173,12 +197,17 @@ fn compile_bytes(bytes: &[u8], registry: &mut Registry, generation: u64) -> Resu
         }])
     })?;
     let file = parse_flag_file(text)?;
-    Ok(Snapshot::compile(file, registry, generation, fingerprint(bytes)))
+    Ok(Snapshot::compile(
+        file,
+        registry,
+        generation,
+        fingerprint(bytes),
+    ))
 }
 
 impl Shared {
-    fn first(bytes: &[u8], path: Option<PathBuf>, on_event: Option<EventCallback>) -> Result<Shared, Error> {
-        let mut registry = Registry::default();
+    fn first(bytes: &[u8], path: Option<PathBuf>, options: &StoreOptions) -> Result<Shared, Error> {
+        let mut registry = Registry::new(options.count_decisions);
         let snapshot = compile_bytes(bytes, &mut registry, 1)?;
         Ok(Shared {
             current: ArcSwap::from_pointee(snapshot),
@@ -190,7 +219,7 @@ impl Shared {
             }),
             succeeded: AtomicU64::new(1),
             failed: AtomicU64::new(0),
-            on_event,
+            on_event: options.on_event.clone(),
         })
     }
 
@@ -200,7 +229,9 @@ impl Shared {
 
     fn lock(&self) -> MutexGuard<'_, Reloading> {
         // A panic in a callback must not wedge reloads forever.
-        self.reloading.lock().unwrap_or_else(PoisonError::into_inner)
+        self.reloading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn emit(&self, event: ReloadEvent) {
@@ -232,11 +263,18 @@ impl Shared {
         let snapshot = compile_bytes(bytes, &mut state.registry, generation)?;
         let fingerprint = snapshot.fingerprint();
         self.current.store(Arc::new(snapshot));
-        self.emit(ReloadEvent::Loaded { generation, fingerprint });
+        self.emit(ReloadEvent::Loaded {
+            generation,
+            fingerprint,
+        });
         Ok(ReloadOutcome::Loaded { generation })
     }
 
-    fn record(&self, state: &mut Reloading, result: Result<ReloadOutcome, Error>) -> Result<ReloadOutcome, Error> {
+    fn record(
+        &self,
+        state: &mut Reloading,
+        result: Result<ReloadOutcome, Error>,
+    ) -> Result<ReloadOutcome, Error> {
         match &result {
             Ok(outcome) => {
                 if let ReloadOutcome::Loaded { .. } = outcome {
@@ -249,7 +287,9 @@ impl Shared {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 let message = error.to_string();
                 if state.last_error.as_deref() != Some(message.as_str()) {
-                    self.emit(ReloadEvent::Failed { message: message.clone() });
+                    self.emit(ReloadEvent::Failed {
+                        message: message.clone(),
+                    });
                 }
                 state.last_error = Some(message);
             }
@@ -263,8 +303,8 @@ impl Shared {
 ///
 /// See the crate docs for the evaluation order and an example.
 pub struct FlagStore {
-    shared: Arc<Shared>,
-    watcher: Mutex<Option<Watcher>>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) watcher: Mutex<Option<Watcher>>,
 }
 
 impl std::fmt::Debug for FlagStore {
@@ -306,12 +346,8 @@ impl FlagStore {
     /// A store over flag file text, with no file behind it; change it with
     /// [`FlagStore::replace_json`].
     pub fn from_json(text: &str) -> Result<FlagStore, Error> {
-        Ok(FlagStore {
-            shared: Arc::new(Shared::first(text.as_bytes(), None, None)?),
-            watcher: Mutex::new(None),
-        })
+        StoreOptions::new().from_json(text)
     }
-
     /// The version being served now. Evaluate every flag of one message on
     /// one snapshot so they all see the same file.
     #[inline]
@@ -404,13 +440,20 @@ impl FlagStore {
 
     /// Whether a watcher is running for this store.
     pub fn is_watching(&self) -> bool {
-        self.watcher.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+        self.watcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     /// Stops watching the file (joining the watcher's thread). The store
     /// keeps serving its current version; dropping the store does the same.
     pub fn stop_watching(&self) {
-        let watcher = self.watcher.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let watcher = self
+            .watcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         drop(watcher);
     }
 }

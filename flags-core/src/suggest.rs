@@ -2,7 +2,10 @@
 
 /// The candidate closest to `input` by edit distance, if it is close enough
 /// to be a plausible typo (a third of the longer name, at least two edits).
-pub fn nearest_name<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn nearest_name<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(input, c), c))
@@ -49,7 +52,11 @@ mod tests {
         assert_eq!(nearest_name("new_gpt_modle", names), Some("new_gpt_model"));
         assert_eq!(nearest_name("weather_v3", names), Some("weather_v2"));
         assert_eq!(nearest_name("something_else", names), None);
-        assert_eq!(nearest_name("new_gpt_model", names), None, "an exact match is no typo");
+        assert_eq!(
+            nearest_name("new_gpt_model", names),
+            None,
+            "an exact match is no typo"
+        );
         assert_eq!(
             nearest_name("rollout_percentag", ["enabled", "rollout_percentage"]),
             Some("rollout_percentage")

@@ -41,9 +41,15 @@ pub fn check_name(name: &str) -> Result<(), String> {
         return Err("a name must not be empty".into());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!("a name must be at most {MAX_NAME_LEN} characters, this one has {}", name.len()));
+        return Err(format!(
+            "a name must be at most {MAX_NAME_LEN} characters, this one has {}",
+            name.len()
+        ));
     }
-    if let Some(c) = name.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+    if let Some(c) = name
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
         return Err(format!(
             "{name:?} contains {c:?}; names may use only A-Z a-z 0-9 _ . -"
         ));
@@ -54,7 +60,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// The path of `key` inside the object at `parent`.
 fn child(parent: &str, key: &str) -> String {
     let plain = !key.is_empty()
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
     match (parent.is_empty(), plain) {
         (true, true) => key.to_owned(),
         (false, true) => format!("{parent}.{key}"),
@@ -85,7 +93,10 @@ impl Validator {
             flags: Vec::new(),
         };
         if text.trim().is_empty() {
-            self.report("", "the file is empty; a flag file is a JSON object with \"version\": 1 and \"flags\"");
+            self.report(
+                "",
+                "the file is empty; a flag file is a JSON object with \"version\": 1 and \"flags\"",
+            );
             return file;
         }
         let tree = match json::parse(text) {
@@ -97,7 +108,10 @@ impl Validator {
         };
         self.duplicates(&tree, "");
         let Json::Object(top) = &tree else {
-            self.report("", format!("the file must be a JSON object, not {}", tree.kind()));
+            self.report(
+                "",
+                format!("the file must be a JSON object, not {}", tree.kind()),
+            );
             return file;
         };
 
@@ -121,7 +135,10 @@ impl Validator {
             }
         }
         if !version_seen {
-            self.report("version", format!("missing; add \"version\": {FORMAT_VERSION}"));
+            self.report(
+                "version",
+                format!("missing; add \"version\": {FORMAT_VERSION}"),
+            );
         }
         if !flags_seen {
             self.report("flags", "missing; add \"flags\": {} (it may be empty)");
@@ -186,7 +203,10 @@ impl Validator {
         match value {
             Json::Array(items) => items,
             other => {
-                self.report(path, format!("must be an array of {what}, not {}", other.kind()));
+                self.report(
+                    path,
+                    format!("must be an array of {what}, not {}", other.kind()),
+                );
                 &[]
             }
         }
@@ -227,9 +247,15 @@ impl Validator {
                 Ok(id) => return Some(id),
                 Err(e) => e.to_string(),
             },
-            other => format!("must be an integer or a decimal string, not {}", other.kind()),
+            other => format!(
+                "must be an integer or a decimal string, not {}",
+                other.kind()
+            ),
         };
-        self.report(path, format!("{value} {problem}; ids are integers such as -1001234567890"));
+        self.report(
+            path,
+            format!("{value} {problem}; ids are integers such as -1001234567890"),
+        );
         None
     }
 
@@ -258,7 +284,8 @@ impl Validator {
                     enabled_seen = true;
                     match value {
                         Json::Bool(b) => def.enabled = *b,
-                        other => self.report(path, format!("must be true or false, not {}", other.kind())),
+                        other => self
+                            .report(path, format!("must be true or false, not {}", other.kind())),
                     }
                 }
                 "rollout_percentage" => {
@@ -276,7 +303,10 @@ impl Validator {
                                     def.user_groups.push(s.clone());
                                 }
                             }
-                            other => self.report(path, format!("must be a group name (a string), not {}", other.kind())),
+                            other => self.report(
+                                path,
+                                format!("must be a group name (a string), not {}", other.kind()),
+                            ),
                         }
                     }
                 }
@@ -304,11 +334,17 @@ impl Validator {
                 "bucket_by" => match value {
                     Json::Str(s) if s == "user" => def.bucket_by = BucketBy::User,
                     Json::Str(s) if s == "chat" => def.bucket_by = BucketBy::Chat,
-                    other => self.report(path, format!("{other} is not valid; expected \"user\" or \"chat\"")),
+                    other => self.report(
+                        path,
+                        format!("{other} is not valid; expected \"user\" or \"chat\""),
+                    ),
                 },
                 "salt" => match value {
                     Json::Str(s) if !s.is_empty() => def.salt = Some(s.clone()),
-                    Json::Str(_) => self.report(path, "must not be empty; leave it out to use the flag's name"),
+                    Json::Str(_) => self.report(
+                        path,
+                        "must not be empty; leave it out to use the flag's name",
+                    ),
                     other => self.report(path, format!("must be a string, not {}", other.kind())),
                 },
                 "description" => match value {
@@ -319,7 +355,10 @@ impl Validator {
             }
         }
         if !enabled_seen {
-            self.report(child(path, "enabled"), "missing; every flag needs \"enabled\": true or false");
+            self.report(
+                child(path, "enabled"),
+                "missing; every flag needs \"enabled\": true or false",
+            );
         }
         def
     }
@@ -330,7 +369,12 @@ impl Validator {
             Json::Num(Num::Big(n)) => *n as f64,
             Json::Num(Num::Float(x)) => *x,
             other => {
-                self.report(path, format!("{other} is not a number; write a number from 0 to 100 such as 25 or 12.5"));
+                self.report(
+                    path,
+                    format!(
+                        "{other} is not a number; write a number from 0 to 100 such as 25 or 12.5"
+                    ),
+                );
                 return None;
             }
         };
@@ -352,6 +396,9 @@ mod tests {
     fn paths_quote_unusual_keys() {
         assert_eq!(child("", "flags"), "flags");
         assert_eq!(child("flags", "a.b"), "flags[\"a.b\"]");
-        assert_eq!(index("flags.x.exclude_chats", 2), "flags.x.exclude_chats[2]");
+        assert_eq!(
+            index("flags.x.exclude_chats", 2),
+            "flags.x.exclude_chats[2]"
+        );
     }
 }

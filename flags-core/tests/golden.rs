@@ -17,13 +17,24 @@ fn every_bucketing_vector() {
         let salt = v["salt"].as_str().unwrap();
         let key = v["key"].as_i64().unwrap();
         let seed = seed_for_salt(salt);
-        assert_eq!(format!("{seed:016x}"), v["seed"].as_str().unwrap(), "seed of {salt:?}");
-        assert_eq!(u64::from(bucket(key, seed)), v["bucket"].as_u64().unwrap(), "bucket of {key} under {salt:?}");
+        assert_eq!(
+            format!("{seed:016x}"),
+            v["seed"].as_str().unwrap(),
+            "seed of {salt:?}"
+        );
+        assert_eq!(
+            u64::from(bucket(key, seed)),
+            v["bucket"].as_u64().unwrap(),
+            "bucket of {key} under {salt:?}"
+        );
     }
 }
 
 fn reason_named(name: &str) -> Reason {
-    *Reason::ALL.iter().find(|r| r.as_str() == name).unwrap_or_else(|| panic!("unknown reason {name}"))
+    *Reason::ALL
+        .iter()
+        .find(|r| r.as_str() == name)
+        .unwrap_or_else(|| panic!("unknown reason {name}"))
 }
 
 #[test]
@@ -36,11 +47,15 @@ fn every_evaluation_case_by_name_handle_and_batch() {
     let mut all = vec![Decision::UNKNOWN; snapshot.len()];
     for case in cases {
         let c = &case["context"];
-        let groups: Vec<&str> = c["groups"].as_array().map_or(vec![], |g| g.iter().map(|s| s.as_str().unwrap()).collect());
+        let groups: Vec<&str> = c["groups"]
+            .as_array()
+            .map_or(vec![], |g| g.iter().map(|s| s.as_str().unwrap()).collect());
         let ctx = Context {
             user_id: c["user_id"].as_i64(),
             chat_id: c["chat_id"].as_i64(),
-            chat_type: c["chat_type"].as_str().map(|t| t.parse::<ChatType>().unwrap()),
+            chat_type: c["chat_type"]
+                .as_str()
+                .map(|t| t.parse::<ChatType>().unwrap()),
             groups: &groups,
         };
         let e = &case["expect"];
@@ -52,7 +67,11 @@ fn every_evaluation_case_by_name_handle_and_batch() {
         let flag = case["flag"].as_str().unwrap();
         assert_eq!(store.evaluate(flag, &ctx), expected, "{case}");
         assert_eq!(store.is_enabled(flag, &ctx), expected.enabled, "{case}");
-        assert_eq!(store.evaluate_handle(store.handle(flag), &ctx), expected, "{case}");
+        assert_eq!(
+            store.evaluate_handle(store.handle(flag), &ctx),
+            expected,
+            "{case}"
+        );
         snapshot.evaluate_all(&ctx, &mut all);
         if let Some(i) = snapshot.position(flag) {
             assert_eq!(all[i], expected, "batch: {case}");
