@@ -113,7 +113,7 @@ impl Percentage {
 
     /// The value a person or a JSON file would write: an integer when whole.
     pub fn to_json(self) -> serde_json::Value {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             serde_json::Value::from(self.0 / 1000)
         } else {
             serde_json::Value::from(f64::from(self.0) / 1000.0)
