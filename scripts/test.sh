@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every test of the project, in one command: `bash scripts/test.sh`.
+# Needs cargo, a C compiler and python3 (with venv); promtool (Debian's
+# `prometheus` package) for the metrics checks, which are skipped without it
+# unless CI is set. Set QUICK_BENCH=0 to skip the quick benchmark run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Rust tests (core, CLI, C ABI + C example, header, metrics)"
+cargo test --workspace --locked
+
+step "Python package in a fresh virtualenv"
+venv=target/py-venv
+rm -rf "$venv"
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --upgrade pip
+"$venv/bin/pip" install --quiet ./flags-ffi/python pytest xxhash prometheus_client
+"$venv/bin/python" -m pytest flags-ffi/python/tests -q
+
+if [ "${QUICK_BENCH:-1}" != 0 ]; then
+    step "benchmarks (quick mode: a broken bench fails; timings are printed, not asserted)"
+    bash benches/quick.sh
+fi
