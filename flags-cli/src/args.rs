@@ -1,0 +1,155 @@
+//! The command line, as clap derive: the doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Parser};
+use flags_core::{ChatType, Percentage, parse_id};
+
+const EXAMPLES: &str = "\
+Examples:
+  feature_flags --list
+  feature_flags --check
+  feature_flags --feature new_gpt_model
+  feature_flags --feature new_gpt_model --explain --user 123 --chat 123 --chat-type private
+  feature_flags --feature new_gpt_model --percentage 25
+  feature_flags --feature enhanced_video_download --exclude-chat -1001234567890
+  feature_flags --feature new_gpt_model --disable          # kill switch
+  feature_flags --feature weather_v2 --create --percentage 5
+  feature_flags --history --feature new_gpt_model
+
+Exit status: 0 ok, 1 an invalid file or a failed command, 2 a usage error.";
+
+/// Inspect and safely edit a feature-flag file while bots are reading it.
+///
+/// Read-only commands: --list, --feature NAME (show one flag), --check,
+/// --explain, --history; add --json for machine-readable output.
+///
+/// Edits (--percentage, --exclude-chat, --include-chat, --disable, --enable,
+/// --create) need --feature NAME. All edits of one command are one write: under
+/// a lock on FILE.lock the file is re-read, edited in place (every other byte
+/// stays as it was), validated as a whole, written to a temporary file in the
+/// same folder and renamed over the original. Each change is printed and
+/// appended to FILE.audit.jsonl.
+#[derive(Debug, Parser)]
+#[command(name = "feature_flags", version, after_help = EXAMPLES)]
+#[command(group(ArgGroup::new("action").args(["list", "check", "explain", "history"])))]
+#[command(group(
+    ArgGroup::new("edit")
+        .args(["percentage", "exclude_chat", "include_chat", "disable", "enable", "create"])
+        .multiple(true)
+        .requires("feature")
+        .conflicts_with("action")
+))]
+pub struct Cli {
+    /// The flag file.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "FEATURE_FLAGS_FILE",
+        default_value = "config/feature_flags.json"
+    )]
+    pub file: PathBuf,
+
+    /// The flag to show, explain or edit. Alone, shows the flag.
+    #[arg(long, value_name = "NAME")]
+    pub feature: Option<String>,
+
+    /// Print a table of every flag: name, enabled, percentage, user groups,
+    /// chat types and how many chats are excluded.
+    #[arg(long, help_heading = "Read-only commands")]
+    pub list: bool,
+
+    /// Validate the file and list every problem; exit 1 if there is any.
+    #[arg(long, help_heading = "Read-only commands")]
+    pub check: bool,
+
+    /// Show how --feature decides for one message (--user, --chat,
+    /// --chat-type, --group): the decision, the reason, the bucket, and
+    /// which percentage would flip it.
+    #[arg(long, requires = "feature", help_heading = "Read-only commands")]
+    pub explain: bool,
+
+    /// Show the audit log of edits (only those of --feature, if given).
+    #[arg(long, help_heading = "Read-only commands")]
+    pub history: bool,
+
+    /// With --explain: the user id.
+    #[arg(long, value_name = "ID", requires = "explain", help_heading = "Message to explain", allow_hyphen_values = true, value_parser = id_arg)]
+    pub user: Option<i64>,
+
+    /// With --explain: the chat id (negative for groups, e.g. -1001234567890).
+    #[arg(long, value_name = "ID", requires = "explain", help_heading = "Message to explain", allow_hyphen_values = true, value_parser = id_arg)]
+    pub chat: Option<i64>,
+
+    /// With --explain: the chat type (private, group, supergroup, channel).
+    #[arg(long, value_name = "TYPE", requires = "explain", help_heading = "Message to explain", value_parser = chat_type_arg)]
+    pub chat_type: Option<ChatType>,
+
+    /// With --explain: a group the bot knows the user to be in (repeatable).
+    #[arg(
+        long,
+        value_name = "GROUP",
+        requires = "explain",
+        help_heading = "Message to explain"
+    )]
+    pub group: Vec<String>,
+
+    /// Set rollout_percentage: 0 to 100, at most 3 decimals (12.5).
+    #[arg(long, value_name = "P", help_heading = "Edits", allow_hyphen_values = true, value_parser = percentage_arg)]
+    pub percentage: Option<Percentage>,
+
+    /// Turn the flag off in this chat (repeatable). A chat already excluded
+    /// stays listed once.
+    #[arg(long, value_name = "ID", help_heading = "Edits", allow_hyphen_values = true, value_parser = id_arg)]
+    pub exclude_chat: Vec<i64>,
+
+    /// Remove this chat from exclude_chats (repeatable).
+    #[arg(long, value_name = "ID", help_heading = "Edits", allow_hyphen_values = true, value_parser = id_arg)]
+    pub include_chat: Vec<i64>,
+
+    /// Kill switch: set enabled to false (off for everyone).
+    #[arg(long, conflicts_with = "enable", help_heading = "Edits")]
+    pub disable: bool,
+
+    /// Set enabled to true.
+    #[arg(long, help_heading = "Edits")]
+    pub enable: bool,
+
+    /// Add --feature as a new flag (fails if it exists): enabled, at
+    /// rollout_percentage 0 (nobody) unless --percentage is given; add
+    /// --disable to create it switched off.
+    #[arg(long, help_heading = "Edits")]
+    pub create: bool,
+
+    /// Print what an edit would change, and write nothing.
+    #[arg(long, requires = "edit", help_heading = "Edits")]
+    pub dry_run: bool,
+
+    /// Machine-readable output (JSON) for the read-only commands.
+    #[arg(long, conflicts_with = "edit")]
+    pub json: bool,
+}
+
+fn percentage_arg(s: &str) -> Result<Percentage, String> {
+    s.parse::<Percentage>()
+        .map_err(|e| format!("{e}; give a number from 0 to 100 such as 25 or 12.5"))
+}
+
+fn id_arg(s: &str) -> Result<i64, String> {
+    parse_id(s).map_err(|e| format!("{e}; ids are integers such as -1001234567890"))
+}
+
+fn chat_type_arg(s: &str) -> Result<ChatType, String> {
+    s.parse::<ChatType>().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,140 @@
+//! The audit log beside the flag file: one JSON object per line and change.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use crate::edit::Change;
+
+/// The audit log, opened for appending before the flag file is replaced so a
+/// log that cannot be written stops the edit instead of going missing.
+pub struct AuditLog {
+    file: File,
+}
+
+impl AuditLog {
+    pub fn open(path: &Path) -> Result<AuditLog, String> {
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map(|file| AuditLog { file })
+            .map_err(|e| format!("cannot open audit log {}: {e}", path.display()))
+    }
+
+    /// Appends one line per change, all in one write.
+    pub fn record(&mut self, changes: &[Change]) -> io::Result<()> {
+        let time = rfc3339_utc(SystemTime::now());
+        let user = operator();
+        let mut lines = String::new();
+        for change in changes {
+            let line = json!({
+                "time": time,
+                "user": user,
+                "flag": change.flag,
+                "field": change.field,
+                "old": change.old,
+                "new": change.new,
+            });
+            lines.push_str(&line.to_string());
+            lines.push('\n');
+        }
+        self.file.write_all(lines.as_bytes())?;
+        self.file.sync_all()
+    }
+}
+
+/// Who made the change: the person behind sudo if any, else the login user.
+fn operator() -> String {
+    ["SUDO_USER", "USER"]
+        .iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The audit log as read: its entries, and a note for each line that is
+/// not a JSON object (reported with its line number, not dropped silently).
+#[derive(Debug, Default)]
+pub struct History {
+    pub entries: Vec<Map<String, Value>>,
+    pub unreadable: Vec<String>,
+}
+
+/// Reads the log; a missing log is an empty history.
+pub fn read(path: &Path) -> Result<History, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
+        Err(e) => return Err(format!("cannot read audit log {}: {e}", path.display())),
+    };
+    let mut entries = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(entry)) => entries.push(entry),
+            _ => bad.push(format!(
+                "{}:{}: not a JSON object; skipped",
+                path.display(),
+                i + 1
+            )),
+        }
+    }
+    Ok(History {
+        entries,
+        unreadable: bad,
+    })
+}
+
+/// `time` as RFC 3339 in UTC with milliseconds (`2026-11-27T11:27:52.123Z`).
+pub fn rfc3339_utc(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_known_instants() {
+        let at = |secs: u64, millis: u64| {
+            rfc3339_utc(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis))
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_798_761_599, 999), "2026-12-31T23:59:59.999Z");
+        assert_eq!(at(4_107_542_400, 0), "2100-03-01T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,23 @@
+//! How problems with a flag file are told to the operator.
+
+use std::path::Path;
+
+use flags_core::Problems;
+
+/// One line for an edit or a read that met an invalid file; `--check` lists
+/// every problem.
+pub fn invalid_line(path: &Path, problems: &Problems) -> String {
+    let first = problems
+        .iter()
+        .next()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    match problems.len() {
+        0 | 1 => format!("{} is not a valid flag file: {first}", path.display()),
+        n => format!(
+            "{} is not a valid flag file: {first} (and {} more; --check lists them all)",
+            path.display(),
+            n - 1
+        ),
+    }
+}

@@ -1,0 +1,114 @@
+//! `--list` and `--feature NAME`: the flags as a person or a script reads them.
+
+use std::fmt::Write as _;
+
+use flags_core::{FlagDef, FlagFile};
+use serde_json::{Value, json};
+
+/// Every field of a flag, defaults filled in, `salt` as evaluation uses it.
+pub fn flag_json(name: &str, def: &FlagDef) -> Value {
+    let chat_types: Vec<&str> = def.chat_types.iter().map(|t| t.as_str()).collect();
+    json!({
+        "name": name,
+        "description": def.description,
+        "enabled": def.enabled,
+        "rollout_percentage": def.rollout_percentage.to_json(),
+        "user_groups": def.user_groups,
+        "chat_types": chat_types,
+        "exclude_chats": def.exclude_chats,
+        "bucket_by": def.bucket_by.as_str(),
+        "salt": def.salt.as_deref().unwrap_or(name),
+    })
+}
+
+pub fn list_json(file: &FlagFile) -> Value {
+    Value::Array(file.flags.iter().map(|(n, d)| flag_json(n, d)).collect())
+}
+
+/// A table with one row per flag.
+pub fn list_table(file: &FlagFile) -> String {
+    let header = [
+        "NAME",
+        "ENABLED",
+        "PERCENTAGE",
+        "GROUPS",
+        "CHAT TYPES",
+        "EXCLUDED CHATS",
+    ];
+    let rows: Vec<[String; 6]> = file
+        .flags
+        .iter()
+        .map(|(name, def)| {
+            [
+                name.clone(),
+                if def.enabled { "yes" } else { "no" }.to_owned(),
+                format!("{}%", def.rollout_percentage),
+                list_or(&def.user_groups, "-"),
+                list_or(&chat_types(def), "all"),
+                def.exclude_chats.len().to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header = header.map(str::to_owned);
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    if rows.is_empty() {
+        out.push_str("(no flags)\n");
+    }
+    out
+}
+
+/// One flag, field by field.
+pub fn flag_text(name: &str, def: &FlagDef) -> String {
+    let salt = match &def.salt {
+        Some(salt) => salt.clone(),
+        None => format!("{name} (the flag's name)"),
+    };
+    let fields = [
+        (
+            "description",
+            def.description.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("enabled", def.enabled.to_string()),
+        ("rollout_percentage", def.rollout_percentage.to_string()),
+        ("user_groups", list_or(&def.user_groups, "- (none)")),
+        ("chat_types", list_or(&chat_types(def), "- (every type)")),
+        ("exclude_chats", list_or(&def.exclude_chats, "- (none)")),
+        ("bucket_by", def.bucket_by.to_string()),
+        ("salt", salt),
+    ];
+    let mut out = format!("{name}\n");
+    for (field, value) in fields {
+        let _ = writeln!(out, "  {:<20}{value}", format!("{field}:"));
+    }
+    out
+}
+
+fn chat_types(def: &FlagDef) -> Vec<&'static str> {
+    def.chat_types.iter().map(|t| t.as_str()).collect()
+}
+
+fn list_or<T: ToString>(items: &[T], empty: &str) -> String {
+    if items.is_empty() {
+        empty.to_owned()
+    } else {
+        items
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: each runs the real `feature_flags` binary on files in a
+//! fresh temporary folder (one test binary, ripgrep-style, with modules).
+
+mod util;
+
+mod bad_input;
+mod edits;
+mod read_only;
+mod safety;
