@@ -22,7 +22,9 @@ impl fmt::Display for Num {
         match self {
             Num::Int(n) => write!(f, "{n}"),
             Num::Big(n) => write!(f, "{n}"),
-            Num::Float(x) => write!(f, "{x}"),
+            // Debug keeps the decimal point or exponent the file had, so a
+            // message about `1.0` does not quote it as `1`.
+            Num::Float(x) => write!(f, "{x:?}"),
         }
     }
 }
@@ -161,5 +163,12 @@ mod tests {
         );
         assert_eq!(parse("-5").unwrap(), Json::Num(Num::Int(-5)));
         assert_eq!(parse("0.125").unwrap(), Json::Num(Num::Float(0.125)));
+    }
+
+    #[test]
+    fn floats_display_as_floats() {
+        assert_eq!(parse("1.0").unwrap().to_string(), "1.0");
+        assert_eq!(parse("5e18").unwrap().to_string(), "5e18");
+        assert_eq!(parse("12.5").unwrap().to_string(), "12.5");
     }
 }

@@ -131,8 +131,11 @@ impl Percentage {
         let scaled = value * 1000.0;
         let millis = scaled.round();
         // Decimal fractions are not exact in binary: 33.333 * 1000 is
-        // 33332.999...; allow that, reject 12.3456.
-        if (scaled - millis).abs() > 1e-6 {
+        // 33332.999...; allow that, reject 12.3456. A number written with at
+        // most 3 decimals lands within ~1.5e-11 of a whole number of
+        // thousandths (f64 error at 100, times 1000, plus one rounding), so
+        // 1e-9 keeps a wide margin and still rejects 12.0000000001.
+        if (scaled - millis).abs() > 1e-9 {
             return Err(PercentageError::TooPrecise);
         }
         Ok(Percentage(millis as u32))
@@ -292,6 +295,10 @@ mod tests {
         assert_eq!(Percentage::from_f64(100.0).unwrap(), Percentage::FULL);
         assert_eq!(
             Percentage::from_f64(12.3456),
+            Err(PercentageError::TooPrecise)
+        );
+        assert_eq!(
+            Percentage::from_f64(12.000_000_000_1),
             Err(PercentageError::TooPrecise)
         );
         assert_eq!(Percentage::from_f64(-1.0), Err(PercentageError::OutOfRange));

@@ -3,6 +3,8 @@
 //! Validation walks the whole file and collects problems instead of stopping
 //! at the first, so an operator fixes a file in one round.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::error::{Problem, Problems};
 use crate::json::{self, Json, Num};
 use crate::model::{
@@ -40,18 +42,20 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("a name must not be empty".into());
     }
-    if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "a name must be at most {MAX_NAME_LEN} characters, this one has {}",
-            name.len()
-        ));
-    }
+    // Characters first: only once they are all ASCII is the byte length the
+    // character count the length message quotes.
     if let Some(c) = name
         .chars()
         .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
     {
         return Err(format!(
             "{name:?} contains {c:?}; names may use only A-Z a-z 0-9 _ . -"
+        ));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "a name must be at most {MAX_NAME_LEN} characters, this one has {}",
+            name.len()
         ));
     }
     Ok(())
@@ -122,8 +126,10 @@ impl Validator {
             match key.as_str() {
                 "version" => {
                     version_seen = true;
-                    if *value != Json::Num(Num::Int(FORMAT_VERSION as i64)) {
-                        self.report(path, format!("{value} is not a supported format version; this library reads version {FORMAT_VERSION}"));
+                    match value {
+                        Json::Num(Num::Int(n)) if *n == FORMAT_VERSION as i64 => {}
+                        Json::Num(Num::Int(_)) => self.report(path, format!("{value} is not a supported format version; this library reads version {FORMAT_VERSION}")),
+                        other => self.report(path, format!("{other} is not a format version; write \"version\": {FORMAT_VERSION}")),
                     }
                 }
                 "groups" => file.groups = self.groups(value, &path),
@@ -150,13 +156,19 @@ impl Validator {
     fn duplicates(&mut self, value: &Json, path: &str) {
         match value {
             Json::Object(entries) => {
-                for (i, (key, inner)) in entries.iter().enumerate() {
-                    let before = entries[..i].iter().filter(|(k, _)| k == key).count();
-                    if before == 1 {
-                        let times = entries.iter().filter(|(k, _)| k == key).count();
+                // Counted with a map: a file with many thousands of flags
+                // must not cost a quadratic scan.
+                let mut times: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+                for (key, _) in entries {
+                    *times.entry(key.as_str()).or_default() += 1;
+                }
+                let mut reported: HashSet<&str> = HashSet::new();
+                for (key, inner) in entries {
+                    let count = times[key.as_str()];
+                    if count > 1 && reported.insert(key.as_str()) {
                         self.report(
                             child(path, key),
-                            format!("appears {times} times in one object; JSON keeps only one, so remove or rename the others"),
+                            format!("appears {count} times in one object; JSON keeps only one, so remove or rename the others"),
                         );
                     }
                     self.duplicates(inner, &child(path, key));
@@ -239,8 +251,13 @@ impl Validator {
         let problem = match value {
             Json::Num(Num::Int(n)) => return Some(*n),
             Json::Num(Num::Big(_)) => IdError::OutOfRange.to_string(),
-            Json::Num(Num::Float(x)) if x.fract() == 0.0 && x.abs() >= 9.2e18 => {
+            // serde_json reads an integer literal beyond u64 (or below
+            // i64::MIN) as a float; 2^63 is the first float outside i64.
+            Json::Num(Num::Float(x)) if x.fract() == 0.0 && x.abs() >= -(i64::MIN as f64) => {
                 IdError::OutOfRange.to_string()
+            }
+            Json::Num(Num::Float(x)) if x.fract() == 0.0 => {
+                "is not written as a plain integer (no decimal point or exponent)".to_owned()
             }
             Json::Num(Num::Float(_)) => "is not an integer".to_owned(),
             Json::Str(s) => match parse_id(s) {
@@ -368,6 +385,13 @@ impl Validator {
             Json::Num(Num::Int(n)) => *n as f64,
             Json::Num(Num::Big(n)) => *n as f64,
             Json::Num(Num::Float(x)) => *x,
+            Json::Str(s) if s.parse::<Percentage>().is_ok() => {
+                self.report(
+                    path,
+                    format!("{value} is a string, not a number; write it without quotes"),
+                );
+                return None;
+            }
             other => {
                 self.report(
                     path,
