@@ -111,7 +111,9 @@ impl StoreOptions {
         let path = path.as_ref().to_path_buf();
         let bytes = read_file(&path)?;
         let shared = Arc::new(Shared::first(&bytes, Some(path), &self)?);
-        let watcher = if self.watch {
+        // Polling alone (`watch(false)` with a poll interval) also runs on
+        // the watcher's thread.
+        let watcher = if self.watch || self.poll_interval.is_some() {
             Some(Watcher::start(Arc::clone(&shared), &self)?)
         } else {
             None
@@ -228,7 +230,7 @@ impl Shared {
     }
 
     fn lock(&self) -> MutexGuard<'_, Reloading> {
-        // A panic in a callback must not wedge reloads forever.
+        // A panic during one reload must not wedge reloads forever.
         self.reloading
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -243,15 +245,33 @@ impl Shared {
     /// Reads the file and swaps it in if it is new and valid.
     pub(crate) fn reload_from_file(&self) -> Result<ReloadOutcome, Error> {
         let path = self.path.as_deref().ok_or(Error::NoFile)?;
-        let mut state = self.lock();
-        let result = read_file(path).and_then(|bytes| self.swap_in(&mut state, &bytes));
-        self.record(&mut state, result)
+        let (result, event) = {
+            let mut state = self.lock();
+            let result = read_file(path).and_then(|bytes| self.swap_in(&mut state, &bytes));
+            self.record(&mut state, result)
+        };
+        self.report(event);
+        result
     }
 
     pub(crate) fn replace_bytes(&self, bytes: &[u8]) -> Result<ReloadOutcome, Error> {
-        let mut state = self.lock();
-        let result = self.swap_in(&mut state, bytes);
-        self.record(&mut state, result)
+        let (result, event) = {
+            let mut state = self.lock();
+            let result = self.swap_in(&mut state, bytes);
+            self.record(&mut state, result)
+        };
+        self.report(event);
+        result
+    }
+
+    /// Runs the callback after the reload lock is released, so a callback
+    /// may ask the store for its status (or even reload it) without
+    /// deadlocking. Two reloads racing may report out of order; each
+    /// `Loaded` carries its generation.
+    fn report(&self, event: Option<ReloadEvent>) {
+        if let Some(event) = event {
+            self.emit(event);
+        }
     }
 
     fn swap_in(&self, state: &mut Reloading, bytes: &[u8]) -> Result<ReloadOutcome, Error> {
@@ -261,40 +281,40 @@ impl Shared {
         }
         let generation = current.generation() + 1;
         let snapshot = compile_bytes(bytes, &mut state.registry, generation)?;
-        let fingerprint = snapshot.fingerprint();
         self.current.store(Arc::new(snapshot));
-        self.emit(ReloadEvent::Loaded {
-            generation,
-            fingerprint,
-        });
         Ok(ReloadOutcome::Loaded { generation })
     }
 
+    /// Updates the counters and the last error; returns what to report.
     fn record(
         &self,
         state: &mut Reloading,
         result: Result<ReloadOutcome, Error>,
-    ) -> Result<ReloadOutcome, Error> {
-        match &result {
+    ) -> (Result<ReloadOutcome, Error>, Option<ReloadEvent>) {
+        let event = match &result {
             Ok(outcome) => {
-                if let ReloadOutcome::Loaded { .. } = outcome {
-                    self.succeeded.fetch_add(1, Ordering::Relaxed);
-                    state.last_success = SystemTime::now();
-                }
                 state.last_error = None;
+                match *outcome {
+                    ReloadOutcome::Loaded { generation } => {
+                        self.succeeded.fetch_add(1, Ordering::Relaxed);
+                        state.last_success = SystemTime::now();
+                        Some(ReloadEvent::Loaded {
+                            generation,
+                            fingerprint: self.current.load().fingerprint(),
+                        })
+                    }
+                    ReloadOutcome::Unchanged => None,
+                }
             }
             Err(error) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 let message = error.to_string();
-                if state.last_error.as_deref() != Some(message.as_str()) {
-                    self.emit(ReloadEvent::Failed {
-                        message: message.clone(),
-                    });
-                }
-                state.last_error = Some(message);
+                let is_news = state.last_error.as_deref() != Some(message.as_str());
+                state.last_error = Some(message.clone());
+                is_news.then_some(ReloadEvent::Failed { message })
             }
-        }
-        result
+        };
+        (result, event)
     }
 }
 
