@@ -1,0 +1,968 @@
+//! The C ABI called the way a C program calls it: raw pointers, lengths,
+//! status codes, caller-owned out parameters.
+
+use std::ffi::{CStr, CString};
+use std::os::raw::c_char;
+use std::ptr;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flags_ffi::*;
+use serde_json::Value;
+
+const WAIT_LIMIT: Duration = Duration::from_secs(20);
+
+const SMALL_FILE: &str = r#"{
+  "version": 1,
+  "groups": {"beta_testers": [111]},
+  "flags": {
+    "alpha": {"enabled": true},
+    "beta": {"enabled": true, "rollout_percentage": 0, "user_groups": ["beta_testers"]},
+    "gamma": {"enabled": false}
+  }
+}"#;
+
+/// Takes the calling thread's last error text (copied, then freed).
+fn last_error() -> String {
+    let text = ff_last_error();
+    assert!(!text.is_null(), "a failed call leaves an error text");
+    // SAFETY: a non-NULL `ff_last_error` result is a NUL-terminated string.
+    let copy = unsafe { CStr::from_ptr(text) }.to_str().unwrap().to_owned();
+    // SAFETY: returned by the library, freed once.
+    unsafe { ff_string_free(text) };
+    copy
+}
+
+/// Takes ownership of a string the library returned.
+fn owned(text: *mut c_char) -> String {
+    assert!(!text.is_null());
+    // SAFETY: the library returns NUL-terminated strings.
+    let copy = unsafe { CStr::from_ptr(text) }.to_str().unwrap().to_owned();
+    // SAFETY: returned by the library, freed once.
+    unsafe { ff_string_free(text) };
+    copy
+}
+
+fn from_json(text: &str) -> *mut ff_store {
+    let mut store = ptr::null_mut();
+    // SAFETY: valid text and out pointer.
+    let status = unsafe { ff_store_from_json(text.as_ptr().cast(), text.len(), &mut store) };
+    assert_eq!(status, FF_OK, "{}", last_error());
+    assert!(!store.is_null());
+    store
+}
+
+fn free(store: *mut ff_store) {
+    // SAFETY: a store from `from_json`/`open`, used by nobody else now.
+    unsafe { ff_store_free(store) };
+}
+
+fn ff(text: &str) -> ff_str {
+    ff_str {
+        ptr: text.as_ptr().cast(),
+        len: text.len(),
+    }
+}
+
+fn context(user: Option<i64>, chat: Option<i64>, chat_type: u32, groups: &[ff_str]) -> ff_context {
+    ff_context {
+        user_id: user.unwrap_or(0),
+        chat_id: chat.unwrap_or(0),
+        present: user.map_or(0, |_| FF_HAS_USER_ID) | chat.map_or(0, |_| FF_HAS_CHAT_ID),
+        chat_type,
+        groups: if groups.is_empty() {
+            ptr::null()
+        } else {
+            groups.as_ptr()
+        },
+        groups_len: groups.len(),
+    }
+}
+
+fn evaluate(
+    store: *const ff_store,
+    name: &str,
+    ctx: &ff_context,
+) -> Result<ff_decision, ff_status> {
+    let mut out = ff_decision {
+        enabled: false,
+        reason: 99,
+        has_bucket: false,
+        bucket: 0,
+    };
+    // SAFETY: valid pointers for the call.
+    let status =
+        unsafe { ff_store_evaluate(store, name.as_ptr().cast(), name.len(), ctx, &mut out) };
+    if status == FF_OK {
+        Ok(out)
+    } else {
+        Err(status)
+    }
+}
+
+fn handle(store: *const ff_store, name: &str) -> u32 {
+    let mut handle = u32::MAX;
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_handle(store, name.as_ptr().cast(), name.len(), &mut handle) };
+    assert_eq!(status, FF_OK, "{}", last_error());
+    handle
+}
+
+fn evaluate_handle(
+    store: *const ff_store,
+    handle: u32,
+    ctx: &ff_context,
+) -> Result<ff_decision, ff_status> {
+    let mut out = ff_decision {
+        enabled: false,
+        reason: 99,
+        has_bucket: false,
+        bucket: 0,
+    };
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_evaluate_handle(store, handle, ctx, &mut out) };
+    if status == FF_OK {
+        Ok(out)
+    } else {
+        Err(status)
+    }
+}
+
+/// Bits, flag count and generation of `ff_store_evaluate_all` with `words`
+/// words of room.
+fn evaluate_all(
+    store: *const ff_store,
+    ctx: &ff_context,
+    words: usize,
+) -> (ff_status, Vec<u64>, usize, u64) {
+    let mut bits = vec![u64::MAX; words];
+    let mut count = usize::MAX;
+    let mut generation = u64::MAX;
+    // SAFETY: `bits` has `words` words; the others are valid out pointers.
+    let status = unsafe {
+        ff_store_evaluate_all(
+            store,
+            ctx,
+            if words == 0 {
+                ptr::null_mut()
+            } else {
+                bits.as_mut_ptr()
+            },
+            words,
+            &mut count,
+            &mut generation,
+        )
+    };
+    (status, bits, count, generation)
+}
+
+fn reason_number(name: &str) -> u8 {
+    match name {
+        "unknown_flag" => FF_REASON_UNKNOWN_FLAG,
+        "disabled" => FF_REASON_DISABLED,
+        "chat_excluded" => FF_REASON_CHAT_EXCLUDED,
+        "chat_type" => FF_REASON_CHAT_TYPE,
+        "group" => FF_REASON_GROUP,
+        "rollout" => FF_REASON_ROLLOUT,
+        "missing_key" => FF_REASON_MISSING_KEY,
+        other => panic!("unknown reason {other}"),
+    }
+}
+
+fn chat_type_number(name: Option<&str>) -> u32 {
+    match name {
+        None => FF_CHAT_TYPE_NONE,
+        Some("private") => FF_CHAT_TYPE_PRIVATE,
+        Some("group") => FF_CHAT_TYPE_GROUP,
+        Some("supergroup") => FF_CHAT_TYPE_SUPERGROUP,
+        Some("channel") => FF_CHAT_TYPE_CHANNEL,
+        Some(other) => panic!("unknown chat type {other}"),
+    }
+}
+
+#[test]
+fn structs_have_the_c_layout_of_the_header() {
+    assert_eq!(size_of::<ff_str>(), 2 * size_of::<usize>());
+    assert_eq!(std::mem::offset_of!(ff_context, user_id), 0);
+    assert_eq!(std::mem::offset_of!(ff_context, chat_id), 8);
+    assert_eq!(std::mem::offset_of!(ff_context, present), 16);
+    assert_eq!(std::mem::offset_of!(ff_context, chat_type), 20);
+    assert_eq!(std::mem::offset_of!(ff_context, groups), 24);
+    assert_eq!(std::mem::offset_of!(ff_decision, enabled), 0);
+    assert_eq!(std::mem::offset_of!(ff_decision, reason), 1);
+    assert_eq!(std::mem::offset_of!(ff_decision, has_bucket), 2);
+    assert_eq!(std::mem::offset_of!(ff_decision, bucket), 4);
+    assert_eq!(size_of::<ff_decision>(), 8);
+}
+
+#[test]
+fn every_golden_case_by_name_handle_batch_and_bits() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../flags-core/tests/data/evaluation_cases.json"
+    );
+    let data: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let store = from_json(&data["file"].to_string());
+    let flag_names: Vec<&str> = data["file"]["flags"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let handles: Vec<u32> = flag_names.iter().map(|name| handle(store, name)).collect();
+    let cases = data["cases"].as_array().unwrap();
+    assert!(cases.len() >= 500);
+    for case in cases {
+        let c = &case["context"];
+        let group_names: Vec<&str> = c["groups"]
+            .as_array()
+            .map_or(vec![], |g| g.iter().map(|s| s.as_str().unwrap()).collect());
+        let groups: Vec<ff_str> = group_names.iter().map(|g| ff(g)).collect();
+        let ctx = context(
+            c["user_id"].as_i64(),
+            c["chat_id"].as_i64(),
+            chat_type_number(c["chat_type"].as_str()),
+            &groups,
+        );
+        let flag = case["flag"].as_str().unwrap();
+        let expect = &case["expect"];
+        let expected = ff_decision {
+            enabled: expect["enabled"].as_bool().unwrap(),
+            reason: reason_number(expect["reason"].as_str().unwrap()),
+            has_bucket: !expect["bucket"].is_null(),
+            bucket: expect["bucket"].as_u64().map_or(0, |b| b as u32),
+        };
+        assert_eq!(evaluate(store, flag, &ctx), Ok(expected), "{case}");
+
+        let mut enabled = !expected.enabled;
+        // SAFETY: valid pointers for the call.
+        let status = unsafe {
+            ff_store_is_enabled(
+                store,
+                flag.as_ptr().cast(),
+                flag.len(),
+                &ctx,
+                false,
+                &mut enabled,
+            )
+        };
+        assert_eq!((status, enabled), (FF_OK, expected.enabled), "{case}");
+
+        if let Some(position) = flag_names.iter().position(|name| *name == flag) {
+            assert_eq!(
+                evaluate_handle(store, handles[position], &ctx),
+                Ok(expected),
+                "{case}"
+            );
+            let mut batch = vec![
+                ff_decision {
+                    enabled: false,
+                    reason: 99,
+                    has_bucket: false,
+                    bucket: 0
+                };
+                handles.len()
+            ];
+            // SAFETY: `batch` has room for every handle.
+            let status = unsafe {
+                ff_store_evaluate_handles(
+                    store,
+                    handles.as_ptr(),
+                    handles.len(),
+                    &ctx,
+                    batch.as_mut_ptr(),
+                )
+            };
+            assert_eq!(status, FF_OK);
+            assert_eq!(batch[position], expected, "{case}");
+            let (status, bits, count, generation) = evaluate_all(store, &ctx, 1);
+            assert_eq!((status, count, generation), (FF_OK, flag_names.len(), 1));
+            assert_eq!(bits[0] >> position & 1 == 1, expected.enabled, "{case}");
+            assert_eq!(
+                bits[0] >> flag_names.len(),
+                0,
+                "bits past the flags are clear"
+            );
+        }
+    }
+    free(store);
+}
+
+#[test]
+fn is_enabled_gives_the_default_only_for_unknown_flags() {
+    let store = from_json(SMALL_FILE);
+    let ctx = context(Some(5), None, FF_CHAT_TYPE_NONE, &[]);
+    for (name, default, expected) in [
+        ("missing", true, true),
+        ("missing", false, false),
+        ("gamma", true, false),
+        ("alpha", false, true),
+    ] {
+        let mut out = !expected;
+        // SAFETY: valid pointers for the call.
+        let status = unsafe {
+            ff_store_is_enabled(
+                store,
+                name.as_ptr().cast(),
+                name.len(),
+                &ctx,
+                default,
+                &mut out,
+            )
+        };
+        assert_eq!((status, out), (FF_OK, expected), "{name} default {default}");
+    }
+    free(store);
+}
+
+#[test]
+fn null_pointers_are_reported_not_dereferenced() {
+    let store = from_json(SMALL_FILE);
+    let ctx = context(Some(1), None, FF_CHAT_TYPE_NONE, &[]);
+    let mut decision = ff_decision {
+        enabled: false,
+        reason: 0,
+        has_bucket: false,
+        bucket: 0,
+    };
+    let mut flag = false;
+    let mut number = 0u64;
+    let mut handle_out = 0u32;
+    let mut text: *mut c_char = ptr::null_mut();
+    let name = "alpha";
+    let n = name.as_ptr().cast::<c_char>();
+    let null_store: *const ff_store = ptr::null();
+    // SAFETY: every pointer is valid or NULL; NULLs must be rejected.
+    let statuses = unsafe {
+        [
+            (
+                "store",
+                ff_store_evaluate(null_store, n, 5, &ctx, &mut decision),
+            ),
+            (
+                "name",
+                ff_store_evaluate(store, ptr::null(), 0, &ctx, &mut decision),
+            ),
+            (
+                "ctx",
+                ff_store_evaluate(store, n, 5, ptr::null(), &mut decision),
+            ),
+            ("out", ff_store_evaluate(store, n, 5, &ctx, ptr::null_mut())),
+            (
+                "out",
+                ff_store_is_enabled(store, n, 5, &ctx, false, ptr::null_mut()),
+            ),
+            (
+                "ctx",
+                ff_store_is_enabled(store, n, 5, ptr::null(), false, &mut flag),
+            ),
+            ("out_handle", ff_store_handle(store, n, 5, ptr::null_mut())),
+            ("store", ff_store_handle(null_store, n, 5, &mut handle_out)),
+            (
+                "ctx",
+                ff_store_evaluate_handle(store, 0, ptr::null(), &mut decision),
+            ),
+            (
+                "handles",
+                ff_store_evaluate_handles(store, ptr::null(), 1, &ctx, &mut decision),
+            ),
+            (
+                "out",
+                ff_store_evaluate_handles(store, &handle_out, 1, &ctx, ptr::null_mut()),
+            ),
+            (
+                "out_bits",
+                ff_store_evaluate_all(
+                    store,
+                    &ctx,
+                    ptr::null_mut(),
+                    1,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                ),
+            ),
+            (
+                "ctx",
+                ff_store_evaluate_all(
+                    store,
+                    ptr::null(),
+                    ptr::null_mut(),
+                    0,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                ),
+            ),
+            (
+                "out",
+                ff_store_flag_names(store, ptr::null_mut(), ptr::null_mut()),
+            ),
+            ("out", ff_store_generation(store, ptr::null_mut())),
+            ("store", ff_store_generation(null_store, &mut number)),
+            ("out", ff_store_fingerprint(store, ptr::null_mut())),
+            ("out", ff_store_last_reload_error(store, ptr::null_mut())),
+            ("store", ff_store_last_reload_error(null_store, &mut text)),
+            ("store", ff_store_reload(null_store)),
+            ("json", ff_store_replace_json(store, ptr::null(), 3)),
+            ("store", ff_store_close(ptr::null_mut())),
+            ("path", ff_store_open(ptr::null(), 0, &mut ptr::null_mut())),
+            ("out", ff_store_open(c"x.json".as_ptr(), 0, ptr::null_mut())),
+            (
+                "json",
+                ff_store_from_json(ptr::null(), 0, &mut ptr::null_mut()),
+            ),
+            (
+                "out",
+                ff_store_from_json(c"{}".as_ptr(), 2, ptr::null_mut()),
+            ),
+        ]
+    };
+    for (i, (argument, status)) in statuses.into_iter().enumerate() {
+        assert_eq!(status, FF_NULL_ARGUMENT, "call #{i} ({argument})");
+    }
+    // The last error names the argument of the last failing call.
+    assert_eq!(last_error(), "`out` is NULL");
+    // SAFETY: NULL is documented as a no-op for both.
+    unsafe {
+        ff_store_free(ptr::null_mut());
+        ff_string_free(ptr::null_mut());
+    }
+    // A ctx whose groups pointer is NULL with a non-zero length.
+    let bad_groups = ff_context {
+        groups: ptr::null(),
+        groups_len: 2,
+        ..ctx
+    };
+    assert_eq!(evaluate(store, "alpha", &bad_groups), Err(FF_NULL_ARGUMENT));
+    assert_eq!(last_error(), "`ctx.groups` is NULL");
+    // A group whose pointer is NULL with a non-zero length; NULL with 0 is "".
+    let groups = [
+        ff("ok"),
+        ff_str {
+            ptr: ptr::null(),
+            len: 4,
+        },
+    ];
+    assert_eq!(
+        evaluate(store, "alpha", &context(None, None, 0, &groups)),
+        Err(FF_NULL_ARGUMENT)
+    );
+    assert_eq!(last_error(), "`ctx.groups[1]` is NULL");
+    let groups = [ff_str {
+        ptr: ptr::null(),
+        len: 0,
+    }];
+    assert!(evaluate(store, "alpha", &context(None, None, 0, &groups)).is_ok());
+    free(store);
+}
+
+#[test]
+fn invalid_utf8_and_out_of_range_arguments_are_rejected() {
+    let store = from_json(SMALL_FILE);
+    let ctx = context(Some(1), Some(2), FF_CHAT_TYPE_GROUP, &[]);
+    let bad = b"al\xffpha";
+    let mut decision = ff_decision {
+        enabled: false,
+        reason: 0,
+        has_bucket: false,
+        bucket: 0,
+    };
+    // SAFETY: valid pointers for the call.
+    let status =
+        unsafe { ff_store_evaluate(store, bad.as_ptr().cast(), bad.len(), &ctx, &mut decision) };
+    assert_eq!(status, FF_INVALID_UTF8);
+    assert_eq!(
+        last_error(),
+        "`name` is not valid UTF-8 (invalid byte at offset 2)"
+    );
+    let mut h = 0;
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_handle(store, bad.as_ptr().cast(), bad.len(), &mut h) };
+    assert_eq!(status, FF_INVALID_UTF8);
+
+    let groups = [
+        ff("beta_testers"),
+        ff_str {
+            ptr: bad.as_ptr().cast(),
+            len: bad.len(),
+        },
+    ];
+    assert_eq!(
+        evaluate(store, "beta", &context(Some(1), None, 0, &groups)),
+        Err(FF_INVALID_UTF8)
+    );
+    assert!(last_error().starts_with("`ctx.groups[1]` is not valid UTF-8"));
+
+    for chat_type in [5, 99, u32::MAX] {
+        let ctx = context(Some(1), Some(2), chat_type, &[]);
+        assert_eq!(evaluate(store, "alpha", &ctx), Err(FF_INVALID_ARGUMENT));
+        assert!(last_error().contains(&format!("`ctx.chat_type` is {chat_type}")));
+        assert_eq!(evaluate_all(store, &ctx, 1).0, FF_INVALID_ARGUMENT);
+        // A bad context is reported before a too-small buffer.
+        assert_eq!(evaluate_all(store, &ctx, 0).0, FF_INVALID_ARGUMENT);
+    }
+    let unknown_bit = ff_context { present: 4, ..ctx };
+    assert_eq!(
+        evaluate(store, "alpha", &unknown_bit),
+        Err(FF_INVALID_ARGUMENT)
+    );
+
+    let json = b"{\"version\": 1, \"flags\": {\"\xff\": {}}}";
+    let mut out = ptr::null_mut();
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_from_json(json.as_ptr().cast(), json.len(), &mut out) };
+    assert_eq!((status, out), (FF_INVALID_UTF8, ptr::null_mut()));
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_open(c"/tmp/\xff.json".as_ptr(), FF_OPEN_NO_WATCH, &mut out) };
+    assert_eq!(status, FF_INVALID_UTF8);
+    free(store);
+}
+
+#[test]
+fn handles_this_store_never_returned_are_rejected() {
+    let store = from_json(SMALL_FILE);
+    let ctx = context(Some(111), None, FF_CHAT_TYPE_NONE, &[]);
+    assert_eq!(evaluate_handle(store, 0, &ctx), Err(FF_INVALID_ARGUMENT));
+    let beta = handle(store, "beta");
+    assert_eq!(
+        evaluate_handle(store, beta, &ctx).map(|d| (d.enabled, d.reason)),
+        Ok((true, FF_REASON_GROUP))
+    );
+    // Handles below one handed out are real slots of this store.
+    assert_eq!(
+        evaluate_handle(store, 0, &ctx).map(|d| d.reason),
+        Ok(FF_REASON_ROLLOUT)
+    );
+    assert_eq!(
+        evaluate_handle(store, beta + 1, &ctx),
+        Err(FF_INVALID_ARGUMENT)
+    );
+    assert!(last_error().contains(&format!("handle {}", beta + 1)));
+    assert_eq!(
+        evaluate_handle(store, u32::MAX, &ctx),
+        Err(FF_INVALID_ARGUMENT)
+    );
+    // A handle for a name the file lacks is valid and evaluates as unknown.
+    let later = handle(store, "not_yet");
+    assert_eq!(
+        evaluate_handle(store, later, &ctx).map(|d| d.reason),
+        Ok(FF_REASON_UNKNOWN_FLAG)
+    );
+    let handles = [beta, later + 7];
+    let mut out = [ff_decision {
+        enabled: false,
+        reason: 0,
+        has_bucket: false,
+        bucket: 0,
+    }; 2];
+    // SAFETY: `out` has room for both handles.
+    let status =
+        unsafe { ff_store_evaluate_handles(store, handles.as_ptr(), 2, &ctx, out.as_mut_ptr()) };
+    assert_eq!(status, FF_INVALID_ARGUMENT);
+    // No handles: NULL buffers are fine.
+    // SAFETY: len 0 with NULL pointers is documented as allowed.
+    let status = unsafe { ff_store_evaluate_handles(store, ptr::null(), 0, &ctx, ptr::null_mut()) };
+    assert_eq!(status, FF_OK);
+    free(store);
+}
+
+#[test]
+fn evaluate_all_reports_the_size_it_needs() {
+    let flags: Vec<String> = (0..130)
+        .map(|i| format!(r#""f{i}": {{"enabled": {}}}"#, i % 3 != 0))
+        .collect();
+    let text = format!(r#"{{"version": 1, "flags": {{{}}}}}"#, flags.join(","));
+    let store = from_json(&text);
+    let ctx = context(Some(1), None, FF_CHAT_TYPE_NONE, &[]);
+    for words in [0, 1, 2] {
+        let (status, bits, count, generation) = evaluate_all(store, &ctx, words);
+        assert_eq!(
+            (status, count, generation),
+            (FF_BUFFER_TOO_SMALL, 130, 1),
+            "{words} words"
+        );
+        assert!(
+            bits.iter().all(|&w| w == u64::MAX),
+            "out_bits untouched on error"
+        );
+    }
+    assert!(last_error().contains("130 flags need 3"));
+    let (status, bits, count, _) = evaluate_all(store, &ctx, 4);
+    assert_eq!((status, count), (FF_OK, 130));
+    for i in 0..256 {
+        let on = bits[i / 64] >> (i % 64) & 1 == 1;
+        assert_eq!(on, i < 130 && i % 3 != 0, "bit {i}");
+    }
+    // Count and generation are optional.
+    let mut words = [0u64; 3];
+    // SAFETY: `words` has 3 words; NULL optional outputs are allowed.
+    let status = unsafe {
+        ff_store_evaluate_all(
+            store,
+            &ctx,
+            words.as_mut_ptr(),
+            3,
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, FF_OK);
+    assert_eq!(words[0] & 0b111, 0b110);
+    free(store);
+}
+
+#[test]
+fn more_groups_than_fit_on_the_stack_still_evaluate() {
+    let store = from_json(SMALL_FILE);
+    let names: Vec<String> = (0..40).map(|i| format!("g{i}")).collect();
+    let mut groups: Vec<ff_str> = names.iter().map(|n| ff(n)).collect();
+    let ctx = context(Some(5), None, 0, &groups);
+    assert_eq!(
+        evaluate(store, "beta", &ctx).map(|d| d.reason),
+        Ok(FF_REASON_ROLLOUT)
+    );
+    groups[33] = ff("beta_testers");
+    let ctx = context(Some(5), None, 0, &groups);
+    assert_eq!(
+        evaluate(store, "beta", &ctx).map(|d| d.reason),
+        Ok(FF_REASON_GROUP)
+    );
+    let bad = b"\xc3";
+    groups[20] = ff_str {
+        ptr: bad.as_ptr().cast(),
+        len: 1,
+    };
+    let ctx = context(Some(5), None, 0, &groups);
+    assert_eq!(evaluate(store, "beta", &ctx), Err(FF_INVALID_UTF8));
+    assert!(last_error().starts_with("`ctx.groups[20]`"));
+    free(store);
+}
+
+#[test]
+fn a_closed_store_answers_ff_closed_until_freed() {
+    let store = from_json(SMALL_FILE);
+    let alpha = handle(store, "alpha");
+    let ctx = context(Some(1), None, 0, &[]);
+    // SAFETY: a live store.
+    assert_eq!(unsafe { ff_store_close(store) }, FF_OK);
+    assert_eq!(evaluate(store, "alpha", &ctx), Err(FF_CLOSED));
+    assert_eq!(last_error(), "the store was closed by ff_store_close");
+    assert_eq!(evaluate_handle(store, alpha, &ctx), Err(FF_CLOSED));
+    assert_eq!(evaluate_all(store, &ctx, 1).0, FF_CLOSED);
+    let mut number = 0;
+    let mut text = ptr::null_mut();
+    let mut h = 0;
+    let mut flag = false;
+    let mut decision = ff_decision {
+        enabled: false,
+        reason: 0,
+        has_bucket: false,
+        bucket: 0,
+    };
+    // SAFETY: a closed but not freed store stays a valid pointer.
+    unsafe {
+        assert_eq!(ff_store_generation(store, &mut number), FF_CLOSED);
+        assert_eq!(ff_store_fingerprint(store, &mut number), FF_CLOSED);
+        assert_eq!(ff_store_reload(store), FF_CLOSED);
+        assert_eq!(
+            ff_store_replace_json(store, SMALL_FILE.as_ptr().cast(), SMALL_FILE.len()),
+            FF_CLOSED
+        );
+        assert_eq!(
+            ff_store_flag_names(store, &mut text, ptr::null_mut()),
+            FF_CLOSED
+        );
+        assert_eq!(ff_store_last_reload_error(store, &mut text), FF_CLOSED);
+        assert_eq!(
+            ff_store_handle(store, c"alpha".as_ptr(), 5, &mut h),
+            FF_CLOSED
+        );
+        assert_eq!(
+            ff_store_is_enabled(store, c"alpha".as_ptr(), 5, &ctx, true, &mut flag),
+            FF_CLOSED
+        );
+        assert_eq!(
+            ff_store_evaluate_handles(store, &alpha, 1, &ctx, &mut decision),
+            FF_CLOSED
+        );
+        // Closing again is harmless.
+        assert_eq!(ff_store_close(store), FF_OK);
+    }
+    free(store);
+}
+
+#[test]
+fn names_generation_fingerprint_and_version() {
+    let store = from_json(SMALL_FILE);
+    let mut text = ptr::null_mut();
+    let mut generation = 0;
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_flag_names(store, &mut text, &mut generation) };
+    assert_eq!(status, FF_OK);
+    assert_eq!(
+        (owned(text), generation),
+        ("alpha\nbeta\ngamma".to_owned(), 1)
+    );
+    let mut fingerprint = 0;
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_fingerprint(store, &mut fingerprint) };
+    assert_eq!(status, FF_OK);
+    let expected = flags_core::Snapshot::from_json(SMALL_FILE)
+        .unwrap()
+        .fingerprint();
+    assert_eq!(fingerprint, expected);
+    // SAFETY: ff_version returns a static NUL-terminated string.
+    let version = unsafe { CStr::from_ptr(ff_version()) };
+    assert_eq!(version.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+
+    let empty = from_json(r#"{"version": 1, "flags": {}}"#);
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_flag_names(empty, &mut text, ptr::null_mut()) };
+    assert_eq!(status, FF_OK);
+    assert_eq!(owned(text), "");
+    free(empty);
+    free(store);
+}
+
+#[test]
+fn the_last_error_is_per_thread() {
+    thread::spawn(|| assert!(ff_last_error().is_null(), "a fresh thread has no error"))
+        .join()
+        .unwrap();
+    let ctx = context(None, None, 9, &[]);
+    assert_eq!(evaluate(ptr::null(), "x", &ctx), Err(FF_NULL_ARGUMENT));
+    thread::spawn(|| assert!(ff_last_error().is_null()))
+        .join()
+        .unwrap();
+    assert_eq!(last_error(), "`store` is NULL");
+    // Fetching does not clear it.
+    assert_eq!(last_error(), "`store` is NULL");
+}
+
+fn temp_file(dir: &tempfile::TempDir, text: &str) -> CString {
+    let path = dir.path().join("flags.json");
+    std::fs::write(&path, text).unwrap();
+    CString::new(path.to_str().unwrap()).unwrap()
+}
+
+#[test]
+fn open_maps_every_load_error_to_its_status_and_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = ptr::null_mut();
+    let missing = CString::new(dir.path().join("missing.json").to_str().unwrap()).unwrap();
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_open(missing.as_ptr(), FF_OPEN_NO_WATCH, &mut store) };
+    assert_eq!(status, FF_FILE_ERROR);
+    assert!(store.is_null());
+    assert!(last_error().starts_with("cannot read flag file"));
+
+    let invalid =
+        r#"{"version": 1, "flags": {"a": {"enabled": "yes", "rollout_percentage": 120}}}"#;
+    let path = temp_file(&dir, invalid);
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_open(path.as_ptr(), FF_OPEN_NO_WATCH, &mut store) };
+    assert_eq!(status, FF_INVALID_FILE);
+    assert!(store.is_null());
+    // Exactly the problems `feature_flags --check` prints.
+    let expected = flags_core::parse_flag_file(invalid)
+        .unwrap_err()
+        .to_string();
+    assert!(expected.lines().count() >= 2, "{expected}");
+    assert_eq!(last_error(), expected);
+
+    let mut json_store = ptr::null_mut();
+    // SAFETY: valid pointers for the call.
+    let status =
+        unsafe { ff_store_from_json(invalid.as_ptr().cast(), invalid.len(), &mut json_store) };
+    assert_eq!((status, last_error()), (FF_INVALID_FILE, expected));
+
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_open(path.as_ptr(), 2, &mut store) };
+    assert_eq!(status, FF_INVALID_ARGUMENT);
+}
+
+#[test]
+fn reload_swaps_good_files_and_keeps_serving_through_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_file(&dir, SMALL_FILE);
+    let mut store = ptr::null_mut();
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_open(path.as_ptr(), FF_OPEN_NO_WATCH, &mut store) };
+    assert_eq!(status, FF_OK);
+    let ctx = context(Some(1), None, 0, &[]);
+    let generation = |store| {
+        let mut out = 0;
+        // SAFETY: valid pointers for the call.
+        assert_eq!(unsafe { ff_store_generation(store, &mut out) }, FF_OK);
+        out
+    };
+    let reload_error = |store| {
+        let mut out = ptr::null_mut();
+        // SAFETY: valid pointers for the call.
+        let status = unsafe { ff_store_last_reload_error(store, &mut out) };
+        assert_eq!(status, FF_OK);
+        (!out.is_null()).then(|| owned(out))
+    };
+    assert_eq!((generation(store), reload_error(store)), (1, None));
+    // SAFETY: a live store.
+    assert_eq!(unsafe { ff_store_reload(store) }, FF_OK, "unchanged file");
+    assert_eq!(generation(store), 1);
+
+    temp_file(
+        &dir,
+        &SMALL_FILE.replace(
+            r#""gamma": {"enabled": false}"#,
+            r#""gamma": {"enabled": true}"#,
+        ),
+    );
+    // SAFETY: a live store.
+    assert_eq!(unsafe { ff_store_reload(store) }, FF_OK);
+    assert_eq!(generation(store), 2);
+    assert_eq!(evaluate(store, "gamma", &ctx).map(|d| d.enabled), Ok(true));
+
+    temp_file(&dir, "{ not json");
+    // SAFETY: a live store.
+    assert_eq!(unsafe { ff_store_reload(store) }, FF_INVALID_FILE);
+    let text = last_error();
+    assert_eq!(
+        reload_error(store).as_deref().map(|e| e.contains(&text)),
+        Some(true),
+        "{text}"
+    );
+    assert_eq!(generation(store), 2, "the bad file is not served");
+    assert_eq!(evaluate(store, "gamma", &ctx).map(|d| d.enabled), Ok(true));
+
+    std::fs::remove_file(dir.path().join("flags.json")).unwrap();
+    // SAFETY: a live store.
+    assert_eq!(unsafe { ff_store_reload(store) }, FF_FILE_ERROR);
+    free(store);
+
+    let json_store = from_json(SMALL_FILE);
+    // SAFETY: a live store.
+    assert_eq!(unsafe { ff_store_reload(json_store) }, FF_NO_FILE);
+    assert!(last_error().contains("not opened from a file"));
+    free(json_store);
+}
+
+#[test]
+fn a_watched_store_reloads_by_itself_until_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_file(&dir, SMALL_FILE);
+    let mut store = ptr::null_mut();
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_open(path.as_ptr(), 0, &mut store) };
+    assert_eq!(status, FF_OK);
+    let ctx = context(None, None, 0, &[]);
+    assert_eq!(evaluate(store, "gamma", &ctx).map(|d| d.enabled), Ok(false));
+
+    // Replace the file the way editors and the CLI do: write, then rename.
+    let next = dir.path().join("flags.json.next");
+    let changed = SMALL_FILE.replace(
+        r#""gamma": {"enabled": false}"#,
+        r#""gamma": {"enabled": true}"#,
+    );
+    std::fs::write(&next, changed).unwrap();
+    std::fs::rename(&next, dir.path().join("flags.json")).unwrap();
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while evaluate(store, "gamma", &ctx).map(|d| d.enabled) != Ok(true) {
+        assert!(
+            Instant::now() < deadline,
+            "the watcher did not reload the file"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    let mut generation = 0;
+    // SAFETY: valid pointers for the call.
+    let status = unsafe { ff_store_generation(store, &mut generation) };
+    assert_eq!(status, FF_OK);
+    assert_eq!(generation, 2);
+    // SAFETY: a live store.
+    assert_eq!(unsafe { ff_store_close(store) }, FF_OK);
+    free(store);
+}
+
+/// Version `n` of a file: `n` flags, every one on exactly when `n` is even,
+/// so any answer tells which version it came from.
+fn version_json(n: usize) -> String {
+    let flags: Vec<String> = (0..n)
+        .map(|i| format!(r#""f{i}": {{"enabled": {}}}"#, n.is_multiple_of(2)))
+        .collect();
+    format!(r#"{{"version": 1, "flags": {{{}}}}}"#, flags.join(","))
+}
+
+#[test]
+fn threads_evaluate_consistently_while_the_file_changes_and_the_store_closes() {
+    const THREADS: usize = 4;
+    let store = from_json(&version_json(1));
+    let f0 = handle(store, "f0");
+    let address = store as usize;
+    let stop = AtomicBool::new(false);
+    let evaluations = AtomicU64::new(0);
+    let start = Barrier::new(THREADS + 1);
+    thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| {
+                let store = address as *const ff_store;
+                let ctx = context(Some(42), Some(-100), FF_CHAT_TYPE_GROUP, &[]);
+                start.wait();
+                loop {
+                    let (status, bits, count, _) = evaluate_all(store, &ctx, 1);
+                    if status == FF_CLOSED {
+                        break;
+                    }
+                    assert_eq!(status, FF_OK);
+                    let expected = if count % 2 == 0 {
+                        (1u64 << count) - 1
+                    } else {
+                        0
+                    };
+                    assert_eq!(bits[0], expected, "bits of a {count}-flag version");
+                    match evaluate_handle(store, f0, &ctx) {
+                        Ok(d) => assert_eq!(
+                            (d.enabled, d.reason),
+                            if d.enabled {
+                                (true, FF_REASON_ROLLOUT)
+                            } else {
+                                (false, FF_REASON_DISABLED)
+                            }
+                        ),
+                        Err(status) => assert_eq!(status, FF_CLOSED),
+                    }
+                    evaluations.fetch_add(1, Ordering::Relaxed);
+                }
+                assert!(stop.load(Ordering::Acquire), "FF_CLOSED only after close");
+            });
+        }
+        start.wait();
+        let deadline = Instant::now() + WAIT_LIMIT;
+        for n in 2..60 {
+            let text = version_json(n);
+            // SAFETY: a live store; other threads only read it.
+            let status = unsafe { ff_store_replace_json(store, text.as_ptr().cast(), text.len()) };
+            assert_eq!(status, FF_OK);
+            if n % 10 == 0 {
+                let bad = "{\"version\": 2}";
+                // SAFETY: as above.
+                let status =
+                    unsafe { ff_store_replace_json(store, bad.as_ptr().cast(), bad.len()) };
+                assert_eq!(status, FF_INVALID_FILE);
+            }
+        }
+        // Let the readers run against the last version before closing.
+        let seen = evaluations.load(Ordering::Relaxed);
+        while evaluations.load(Ordering::Relaxed) < seen + 100 * THREADS as u64 {
+            assert!(Instant::now() < deadline, "readers made no progress");
+            thread::yield_now();
+        }
+        stop.store(true, Ordering::Release);
+        // SAFETY: close is documented as safe while other threads call.
+        assert_eq!(unsafe { ff_store_close(store) }, FF_OK);
+    });
+    assert!(evaluations.load(Ordering::Relaxed) > 0);
+    let mut generation = 0;
+    // SAFETY: closed but not freed.
+    let status = unsafe { ff_store_generation(store, &mut generation) };
+    assert_eq!(status, FF_CLOSED);
+    free(store);
+}
