@@ -41,6 +41,10 @@ pub(crate) enum Json {
 }
 
 impl Json {
+    pub(crate) fn is_container(&self) -> bool {
+        matches!(self, Json::Array(_) | Json::Object(_))
+    }
+
     /// What a person would call this value's type, for error messages.
     pub(crate) fn kind(&self) -> &'static str {
         match self {

@@ -156,31 +156,56 @@ impl Validator {
     fn duplicates(&mut self, value: &Json, path: &str) {
         match value {
             Json::Object(entries) => {
-                // Counted with a map: a file with many thousands of flags
-                // must not cost a quadratic scan.
-                let mut times: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
-                for (key, _) in entries {
-                    *times.entry(key.as_str()).or_default() += 1;
-                }
-                let mut reported: HashSet<&str> = HashSet::new();
-                for (key, inner) in entries {
-                    let count = times[key.as_str()];
-                    if count > 1 && reported.insert(key.as_str()) {
-                        self.report(
-                            child(path, key),
-                            format!("appears {count} times in one object; JSON keeps only one, so remove or rename the others"),
-                        );
+                // Small objects (a flag's fields) are scanned directly; large
+                // ones (thousands of flags) are counted with a map so the
+                // check stays linear.
+                if entries.len() <= 16 {
+                    for (i, (key, _)) in entries.iter().enumerate() {
+                        let seen_before = entries[..i].iter().any(|(k, _)| k == key);
+                        if !seen_before {
+                            let count = entries[i..].iter().filter(|(k, _)| k == key).count();
+                            if count > 1 {
+                                self.report_duplicate(path, key, count);
+                            }
+                        }
                     }
-                    self.duplicates(inner, &child(path, key));
+                } else {
+                    let mut times: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+                    for (key, _) in entries {
+                        *times.entry(key.as_str()).or_default() += 1;
+                    }
+                    let mut reported: HashSet<&str> = HashSet::new();
+                    for (key, _) in entries {
+                        let count = times[key.as_str()];
+                        if count > 1 && reported.insert(key.as_str()) {
+                            self.report_duplicate(path, key, count);
+                        }
+                    }
+                }
+                for (key, inner) in entries {
+                    if inner.is_container() {
+                        self.duplicates(inner, &child(path, key));
+                    }
                 }
             }
             Json::Array(items) => {
+                // Paths are built only for nested containers: an id list of
+                // a million entries costs no allocation here.
                 for (i, item) in items.iter().enumerate() {
-                    self.duplicates(item, &index(path, i));
+                    if item.is_container() {
+                        self.duplicates(item, &index(path, i));
+                    }
                 }
             }
             _ => {}
         }
+    }
+
+    fn report_duplicate(&mut self, path: &str, key: &str, count: usize) {
+        self.report(
+            child(path, key),
+            format!("appears {count} times in one object; JSON keeps only one, so remove or rename the others"),
+        );
     }
 
     fn unknown_field(&mut self, path: &str, key: &str, known: &[&str]) {
@@ -240,14 +265,16 @@ impl Validator {
         let items = self.array(value, path, what);
         let mut ids = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            if let Some(id) = self.id(item, &index(path, i)) {
+            if let Some(id) = self.id(item, path, i) {
                 ids.push(id);
             }
         }
         ids
     }
 
-    fn id(&mut self, value: &Json, path: &str) -> Option<i64> {
+    /// Item `i` of the id array at `path`; the item's path is only built
+    /// when there is a problem to report.
+    fn id(&mut self, value: &Json, path: &str, i: usize) -> Option<i64> {
         let problem = match value {
             Json::Num(Num::Int(n)) => return Some(*n),
             Json::Num(Num::Big(_)) => IdError::OutOfRange.to_string(),
@@ -270,7 +297,7 @@ impl Validator {
             ),
         };
         self.report(
-            path,
+            index(path, i),
             format!("{value} {problem}; ids are integers such as -1001234567890"),
         );
         None
