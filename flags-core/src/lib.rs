@@ -95,10 +95,12 @@
 //! - Only format version 1 is read.
 
 mod bucket;
+mod counters;
 mod decision;
 mod error;
 mod idset;
 mod json;
+mod metrics;
 mod model;
 mod names;
 mod snapshot;
@@ -108,6 +110,7 @@ mod validate;
 mod watch;
 
 pub use bucket::{BUCKETS, bucket, seed_for_salt};
+pub use counters::DecisionCounts;
 pub use decision::{Context, Decision, Reason};
 pub use error::{Error, Problem, Problems};
 pub use model::{

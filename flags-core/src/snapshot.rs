@@ -1,8 +1,10 @@
 //! One loaded version of the flag file, compiled for evaluation.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::bucket::{BUCKETS, bucket, seed_for_salt};
+use crate::counters::{Counters, DecisionCounts, StripeIndex, Tally, current_stripe};
 use crate::decision::{Context, Decision, Reason};
 use crate::error::Problems;
 use crate::idset::IdSet;
@@ -31,12 +33,19 @@ impl Handle {
 
 /// Every flag name a store has ever seen, each with a stable slot number:
 /// the [`Handle`]s. It only grows, so a handle never changes meaning.
+///
+/// It also keeps each slot's decision counters, so that they outlive the
+/// snapshot that made them and carry over to the next version of the file.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     slots: HashMap<Box<str>, u32>,
     /// Whether compiled flags count their decisions (for metrics).
-    #[allow(dead_code)]
     counting: bool,
+    /// Per slot: the counters of its flag, while the file defines it.
+    counters: Vec<Option<Arc<Counters>>>,
+    /// Decisions for flags the file does not define, store-wide: counting
+    /// them per name would mean allocating for every name ever asked for.
+    unknown: Option<Arc<Counters>>,
 }
 
 impl Registry {
@@ -44,6 +53,8 @@ impl Registry {
         Registry {
             slots: HashMap::new(),
             counting,
+            counters: Vec::new(),
+            unknown: counting.then(Arc::default),
         }
     }
 
@@ -54,6 +65,24 @@ impl Registry {
 
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Keeps the counters of the slots that `slots` (slot → position) gives
+    /// a flag, creating the missing ones, and drops the others: a flag
+    /// removed from the file and added back later starts from zero.
+    fn counters_for(&mut self, slots: &[u32]) -> Vec<Option<Arc<Counters>>> {
+        if !self.counting {
+            return vec![None; slots.len()];
+        }
+        self.counters.resize(slots.len(), None);
+        for (kept, &position) in self.counters.iter_mut().zip(slots) {
+            if position == NO_FLAG {
+                *kept = None;
+            } else if kept.is_none() {
+                *kept = Some(Arc::default());
+            }
+        }
+        self.counters.clone()
     }
 }
 
@@ -74,6 +103,8 @@ struct CompiledFlag {
     members: IdSet,
     /// The flag's `user_groups`, matched against the context's groups.
     group_names: Box<[Box<str>]>,
+    /// `None` when the store does not count decisions.
+    counters: Option<Arc<Counters>>,
 }
 
 impl CompiledFlag {
@@ -92,12 +123,33 @@ impl CompiledFlag {
             excluded: IdSet::new(def.exclude_chats.iter().copied()),
             members: IdSet::new(members),
             group_names: def.user_groups.iter().map(|g| g.as_str().into()).collect(),
+            counters: None,
         }
+    }
+
+    #[inline]
+    fn evaluate(&self, ctx: &Context<'_>) -> Decision {
+        let decision = self.decide(ctx);
+        if let Some(counters) = &self.counters {
+            counters.record(Tally::of(&decision));
+        }
+        decision
+    }
+
+    /// [`CompiledFlag::evaluate`] for batches, which look the thread's
+    /// stripe up once.
+    #[inline]
+    fn evaluate_on(&self, ctx: &Context<'_>, stripe: StripeIndex) -> Decision {
+        let decision = self.decide(ctx);
+        if let Some(counters) = &self.counters {
+            counters.record_on(stripe, Tally::of(&decision));
+        }
+        decision
     }
 
     /// SPEC.md "Evaluation", steps 2–8, first match wins.
     #[inline]
-    fn evaluate(&self, ctx: &Context<'_>) -> Decision {
+    fn decide(&self, ctx: &Context<'_>) -> Decision {
         if !self.enabled {
             return Decision::fixed(false, Reason::Disabled);
         }
@@ -159,10 +211,14 @@ pub struct Snapshot {
     slots: Box<[u32]>,
     generation: u64,
     fingerprint: u64,
+    /// The store's count of `unknown_flag` decisions; `None` when the store
+    /// does not count.
+    unknown: Option<Arc<Counters>>,
 }
 
 impl Snapshot {
-    /// Validates `text` and compiles it, outside any store (generation 0).
+    /// Validates `text` and compiles it, outside any store (generation 0,
+    /// decisions not counted).
     pub fn from_json(text: &str) -> Result<Snapshot, Problems> {
         let file = parse_flag_file(text)?;
         Ok(Snapshot::compile(
@@ -179,7 +235,7 @@ impl Snapshot {
         generation: u64,
         fingerprint: u64,
     ) -> Snapshot {
-        let flags: Box<[CompiledFlag]> = file
+        let mut flags: Box<[CompiledFlag]> = file
             .flags
             .iter()
             .map(|(name, def)| CompiledFlag::new(name, def, &file))
@@ -194,6 +250,11 @@ impl Snapshot {
         for (position, slot) in positions.into_iter().enumerate() {
             slots[slot as usize] = position as u32;
         }
+        for (&position, counters) in slots.iter().zip(registry.counters_for(&slots)) {
+            if position != NO_FLAG {
+                flags[position as usize].counters = counters;
+            }
+        }
         Snapshot {
             file,
             flags,
@@ -201,6 +262,7 @@ impl Snapshot {
             slots,
             generation,
             fingerprint,
+            unknown: registry.unknown.clone(),
         }
     }
 
@@ -247,7 +309,7 @@ impl Snapshot {
     pub fn evaluate(&self, name: &str, ctx: &Context<'_>) -> Decision {
         match self.position(name) {
             Some(i) => self.flags[i].evaluate(ctx),
-            None => Decision::UNKNOWN,
+            None => self.unknown_flag(),
         }
     }
 
@@ -263,8 +325,16 @@ impl Snapshot {
     pub fn evaluate_handle(&self, handle: Handle, ctx: &Context<'_>) -> Decision {
         match self.slots.get(handle.0 as usize) {
             Some(&i) if i != NO_FLAG => self.flags[i as usize].evaluate(ctx),
-            _ => Decision::UNKNOWN,
+            _ => self.unknown_flag(),
         }
+    }
+
+    #[inline]
+    fn unknown_flag(&self) -> Decision {
+        if let Some(unknown) = &self.unknown {
+            unknown.record(Tally::UnknownFlag);
+        }
+        Decision::UNKNOWN
     }
 
     /// Evaluates the flag at `position` in file order.
@@ -277,8 +347,9 @@ impl Snapshot {
     /// Returns how many were written (fewer if `out` is shorter).
     pub fn evaluate_all(&self, ctx: &Context<'_>, out: &mut [Decision]) -> usize {
         let n = out.len().min(self.flags.len());
+        let stripe = current_stripe();
         for (slot, flag) in out[..n].iter_mut().zip(self.flags.iter()) {
-            *slot = flag.evaluate(ctx);
+            *slot = flag.evaluate_on(ctx, stripe);
         }
         n
     }
@@ -295,10 +366,23 @@ impl Snapshot {
     /// caller whose `out` holds fewer than `len()` bits knows to grow it.
     pub fn enabled_bits(&self, ctx: &Context<'_>, out: &mut [u64]) -> usize {
         out.fill(0);
+        let stripe = current_stripe();
         for (i, flag) in self.flags.iter().enumerate().take(out.len() * 64) {
-            out[i / 64] |= u64::from(flag.evaluate(ctx).enabled) << (i % 64);
+            out[i / 64] |= u64::from(flag.evaluate_on(ctx, stripe).enabled) << (i % 64);
         }
         self.flags.len()
+    }
+
+    /// The decision counts of the flag at `position` in file order; `None`
+    /// when there is no such flag or the store does not count.
+    pub(crate) fn decision_counts_at(&self, position: usize) -> Option<DecisionCounts> {
+        let counters = self.flags.get(position)?.counters.as_ref()?;
+        Some(counters.decision_counts())
+    }
+
+    /// How many evaluations asked for a flag the file did not define.
+    pub(crate) fn unknown_flag_decisions(&self) -> Option<u64> {
+        Some(self.unknown.as_ref()?.total(Tally::UnknownFlag))
     }
 }
 

@@ -1,0 +1,361 @@
+//! Decision counters that evaluation bumps without locks, without
+//! allocating, and without bouncing a cache line between cores.
+//!
+//! One shared atomic per flag would be exact but slow: every evaluating core
+//! would pull the same cache line over, and even an uncontended `lock xadd`
+//! costs about as much as a whole evaluation. So each counter block holds
+//! [`EXCLUSIVE_STRIPES`] stripes, one cache line each, plus one overflow
+//! stripe. A thread leases an exclusive stripe index on its first count (a
+//! process-wide bit set, returned by the thread's TLS destructor) and bumps
+//! its stripe with a plain load and store: a single writer makes that exact.
+//! Threads beyond [`EXCLUSIVE_STRIPES`] share the overflow stripe with
+//! `fetch_add`, still exact. Readers sum the stripes.
+
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::decision::{Decision, Reason};
+
+/// Stripes leased to one thread at a time.
+pub(crate) const EXCLUSIVE_STRIPES: usize = 8;
+const OVERFLOW: usize = EXCLUSIVE_STRIPES;
+const UNLEASED: usize = usize::MAX;
+const TALLIES: usize = 8;
+
+/// What a decision is counted as: its reason, with `rollout` split by
+/// outcome (every other reason has one outcome only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Tally {
+    Disabled = 0,
+    ChatExcluded = 1,
+    ChatType = 2,
+    Group = 3,
+    RolloutOn = 4,
+    RolloutOff = 5,
+    MissingKey = 6,
+    UnknownFlag = 7,
+}
+
+impl Tally {
+    #[inline]
+    pub(crate) fn of(decision: &Decision) -> Tally {
+        match decision.reason {
+            Reason::UnknownFlag => Tally::UnknownFlag,
+            Reason::Disabled => Tally::Disabled,
+            Reason::ChatExcluded => Tally::ChatExcluded,
+            Reason::ChatType => Tally::ChatType,
+            Reason::Group => Tally::Group,
+            Reason::Rollout if decision.enabled => Tally::RolloutOn,
+            Reason::Rollout => Tally::RolloutOff,
+            Reason::MissingKey => Tally::MissingKey,
+        }
+    }
+}
+
+/// How often one flag decided each way, summed over every thread, since the
+/// flag appeared in the store's file (counters survive reloads that keep
+/// the flag; a flag removed and added back starts again at zero).
+///
+/// Batch evaluation (`evaluate_all`, `enabled_bits`, `evaluate_handles`)
+/// counts every flag it evaluates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct DecisionCounts {
+    pub disabled: u64,
+    pub chat_excluded: u64,
+    pub chat_type: u64,
+    pub group: u64,
+    /// `rollout` decisions that turned the flag on (100 % included).
+    pub rollout_on: u64,
+    pub rollout_off: u64,
+    pub missing_key: u64,
+}
+
+impl DecisionCounts {
+    /// Every `(outcome, reason)` pair a defined flag can decide, in
+    /// evaluation step order.
+    pub const PAIRS: [(bool, Reason); 7] = [
+        (false, Reason::Disabled),
+        (false, Reason::ChatExcluded),
+        (false, Reason::ChatType),
+        (true, Reason::Group),
+        (true, Reason::Rollout),
+        (false, Reason::Rollout),
+        (false, Reason::MissingKey),
+    ];
+
+    /// Decisions that turned the flag on.
+    pub fn on(&self) -> u64 {
+        self.group + self.rollout_on
+    }
+
+    /// Decisions that left the flag off.
+    pub fn off(&self) -> u64 {
+        self.disabled + self.chat_excluded + self.chat_type + self.rollout_off + self.missing_key
+    }
+
+    pub fn total(&self) -> u64 {
+        self.on() + self.off()
+    }
+
+    /// Decisions with this outcome and reason; 0 for a pair that cannot
+    /// happen (`enabled` with `disabled`, or any `unknown_flag`).
+    pub fn get(&self, enabled: bool, reason: Reason) -> u64 {
+        match (enabled, reason) {
+            (false, Reason::Disabled) => self.disabled,
+            (false, Reason::ChatExcluded) => self.chat_excluded,
+            (false, Reason::ChatType) => self.chat_type,
+            (true, Reason::Group) => self.group,
+            (true, Reason::Rollout) => self.rollout_on,
+            (false, Reason::Rollout) => self.rollout_off,
+            (false, Reason::MissingKey) => self.missing_key,
+            _ => 0,
+        }
+    }
+}
+
+/// One thread's counts (or the overflow stripe's), alone on a cache line.
+#[derive(Default)]
+#[repr(align(64))]
+struct Stripe([AtomicU64; TALLIES]);
+
+/// The counts of one flag, or the store-wide `unknown_flag` count.
+#[derive(Default)]
+pub(crate) struct Counters {
+    stripes: [Stripe; EXCLUSIVE_STRIPES + 1],
+}
+
+impl Counters {
+    #[inline]
+    pub(crate) fn record(&self, tally: Tally) {
+        self.record_on(current_stripe(), tally);
+    }
+
+    /// Counts `tally` on `stripe`, which must be this thread's (from
+    /// [`current_stripe`]): that is what makes the plain load and store exact.
+    #[inline]
+    pub(crate) fn record_on(&self, stripe: StripeIndex, tally: Tally) {
+        let cell = &self.stripes[stripe.0].0[tally as usize];
+        if stripe.0 == OVERFLOW {
+            cell.fetch_add(1, Ordering::Relaxed);
+        } else {
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    pub(crate) fn total(&self, tally: Tally) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.0[tally as usize].load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+
+    pub(crate) fn decision_counts(&self) -> DecisionCounts {
+        DecisionCounts {
+            disabled: self.total(Tally::Disabled),
+            chat_excluded: self.total(Tally::ChatExcluded),
+            chat_type: self.total(Tally::ChatType),
+            group: self.total(Tally::Group),
+            rollout_on: self.total(Tally::RolloutOn),
+            rollout_off: self.total(Tally::RolloutOff),
+            missing_key: self.total(Tally::MissingKey),
+        }
+    }
+}
+
+impl fmt::Debug for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Counters")
+            .field("counts", &self.decision_counts())
+            .field("unknown_flag", &self.total(Tally::UnknownFlag))
+            .finish()
+    }
+}
+
+/// Which stripe the current thread counts on. Not `Send`: on another
+/// thread it would make two writers of one stripe, and lose counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StripeIndex(usize, PhantomData<*const ()>);
+
+impl StripeIndex {
+    const fn new(stripe: usize) -> StripeIndex {
+        StripeIndex(stripe, PhantomData)
+    }
+}
+
+/// The exclusive stripe indices and which of them are leased.
+struct StripePool {
+    /// Bit i set: exclusive stripe i is free to lease.
+    free: AtomicU32,
+}
+
+impl StripePool {
+    const fn new() -> StripePool {
+        StripePool {
+            free: AtomicU32::new((1 << EXCLUSIVE_STRIPES) - 1),
+        }
+    }
+
+    /// A free exclusive stripe, or [`OVERFLOW`] if all are leased.
+    #[cold]
+    #[inline(never)]
+    fn lease(&self) -> usize {
+        let mut free = self.free.load(Ordering::Relaxed);
+        loop {
+            if free == 0 {
+                return OVERFLOW;
+            }
+            let stripe = free.trailing_zeros() as usize;
+            // Acquire: see the counts the stripe's previous holder stored.
+            match self.free.compare_exchange_weak(
+                free,
+                free & !(1 << stripe),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return stripe,
+                Err(now) => free = now,
+            }
+        }
+    }
+
+    fn release(&self, stripe: usize) {
+        if stripe < EXCLUSIVE_STRIPES {
+            // Release: whoever leases the stripe next continues from the
+            // counts its previous holder stored.
+            self.free.fetch_or(1 << stripe, Ordering::Release);
+        }
+    }
+}
+
+static POOL: StripePool = StripePool::new();
+
+/// This thread's stripe; returned to the pool when the thread exits.
+struct Lease(Cell<usize>);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        POOL.release(self.0.get());
+    }
+}
+
+thread_local! {
+    // Const-initialized: reading it never allocates or runs an initializer.
+    static LEASE: Lease = const { Lease(Cell::new(UNLEASED)) };
+}
+
+/// The current thread's stripe, leasing one on the thread's first count.
+#[inline]
+pub(crate) fn current_stripe() -> StripeIndex {
+    LEASE
+        .try_with(|lease| match lease.0.get() {
+            UNLEASED => {
+                let stripe = POOL.lease();
+                lease.0.set(stripe);
+                stripe
+            }
+            stripe => stripe,
+        })
+        // The thread is exiting and its lease is gone: count shared.
+        .map_or(StripeIndex::new(OVERFLOW), StripeIndex::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    #[test]
+    fn stripes_are_cache_line_sized_and_aligned() {
+        assert_eq!(std::mem::size_of::<Stripe>(), 64);
+        assert_eq!(std::mem::align_of::<Stripe>(), 64);
+    }
+
+    #[test]
+    fn tally_splits_rollout_by_outcome() {
+        let on = Decision {
+            enabled: true,
+            reason: Reason::Rollout,
+            bucket: Some(1),
+        };
+        let off = Decision {
+            enabled: false,
+            ..on
+        };
+        assert_eq!(Tally::of(&on), Tally::RolloutOn);
+        assert_eq!(Tally::of(&off), Tally::RolloutOff);
+        assert_eq!(Tally::of(&Decision::UNKNOWN), Tally::UnknownFlag);
+    }
+
+    /// More threads than stripes, all alive at once, so some share the
+    /// overflow stripe: the sum is still exact.
+    #[test]
+    fn counts_are_exact_with_more_threads_than_stripes() {
+        const THREADS: usize = EXCLUSIVE_STRIPES + 4;
+        const PER_THREAD: u64 = 20_000;
+        let counters = Arc::new(Counters::default());
+        let all_leased = Arc::new(Barrier::new(THREADS));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let counters = Arc::clone(&counters);
+                let all_leased = Arc::clone(&all_leased);
+                std::thread::spawn(move || {
+                    let stripe = current_stripe();
+                    all_leased.wait();
+                    for _ in 0..PER_THREAD {
+                        counters.record(Tally::Group);
+                        counters.record_on(stripe, Tally::MissingKey);
+                    }
+                    stripe.0
+                })
+            })
+            .collect();
+        let mut stripes: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        stripes.sort_unstable();
+        let exclusive = stripes.iter().filter(|&&s| s != OVERFLOW).count();
+        assert!(exclusive <= EXCLUSIVE_STRIPES, "{stripes:?}");
+        stripes.dedup();
+        assert_eq!(
+            stripes.len(),
+            exclusive + 1,
+            "one holder per stripe: {stripes:?}"
+        );
+        let total = THREADS as u64 * PER_THREAD;
+        assert_eq!(counters.total(Tally::Group), total);
+        assert_eq!(counters.total(Tally::MissingKey), total);
+        assert_eq!(counters.total(Tally::RolloutOn), 0);
+    }
+
+    #[test]
+    fn the_pool_leases_each_stripe_once_then_overflow_and_takes_them_back() {
+        let pool = StripePool::new();
+        let mut leased: Vec<usize> = (0..EXCLUSIVE_STRIPES).map(|_| pool.lease()).collect();
+        leased.sort_unstable();
+        assert_eq!(leased, (0..EXCLUSIVE_STRIPES).collect::<Vec<_>>());
+        assert_eq!(pool.lease(), OVERFLOW);
+        pool.release(OVERFLOW);
+        assert_eq!(pool.lease(), OVERFLOW);
+        pool.release(5);
+        assert_eq!(pool.lease(), 5);
+    }
+
+    #[test]
+    fn threads_that_come_and_go_keep_counting_exactly() {
+        let counters = Arc::new(Counters::default());
+        for _ in 0..3 * EXCLUSIVE_STRIPES {
+            let counters = Arc::clone(&counters);
+            std::thread::spawn(move || counters.record(Tally::ChatType))
+                .join()
+                .unwrap();
+        }
+        assert_eq!(
+            counters.total(Tally::ChatType),
+            3 * EXCLUSIVE_STRIPES as u64
+        );
+    }
+}

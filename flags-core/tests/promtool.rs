@@ -1,0 +1,127 @@
+//! Prometheus's own checker on real `metrics_text()` output and on the
+//! example alert rules. Needs `promtool` on PATH (Debian: `apt-get install
+//! prometheus`): without it these tests skip with a note, unless the `CI`
+//! environment variable is set, where a missing promtool fails them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use flags_core::{ChatType, Context, FlagStore};
+
+fn promtool() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("promtool"))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is not on PATH, and CI is set: install it (apt-get install prometheus)"
+        );
+        eprintln!("note: promtool not found on PATH; skipping (apt-get install prometheus)");
+    }
+    found
+}
+
+fn run(promtool: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(promtool)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what}: promtool exited with {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn example_flags() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/feature_flags.json"
+    );
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// A store that has evaluated every flag, failed a reload and reloaded.
+fn busy_store(counting: bool) -> FlagStore {
+    let text = example_flags();
+    let store = FlagStore::options()
+        .count_decisions(counting)
+        .from_json(&text)
+        .unwrap();
+    for user in 0..500 {
+        let ctx = Context::new().user(user).chat(-user, ChatType::Supergroup);
+        for name in store.snapshot().flag_names() {
+            store.evaluate(name, &ctx);
+        }
+        store.is_enabled("not_in_the_file", &ctx);
+    }
+    assert!(store.replace_json("{ broken").is_err());
+    store
+}
+
+#[test]
+fn metrics_text_passes_promtool_check_metrics() {
+    let Some(promtool) = promtool() else { return };
+    for counting in [true, false] {
+        let text = busy_store(counting).metrics_text();
+        let output = run(&promtool, &["check", "metrics"], &text);
+        assert_success(
+            &output,
+            &format!("check metrics (counting {counting}) on\n{text}"),
+        );
+    }
+}
+
+/// The checker must actually look at its input, or the test above proves
+/// nothing: a counter without `_total` is one of its lint errors.
+#[test]
+fn promtool_check_metrics_rejects_a_bad_exposition() {
+    let Some(promtool) = promtool() else { return };
+    let bad = "# HELP feature_flags_reloads Loads.\n# TYPE feature_flags_reloads counter\nfeature_flags_reloads 1\n";
+    let output = run(&promtool, &["check", "metrics"], bad);
+    assert!(!output.status.success(), "promtool accepted {bad:?}");
+}
+
+#[test]
+fn alert_rules_pass_promtool_check_rules() {
+    let Some(promtool) = promtool() else { return };
+    let output = run(
+        &promtool,
+        &["check", "rules", "../examples/prometheus/alerts.yml"],
+        "",
+    );
+    assert_success(&output, "check rules");
+}
+
+/// The alerts fire when they should, and only then
+/// (`examples/prometheus/alerts_test.yml`).
+#[test]
+fn alert_rules_pass_their_promtool_unit_tests() {
+    let Some(promtool) = promtool() else { return };
+    let output = run(
+        &promtool,
+        &["test", "rules", "../examples/prometheus/alerts_test.yml"],
+        "",
+    );
+    assert_success(&output, "test rules");
+}
