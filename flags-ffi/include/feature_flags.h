@@ -90,6 +90,13 @@
 #define FF_OPEN_NO_WATCH 1
 
 /**
+ * Bit of `ff_store_open`'s `options`: do not count decisions per flag
+ * (`ff_store_metrics_text` then has no decision counters). Counting costs a
+ * few percent per evaluation.
+ */
+#define FF_OPEN_NO_COUNTING 2
+
+/**
  * A loaded flag file, safe to share between threads. Opaque: only
  * pointers to it cross the ABI.
  */
@@ -274,7 +281,7 @@ const char *ff_version(void);
  *
  * # Parameters
  * - `path`: NUL-terminated UTF-8 path of the flag file.
- * - `options`: 0, or `FF_OPEN_NO_WATCH`.
+ * - `options`: 0, or any of `FF_OPEN_NO_WATCH`, `FF_OPEN_NO_COUNTING`.
  * - `out`: where the new store is written; set to NULL on failure.
  *
  * # Returns
@@ -682,6 +689,30 @@ ff_status ff_store_fingerprint(const struct ff_store *store, uint64_t *out);
  * returns. `out` must be NULL or writable.
  */
 ff_status ff_store_last_reload_error(const struct ff_store *store, char **out);
+
+/**
+ * Renders the store's metrics in the Prometheus text exposition format
+ * (version 0.0.4): reload health, the loaded file's generation and
+ * fingerprint, each flag's configuration and, unless the store was opened
+ * with `FF_OPEN_NO_COUNTING`, its decisions by outcome and reason.
+ *
+ * # Parameters
+ * - `store`: the store.
+ * - `out`: where the text is written, NUL-terminated.
+ *
+ * # Returns
+ * `FF_OK`; `FF_NULL_ARGUMENT`, `FF_CLOSED`.
+ *
+ * # Memory and lifetimes
+ * `*out` is owned by the caller: free it with `ff_string_free`. Meant for
+ * a scrape every few seconds, not for the evaluation path (it allocates).
+ *
+ * # Safety
+ * `store` must be NULL or a pointer from
+ * `ff_store_open`/`ff_store_from_json` that is not freed before this call
+ * returns. `out` must be NULL or writable.
+ */
+ff_status ff_store_metrics_text(const struct ff_store *store, char **out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -11,8 +11,8 @@ use crate::boundary::{ffi_boundary, ffi_boundary_or};
 use crate::context::with_context;
 use crate::error::{Failure, owned_c_string};
 use crate::types::{
-    FF_BUFFER_TOO_SMALL, FF_CLOSED, FF_INVALID_ARGUMENT, FF_OPEN_NO_WATCH, ff_context, ff_decision,
-    ff_status,
+    FF_BUFFER_TOO_SMALL, FF_CLOSED, FF_INVALID_ARGUMENT, FF_OPEN_NO_COUNTING, FF_OPEN_NO_WATCH,
+    ff_context, ff_decision, ff_status,
 };
 
 /// `ff_store.state`'s top bit: the store was closed.
@@ -95,10 +95,8 @@ fn boxed(store: FlagStore) -> *mut ff_store {
     Box::into_raw(Box::new(ff_store::new(store)))
 }
 
-// The C ABI exposes no decision counters, so counting them would be pure
-// cost on every evaluation.
 fn options() -> flags_core::StoreOptions {
-    FlagStore::options().count_decisions(false)
+    FlagStore::options()
 }
 
 /// Opens the flag file at `path`: reads it, validates it as a whole and,
@@ -107,7 +105,7 @@ fn options() -> flags_core::StoreOptions {
 ///
 /// # Parameters
 /// - `path`: NUL-terminated UTF-8 path of the flag file.
-/// - `options`: 0, or `FF_OPEN_NO_WATCH`.
+/// - `options`: 0, or any of `FF_OPEN_NO_WATCH`, `FF_OPEN_NO_COUNTING`.
 /// - `out`: where the new store is written; set to NULL on failure.
 ///
 /// # Returns
@@ -135,14 +133,17 @@ pub unsafe extern "C" fn ff_store_open(
         unsafe { out.write(std::ptr::null_mut()) };
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let path = unsafe { args::c_str_arg(path, "path") }?;
-        if options & !FF_OPEN_NO_WATCH != 0 {
+        if options & !(FF_OPEN_NO_WATCH | FF_OPEN_NO_COUNTING) != 0 {
             return Err(Failure::new(
                 FF_INVALID_ARGUMENT,
-                format!("`options` is {options:#x}; only FF_OPEN_NO_WATCH (1) is defined"),
+                format!(
+                    "`options` is {options:#x}; only FF_OPEN_NO_WATCH (1) and FF_OPEN_NO_COUNTING (2) are defined"
+                ),
             ));
         }
         let store = self::options()
             .watch(options & FF_OPEN_NO_WATCH == 0)
+            .count_decisions(options & FF_OPEN_NO_COUNTING == 0)
             .open(path)?;
         // SAFETY: checked above; the caller passes a writable slot.
         unsafe { out.write(boxed(store)) };
@@ -788,6 +789,43 @@ pub unsafe extern "C" fn ff_store_last_reload_error(
         };
         // SAFETY: checked non-NULL; the caller passes a writable `char *`.
         unsafe { out.write(text) };
+        Ok(())
+    })
+}
+
+/// Renders the store's metrics in the Prometheus text exposition format
+/// (version 0.0.4): reload health, the loaded file's generation and
+/// fingerprint, each flag's configuration and, unless the store was opened
+/// with `FF_OPEN_NO_COUNTING`, its decisions by outcome and reason.
+///
+/// # Parameters
+/// - `store`: the store.
+/// - `out`: where the text is written, NUL-terminated.
+///
+/// # Returns
+/// `FF_OK`; `FF_NULL_ARGUMENT`, `FF_CLOSED`.
+///
+/// # Memory and lifetimes
+/// `*out` is owned by the caller: free it with `ff_string_free`. Meant for
+/// a scrape every few seconds, not for the evaluation path (it allocates).
+///
+/// # Safety
+/// `store` must be NULL or a pointer from
+/// `ff_store_open`/`ff_store_from_json` that is not freed before this call
+/// returns. `out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ff_store_metrics_text(
+    store: *const ff_store,
+    out: *mut *mut c_char,
+) -> ff_status {
+    ffi_boundary!("ff_store_metrics_text", {
+        // SAFETY: the caller passes a live store.
+        let store = unsafe { store_arg(store) }?;
+        let out = Out::new(out, "out")?;
+        store.open_state()?;
+        let text = store.store.metrics_text();
+        // SAFETY: checked non-NULL; the caller passes a writable `char *`.
+        unsafe { out.write(owned_c_string(&text)) };
         Ok(())
     })
 }

@@ -80,6 +80,11 @@ pub const FF_HAS_CHAT_ID: u32 = 2;
 /// only on `ff_store_reload`.
 pub const FF_OPEN_NO_WATCH: u32 = 1;
 
+/// Bit of `ff_store_open`'s `options`: do not count decisions per flag
+/// (`ff_store_metrics_text` then has no decision counters). Counting costs a
+/// few percent per evaluation.
+pub const FF_OPEN_NO_COUNTING: u32 = 2;
+
 /// A borrowed UTF-8 string, not NUL-terminated: `ptr` may be NULL only when
 /// `len` is 0.
 #[repr(C)]

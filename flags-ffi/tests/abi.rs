@@ -778,7 +778,7 @@ fn open_maps_every_load_error_to_its_status_and_text() {
     assert_eq!((status, last_error()), (FF_INVALID_FILE, expected));
 
     // SAFETY: valid pointers for the call.
-    let status = unsafe { ff_store_open(path.as_ptr(), 2, &mut store) };
+    let status = unsafe { ff_store_open(path.as_ptr(), 4, &mut store) };
     assert_eq!(status, FF_INVALID_ARGUMENT);
 }
 
@@ -965,4 +965,47 @@ fn threads_evaluate_consistently_while_the_file_changes_and_the_store_closes() {
     let status = unsafe { ff_store_generation(store, &mut generation) };
     assert_eq!(status, FF_CLOSED);
     free(store);
+}
+
+fn metrics_text(store: *const ff_store) -> String {
+    let mut text = ptr::null_mut();
+    // SAFETY: a live store and a writable out pointer.
+    assert_eq!(unsafe { ff_store_metrics_text(store, &mut text) }, FF_OK);
+    owned(text)
+}
+
+#[test]
+fn metrics_text_counts_decisions_unless_counting_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_file(&dir, SMALL_FILE);
+    let ctx = context(Some(1), None, 0, &[]);
+    for (options, counting) in [
+        (FF_OPEN_NO_WATCH, true),
+        (FF_OPEN_NO_WATCH | FF_OPEN_NO_COUNTING, false),
+    ] {
+        let mut store = ptr::null_mut();
+        // SAFETY: valid pointers for the call.
+        let status = unsafe { ff_store_open(path.as_ptr(), options, &mut store) };
+        assert_eq!(status, FF_OK);
+        for _ in 0..3 {
+            let mut out = false;
+            // SAFETY: a live store, a valid context and out pointer.
+            let status =
+                unsafe { ff_store_is_enabled(store, c"gamma".as_ptr(), 5, &ctx, false, &mut out) };
+            assert_eq!(status, FF_OK);
+        }
+        let text = metrics_text(store);
+        assert!(text.contains("feature_flags_generation 1"), "{text}");
+        let line =
+            r#"feature_flags_decisions_total{flag="gamma",outcome="off",reason="disabled"} 3"#;
+        assert_eq!(text.contains(line), counting, "{text}");
+        // SAFETY: a live store.
+        assert_eq!(unsafe { ff_store_close(store) }, FF_OK);
+        let mut closed = ptr::null_mut();
+        // SAFETY: a closed but not freed store.
+        let status = unsafe { ff_store_metrics_text(store, &mut closed) };
+        assert_eq!(status, FF_CLOSED);
+        assert!(closed.is_null());
+        free(store);
+    }
 }

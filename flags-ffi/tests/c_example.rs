@@ -149,7 +149,11 @@ fn c_example_runs_against_the_shared_and_the_static_library() {
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
         .arg("-o")
         .arg(&shared));
-    check_bot_output(&run(Command::new(&shared).arg(&flag_file)));
+    // Cargo's LD_LIBRARY_PATH would win over the rpath and may name an
+    // older libflags_ffi.so (target/<profile>/ is not refreshed by tests).
+    check_bot_output(&run(Command::new(&shared)
+        .arg(&flag_file)
+        .env("LD_LIBRARY_PATH", &lib_dir)));
 
     let fully_static = build.path().join("bot-static");
     run(cc()

@@ -80,6 +80,7 @@ fn header_keeps_the_contract_names_and_numbers() {
         ("FF_HAS_USER_ID", 1),
         ("FF_HAS_CHAT_ID", 2),
         ("FF_OPEN_NO_WATCH", 1),
+        ("FF_OPEN_NO_COUNTING", 2),
     ];
     for (name, value) in defines {
         let line = format!("#define {name} {value}\n");
