@@ -1,0 +1,257 @@
+/* Argument checks: everything a caller passes is checked here, so only
+ * valid values reach the C ABI. */
+
+#include "native.h"
+
+/* Chat types, indexed by FF_CHAT_TYPE_* (index 0 unused). */
+static const char *const CHAT_TYPE_NAMES[] = {NULL, "private", "group", "supergroup",
+                                              "channel"};
+#define CHAT_TYPE_COUNT 5
+static PyObject *chat_type_str[CHAT_TYPE_COUNT];
+
+static const char *const ARG_NAMES[ARG_COUNT] = {"name",      "user_id", "chat_id",
+                                                 "chat_type", "groups",  "default"};
+static PyObject *arg_str[ARG_COUNT];
+
+int args_init(void) {
+    for (int t = 1; t < CHAT_TYPE_COUNT; t++) {
+        chat_type_str[t] = PyUnicode_InternFromString(CHAT_TYPE_NAMES[t]);
+        if (chat_type_str[t] == NULL) {
+            return -1;
+        }
+    }
+    for (int i = 0; i < ARG_COUNT; i++) {
+        arg_str[i] = PyUnicode_InternFromString(ARG_NAMES[i]);
+        if (arg_str[i] == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int parse_args(const char *function, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+               const int *params, int param_count, PyObject **slots) {
+    if (nargs > param_count) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional arguments (%zd given)",
+                     function, param_count, nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        slots[params[i]] = args[i];
+    }
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        int slot = -1;
+        for (int j = 0; j < param_count; j++) {
+            int p = params[j];
+            if (key == arg_str[p]) {
+                slot = p;
+                goto found;
+            }
+        }
+        for (int j = 0; j < param_count; j++) {
+            int p = params[j];
+            if (PyUnicode_Compare(key, arg_str[p]) == 0) {
+                slot = p;
+                goto found;
+            }
+        }
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'",
+                         function, key);
+        }
+        return -1;
+    found:
+        if (slots[slot] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'",
+                         function, ARG_NAMES[slot]);
+            return -1;
+        }
+        slots[slot] = args[nargs + k];
+    }
+    if (params[0] == ARG_NAME && slots[ARG_NAME] == NULL) {
+        PyErr_Format(PyExc_TypeError, "%s() missing required argument 'name'", function);
+        return -1;
+    }
+    return 0;
+}
+
+/* An id: None (absent) or an int within i64. bool is rejected: True as a
+ * user id is always a mistake, even though bool subclasses int. */
+static int read_id(PyObject *value, const char *what, int64_t *out, uint32_t *present,
+                   uint32_t bit) {
+    if (value == NULL || value == Py_None) {
+        return 0;
+    }
+    if (!PyLong_Check(value) || PyBool_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int or None, not %.100s", what,
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    int overflow = 0;
+    long long id = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow != 0) {
+        PyErr_Format(PyExc_ValueError, "%s %R does not fit in a signed 64-bit integer", what,
+                     value);
+        return -1;
+    }
+    if (id == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *out = (int64_t)id;
+    *present |= bit;
+    return 0;
+}
+
+/* A chat type: None or one of the four strings (str subclasses such as
+ * python-telegram-bot's ChatType enum compare by their text). */
+static int read_chat_type(PyObject *value, uint32_t *out) {
+    if (value == NULL || value == Py_None) {
+        *out = FF_CHAT_TYPE_NONE;
+        return 0;
+    }
+    for (uint32_t t = 1; t < CHAT_TYPE_COUNT; t++) {
+        if (value == chat_type_str[t]) {
+            *out = t;
+            return 0;
+        }
+    }
+    if (!PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "chat_type must be a str or None, not %.100s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    for (uint32_t t = 1; t < CHAT_TYPE_COUNT; t++) {
+        if (PyUnicode_CompareWithASCIIString(value, CHAT_TYPE_NAMES[t]) == 0) {
+            *out = t;
+            return 0;
+        }
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "chat_type must be 'private', 'group', 'supergroup', 'channel' or None, "
+                 "not %R",
+                 value);
+    return -1;
+}
+
+int read_name(PyObject *value, const char **ptr, size_t *len) {
+    if (!PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "flag name must be a str, not %.100s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    Py_ssize_t size = 0;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(value, &size);
+    if (utf8 == NULL) {
+        return -1; /* UnicodeEncodeError (lone surrogates): a ValueError */
+    }
+    *ptr = utf8;
+    *len = (size_t)size;
+    return 0;
+}
+
+int read_default(PyObject *value, bool *out) {
+    if (value == NULL) {
+        *out = false;
+        return 0;
+    }
+    if (!PyBool_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "default must be a bool, not %.100s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    *out = value == Py_True;
+    return 0;
+}
+
+void context_release(context_buf *buf) {
+    Py_CLEAR(buf->group_seq);
+    if (buf->group_heap != NULL) {
+        PyMem_Free(buf->group_heap);
+        buf->group_heap = NULL;
+    }
+}
+
+/* groups: an iterable of str (or None). A bare str is an iterable of
+ * one-letter strings, never what the caller meant, so it is a TypeError.
+ * Runs last among the argument checks: once the UTF-8 pointers are taken no
+ * Python code may run until the native call is done (none does: no step
+ * here calls back into Python after the list is built). */
+static int read_groups(PyObject *value, context_buf *buf) {
+    if (value == NULL || value == Py_None) {
+        return 0;
+    }
+    if (PyTuple_CheckExact(value) && PyTuple_GET_SIZE(value) == 0) {
+        return 0;
+    }
+    if (PyUnicode_Check(value) || PyBytes_Check(value) || PyByteArray_Check(value)) {
+        PyErr_Format(PyExc_TypeError,
+                     "groups must be an iterable of str such as ('beta_testers',), "
+                     "not a single %.100s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    PyObject *seq;
+    if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {
+        Py_INCREF(value);
+        seq = value;
+    } else {
+        PyObject *iterator = PyObject_GetIter(value);
+        if (iterator == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+                PyErr_Format(PyExc_TypeError, "groups must be an iterable of str, not %.100s",
+                             Py_TYPE(value)->tp_name);
+            }
+            return -1;
+        }
+        seq = PySequence_List(iterator);
+        Py_DECREF(iterator);
+        if (seq == NULL) {
+            return -1;
+        }
+    }
+    buf->group_seq = seq;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    ff_str *groups = buf->group_inline;
+    if (count > INLINE_GROUPS) {
+        groups = PyMem_New(ff_str, (size_t)count);
+        if (groups == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        buf->group_heap = groups;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = items[i];
+        if (!PyUnicode_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "groups must contain only str, not %.100s",
+                         Py_TYPE(item)->tp_name);
+            return -1;
+        }
+        Py_ssize_t size = 0;
+        const char *utf8 = PyUnicode_AsUTF8AndSize(item, &size);
+        if (utf8 == NULL) {
+            return -1;
+        }
+        groups[i].ptr = utf8;
+        groups[i].len = (size_t)size;
+    }
+    buf->ctx.groups = groups;
+    buf->ctx.groups_len = (size_t)count;
+    return 0;
+}
+
+int read_context(PyObject **slots, context_buf *buf) {
+    if (read_id(slots[ARG_USER_ID], "user_id", &buf->ctx.user_id, &buf->ctx.present,
+                FF_HAS_USER_ID) < 0 ||
+        read_id(slots[ARG_CHAT_ID], "chat_id", &buf->ctx.chat_id, &buf->ctx.present,
+                FF_HAS_CHAT_ID) < 0 ||
+        read_chat_type(slots[ARG_CHAT_TYPE], &buf->ctx.chat_type) < 0 ||
+        read_groups(slots[ARG_GROUPS], buf) < 0) {
+        context_release(buf);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,475 @@
+/* FlagStore: one loaded, watched flag file. */
+
+#include "native.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Flags evaluated by for_message without allocating: 8 words = 512 flags. */
+#define INLINE_WORDS 8
+/* A reload between two native calls of one for_message forces a retry; this
+ * many in a row means the file changes faster than anyone can evaluate. */
+#define MAX_SNAPSHOT_RETRIES 32
+
+/* is_enabled and evaluate: (name, user_id, chat_id, chat_type, groups, default). */
+static const int FLAG_PARAMS[ARG_COUNT] = {ARG_NAME,      ARG_USER_ID, ARG_CHAT_ID,
+                                           ARG_CHAT_TYPE, ARG_GROUPS,  ARG_DEFAULT};
+/* for_message: (user_id, chat_id, chat_type, groups). */
+static const int MESSAGE_PARAMS[4] = {ARG_USER_ID, ARG_CHAT_ID, ARG_CHAT_TYPE, ARG_GROUPS};
+
+typedef struct {
+    PyObject_HEAD
+    ff_store *store;           /* owned; freed in dealloc */
+    int closed;
+    PyObject *path;            /* str, or None for from_json */
+    PyObject *names;           /* dict name -> bit index of names_generation, or NULL */
+    uint64_t names_generation;
+} FlagStoreObject;
+
+static FlagStoreObject *store_alloc(PyTypeObject *type, ff_store *store, PyObject *path) {
+    FlagStoreObject *self = (FlagStoreObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        ff_store_free(store);
+        Py_END_ALLOW_THREADS
+        return NULL;
+    }
+    self->store = store;
+    self->closed = 0;
+    Py_INCREF(path);
+    self->path = path;
+    self->names = NULL;
+    self->names_generation = 0;
+    return self;
+}
+
+static PyObject *store_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"path", "watch", NULL};
+    PyObject *path_bytes = NULL;
+    int watch = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|$p:FlagStore", keywords,
+                                     PyUnicode_FSConverter, &path_bytes, &watch)) {
+        return NULL;
+    }
+    PyObject *path = PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(path_bytes),
+                                                      PyBytes_GET_SIZE(path_bytes));
+    if (path == NULL) {
+        Py_DECREF(path_bytes);
+        return NULL;
+    }
+    ff_store *store = NULL;
+    ff_status status;
+    char *error_text = NULL;
+    const char *path_c = PyBytes_AS_STRING(path_bytes);
+    uint32_t options = watch ? 0u : FF_OPEN_NO_WATCH;
+    Py_BEGIN_ALLOW_THREADS
+    status = ff_store_open(path_c, options, &store);
+    if (status != FF_OK) {
+        error_text = ff_last_error(); /* thread-local: take it before anything else runs */
+    }
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path_bytes);
+    if (status != FF_OK) {
+        Py_DECREF(path);
+        return raise_with_text(status, error_text);
+    }
+    FlagStoreObject *self = store_alloc(type, store, path);
+    Py_DECREF(path);
+    return (PyObject *)self;
+}
+
+static PyObject *store_from_json(PyObject *cls, PyObject *text) {
+    const char *data;
+    Py_ssize_t size;
+    if (PyUnicode_Check(text)) {
+        data = PyUnicode_AsUTF8AndSize(text, &size);
+        if (data == NULL) {
+            return NULL;
+        }
+    } else if (PyBytes_Check(text)) {
+        data = PyBytes_AS_STRING(text);
+        size = PyBytes_GET_SIZE(text);
+    } else {
+        PyErr_Format(PyExc_TypeError, "from_json() needs a str or bytes, not %.100s",
+                     Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+    ff_store *store = NULL;
+    ff_status status = ff_store_from_json(data, (size_t)size, &store);
+    if (status != FF_OK) {
+        return raise_status(status);
+    }
+    return (PyObject *)store_alloc((PyTypeObject *)cls, store, Py_None);
+}
+
+static void store_dealloc(FlagStoreObject *self) {
+    ff_store *store = self->store;
+    self->store = NULL;
+    if (store != NULL) {
+        /* Joins the watcher thread, which never needs the GIL. */
+        Py_BEGIN_ALLOW_THREADS
+        ff_store_free(store);
+        Py_END_ALLOW_THREADS
+    }
+    Py_XDECREF(self->path);
+    Py_XDECREF(self->names);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *store_is_enabled(FlagStoreObject *self, PyObject *const *args,
+                                  Py_ssize_t nargs, PyObject *kwnames) {
+    PyObject *slots[ARG_COUNT] = {NULL};
+    if (parse_args("is_enabled", args, nargs, kwnames, FLAG_PARAMS, ARG_COUNT, slots) < 0) {
+        return NULL;
+    }
+    if (self->closed) {
+        return raise_closed();
+    }
+    const char *name;
+    size_t name_len;
+    bool default_value;
+    if (read_name(slots[ARG_NAME], &name, &name_len) < 0 ||
+        read_default(slots[ARG_DEFAULT], &default_value) < 0) {
+        return NULL;
+    }
+    context_buf buf = {0};
+    if (read_context(slots, &buf) < 0) {
+        return NULL;
+    }
+    bool enabled = false;
+    ff_status status =
+        ff_store_is_enabled(self->store, name, name_len, &buf.ctx, default_value, &enabled);
+    context_release(&buf);
+    if (status != FF_OK) {
+        return raise_status(status);
+    }
+    return PyBool_FromLong(enabled);
+}
+
+
+static PyObject *store_evaluate(FlagStoreObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames) {
+    PyObject *slots[ARG_COUNT] = {NULL};
+    if (parse_args("evaluate", args, nargs, kwnames, FLAG_PARAMS, ARG_COUNT, slots) < 0) {
+        return NULL;
+    }
+    if (self->closed) {
+        return raise_closed();
+    }
+    const char *name;
+    size_t name_len;
+    bool default_value;
+    if (read_name(slots[ARG_NAME], &name, &name_len) < 0 ||
+        read_default(slots[ARG_DEFAULT], &default_value) < 0) {
+        return NULL;
+    }
+    context_buf buf = {0};
+    if (read_context(slots, &buf) < 0) {
+        return NULL;
+    }
+    ff_decision decision = {0};
+    ff_status status = ff_store_evaluate(self->store, name, name_len, &buf.ctx, &decision);
+    context_release(&buf);
+    if (status != FF_OK) {
+        return raise_status(status);
+    }
+    /* The spec's step 1: an unknown flag answers with the caller's default. */
+    bool enabled =
+        decision.reason == FF_REASON_UNKNOWN_FLAG ? default_value : decision.enabled;
+    return make_decision(enabled, decision.reason, decision.has_bucket, decision.bucket);
+}
+
+/* Rebuilds the name -> bit dict from the store's current names. The dict and
+ * its generation are published together, with no Python code in between. */
+static int refresh_names(FlagStoreObject *self) {
+    char *text = NULL;
+    uint64_t generation = 0;
+    ff_status status = ff_store_flag_names(self->store, &text, &generation);
+    if (status != FF_OK) {
+        raise_status(status);
+        return -1;
+    }
+    PyObject *names = PyDict_New();
+    if (names == NULL) {
+        ff_string_free(text);
+        return -1;
+    }
+    const char *cursor = text != NULL ? text : "";
+    Py_ssize_t index = 0;
+    while (*cursor != '\0') {
+        const char *end = strchr(cursor, '\n');
+        size_t len = end != NULL ? (size_t)(end - cursor) : strlen(cursor);
+        PyObject *name = PyUnicode_DecodeUTF8(cursor, (Py_ssize_t)len, "strict");
+        PyObject *bit = name != NULL ? PyLong_FromSsize_t(index) : NULL;
+        if (bit == NULL) {
+            Py_XDECREF(name);
+            Py_DECREF(names);
+            ff_string_free(text);
+            return -1;
+        }
+        /* Interned keys make lookups by literal names an identity hit. */
+        PyUnicode_InternInPlace(&name);
+        int failed = PyDict_SetItem(names, name, bit);
+        Py_DECREF(name);
+        Py_DECREF(bit);
+        if (failed < 0) {
+            Py_DECREF(names);
+            ff_string_free(text);
+            return -1;
+        }
+        index++;
+        if (end == NULL) {
+            break;
+        }
+        cursor = end + 1;
+    }
+    ff_string_free(text);
+    Py_XSETREF(self->names, names);
+    self->names_generation = generation;
+    return 0;
+}
+
+static PyObject *store_for_message(FlagStoreObject *self, PyObject *const *args,
+                                   Py_ssize_t nargs, PyObject *kwnames) {
+    PyObject *slots[ARG_COUNT] = {NULL};
+    if (parse_args("for_message", args, nargs, kwnames, MESSAGE_PARAMS, 4, slots) < 0) {
+        return NULL;
+    }
+    if (self->closed) {
+        return raise_closed();
+    }
+    context_buf buf = {0};
+    if (read_context(slots, &buf) < 0) {
+        return NULL;
+    }
+    uint64_t inline_bits[INLINE_WORDS];
+    uint64_t *bits = inline_bits;
+    size_t words = INLINE_WORDS;
+    uint64_t *heap_bits = NULL;
+    size_t flag_count = 0;
+    uint64_t generation = 0;
+    PyObject *names = NULL;
+    PyObject *result = NULL;
+
+    for (int attempt = 0;; attempt++) {
+        if (attempt == MAX_SNAPSHOT_RETRIES) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "feature_flags: the flag file changed during every attempt to "
+                            "evaluate it");
+            goto done;
+        }
+        ff_status status =
+            ff_store_evaluate_all(self->store, &buf.ctx, bits, words, &flag_count, &generation);
+        if (status == FF_BUFFER_TOO_SMALL) {
+            size_t needed = (flag_count + 63) / 64;
+            uint64_t *grown = PyMem_Realloc(heap_bits, needed * sizeof(uint64_t));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            heap_bits = grown;
+            bits = heap_bits;
+            words = needed;
+            continue;
+        }
+        if (status != FF_OK) {
+            raise_status(status);
+            goto done;
+        }
+        if (self->names == NULL || self->names_generation != generation) {
+            /* May run Python code (allocation can collect garbage), so other
+             * threads may refresh too: only the pair checked below counts. */
+            if (refresh_names(self) < 0) {
+                goto done;
+            }
+        }
+        if (self->names != NULL && self->names_generation == generation) {
+            /* Owned: another thread's refresh may replace self->names. */
+            names = Py_NewRef(self->names);
+            break;
+        }
+        /* The file was reloaded between the two calls: evaluate again. */
+    }
+
+    result = message_new(names, generation, flag_count, bits);
+    Py_DECREF(names);
+
+done:
+    context_release(&buf);
+    PyMem_Free(heap_bits);
+    return result;
+}
+
+static PyObject *store_reload(FlagStoreObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (self->closed) {
+        return raise_closed();
+    }
+    ff_status status;
+    char *error_text = NULL;
+    ff_store *store = self->store;
+    Py_BEGIN_ALLOW_THREADS
+    status = ff_store_reload(store);
+    if (status != FF_OK) {
+        error_text = ff_last_error();
+    }
+    Py_END_ALLOW_THREADS
+    if (status != FF_OK) {
+        return raise_with_text(status, error_text);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *store_close(FlagStoreObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (self->closed) {
+        Py_RETURN_NONE;
+    }
+    /* Set first: callers on other threads stop before reaching the ABI,
+     * which itself answers FF_CLOSED to anyone already past this check. */
+    self->closed = 1;
+    ff_status status;
+    ff_store *store = self->store;
+    Py_BEGIN_ALLOW_THREADS
+    status = ff_store_close(store);
+    Py_END_ALLOW_THREADS
+    if (status != FF_OK && status != FF_CLOSED) {
+        return raise_status(status);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *store_enter(FlagStoreObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (self->closed) {
+        return raise_closed();
+    }
+    return Py_NewRef((PyObject *)self);
+}
+
+static PyObject *store_exit(FlagStoreObject *self, PyObject *const *Py_UNUSED(args),
+                            Py_ssize_t Py_UNUSED(nargs)) {
+    PyObject *closed = store_close(self, NULL);
+    if (closed == NULL) {
+        return NULL;
+    }
+    Py_DECREF(closed);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *store_get_generation(FlagStoreObject *self, void *Py_UNUSED(closure)) {
+    if (self->closed) {
+        return raise_closed();
+    }
+    uint64_t generation = 0;
+    ff_status status = ff_store_generation(self->store, &generation);
+    if (status != FF_OK) {
+        return raise_status(status);
+    }
+    return PyLong_FromUnsignedLongLong(generation);
+}
+
+static PyObject *store_get_fingerprint(FlagStoreObject *self, void *Py_UNUSED(closure)) {
+    if (self->closed) {
+        return raise_closed();
+    }
+    uint64_t fingerprint = 0;
+    ff_status status = ff_store_fingerprint(self->store, &fingerprint);
+    if (status != FF_OK) {
+        return raise_status(status);
+    }
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016" PRIx64, fingerprint);
+    return PyUnicode_FromStringAndSize(hex, 16);
+}
+
+static PyObject *store_get_last_error(FlagStoreObject *self, void *Py_UNUSED(closure)) {
+    if (self->closed) {
+        return raise_closed();
+    }
+    char *text = NULL;
+    ff_status status = ff_store_last_reload_error(self->store, &text);
+    if (status != FF_OK) {
+        return raise_status(status);
+    }
+    if (text == NULL) {
+        Py_RETURN_NONE;
+    }
+    PyObject *message = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
+    ff_string_free(text);
+    return message;
+}
+
+static PyObject *store_get_closed(FlagStoreObject *self, void *Py_UNUSED(closure)) {
+    return PyBool_FromLong(self->closed);
+}
+
+static PyObject *store_get_path(FlagStoreObject *self, void *Py_UNUSED(closure)) {
+    return Py_NewRef(self->path);
+}
+
+static PyObject *store_repr(FlagStoreObject *self) {
+    if (self->closed) {
+        return PyUnicode_FromFormat("<feature_flags.FlagStore %R closed>", self->path);
+    }
+    uint64_t generation = 0;
+    if (ff_store_generation(self->store, &generation) != FF_OK) {
+        /* A repr must not raise; the thread-local error text is dropped. */
+        ff_string_free(ff_last_error());
+        return PyUnicode_FromFormat("<feature_flags.FlagStore %R>", self->path);
+    }
+    return PyUnicode_FromFormat("<feature_flags.FlagStore %R generation=%llu>", self->path,
+                                (unsigned long long)generation);
+}
+
+static PyMethodDef store_methods[] = {
+    {"is_enabled", (PyCFunction)(void (*)(void))store_is_enabled, METH_FASTCALL | METH_KEYWORDS,
+     "is_enabled(name, user_id=None, chat_id=None, chat_type=None, groups=(), default=False)"
+     " -> bool\n\nWhether flag `name` is on for this message. `default` answers for a "
+     "name the file does not have."},
+    {"evaluate", (PyCFunction)(void (*)(void))store_evaluate, METH_FASTCALL | METH_KEYWORDS,
+     "evaluate(name, user_id=None, chat_id=None, chat_type=None, groups=(), default=False)"
+     " -> Decision\n\nThe decision with its reason and bucket."},
+    {"for_message", (PyCFunction)(void (*)(void))store_for_message,
+     METH_FASTCALL | METH_KEYWORDS,
+     "for_message(user_id=None, chat_id=None, chat_type=None, groups=()) -> Message\n\n"
+     "Every flag for one message, in one native call, from one version of the file."},
+    {"reload", (PyCFunction)store_reload, METH_NOARGS,
+     "reload() -> None\n\nRe-read the file now. Raises FlagFileError on a bad file, "
+     "which keeps the flags loaded before."},
+    {"close", (PyCFunction)store_close, METH_NOARGS,
+     "close() -> None\n\nStop watching; later calls raise ClosedError. Idempotent."},
+    {"from_json", (PyCFunction)store_from_json, METH_O | METH_CLASS,
+     "from_json(text) -> FlagStore\n\nA store from flag-file JSON text (str or bytes), "
+     "with no file to watch or reload."},
+    {"__enter__", (PyCFunction)store_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))store_exit, METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef store_getset[] = {
+    {"generation", (getter)store_get_generation, NULL,
+     "int: +1 per successful load of the file (1 after opening).", NULL},
+    {"fingerprint", (getter)store_get_fingerprint, NULL,
+     "str: 16 hex digits of the hash of the loaded file's bytes.", NULL},
+    {"last_error", (getter)store_get_last_error, NULL,
+     "str | None: why the last reload failed, or None after a successful load.", NULL},
+    {"closed", (getter)store_get_closed, NULL, "bool: whether close() was called.", NULL},
+    {"path", (getter)store_get_path, NULL,
+     "str | None: the flag file, or None for a store made by from_json().", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyTypeObject FlagStoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "feature_flags.FlagStore",
+    .tp_doc = "FlagStore(path, *, watch=True)\n\nLoads and validates the flag file at "
+              "`path` (raising FlagFileError) and, with watch=True, reloads it whenever it "
+              "changes. Safe to share between threads; use as a context manager or call "
+              "close().",
+    .tp_basicsize = sizeof(FlagStoreObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = store_new,
+    .tp_dealloc = (destructor)store_dealloc,
+    .tp_repr = (reprfunc)store_repr,
+    .tp_methods = store_methods,
+    .tp_getset = store_getset,
+};
