@@ -20,6 +20,13 @@ The whole integration is three lines in the handler:
 for_message evaluates every flag in one native call, on one version of the
 file, so the checks that follow cost a dictionary lookup each and never
 block the event loop.
+
+`--metrics` shows what the bot's Prometheus endpoint would serve about the
+flags after these updates (needs prometheus_client). At startup a bot adds:
+
+    import feature_flags.prometheus
+    feature_flags.prometheus.register(flags)   # into prometheus_client's REGISTRY
+    prometheus_client.start_http_server(9100)  # unless /metrics is served already
 """
 
 from __future__ import annotations
@@ -123,12 +130,29 @@ SIMULATED_UPDATES = [
 ]
 
 
-async def run(flags_path: Path) -> list[str]:
+def expose_metrics(flags: feature_flags.FlagStore) -> None:
+    try:
+        import feature_flags.prometheus
+    except ImportError as error:
+        raise SystemExit(str(error)) from None
+    feature_flags.prometheus.register(flags)
+
+
+def scrape_flag_metrics() -> list[str]:
+    """The flags' lines of what a scrape of prometheus_client's REGISTRY returns."""
+    from prometheus_client import generate_latest
+
+    return [line for line in generate_latest().decode().splitlines() if "feature_flags_" in line]
+
+
+async def run(flags_path: Path, metrics: bool = False) -> tuple[list[str], list[str]]:
     with feature_flags.FlagStore(flags_path) as flags:
+        if metrics:
+            expose_metrics(flags)
         context = CallbackContext(bot_data={"flags": flags})
         for update in SIMULATED_UPDATES:
             await on_message(update, context)
-        return context.replies
+        return context.replies, scrape_flag_metrics() if metrics else []
 
 
 def main() -> None:
@@ -136,13 +160,18 @@ def main() -> None:
     parser.add_argument(
         "--flags", type=Path, default=DEFAULT_FLAGS, help=f"flag file (default: {DEFAULT_FLAGS})"
     )
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="then print the flags' Prometheus metrics (needs prometheus_client)",
+    )
     arguments = parser.parse_args()
     try:
-        replies = asyncio.run(run(arguments.flags))
+        replies, metrics = asyncio.run(run(arguments.flags, arguments.metrics))
     except feature_flags.FlagFileError as error:
         raise SystemExit(f"bad flag file {arguments.flags}:\n{error}") from None
-    for reply in replies:
-        print(reply)
+    for line in replies + metrics:
+        print(line)
 
 
 if __name__ == "__main__":

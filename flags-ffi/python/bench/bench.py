@@ -9,6 +9,11 @@ includes the same Python `for` loop overhead, printed on its own line
 and xxhash.xxh3_64_intdigest) is first checked to give the same answers as
 the library, so both sides do the same work.
 
+The library rows run on a store that counts decisions (the default) and, for
+comparison, on one opened with count_decisions=False. metrics_text() and,
+when prometheus_client is installed, the collector's collect() are timed
+over fewer rounds: they run once per scrape, not per message.
+
 Needs `xxhash` (pip install xxhash), a benchmark-only dependency.
 """
 
@@ -106,6 +111,7 @@ def main() -> None:
         path = Path(folder) / "bench_flags.json"
         path.write_text(json.dumps(BENCH_FILE), encoding="utf-8")
         store = feature_flags.FlagStore(path, watch=False)
+        uncounted = feature_flags.FlagStore(path, watch=False, count_decisions=False)
         baseline = BaselineFlags(BENCH_FILE)
         check_same_answers(store, baseline)
 
@@ -114,6 +120,9 @@ def main() -> None:
         native_is_enabled = store.is_enabled
         baseline_is_enabled = baseline.is_enabled
         for_message = store.for_message
+        uncounted_is_enabled = uncounted.is_enabled
+        uncounted_for_message = uncounted.for_message
+        metrics_text = store.metrics_text
 
         def empty_loop(n: int) -> None:
             for _ in range(n):
@@ -130,6 +139,20 @@ def main() -> None:
         def native_for_message(n: int) -> None:
             for _ in range(n):
                 for_message(user_id=user_id, chat_id=chat_id, chat_type=chat_type)
+
+        def uncounted_one(n: int) -> None:
+            for _ in range(n):
+                uncounted_is_enabled(
+                    HOT_FLAG, user_id=user_id, chat_id=chat_id, chat_type=chat_type
+                )
+
+        def uncounted_message(n: int) -> None:
+            for _ in range(n):
+                uncounted_for_message(user_id=user_id, chat_id=chat_id, chat_type=chat_type)
+
+        def scrape_text(n: int) -> None:
+            for _ in range(n):
+                metrics_text()
 
         def native_for_message_and_checks(n: int) -> None:
             for _ in range(n):
@@ -150,14 +173,23 @@ def main() -> None:
         timed = [
             ("empty loop", empty_loop),
             ("is_enabled, 1 flag (library)", native_one),
+            ("is_enabled, 1 flag (library, count_decisions=False)", uncounted_one),
             ("is_enabled, 1 flag (pure-Python baseline)", baseline_one),
             ("for_message, 10 flags (library)", native_for_message),
+            ("for_message, 10 flags (library, count_decisions=False)", uncounted_message),
             ("for_message + 10 msg.is_enabled (library)", native_for_message_and_checks),
             ("10 x is_enabled (library)", native_ten_calls),
             ("10 x is_enabled (pure-Python baseline)", baseline_ten),
         ]
         results = {label: time_rounds(loop, number, rounds) for label, loop in timed}
+        scrapes = [("metrics_text()", scrape_text)]
+        collector = scrape_collector(store)
+        if collector is not None:
+            scrapes.append(("FlagCollector.collect(), parsed", collector))
+        for label, loop in scrapes:
+            results[label] = time_rounds(loop, max(number // 100, 10), rounds)
         store.close()
+        uncounted.close()
 
     if arguments.json:
         print(json.dumps({"ns_per_op": results, "python": sys.version.split()[0]}, indent=2))
@@ -166,9 +198,9 @@ def main() -> None:
         f"feature_flags {feature_flags.__version__} (library {feature_flags.library_version}),"
         f" Python {sys.version.split()[0]}; ns/op over {rounds} rounds of {number}"
     )
-    print(f"  {'':<45} {'median':>9} {'best':>9}")
+    print(f"  {'':<55} {'median':>9} {'best':>9}")
     for label, ns in results.items():
-        print(f"  {label:<45} {ns['median']:>9.1f} {ns['best']:>9.1f}")
+        print(f"  {label:<55} {ns['median']:>9.1f} {ns['best']:>9.1f}")
     one_native = results["is_enabled, 1 flag (library)"]["median"]
     one_baseline = results["is_enabled, 1 flag (pure-Python baseline)"]["median"]
     message = results["for_message + 10 msg.is_enabled (library)"]["median"]
@@ -178,6 +210,22 @@ def main() -> None:
         f"  for_message + 10 checks: {ten_baseline / message:.1f}x faster than 10 baseline"
         " checks (medians)"
     )
+
+
+def scrape_collector(store: feature_flags.FlagStore) -> Callable[[int], object] | None:
+    """A loop over the prometheus_client collector, or None without prometheus_client."""
+    try:
+        from feature_flags.prometheus import FlagCollector
+    except ImportError:
+        return None
+    collect = FlagCollector(store).collect
+
+    def loop(n: int) -> None:
+        for _ in range(n):
+            for _family in collect():
+                pass
+
+    return loop
 
 
 if __name__ == "__main__":

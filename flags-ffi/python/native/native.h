@@ -16,7 +16,8 @@
  * it around the native call measured 87 -> 122 ns per is_enabled on one
  * thread, with no throughput gain for 2 or 4 threads. Calls that touch the
  * disk or join the watcher thread (open, reload, close, dealloc) release it,
- * so other threads and the event loop keep running.
+ * so other threads and the event loop keep running; so does metrics_text,
+ * which renders every flag's counters into a new string.
  *
  * The Rust library is linked statically, so there is no shared library to
  * find at run time and nothing to override.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from support import REPO_ROOT, flag_file
 
 BOT = REPO_ROOT / "examples" / "python" / "bot.py"
@@ -61,3 +62,29 @@ def test_the_bot_refuses_a_bad_flag_file(tmp_path) -> None:
     result = run_bot("--flags", str(path))
     assert result.returncode != 0
     assert "flags.x.enabled" in result.stderr
+
+
+def test_the_bot_shows_its_flag_decisions_as_prometheus_metrics() -> None:
+    pytest.importorskip("prometheus_client", reason="prometheus_client is not installed")
+    result = run_bot("--metrics")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    replies, metrics = lines[:8], lines[8:]
+    assert all(line.startswith("update ") for line in replies)
+    assert 'feature_flags_reloads_total{result="success"} 1.0' in metrics
+    assert "feature_flags_last_reload_successful 1.0" in metrics
+    # Eight updates, one for_message each: beta tester in private (group), then
+    # four non-private chats, then users 1013, 1014 (in the 10 % rollout), 1015.
+    decisions = 'feature_flags_decisions_total{{flag="new_gpt_model",outcome="{}",reason="{}"}} {}'
+    for outcome, reason, count in [
+        ("on", "group", 1),
+        ("off", "chat_type", 4),
+        ("on", "rollout", 1),
+        ("off", "rollout", 2),
+        ("off", "disabled", 0),
+    ]:
+        assert decisions.format(outcome, reason, float(count)) in metrics
+    assert (
+        'feature_flags_decisions_total{flag="voice_replies",outcome="off",reason="disabled"} 8.0'
+        in metrics
+    )

@@ -12,6 +12,11 @@ statically links the Rust library: there is no shared library to locate and
 no environment variable to set. Every call checks its arguments before they
 reach native code (TypeError/ValueError), holds no lock, and never blocks on
 a reload, so it is safe from many threads and from asyncio code.
+
+`flags.metrics_text()` renders reload health, flag settings and decision
+counts in the Prometheus text format; `feature_flags.prometheus.register(flags)`
+adds them to prometheus_client's registry (an optional dependency, imported
+only by that module).
 """
 
 from feature_flags._native import (

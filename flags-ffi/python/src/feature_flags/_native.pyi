@@ -40,7 +40,11 @@ class Message:
 @final
 class FlagStore:
     def __new__(
-        cls, path: str | bytes | PathLike[str] | PathLike[bytes], *, watch: bool = True
+        cls,
+        path: str | bytes | PathLike[str] | PathLike[bytes],
+        *,
+        watch: bool = True,
+        count_decisions: bool = True,
     ) -> FlagStore: ...
     @classmethod
     def from_json(cls, text: str | bytes) -> FlagStore: ...
@@ -69,6 +73,7 @@ class FlagStore:
         chat_type: ChatType | None = None,
         groups: Iterable[str] | None = (),
     ) -> Message: ...
+    def metrics_text(self) -> str: ...
     def reload(self) -> None: ...
     def close(self) -> None: ...
     @property
