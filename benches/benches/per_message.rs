@@ -1,0 +1,33 @@
+//! The bot's real job: the ten flags of one message (each flag excluding
+//! 1 000 chats), every way the API offers. Messages rotate through 1 024
+//! distinct users and chats so caches and branch predictors see a stream,
+//! not one message repeated.
+
+use std::hint::black_box;
+
+use benches::fixtures::{message_flags, messages};
+use benches::message::{Bot, WAYS};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use flags_core::FlagStore;
+
+const MESSAGES: usize = 1024;
+
+fn per_message(c: &mut Criterion) {
+    let bot = Bot::new(FlagStore::from_json(&message_flags(1000, 0)).expect("valid fixture"));
+    let stream = messages(MESSAGES);
+    let mut group = c.benchmark_group("per_message");
+    group.throughput(Throughput::Elements(1));
+    for (name, job) in WAYS {
+        group.bench_function(name, |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) % MESSAGES;
+                job(&bot, black_box(&stream[i]))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, per_message);
+criterion_main!(benches);
