@@ -3,10 +3,18 @@
 //! `serde_json::Value` keeps only the last of two equal keys, so a file with
 //! two `new_gpt_model` entries would silently lose one. This tree keeps every
 //! entry of an object, in file order, so validation can report duplicates.
+//!
+//! Validation streams the parts of a file that have the expected shape
+//! straight into the model; only values of another shape (and small
+//! scalars) become trees, so a file's size never turns into a tree's size.
+
+mod reader;
 
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+pub(crate) use reader::Reader;
 
 /// A JSON number as the parser saw it: integers stay exact.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,7 +86,9 @@ impl<'de> Deserialize<'de> for Json {
     }
 }
 
-struct JsonVisitor;
+/// Builds a [`Json`] tree; public to the crate so validation can collect a
+/// value of an unexpected shape as a tree from the middle of a stream.
+pub(crate) struct JsonVisitor;
 
 impl<'de> Visitor<'de> for JsonVisitor {
     type Value = Json;
@@ -136,6 +146,7 @@ impl<'de> Visitor<'de> for JsonVisitor {
 }
 
 /// Parses UTF-8 JSON text into a tree that keeps duplicate keys.
+#[cfg(test)]
 pub(crate) fn parse(text: &str) -> Result<Json, serde_json::Error> {
     serde_json::from_str(text)
 }

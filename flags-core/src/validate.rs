@@ -2,15 +2,30 @@
 //!
 //! Validation walks the whole file and collects problems instead of stopping
 //! at the first, so an operator fixes a file in one round.
+//!
+//! It runs while the text is parsed, in one pass ([`stream`]): objects of
+//! flags and groups and arrays of ids are read straight into the model,
+//! with no tree in between, so a million excluded chat ids cost a
+//! `Vec<i64>` and nothing else. A value of any other shape is collected as
+//! a [`Json`] tree and checked here, as the whole file once was. Paths are
+//! rendered only when a problem is reported. The text is read by
+//! [`Reader`], a fast strict JSON reader; what it leaves (a syntax error,
+//! deep nesting) is read again by serde_json, whose error messages users
+//! see, so both give one result.
+
+mod stream;
 
 use std::collections::{HashMap, HashSet};
 
+use serde::de::DeserializeSeed;
+
 use crate::error::{Problem, Problems};
-use crate::json::{self, Json, Num};
+use crate::json::{Json, Num, Reader};
 use crate::model::{
     BucketBy, ChatType, FORMAT_VERSION, FlagDef, FlagFile, IdError, Percentage, parse_id,
 };
 use crate::suggest::nearest_name;
+use stream::FileSeed;
 
 const TOP_FIELDS: [&str; 3] = ["version", "flags", "groups"];
 const FLAG_FIELDS: [&str; 8] = [
@@ -28,13 +43,52 @@ const MAX_NAME_LEN: usize = 128;
 /// Parses and validates flag file text. The whole file is rejected if any
 /// part of it is wrong; the error lists every problem found.
 pub fn parse_flag_file(text: &str) -> Result<FlagFile, Problems> {
-    let mut v = Validator::default();
-    let file = v.file(text);
-    if v.problems.is_empty() {
+    let whole_file = |message: String| {
+        Problems(vec![Problem {
+            path: String::new(),
+            message,
+        }])
+    };
+    if text.trim().is_empty() {
+        return Err(whole_file(
+            "the file is empty; a flag file is a JSON object with \"version\": 1 and \"flags\""
+                .into(),
+        ));
+    }
+    // The fast reader takes nearly every file; what it leaves (a syntax
+    // error, deep nesting) is validated again with serde_json, whose
+    // messages name the error and its place.
+    let (file, problems) = match validate_fast(text) {
+        Some(result) => result,
+        None => validate_with_serde_json(text)
+            .map_err(|e| whole_file(format!("not valid JSON: {e}")))?,
+    };
+    if problems.is_empty() {
         Ok(file)
     } else {
-        Err(Problems(v.problems))
+        Err(Problems(problems))
     }
+}
+
+/// Validates with [`Reader`]; `None` for text it leaves to serde_json.
+fn validate_fast(text: &str) -> Option<(FlagFile, Vec<Problem>)> {
+    let mut v = Validator::default();
+    let mut reader = Reader::new(text);
+    let file = FileSeed(&mut v).deserialize(&mut reader).ok()?;
+    reader.end().ok()?;
+    Some((file, v.into_problems()))
+}
+
+/// Validates with serde_json; a syntax error voids the problems found
+/// before it.
+fn validate_with_serde_json(text: &str) -> Result<(FlagFile, Vec<Problem>), serde_json::Error> {
+    let mut v = Validator::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    // What `serde_json::from_str` does: the value, then nothing but
+    // whitespace.
+    let file = FileSeed(&mut v).deserialize(&mut de)?;
+    de.end()?;
+    Ok((file, v.into_problems()))
 }
 
 /// Checks a flag or group name: 1–128 characters of `A-Z a-z 0-9 _ . -`.
@@ -78,122 +132,95 @@ fn index(parent: &str, i: usize) -> String {
     format!("{parent}[{i}]")
 }
 
+/// Where a value is, as a chain of borrowed steps on the stack: walking a
+/// file costs no allocation per key or item, and [`Path::render`] makes the
+/// string only for a problem.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl<'a> Path<'a> {
+    fn key(&'a self, key: &'a str) -> Path<'a> {
+        Path::Key(self, key)
+    }
+
+    fn at(&'a self, i: usize) -> Path<'a> {
+        Path::Index(self, i)
+    }
+
+    fn render(&self) -> String {
+        match *self {
+            Path::Root => String::new(),
+            Path::Key(parent, key) => child(&parent.render(), key),
+            Path::Index(parent, i) => index(&parent.render(), i),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Validator {
     problems: Vec<Problem>,
+    /// Duplicate keys, each with the pre-order number of its object. A
+    /// streamed object learns its duplicates only after its members, but
+    /// they are listed first, before validation's problems, parents before
+    /// children, as a walk of the whole tree would find them.
+    duplicates: Vec<(usize, Problem)>,
+    /// Objects and collected trees numbered so far, in pre-order.
+    numbered: usize,
+    /// Reused while reading an id array, so each array costs one allocation
+    /// of exactly its length.
+    id_buffer: Vec<i64>,
 }
 
 impl Validator {
-    fn report(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    fn report(&mut self, path: &Path, message: impl Into<String>) {
         self.problems.push(Problem {
-            path: path.into(),
+            path: path.render(),
             message: message.into(),
         });
     }
 
-    fn file(&mut self, text: &str) -> FlagFile {
-        let mut file = FlagFile {
-            groups: Vec::new(),
-            flags: Vec::new(),
-        };
-        if text.trim().is_empty() {
-            self.report(
-                "",
-                "the file is empty; a flag file is a JSON object with \"version\": 1 and \"flags\"",
-            );
-            return file;
-        }
-        let tree = match json::parse(text) {
-            Ok(tree) => tree,
-            Err(e) => {
-                self.report("", format!("not valid JSON: {e}"));
-                return file;
-            }
-        };
-        self.duplicates(&tree, "");
-        let Json::Object(top) = &tree else {
-            self.report(
-                "",
-                format!("the file must be a JSON object, not {}", tree.kind()),
-            );
-            return file;
-        };
-
-        let mut version_seen = false;
-        let mut flags_seen = false;
-        for (key, value) in top {
-            let path = child("", key);
-            match key.as_str() {
-                "version" => {
-                    version_seen = true;
-                    match value {
-                        Json::Num(Num::Int(n)) if *n == FORMAT_VERSION as i64 => {}
-                        Json::Num(Num::Int(_)) => self.report(path, format!("{value} is not a supported format version; this library reads version {FORMAT_VERSION}")),
-                        other => self.report(path, format!("{other} is not a format version; write \"version\": {FORMAT_VERSION}")),
-                    }
-                }
-                "groups" => file.groups = self.groups(value, &path),
-                "flags" => {
-                    flags_seen = true;
-                    file.flags = self.flags(value, &path);
-                }
-                _ => self.unknown_field(&path, key, &TOP_FIELDS),
-            }
-        }
-        if !version_seen {
-            self.report(
-                "version",
-                format!("missing; add \"version\": {FORMAT_VERSION}"),
-            );
-        }
-        if !flags_seen {
-            self.report("flags", "missing; add \"flags\": {} (it may be empty)");
-        }
-        file
+    fn next_number(&mut self) -> usize {
+        self.numbered += 1;
+        self.numbered
     }
 
-    /// Reports every key that appears more than once in one object.
-    fn duplicates(&mut self, value: &Json, path: &str) {
+    fn into_problems(mut self) -> Vec<Problem> {
+        // Stable: one tree's duplicates share a number and are already in
+        // pre-order among themselves.
+        self.duplicates.sort_by_key(|&(number, _)| number);
+        self.duplicates
+            .into_iter()
+            .map(|(_, problem)| problem)
+            .chain(self.problems)
+            .collect()
+    }
+
+    /// Reports every duplicate key inside a collected tree.
+    fn tree(&mut self, value: &Json, path: &Path) {
+        if value.is_container() {
+            let number = self.next_number();
+            self.tree_duplicates(number, value, path);
+        }
+    }
+
+    fn tree_duplicates(&mut self, number: usize, value: &Json, path: &Path) {
         match value {
             Json::Object(entries) => {
-                // Small objects (a flag's fields) are scanned directly; large
-                // ones (thousands of flags) are counted with a map so the
-                // check stays linear.
-                if entries.len() <= 16 {
-                    for (i, (key, _)) in entries.iter().enumerate() {
-                        let seen_before = entries[..i].iter().any(|(k, _)| k == key);
-                        if !seen_before {
-                            let count = entries[i..].iter().filter(|(k, _)| k == key).count();
-                            if count > 1 {
-                                self.report_duplicate(path, key, count);
-                            }
-                        }
-                    }
-                } else {
-                    let mut times: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
-                    for (key, _) in entries {
-                        *times.entry(key.as_str()).or_default() += 1;
-                    }
-                    let mut reported: HashSet<&str> = HashSet::new();
-                    for (key, _) in entries {
-                        let count = times[key.as_str()];
-                        if count > 1 && reported.insert(key.as_str()) {
-                            self.report_duplicate(path, key, count);
-                        }
-                    }
-                }
+                self.key_duplicates(number, path, entries, |(key, _)| key);
                 for (key, inner) in entries {
                     if inner.is_container() {
-                        self.duplicates(inner, &child(path, key));
+                        self.tree_duplicates(number, inner, &path.key(key));
                     }
                 }
             }
             Json::Array(items) => {
-                // Paths are built only for nested containers: an id list of
-                // a million entries costs no allocation here.
                 for (i, item) in items.iter().enumerate() {
                     if item.is_container() {
-                        self.duplicates(item, &index(path, i));
+                        self.tree_duplicates(number, item, &path.at(i));
                     }
                 }
             }
@@ -201,14 +228,62 @@ impl Validator {
         }
     }
 
-    fn report_duplicate(&mut self, path: &str, key: &str, count: usize) {
-        self.report(
-            child(path, key),
-            format!("appears {count} times in one object; JSON keeps only one, so remove or rename the others"),
-        );
+    /// Reports every key that appears more than once among `entries`, the
+    /// members of the object at `path`.
+    fn key_duplicates<T>(
+        &mut self,
+        number: usize,
+        path: &Path,
+        entries: &[T],
+        key_of: impl Fn(&T) -> &str,
+    ) {
+        // Small objects (a flag's fields) are scanned directly; large ones
+        // (thousands of flags) are counted with a map so the check stays
+        // linear.
+        if entries.len() <= 16 {
+            for (i, entry) in entries.iter().enumerate() {
+                let key = key_of(entry);
+                let seen_before = entries[..i].iter().any(|e| key_of(e) == key);
+                if !seen_before {
+                    let count = entries[i..].iter().filter(|e| key_of(e) == key).count();
+                    if count > 1 {
+                        self.report_duplicate(number, path, key, count);
+                    }
+                }
+            }
+        } else {
+            let mut times: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+            let mut any_repeated = false;
+            for entry in entries {
+                let count = times.entry(key_of(entry)).or_default();
+                *count += 1;
+                any_repeated |= *count > 1;
+            }
+            if !any_repeated {
+                return;
+            }
+            let mut reported: HashSet<&str> = HashSet::new();
+            for entry in entries {
+                let key = key_of(entry);
+                let count = times[key];
+                if count > 1 && reported.insert(key) {
+                    self.report_duplicate(number, path, key, count);
+                }
+            }
+        }
     }
 
-    fn unknown_field(&mut self, path: &str, key: &str, known: &[&str]) {
+    fn report_duplicate(&mut self, number: usize, path: &Path, key: &str, count: usize) {
+        self.duplicates.push((
+            number,
+            Problem {
+                path: path.key(key).render(),
+                message: format!("appears {count} times in one object; JSON keeps only one, so remove or rename the others"),
+            },
+        ));
+    }
+
+    fn unknown_field(&mut self, path: &Path, key: &str, known: &[&str]) {
         let hint = match nearest_name(key, known.iter().copied()) {
             Some(near) => format!("unknown field; did you mean {near:?}?"),
             None => format!("unknown field; expected one of {}", known.join(", ")),
@@ -216,7 +291,7 @@ impl Validator {
         self.report(path, hint);
     }
 
-    fn name(&mut self, path: &str, name: &str) -> bool {
+    fn name(&mut self, path: &Path, name: &str) -> bool {
         match check_name(name) {
             Ok(()) => true,
             Err(msg) => {
@@ -226,55 +301,29 @@ impl Validator {
         }
     }
 
-    fn object<'j>(&mut self, value: &'j Json, path: &str, what: &str) -> &'j [(String, Json)] {
-        match value {
-            Json::Object(entries) => entries,
-            other => {
-                self.report(path, format!("must be {what}, not {}", other.kind()));
-                &[]
-            }
+    /// A collected value where an object was expected: its duplicates, and
+    /// that it is no object.
+    fn not_an_object(&mut self, value: &Json, path: &Path, what: &str) {
+        self.tree(value, path);
+        if !matches!(value, Json::Object(_)) {
+            self.report(path, format!("must be {what}, not {}", value.kind()));
         }
     }
 
-    fn array<'j>(&mut self, value: &'j Json, path: &str, what: &str) -> &'j [Json] {
-        match value {
-            Json::Array(items) => items,
-            other => {
-                self.report(
-                    path,
-                    format!("must be an array of {what}, not {}", other.kind()),
-                );
-                &[]
-            }
+    /// A collected value where an array of ids was expected.
+    fn not_an_id_array(&mut self, value: &Json, path: &Path, what: &str) {
+        self.tree(value, path);
+        if !matches!(value, Json::Array(_)) {
+            self.report(
+                path,
+                format!("must be an array of {what}, not {}", value.kind()),
+            );
         }
     }
 
-    fn groups(&mut self, value: &Json, path: &str) -> Vec<(String, Vec<i64>)> {
-        let entries = self.object(value, path, "an object of group name → array of user ids");
-        let mut groups = Vec::with_capacity(entries.len());
-        for (name, members) in entries {
-            let path = child(path, name);
-            self.name(&path, name);
-            let ids = self.ids(members, &path, "user ids");
-            groups.push((name.clone(), ids));
-        }
-        groups
-    }
-
-    fn ids(&mut self, value: &Json, path: &str, what: &str) -> Vec<i64> {
-        let items = self.array(value, path, what);
-        let mut ids = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            if let Some(id) = self.id(item, path, i) {
-                ids.push(id);
-            }
-        }
-        ids
-    }
-
-    /// Item `i` of the id array at `path`; the item's path is only built
-    /// when there is a problem to report.
-    fn id(&mut self, value: &Json, path: &str, i: usize) -> Option<i64> {
+    /// Item `i` of the id array at `path`, of a shape other than a plain
+    /// integer.
+    fn id(&mut self, value: &Json, path: &Path, i: usize) -> Option<i64> {
         let problem = match value {
             Json::Num(Num::Int(n)) => return Some(*n),
             Json::Num(Num::Big(_)) => IdError::OutOfRange.to_string(),
@@ -297,117 +346,125 @@ impl Validator {
             ),
         };
         self.report(
-            index(path, i),
+            &path.at(i),
             format!("{value} {problem}; ids are integers such as -1001234567890"),
         );
         None
     }
 
-    fn flags(&mut self, value: &Json, path: &str) -> Vec<(String, FlagDef)> {
-        let entries = self.object(value, path, "an object of flag name → flag");
-        let mut flags = Vec::with_capacity(entries.len());
-        for (name, def) in entries {
-            let path = child(path, name);
-            self.name(&path, name);
-            flags.push((name.clone(), self.flag(def, &path)));
+    fn version(&mut self, value: &Json, path: &Path) {
+        match value {
+            Json::Num(Num::Int(n)) if *n == FORMAT_VERSION as i64 => {}
+            Json::Num(Num::Int(_)) => self.report(
+                path,
+                format!("{value} is not a supported format version; this library reads version {FORMAT_VERSION}"),
+            ),
+            other => self.report(
+                path,
+                format!("{other} is not a format version; write \"version\": {FORMAT_VERSION}"),
+            ),
         }
-        flags
     }
 
-    fn flag(&mut self, value: &Json, path: &str) -> FlagDef {
-        let mut def = FlagDef::default();
-        let fields = self.object(value, path, "an object");
-        if !matches!(value, Json::Object(_)) {
-            return def;
+    /// One chat type in a flag's `chat_types`.
+    fn chat_type(&mut self, item: &Json, path: &Path, chat_types: &mut Vec<ChatType>) {
+        match item {
+            Json::Str(s) => self.chat_type_name(s, path, chat_types),
+            other => self.report(
+                path,
+                format!(
+                    "must be a chat type (private, group, supergroup or channel), not {}",
+                    other.kind()
+                ),
+            ),
         }
-        let mut enabled_seen = false;
-        for (key, value) in fields {
-            let path = child(path, key);
-            match key.as_str() {
-                "enabled" => {
-                    enabled_seen = true;
-                    match value {
-                        Json::Bool(b) => def.enabled = *b,
-                        other => self
-                            .report(path, format!("must be true or false, not {}", other.kind())),
-                    }
-                }
-                "rollout_percentage" => {
-                    if let Some(p) = self.percentage(value, &path) {
-                        def.rollout_percentage = p;
-                    }
-                }
-                "user_groups" => {
-                    let items = self.array(value, &path, "group names");
-                    for (i, item) in items.iter().enumerate() {
-                        let path = index(&path, i);
-                        match item {
-                            Json::Str(s) => {
-                                if self.name(&path, s) {
-                                    def.user_groups.push(s.clone());
-                                }
-                            }
-                            other => self.report(
-                                path,
-                                format!("must be a group name (a string), not {}", other.kind()),
-                            ),
-                        }
-                    }
-                }
-                "chat_types" => {
-                    let items = self.array(value, &path, "chat types");
-                    for (i, item) in items.iter().enumerate() {
-                        let path = index(&path, i);
-                        match item {
-                            Json::Str(s) => match s.parse::<ChatType>() {
-                                Ok(t) => def.chat_types.push(t),
-                                Err(_) => {
-                                    let names = ChatType::ALL.map(ChatType::as_str);
-                                    let hint = match nearest_name(s, names) {
-                                        Some(near) => format!("; did you mean {near:?}?"),
-                                        None => String::new(),
-                                    };
-                                    self.report(path, format!("{s:?} is not a chat type; expected one of private, group, supergroup, channel{hint}"));
-                                }
-                            },
-                            other => self.report(path, format!("must be a chat type (private, group, supergroup or channel), not {}", other.kind())),
-                        }
-                    }
-                }
-                "exclude_chats" => def.exclude_chats = self.ids(value, &path, "chat ids"),
-                "bucket_by" => match value {
-                    Json::Str(s) if s == "user" => def.bucket_by = BucketBy::User,
-                    Json::Str(s) if s == "chat" => def.bucket_by = BucketBy::Chat,
-                    other => self.report(
-                        path,
-                        format!("{other} is not valid; expected \"user\" or \"chat\""),
-                    ),
-                },
-                "salt" => match value {
-                    Json::Str(s) if !s.is_empty() => def.salt = Some(s.clone()),
-                    Json::Str(_) => self.report(
-                        path,
-                        "must not be empty; leave it out to use the flag's name",
-                    ),
-                    other => self.report(path, format!("must be a string, not {}", other.kind())),
-                },
-                "description" => match value {
-                    Json::Str(s) => def.description = Some(s.clone()),
-                    other => self.report(path, format!("must be a string, not {}", other.kind())),
-                },
-                _ => self.unknown_field(&path, key, &FLAG_FIELDS),
+    }
+
+    fn chat_type_name(&mut self, name: &str, path: &Path, chat_types: &mut Vec<ChatType>) {
+        match name.parse::<ChatType>() {
+            Ok(t) => chat_types.push(t),
+            Err(_) => {
+                let names = ChatType::ALL.map(ChatType::as_str);
+                let hint = match nearest_name(name, names) {
+                    Some(near) => format!("; did you mean {near:?}?"),
+                    None => String::new(),
+                };
+                self.report(path, format!("{name:?} is not a chat type; expected one of private, group, supergroup, channel{hint}"));
             }
         }
-        if !enabled_seen {
-            self.report(
-                child(path, "enabled"),
-                "missing; every flag needs \"enabled\": true or false",
-            );
-        }
-        def
     }
 
-    fn percentage(&mut self, value: &Json, path: &str) -> Option<Percentage> {
+    /// One field of a flag, collected as a tree. (`exclude_chats` and, in
+    /// a flag that is an object, `chat_types` are streamed instead.)
+    fn field(&mut self, def: &mut FlagDef, key: &str, value: Json, path: &Path) {
+        match key {
+            "enabled" => match value {
+                Json::Bool(b) => def.enabled = b,
+                other => self.report(path, format!("must be true or false, not {}", other.kind())),
+            },
+            "rollout_percentage" => {
+                if let Some(p) = self.percentage(&value, path) {
+                    def.rollout_percentage = p;
+                }
+            }
+            "user_groups" => {
+                let Json::Array(items) = value else {
+                    return self.report(
+                        path,
+                        format!("must be an array of group names, not {}", value.kind()),
+                    );
+                };
+                for (i, item) in items.into_iter().enumerate() {
+                    let path = path.at(i);
+                    match item {
+                        Json::Str(s) => {
+                            if self.name(&path, &s) {
+                                def.user_groups.push(s);
+                            }
+                        }
+                        other => self.report(
+                            &path,
+                            format!("must be a group name (a string), not {}", other.kind()),
+                        ),
+                    }
+                }
+            }
+            "chat_types" => {
+                let Json::Array(items) = value else {
+                    return self.report(
+                        path,
+                        format!("must be an array of chat types, not {}", value.kind()),
+                    );
+                };
+                for (i, item) in items.iter().enumerate() {
+                    self.chat_type(item, &path.at(i), &mut def.chat_types);
+                }
+            }
+            "bucket_by" => match value {
+                Json::Str(s) if s == "user" => def.bucket_by = BucketBy::User,
+                Json::Str(s) if s == "chat" => def.bucket_by = BucketBy::Chat,
+                other => self.report(
+                    path,
+                    format!("{other} is not valid; expected \"user\" or \"chat\""),
+                ),
+            },
+            "salt" => match value {
+                Json::Str(s) if !s.is_empty() => def.salt = Some(s),
+                Json::Str(_) => self.report(
+                    path,
+                    "must not be empty; leave it out to use the flag's name",
+                ),
+                other => self.report(path, format!("must be a string, not {}", other.kind())),
+            },
+            "description" => match value {
+                Json::Str(s) => def.description = Some(s),
+                other => self.report(path, format!("must be a string, not {}", other.kind())),
+            },
+            _ => self.unknown_field(path, key, &FLAG_FIELDS),
+        }
+    }
+
+    fn percentage(&mut self, value: &Json, path: &Path) -> Option<Percentage> {
         let number = match value {
             Json::Num(Num::Int(n)) => *n as f64,
             Json::Num(Num::Big(n)) => *n as f64,
@@ -442,6 +499,69 @@ impl Validator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both readers, and the problems' paths in order.
+    fn paths_both_ways(text: &str) -> Vec<String> {
+        let fast = validate_fast(text).expect("the fast reader takes this text");
+        let slow = validate_with_serde_json(text).expect("valid JSON");
+        assert_eq!(fast, slow, "the readers differ on {text}");
+        fast.1.into_iter().map(|p| p.path).collect()
+    }
+
+    #[test]
+    fn duplicates_come_first_parents_before_children() {
+        // A streamed object learns its duplicates after its members'; they
+        // must still be listed as a walk from the top finds them.
+        let text = r#"{
+            "flags": {
+                "a": {"enabled": true, "x": {"k": 1, "k": 2}, "enabled": 1,
+                      "exclude_chats": [[{"j": 1, "j": 2}], "bad"]},
+                "a": {"enabled": true, "chat_types": [{"c": 1, "c": 2}]}
+            },
+            "groups": {"g": [1, {"h": 1, "h": 2}], "g": []},
+            "version": 1,
+            "version": 1
+        }"#;
+        assert_eq!(
+            paths_both_ways(text),
+            [
+                "version",
+                "flags.a",
+                "flags.a.enabled",
+                "flags.a.x.k",
+                "flags.a.exclude_chats[0][0].j",
+                "flags.a.chat_types[0].c",
+                "groups.g",
+                "groups.g[1].h",
+                // Then validation's own problems, in file order.
+                "flags.a.x",
+                "flags.a.enabled",
+                "flags.a.exclude_chats[0]",
+                "flags.a.exclude_chats[1]",
+                "flags.a.chat_types[0]",
+                "groups.g[1]",
+            ]
+        );
+    }
+
+    #[test]
+    fn both_readers_agree_on_valid_and_invalid_files() {
+        for text in [
+            r#"{"version": 1, "flags": {}}"#,
+            r#"{"version": 1, "groups": {"b": [1, "2", -3]}, "flags": {"f": {"enabled": true,
+                "rollout_percentage": 12.5, "chat_types": ["private"], "exclude_chats": ["-100", 5],
+                "bucket_by": "chat", "salt": "s", "description": "caf\u00e9", "user_groups": ["b"]}}}"#,
+            r#"{"version": 2, "flags": {"bad name": {"enabled": "yes", "rollout_percentage": "50",
+                "bucket_by": "group", "salt": "", "description": 3, "chat_types": "private",
+                "exclude_chats": {"a": 1}, "user_groups": [1], "enabld": true}}}"#,
+            r#"[1, {"a": 1, "a": 2}]"#,
+            r#"{"flags": [], "groups": 3, "version": "1", "extra": {"x": [1, 1]}}"#,
+            r#"{"version": 1, "flags": {"f": {"enabled": true, "exclude_chats":
+                [-0, 1.0, 1e2, 9223372036854775808, -9223372036854775809, 1e300, null]}}}"#,
+        ] {
+            paths_both_ways(text);
+        }
+    }
 
     #[test]
     fn paths_quote_unusual_keys() {
