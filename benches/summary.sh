@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Prints the median of every benchmark of the last `cargo bench -p benches`
-# run, the ratios BENCHMARKS.md quotes, and the goals met or missed.
+# and `cargo bench -p flags-ffi --bench ffi` runs (both write to the same
+# criterion folder), the ratios BENCHMARKS.md quotes, and the goals met or
+# missed.
 #
 #   benches/summary.sh [CRITERION_DIR]
 #
@@ -47,6 +49,8 @@ for t in (1, 2):
     ratio(f"RwLock baseline / lock-free by name, {t} thread{'s' * (t > 1)}",
           f"baseline/rwlock_by_name_threads/{t}", f"contention/by_name/{t}")
 ratio("2 threads / 1 thread, lock-free by handle", "contention/by_handle/2", "contention/by_handle/1")
+ratio("2 threads / 1 thread, by handle through a Reader", "contention/reader_by_handle/2", "contention/reader_by_handle/1")
+ratio("per message by handle, guard / Reader", "per_message/by_handle", "per_message/reader_by_handle")
 ratio("RwLock baseline / lock-free by handle, 2 threads", "baseline/rwlock_by_name_threads/2", "contention/by_handle/2")
 ratio("2 threads / 1 thread, RwLock baseline", "baseline/rwlock_by_name_threads/2", "baseline/rwlock_by_name_threads/1")
 ratio("during a reload storm / idle", "reload/per_message_during_reloads", "reload/per_message_idle")
@@ -72,6 +76,9 @@ print("goals:")
 goal("per message, 10 flags by handle <= 60 ns", "per_message/by_handle", 60)
 goal("one flag by handle <= 8 ns", "evaluate/store/by_handle", 8)
 goal("one flag by name <= 15 ns", "evaluate/store/by_name", 15)
+goal("per message, 10 flags by handle through a Reader <= 60 ns", "per_message/reader_by_handle", 60)
+goal("one flag by handle through a Reader <= 8 ns", "evaluate/reader/by_handle", 8)
+goal("one flag by name through a Reader <= 15 ns", "evaluate/reader/by_name", 15)
 goal("lock-free >= 3x faster than RwLock at 2 threads",
      "baseline/rwlock_by_name_threads/2", ratio_of="contention/by_name/2", at_least=3)
 goal("during a reload storm <= 1.5x idle",

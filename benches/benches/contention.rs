@@ -4,7 +4,7 @@
 
 use benches::fixtures::{message_flags, messages};
 use benches::message::Bot;
-use benches::parallel::time_on_threads;
+use benches::parallel::{time_on_threads, time_on_threads_with};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use flags_core::FlagStore;
 
@@ -28,6 +28,22 @@ fn contention(c: &mut Criterion) {
                 time_on_threads(threads, iters, |t, i| {
                     bot.by_handle(&stream[(i as usize + t * 512) % MESSAGES])
                 })
+            })
+        });
+        // Each thread with its own `Reader`, as worker threads would.
+        group.bench_function(BenchmarkId::new("reader_by_handle", threads), |b| {
+            b.iter_custom(|iters| {
+                time_on_threads_with(
+                    threads,
+                    iters,
+                    |_| bot.store.reader(),
+                    |reader, t, i| {
+                        bot.by_handle_on(
+                            reader.snapshot(),
+                            &stream[(i as usize + t * 512) % MESSAGES],
+                        )
+                    },
+                )
             })
         });
     }

@@ -1,5 +1,6 @@
 //! One flag, one message: by name and by handle through the store (what a
-//! one-off check costs), and each evaluation path on a held snapshot.
+//! one-off check costs) and through a `Reader` (what a worker thread's
+//! check costs), and each evaluation path on a held snapshot.
 
 use std::hint::black_box;
 
@@ -20,6 +21,16 @@ fn evaluate(c: &mut Criterion) {
     });
     group.bench_function("store/by_handle", |b| {
         b.iter(|| store.evaluate_handle(black_box(half), black_box(&ctx)))
+    });
+
+    // The same through a `Reader`, as a worker thread checks one flag.
+    let mut reader = store.reader();
+    assert_eq!(reader.evaluate_handle(half, &ctx).reason, Reason::Rollout);
+    group.bench_function("reader/by_name", |b| {
+        b.iter(|| reader.evaluate(black_box("half"), black_box(&ctx)))
+    });
+    group.bench_function("reader/by_handle", |b| {
+        b.iter(|| reader.evaluate_handle(black_box(half), black_box(&ctx)))
     });
 
     let snapshot = store.snapshot();

@@ -1,7 +1,8 @@
 //! The bot's real job: the ten flags of one message (each flag excluding
 //! 1 000 chats), every way the API offers. Messages rotate through 1 024
 //! distinct users and chats so caches and branch predictors see a stream,
-//! not one message repeated.
+//! not one message repeated. `reader_*` take the snapshot from a `Reader`
+//! kept across messages, as a worker thread does.
 
 use std::hint::black_box;
 
@@ -26,6 +27,23 @@ fn per_message(c: &mut Criterion) {
             })
         });
     }
+    // A worker thread's way: a `Reader` kept across messages, one
+    // `Reader::snapshot` per message instead of a guard.
+    let mut reader = bot.store.reader();
+    group.bench_function("reader_by_handle", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % MESSAGES;
+            bot.by_handle_on(reader.snapshot(), black_box(&stream[i]))
+        })
+    });
+    group.bench_function("reader_by_name", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % MESSAGES;
+            bot.by_name_on(reader.snapshot(), black_box(&stream[i]))
+        })
+    });
     group.finish();
 }
 

@@ -4,7 +4,7 @@
 //! Each job returns how many flags are on, so the work cannot be optimised
 //! away and every way can be checked to agree.
 
-use flags_core::{Context, Decision, FlagStore, Handle};
+use flags_core::{Context, Decision, FlagStore, Handle, Snapshot};
 
 use crate::fixtures::MESSAGE_FLAGS;
 
@@ -55,6 +55,25 @@ impl Bot {
             .sum()
     }
 
+    /// Each flag by its handle on `snapshot`: the job once a worker thread's
+    /// [`flags_core::Reader`] has given it the snapshot for this message.
+    #[inline]
+    pub fn by_handle_on(&self, snapshot: &Snapshot, ctx: &Context<'_>) -> u32 {
+        self.handles
+            .iter()
+            .map(|&handle| u32::from(snapshot.evaluate_handle(handle, ctx).enabled))
+            .sum()
+    }
+
+    /// Each flag by name on `snapshot` (see [`Bot::by_handle_on`]).
+    #[inline]
+    pub fn by_name_on(&self, snapshot: &Snapshot, ctx: &Context<'_>) -> u32 {
+        MESSAGE_FLAGS
+            .iter()
+            .map(|name| u32::from(snapshot.is_enabled(name, ctx)))
+            .sum()
+    }
+
     /// `FlagStore::is_enabled` per flag: a snapshot load per flag, and no
     /// guarantee the flags come from one version of the file.
     #[inline]
@@ -100,9 +119,12 @@ mod tests {
     #[test]
     fn every_way_counts_the_same_flags() {
         let bot = Bot::new(FlagStore::from_json(&message_flags(100, 0)).unwrap());
+        let mut reader = bot.store.reader();
         let mut total = 0;
         for ctx in messages(256) {
             let on = bot.by_name(&ctx);
+            assert_eq!(bot.by_handle_on(reader.snapshot(), &ctx), on);
+            assert_eq!(bot.by_name_on(reader.snapshot(), &ctx), on);
             assert_eq!(bot.by_handle(&ctx), on);
             assert_eq!(bot.store_is_enabled(&ctx), on);
             assert_eq!(bot.evaluate_handles(&ctx), on);

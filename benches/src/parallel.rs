@@ -17,16 +17,29 @@ pub fn time_on_threads<R>(
     iters: u64,
     job: impl Fn(usize, u64) -> R + Sync,
 ) -> Duration {
+    time_on_threads_with(threads, iters, |_| (), |_, thread, i| job(thread, i))
+}
+
+/// [`time_on_threads`] with per-thread state: each thread first makes its
+/// own with `state(thread)` (untimed, on that thread, so it need not be
+/// `Send`: a `Reader`, say), then runs `job(&mut state, thread, i)`.
+pub fn time_on_threads_with<S, R>(
+    threads: usize,
+    iters: u64,
+    state: impl Fn(usize) -> S + Sync,
+    job: impl Fn(&mut S, usize, u64) -> R + Sync,
+) -> Duration {
     let barrier = Barrier::new(threads);
     thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|thread| {
-                let (barrier, job) = (&barrier, &job);
+                let (barrier, state, job) = (&barrier, &state, &job);
                 scope.spawn(move || {
+                    let mut mine = state(thread);
                     barrier.wait();
                     let start = Instant::now();
                     for i in 0..iters {
-                        black_box(job(thread, i));
+                        black_box(job(&mut mine, thread, i));
                     }
                     start.elapsed()
                 })
@@ -55,6 +68,26 @@ mod tests {
         });
         assert_eq!(calls.load(Ordering::Relaxed), 150);
         assert_eq!(seen_threads.load(Ordering::Relaxed), 0b111);
+    }
+
+    #[test]
+    fn each_thread_keeps_its_own_state() {
+        let sums = std::sync::Mutex::new(Vec::new());
+        struct Sum<'a>(u64, &'a std::sync::Mutex<Vec<u64>>);
+        impl Drop for Sum<'_> {
+            fn drop(&mut self) {
+                self.1.lock().unwrap().push(self.0);
+            }
+        }
+        time_on_threads_with(
+            2,
+            10,
+            |thread| Sum(thread as u64 * 1000, &sums),
+            |sum, _, i| sum.0 += i,
+        );
+        let mut sums = sums.into_inner().unwrap();
+        sums.sort_unstable();
+        assert_eq!(sums, [45, 1045]);
     }
 
     #[test]

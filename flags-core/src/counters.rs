@@ -25,33 +25,33 @@ const UNLEASED: usize = usize::MAX;
 const TALLIES: usize = 8;
 
 /// What a decision is counted as: its reason, with `rollout` split by
-/// outcome (every other reason has one outcome only).
+/// outcome (every other reason has one outcome only). The index of the
+/// decision's counter in a stripe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Tally {
-    Disabled = 0,
-    ChatExcluded = 1,
-    ChatType = 2,
-    Group = 3,
-    RolloutOn = 4,
-    RolloutOff = 5,
-    MissingKey = 6,
-    UnknownFlag = 7,
-}
+pub(crate) struct Tally(u8);
 
 impl Tally {
+    // Numbered as `Reason` is, so that counting a decision needs no table:
+    // the reason's number, plus 2 for an off rollout.
+    pub(crate) const UNKNOWN_FLAG: Tally = Tally(Reason::UnknownFlag as u8);
+    pub(crate) const DISABLED: Tally = Tally(Reason::Disabled as u8);
+    pub(crate) const CHAT_EXCLUDED: Tally = Tally(Reason::ChatExcluded as u8);
+    pub(crate) const CHAT_TYPE: Tally = Tally(Reason::ChatType as u8);
+    pub(crate) const GROUP: Tally = Tally(Reason::Group as u8);
+    pub(crate) const ROLLOUT_ON: Tally = Tally(Reason::Rollout as u8);
+    pub(crate) const MISSING_KEY: Tally = Tally(Reason::MissingKey as u8);
+    pub(crate) const ROLLOUT_OFF: Tally = Tally(Reason::Rollout as u8 + 2);
+
     #[inline]
     pub(crate) fn of(decision: &Decision) -> Tally {
-        match decision.reason {
-            Reason::UnknownFlag => Tally::UnknownFlag,
-            Reason::Disabled => Tally::Disabled,
-            Reason::ChatExcluded => Tally::ChatExcluded,
-            Reason::ChatType => Tally::ChatType,
-            Reason::Group => Tally::Group,
-            Reason::Rollout if decision.enabled => Tally::RolloutOn,
-            Reason::Rollout => Tally::RolloutOff,
-            Reason::MissingKey => Tally::MissingKey,
-        }
+        let off_rollout = decision.reason == Reason::Rollout && !decision.enabled;
+        Tally(decision.reason as u8 + 2 * u8::from(off_rollout))
+    }
+
+    const fn index(self) -> usize {
+        // At most 7 (`ROLLOUT_OFF`): within a stripe's `TALLIES` without a
+        // bounds check once masked.
+        self.0 as usize & (TALLIES - 1)
     }
 }
 
@@ -137,7 +137,7 @@ impl Counters {
     /// [`current_stripe`]): that is what makes the plain load and store exact.
     #[inline]
     pub(crate) fn record_on(&self, stripe: StripeIndex, tally: Tally) {
-        let cell = &self.stripes[stripe.0].0[tally as usize];
+        let cell = &self.stripes[stripe.0].0[tally.index()];
         if stripe.0 == OVERFLOW {
             cell.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -151,19 +151,19 @@ impl Counters {
     pub(crate) fn total(&self, tally: Tally) -> u64 {
         self.stripes
             .iter()
-            .map(|s| s.0[tally as usize].load(Ordering::Relaxed))
+            .map(|s| s.0[tally.index()].load(Ordering::Relaxed))
             .fold(0, u64::wrapping_add)
     }
 
     pub(crate) fn decision_counts(&self) -> DecisionCounts {
         DecisionCounts {
-            disabled: self.total(Tally::Disabled),
-            chat_excluded: self.total(Tally::ChatExcluded),
-            chat_type: self.total(Tally::ChatType),
-            group: self.total(Tally::Group),
-            rollout_on: self.total(Tally::RolloutOn),
-            rollout_off: self.total(Tally::RolloutOff),
-            missing_key: self.total(Tally::MissingKey),
+            disabled: self.total(Tally::DISABLED),
+            chat_excluded: self.total(Tally::CHAT_EXCLUDED),
+            chat_type: self.total(Tally::CHAT_TYPE),
+            group: self.total(Tally::GROUP),
+            rollout_on: self.total(Tally::ROLLOUT_ON),
+            rollout_off: self.total(Tally::ROLLOUT_OFF),
+            missing_key: self.total(Tally::MISSING_KEY),
         }
     }
 }
@@ -172,7 +172,7 @@ impl fmt::Debug for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Counters")
             .field("counts", &self.decision_counts())
-            .field("unknown_flag", &self.total(Tally::UnknownFlag))
+            .field("unknown_flag", &self.total(Tally::UNKNOWN_FLAG))
             .finish()
     }
 }
@@ -235,34 +235,48 @@ impl StripePool {
 
 static POOL: StripePool = StripePool::new();
 
-/// This thread's stripe; returned to the pool when the thread exits.
-struct Lease(Cell<usize>);
+thread_local! {
+    /// This thread's stripe, or `UNLEASED`. Const-initialized and without a
+    /// destructor, so reading it is one thread-local load: no initializer,
+    /// no liveness check, never an allocation.
+    static STRIPE: Cell<usize> = const { Cell::new(UNLEASED) };
+    /// Exists only for its destructor, which returns the stripe when the
+    /// thread exits; touched once per thread, when it leases.
+    static LEASE: Lease = const { Lease };
+}
+
+struct Lease;
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        POOL.release(self.0.get());
+        // Whatever this thread still counts after this (from another
+        // thread-local's destructor) goes to the shared overflow stripe: the
+        // released stripe may already belong to another thread.
+        POOL.release(STRIPE.replace(OVERFLOW));
     }
-}
-
-thread_local! {
-    // Const-initialized: reading it never allocates or runs an initializer.
-    static LEASE: Lease = const { Lease(Cell::new(UNLEASED)) };
 }
 
 /// The current thread's stripe, leasing one on the thread's first count.
 #[inline]
 pub(crate) fn current_stripe() -> StripeIndex {
-    LEASE
-        .try_with(|lease| match lease.0.get() {
-            UNLEASED => {
-                let stripe = POOL.lease();
-                lease.0.set(stripe);
-                stripe
-            }
-            stripe => stripe,
-        })
-        // The thread is exiting and its lease is gone: count shared.
-        .map_or(StripeIndex::new(OVERFLOW), StripeIndex::new)
+    let stripe = STRIPE.get();
+    if stripe == UNLEASED {
+        return StripeIndex::new(lease_for_this_thread());
+    }
+    StripeIndex::new(stripe)
+}
+
+#[cold]
+#[inline(never)]
+fn lease_for_this_thread() -> usize {
+    // Registers the lease's destructor before taking a stripe; a thread
+    // already tearing its thread-locals down counts on the shared stripe.
+    let stripe = match LEASE.try_with(|_| ()) {
+        Ok(()) => POOL.lease(),
+        Err(_) => OVERFLOW,
+    };
+    STRIPE.set(stripe);
+    stripe
 }
 
 #[cfg(test)]
@@ -287,9 +301,34 @@ mod tests {
             enabled: false,
             ..on
         };
-        assert_eq!(Tally::of(&on), Tally::RolloutOn);
-        assert_eq!(Tally::of(&off), Tally::RolloutOff);
-        assert_eq!(Tally::of(&Decision::UNKNOWN), Tally::UnknownFlag);
+        assert_eq!(Tally::of(&on), Tally::ROLLOUT_ON);
+        assert_eq!(Tally::of(&off), Tally::ROLLOUT_OFF);
+        assert_eq!(Tally::of(&Decision::UNKNOWN), Tally::UNKNOWN_FLAG);
+    }
+
+    /// Every decision a flag can make lands in its own counter, the one
+    /// `DecisionCounts::get` reads back.
+    #[test]
+    fn each_outcome_and_reason_has_its_own_counter() {
+        let counters = Counters::default();
+        for (times, (enabled, reason)) in (1..).zip(DecisionCounts::PAIRS) {
+            let decision = Decision {
+                enabled,
+                reason,
+                bucket: None,
+            };
+            for _ in 0..times {
+                counters.record(Tally::of(&decision));
+            }
+        }
+        let counts = counters.decision_counts();
+        for (times, (enabled, reason)) in (1..).zip(DecisionCounts::PAIRS) {
+            assert_eq!(counts.get(enabled, reason), times, "{enabled} {reason}");
+        }
+        assert_eq!(counters.total(Tally::UNKNOWN_FLAG), 0);
+        counters.record(Tally::of(&Decision::UNKNOWN));
+        assert_eq!(counters.total(Tally::UNKNOWN_FLAG), 1);
+        assert_eq!(counters.decision_counts(), counts);
     }
 
     /// More threads than stripes, all alive at once, so some share the
@@ -308,8 +347,8 @@ mod tests {
                     let stripe = current_stripe();
                     all_leased.wait();
                     for _ in 0..PER_THREAD {
-                        counters.record(Tally::Group);
-                        counters.record_on(stripe, Tally::MissingKey);
+                        counters.record(Tally::GROUP);
+                        counters.record_on(stripe, Tally::MISSING_KEY);
                     }
                     stripe.0
                 })
@@ -326,9 +365,9 @@ mod tests {
             "one holder per stripe: {stripes:?}"
         );
         let total = THREADS as u64 * PER_THREAD;
-        assert_eq!(counters.total(Tally::Group), total);
-        assert_eq!(counters.total(Tally::MissingKey), total);
-        assert_eq!(counters.total(Tally::RolloutOn), 0);
+        assert_eq!(counters.total(Tally::GROUP), total);
+        assert_eq!(counters.total(Tally::MISSING_KEY), total);
+        assert_eq!(counters.total(Tally::ROLLOUT_ON), 0);
     }
 
     #[test]
@@ -349,12 +388,12 @@ mod tests {
         let counters = Arc::new(Counters::default());
         for _ in 0..3 * EXCLUSIVE_STRIPES {
             let counters = Arc::clone(&counters);
-            std::thread::spawn(move || counters.record(Tally::ChatType))
+            std::thread::spawn(move || counters.record(Tally::CHAT_TYPE))
                 .join()
                 .unwrap();
         }
         assert_eq!(
-            counters.total(Tally::ChatType),
+            counters.total(Tally::CHAT_TYPE),
             3 * EXCLUSIVE_STRIPES as u64
         );
     }

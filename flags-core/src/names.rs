@@ -49,3 +49,31 @@ impl NameIndex {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_of(names: &[&str]) -> NameIndex {
+        NameIndex::new(names.iter().copied())
+    }
+
+    #[test]
+    fn finds_every_name_and_nothing_else() {
+        let names: Vec<String> = (0..500).map(|i| format!("flag_{i:05}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let index = index_of(&names);
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(index.get(name, |j| names[j as usize]), Some(i as u32));
+        }
+        for absent in ["", "flag_", "flag_00500", "flag_0000", "flag_000000", "x"] {
+            assert_eq!(index.get(absent, |j| names[j as usize]), None, "{absent}");
+        }
+    }
+
+    #[test]
+    fn an_empty_index_finds_nothing() {
+        let index = index_of(&[]);
+        assert_eq!(index.get("a", |_| unreachable!()), None);
+    }
+}

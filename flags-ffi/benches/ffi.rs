@@ -5,9 +5,11 @@
 //! boundary: argument checks, the closed flag, the panic guard, converting
 //! the context, and a snapshot load per call where Rust holds one per
 //! message.
-// The only `unsafe` in this crate: calling a C ABI is unsafe by nature, and
-// `FfiStore` below keeps every call behind a safe method.
-#![allow(unsafe_code)]
+//!
+//! It lives here, not in the `benches` crate, because calling a C ABI takes
+//! `unsafe`, which the rest of the workspace forbids; `FfiStore` below keeps
+//! every call behind a safe method. The fixtures are the `benches` crate's,
+//! so the two sets of figures measure the same work (BENCHMARKS.md).
 
 use std::hint::black_box;
 use std::ptr;
