@@ -245,3 +245,34 @@ fn evaluation_after_a_reload_allocates_nothing() {
         }
     }
 }
+
+#[test]
+fn a_reader_allocates_nothing_even_across_reloads() {
+    for (mode, store) in stores() {
+        let contexts = contexts();
+        let handles: Vec<Handle> = NAMES.iter().map(|name| store.handle(name)).collect();
+        let mut reader = store.reader();
+        assert_no_allocations(&format!("{mode}: Reader by name and handle"), || {
+            for ctx in &contexts {
+                for (&name, &handle) in NAMES.iter().zip(&handles) {
+                    black_box(reader.evaluate(black_box(name), ctx));
+                    black_box(reader.evaluate_handle(black_box(handle), ctx));
+                }
+            }
+        });
+        // Picking up a new version is a reference-count update, not an
+        // allocation, on the reader's side: measured on the very first call
+        // after the reload, with no warm-up.
+        let other = FLAGS.replace("12.345", "12.346");
+        store.replace_json(&other).unwrap();
+        let generation = store.generation();
+        let info = measure(|| {
+            assert_eq!(reader.snapshot().generation(), generation);
+            black_box(reader.is_enabled(black_box("fine"), &contexts[1]));
+        });
+        assert_eq!(
+            info.count_total, 0,
+            "{mode}: a reader picking up a reload allocated"
+        );
+    }
+}

@@ -72,12 +72,15 @@ fn main() -> ExitCode {
     let gpt = store.handle("new_gpt_model");
     let video = store.handle("enhanced_video_download");
 
+    // A worker keeps one reader: it loads the current version with a single
+    // pointer comparison instead of arc-swap's guard.
+    let mut reader = store.reader();
     for message in &MESSAGES {
         let ctx = Context::new()
             .user(message.user_id)
             .chat(message.chat_id, message.chat_type);
         // One snapshot per message: both answers come from one file version.
-        let flags = store.snapshot();
+        let flags = reader.snapshot();
         let model = if flags.evaluate_handle(gpt, &ctx).enabled {
             "new model"
         } else {
