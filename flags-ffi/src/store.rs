@@ -4,7 +4,7 @@
 use std::os::raw::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flags_core::{FlagStore, Handle, Reason, SnapshotGuard};
+use flags_core::{FlagStore, Handle, Reason, Snapshot, SnapshotGuard};
 
 use crate::args::{self, Out};
 use crate::boundary::{ffi_boundary, ffi_boundary_or};
@@ -696,6 +696,25 @@ pub unsafe extern "C" fn ff_store_replace_json(
     })
 }
 
+/// Writes one number of the snapshot being served to `out`: the body of
+/// the scalar getters.
+///
+/// # Safety
+/// `store` must be NULL or a live store; `out` NULL or writable.
+unsafe fn write_snapshot_u64(
+    store: *const ff_store,
+    out: *mut u64,
+    get: fn(&Snapshot) -> u64,
+) -> Result<(), Failure> {
+    // SAFETY: forwarded from this function's contract.
+    let store = unsafe { store_arg(store) }?;
+    let out = Out::new(out, "out")?;
+    let value = get(&*store.snapshot()?);
+    // SAFETY: checked non-NULL; the caller passes a writable uint64_t.
+    unsafe { out.write(value) };
+    Ok(())
+}
+
 /// The generation of the version being served: 1 for the first load, +1
 /// for every new version since.
 ///
@@ -716,13 +735,8 @@ pub unsafe extern "C" fn ff_store_replace_json(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ff_store_generation(store: *const ff_store, out: *mut u64) -> ff_status {
     ffi_boundary!("ff_store_generation", {
-        // SAFETY: the caller passes a live store.
-        let store = unsafe { store_arg(store) }?;
-        let out = Out::new(out, "out")?;
-        let generation = store.snapshot()?.generation();
-        // SAFETY: checked non-NULL; the caller passes a writable uint64_t.
-        unsafe { out.write(generation) };
-        Ok(())
+        // SAFETY: forwarded from this function's contract.
+        unsafe { write_snapshot_u64(store, out, Snapshot::generation) }
     })
 }
 
@@ -746,13 +760,8 @@ pub unsafe extern "C" fn ff_store_generation(store: *const ff_store, out: *mut u
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ff_store_fingerprint(store: *const ff_store, out: *mut u64) -> ff_status {
     ffi_boundary!("ff_store_fingerprint", {
-        // SAFETY: the caller passes a live store.
-        let store = unsafe { store_arg(store) }?;
-        let out = Out::new(out, "out")?;
-        let fingerprint = store.snapshot()?.fingerprint();
-        // SAFETY: checked non-NULL; the caller passes a writable uint64_t.
-        unsafe { out.write(fingerprint) };
-        Ok(())
+        // SAFETY: forwarded from this function's contract.
+        unsafe { write_snapshot_u64(store, out, Snapshot::fingerprint) }
     })
 }
 

@@ -120,66 +120,66 @@ static void store_dealloc(FlagStoreObject *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *store_is_enabled(FlagStoreObject *self, PyObject *const *args,
-                                  Py_ssize_t nargs, PyObject *kwnames) {
-    PyObject *slots[ARG_COUNT] = {NULL};
-    if (parse_args("is_enabled", args, nargs, kwnames, FLAG_PARAMS, ARG_COUNT, slots) < 0) {
-        return NULL;
-    }
-    if (self->closed) {
-        return raise_closed();
-    }
+/* The arguments of one flag's check, read and validated natively; shared by
+ * is_enabled and evaluate. On success the caller owns `buf` and must call
+ * context_release(). */
+typedef struct {
     const char *name;
     size_t name_len;
     bool default_value;
-    if (read_name(slots[ARG_NAME], &name, &name_len) < 0 ||
-        read_default(slots[ARG_DEFAULT], &default_value) < 0) {
-        return NULL;
+    context_buf buf;
+} flag_call;
+
+static inline int read_flag_call(FlagStoreObject *self, const char *function,
+                                 PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                                 flag_call *call) {
+    PyObject *slots[ARG_COUNT] = {NULL};
+    if (parse_args(function, args, nargs, kwnames, FLAG_PARAMS, ARG_COUNT, slots) < 0) {
+        return -1;
     }
-    context_buf buf = {0};
-    if (read_context(slots, &buf) < 0) {
+    if (self->closed) {
+        raise_closed();
+        return -1;
+    }
+    if (read_name(slots[ARG_NAME], &call->name, &call->name_len) < 0 ||
+        read_default(slots[ARG_DEFAULT], &call->default_value) < 0) {
+        return -1;
+    }
+    return read_context(slots, &call->buf);
+}
+
+static PyObject *store_is_enabled(FlagStoreObject *self, PyObject *const *args,
+                                  Py_ssize_t nargs, PyObject *kwnames) {
+    flag_call call = {0};
+    if (read_flag_call(self, "is_enabled", args, nargs, kwnames, &call) < 0) {
         return NULL;
     }
     bool enabled = false;
-    ff_status status =
-        ff_store_is_enabled(self->store, name, name_len, &buf.ctx, default_value, &enabled);
-    context_release(&buf);
+    ff_status status = ff_store_is_enabled(self->store, call.name, call.name_len, &call.buf.ctx,
+                                           call.default_value, &enabled);
+    context_release(&call.buf);
     if (status != FF_OK) {
         return raise_status(status);
     }
     return PyBool_FromLong(enabled);
 }
 
-
 static PyObject *store_evaluate(FlagStoreObject *self, PyObject *const *args, Py_ssize_t nargs,
                                 PyObject *kwnames) {
-    PyObject *slots[ARG_COUNT] = {NULL};
-    if (parse_args("evaluate", args, nargs, kwnames, FLAG_PARAMS, ARG_COUNT, slots) < 0) {
-        return NULL;
-    }
-    if (self->closed) {
-        return raise_closed();
-    }
-    const char *name;
-    size_t name_len;
-    bool default_value;
-    if (read_name(slots[ARG_NAME], &name, &name_len) < 0 ||
-        read_default(slots[ARG_DEFAULT], &default_value) < 0) {
-        return NULL;
-    }
-    context_buf buf = {0};
-    if (read_context(slots, &buf) < 0) {
+    flag_call call = {0};
+    if (read_flag_call(self, "evaluate", args, nargs, kwnames, &call) < 0) {
         return NULL;
     }
     ff_decision decision = {0};
-    ff_status status = ff_store_evaluate(self->store, name, name_len, &buf.ctx, &decision);
-    context_release(&buf);
+    ff_status status =
+        ff_store_evaluate(self->store, call.name, call.name_len, &call.buf.ctx, &decision);
+    context_release(&call.buf);
     if (status != FF_OK) {
         return raise_status(status);
     }
     /* The spec's step 1: an unknown flag answers with the caller's default. */
     bool enabled =
-        decision.reason == FF_REASON_UNKNOWN_FLAG ? default_value : decision.enabled;
+        decision.reason == FF_REASON_UNKNOWN_FLAG ? call.default_value : decision.enabled;
     return make_decision(enabled, decision.reason, decision.has_bucket, decision.bucket);
 }
 
