@@ -1,50 +1,14 @@
 //! `feature_flags`: inspect and safely edit a flag file that running bots
 //! read. See `feature_flags --help` and SPEC.md "The CLI".
 
-mod args;
-mod audit;
-mod commands;
-mod edit;
-mod explain;
-mod report;
-mod show;
-mod span;
-mod splice;
-mod write;
-
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use crate::args::Cli;
-
-/// Why a command failed: what to tell the operator, and the exit status.
-#[derive(Debug)]
-pub struct Failure {
-    /// One line per problem, without the `error: ` prefix.
-    pub lines: Vec<String>,
-    pub code: u8,
-}
-
-impl Failure {
-    /// A runtime failure: a bad file, an unknown flag, an I/O error.
-    pub fn new(message: impl Into<String>) -> Failure {
-        Failure {
-            lines: vec![message.into()],
-            code: 1,
-        }
-    }
-
-    /// A command line that makes no sense.
-    pub fn usage(message: impl Into<String>) -> Failure {
-        Failure {
-            lines: vec![message.into()],
-            code: 2,
-        }
-    }
-}
+use flags_cli::args::Cli;
+use flags_cli::commands;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
