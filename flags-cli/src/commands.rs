@@ -88,20 +88,27 @@ fn check(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
             count(file.groups.len(), "group")
         )),
         Err(problems) if cli.json => {
+            let unlisted = problems.unlisted();
             let problems: Vec<Value> = problems
                 .iter()
                 .map(|p| json!({ "path": p.path, "message": p.message }))
                 .collect();
-            out(&json_line(
-                &json!({ "ok": false, "file": path, "problems": problems }),
-            ));
+            out(&json_line(&json!({
+                "ok": false,
+                "file": path,
+                "problems": problems,
+                "unlisted_problems": unlisted,
+            })));
             return Ok(1);
         }
         Err(problems) => {
             // One line per problem, each naming the file (like a compiler).
+            // The report is bounded (flags_core::MAX_LISTED_PROBLEMS): the
+            // rest are counted on a last line.
             let lines = problems
                 .iter()
                 .map(|p| format!("{}: {p}", path.display()))
+                .chain(problems.unlisted_line())
                 .collect();
             return Err(Failure { lines, code: 1 });
         }

@@ -15,7 +15,7 @@ pub fn invalid_line(path: &Path, problems: &Problems) -> String {
     match problems.len() {
         0 | 1 => format!("{} is not a valid flag file: {first}", path.display()),
         n => format!(
-            "{} is not a valid flag file: {first} (and {} more; --check lists them all)",
+            "{} is not a valid flag file: {first} (and {} more; --check lists them)",
             path.display(),
             n - 1
         ),

@@ -340,3 +340,27 @@ fn history_shows_the_audit_log_optionally_for_one_flag() {
     assert_eq!(one.as_array().map(Vec::len), Some(1));
     assert_eq!(one[0]["field"], json!("enabled"));
 }
+
+#[test]
+fn check_of_a_hostile_file_gives_a_bounded_report() {
+    // A long flag name with 100 000 bad entries: each problem's path would
+    // repeat the name (4 GB of messages); the report lists 100, then counts.
+    let name = "n".repeat(40_000);
+    let bad = format!(
+        r#"{{"version": 1, "flags": {{"{name}": {{"enabled": true, "exclude_chats": [{}]}}}}}}"#,
+        vec!["null"; 100_000].join(",")
+    );
+    let env = Env::with(&bad);
+    let run = env.run(&["--check"]);
+    assert_eq!(run.code, 1);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 101, "{}", &run.stderr[..2000]);
+    assert_eq!(lines[100], "error: ... and 99901 more problems");
+    assert!(run.stderr.len() < 64 * 1024, "{} bytes", run.stderr.len());
+
+    let run = env.run(&["--check", "--json"]);
+    assert_eq!(run.code, 1);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["problems"].as_array().map(Vec::len), Some(100));
+    assert_eq!(report["unlisted_problems"], json!(99_901));
+}

@@ -23,31 +23,84 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Every problem found in a rejected flag file, one per line when displayed.
+/// How many problems a report lists; the rest are counted. A file with a
+/// million bad entries must not cost a million messages (README, "How reload
+/// works": the budget).
+pub const MAX_LISTED_PROBLEMS: usize = 100;
+
+/// The problems of a rejected flag file: the first
+/// [`MAX_LISTED_PROBLEMS`] in full, one per line when displayed, then
+/// `... and N more problems` for the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problems(pub Vec<Problem>);
+pub struct Problems {
+    listed: Vec<Problem>,
+    unlisted: usize,
+}
 
 impl Problems {
-    pub fn iter(&self) -> std::slice::Iter<'_, Problem> {
-        self.0.iter()
+    /// The report of `found` problems in all, of which `listed` are the
+    /// first (at most [`MAX_LISTED_PROBLEMS`] are kept).
+    pub fn new(mut listed: Vec<Problem>, found: usize) -> Problems {
+        listed.truncate(MAX_LISTED_PROBLEMS);
+        let unlisted = found.saturating_sub(listed.len());
+        Problems { listed, unlisted }
     }
 
+    /// One problem with the file as a whole (unreadable, not JSON).
+    pub fn whole_file(message: impl Into<String>) -> Problems {
+        Problems::new(
+            vec![Problem {
+                path: String::new(),
+                message: message.into(),
+            }],
+            1,
+        )
+    }
+
+    /// The listed problems, in the order they were found.
+    pub fn iter(&self) -> std::slice::Iter<'_, Problem> {
+        self.listed.iter()
+    }
+
+    /// The listed problems.
+    pub fn listed(&self) -> &[Problem] {
+        &self.listed
+    }
+
+    /// How many more problems were found than are listed.
+    pub fn unlisted(&self) -> usize {
+        self.unlisted
+    }
+
+    /// How many problems were found, listed or not.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.listed.len() + self.unlisted
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
+    }
+
+    /// The line that stands for the unlisted problems, if there are any.
+    pub fn unlisted_line(&self) -> Option<String> {
+        match self.unlisted {
+            0 => None,
+            1 => Some("... and 1 more problem".to_owned()),
+            n => Some(format!("... and {n} more problems")),
+        }
     }
 }
 
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.0.iter().enumerate() {
+        for (i, problem) in self.listed.iter().enumerate() {
             if i > 0 {
                 f.write_str("\n")?;
             }
             write!(f, "{problem}")?;
+        }
+        if let Some(line) = self.unlisted_line() {
+            write!(f, "\n{line}")?;
         }
         Ok(())
     }

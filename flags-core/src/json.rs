@@ -73,7 +73,7 @@ impl fmt::Display for Json {
             Json::Null => f.write_str("null"),
             Json::Bool(b) => write!(f, "{b}"),
             Json::Num(n) => write!(f, "{n}"),
-            Json::Str(s) => write!(f, "{s:?}"),
+            Json::Str(s) => write!(f, "{}", crate::shorten::Quoted(s)),
             Json::Array(_) => f.write_str("[...]"),
             Json::Object(_) => f.write_str("{...}"),
         }

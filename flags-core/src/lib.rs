@@ -133,6 +133,7 @@ mod json;
 mod metrics;
 mod model;
 mod names;
+mod shorten;
 mod snapshot;
 mod store;
 mod suggest;
@@ -142,7 +143,7 @@ mod watch;
 pub use bucket::{BUCKETS, bucket, seed_for_salt};
 pub use counters::DecisionCounts;
 pub use decision::{Context, Decision, Reason};
-pub use error::{Error, Problem, Problems};
+pub use error::{Error, MAX_LISTED_PROBLEMS, Problem, Problems};
 pub use model::{
     BucketBy, ChatType, FORMAT_VERSION, FlagDef, FlagFile, IdError, Percentage, PercentageError,
     UnknownChatType, parse_id,

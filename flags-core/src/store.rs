@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::{ArcSwap, Cache, Guard};
 
 use crate::decision::{Context, Decision};
-use crate::error::{Error, Problem, Problems};
+use crate::error::{Error, Problems};
 use crate::snapshot::{Handle, Registry, Snapshot, fingerprint};
 use crate::validate::parse_flag_file;
 use crate::watch::Watcher;
@@ -197,10 +197,10 @@ fn compile_bytes(
     generation: u64,
 ) -> Result<Snapshot, Problems> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        Problems(vec![Problem {
-            path: String::new(),
-            message: format!("the file is not valid UTF-8 (byte {})", e.valid_up_to()),
-        }])
+        Problems::whole_file(format!(
+            "the file is not valid UTF-8 (byte {})",
+            e.valid_up_to()
+        ))
     })?;
     let file = parse_flag_file(text)?;
     Ok(Snapshot::compile(

@@ -15,15 +15,16 @@
 
 mod stream;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use serde::de::DeserializeSeed;
 
-use crate::error::{Problem, Problems};
+use crate::error::{MAX_LISTED_PROBLEMS, Problem, Problems};
 use crate::json::{Json, Num, Reader};
 use crate::model::{
     BucketBy, ChatType, FORMAT_VERSION, FlagDef, FlagFile, IdError, Percentage, parse_id,
 };
+use crate::shorten::{MAX_PATH_CHARS, MAX_QUOTED_CHARS, Quoted, shorten};
 use crate::suggest::nearest_name;
 use stream::FileSeed;
 
@@ -43,12 +44,7 @@ const MAX_NAME_LEN: usize = 128;
 /// Parses and validates flag file text. The whole file is rejected if any
 /// part of it is wrong; the error lists every problem found.
 pub fn parse_flag_file(text: &str) -> Result<FlagFile, Problems> {
-    let whole_file = |message: String| {
-        Problems(vec![Problem {
-            path: String::new(),
-            message,
-        }])
-    };
+    let whole_file = |message: String| Problems::whole_file(message);
     if text.trim().is_empty() {
         return Err(whole_file(
             "the file is empty; a flag file is a JSON object with \"version\": 1 and \"flags\""
@@ -66,12 +62,12 @@ pub fn parse_flag_file(text: &str) -> Result<FlagFile, Problems> {
     if problems.is_empty() {
         Ok(file)
     } else {
-        Err(Problems(problems))
+        Err(problems)
     }
 }
 
 /// Validates with [`Reader`]; `None` for text it leaves to serde_json.
-fn validate_fast(text: &str) -> Option<(FlagFile, Vec<Problem>)> {
+fn validate_fast(text: &str) -> Option<(FlagFile, Problems)> {
     let mut v = Validator::default();
     let mut reader = Reader::new(text);
     let file = FileSeed(&mut v).deserialize(&mut reader).ok()?;
@@ -81,7 +77,7 @@ fn validate_fast(text: &str) -> Option<(FlagFile, Vec<Problem>)> {
 
 /// Validates with serde_json; a syntax error voids the problems found
 /// before it.
-fn validate_with_serde_json(text: &str) -> Result<(FlagFile, Vec<Problem>), serde_json::Error> {
+fn validate_with_serde_json(text: &str) -> Result<(FlagFile, Problems), serde_json::Error> {
     let mut v = Validator::default();
     let mut de = serde_json::Deserializer::from_str(text);
     // What `serde_json::from_str` does: the value, then nothing but
@@ -103,7 +99,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
         .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
     {
         return Err(format!(
-            "{name:?} contains {c:?}; names may use only A-Z a-z 0-9 _ . -"
+            "{} contains {c:?}; names may use only A-Z a-z 0-9 _ . -",
+            Quoted(name)
         ));
     }
     if name.len() > MAX_NAME_LEN {
@@ -116,18 +113,32 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// The path of `key` inside the object at `parent`.
+#[cfg(test)]
 fn child(parent: &str, key: &str) -> String {
+    let mut path = parent.to_owned();
+    push_key(&mut path, key);
+    path
+}
+
+/// Appends the step to `key` to `path`: `.key`, or `["a key"]` for a key
+/// that is not a plain word. A long key is shortened in the middle.
+fn push_key(path: &mut String, key: &str) {
+    use std::fmt::Write;
     let plain = !key.is_empty()
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
-    match (parent.is_empty(), plain) {
-        (true, true) => key.to_owned(),
-        (false, true) => format!("{parent}.{key}"),
-        (_, false) => format!("{parent}[{key:?}]"),
+    if plain {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(&shorten(key, MAX_QUOTED_CHARS));
+    } else {
+        let _ = write!(path, "[{}]", Quoted(key));
     }
 }
 
+#[cfg(test)]
 fn index(parent: &str, i: usize) -> String {
     format!("{parent}[{i}]")
 }
@@ -151,23 +162,77 @@ impl<'a> Path<'a> {
         Path::Index(self, i)
     }
 
+    /// The path as text, at most [`MAX_PATH_CHARS`] long: each long key
+    /// shortened, then the whole, so a problem costs a bounded message
+    /// whatever the names in the file.
     fn render(&self) -> String {
-        match *self {
-            Path::Root => String::new(),
-            Path::Key(parent, key) => child(&parent.render(), key),
-            Path::Index(parent, i) => index(&parent.render(), i),
+        let mut path = String::new();
+        self.render_into(&mut path);
+        match shorten(&path, MAX_PATH_CHARS) {
+            std::borrow::Cow::Borrowed(_) => path,
+            std::borrow::Cow::Owned(short) => short,
         }
+    }
+
+    fn render_into(&self, path: &mut String) {
+        match *self {
+            Path::Root => {}
+            Path::Key(parent, key) => {
+                parent.render_into(path);
+                push_key(path, key);
+            }
+            Path::Index(parent, i) => {
+                parent.render_into(path);
+                use std::fmt::Write;
+                let _ = write!(path, "[{i}]");
+            }
+        }
+    }
+}
+
+/// A duplicate-key problem with its place in the report: the pre-order
+/// number of its object, then the order it was found in.
+struct RankedDuplicate {
+    rank: (usize, usize),
+    problem: Problem,
+}
+
+impl PartialEq for RankedDuplicate {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank == other.rank
+    }
+}
+
+impl Eq for RankedDuplicate {}
+
+impl PartialOrd for RankedDuplicate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RankedDuplicate {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.rank.cmp(&other.rank)
     }
 }
 
 #[derive(Default)]
 struct Validator {
+    /// The first [`MAX_LISTED_PROBLEMS`] of validation's problems, in file
+    /// order; later ones are only counted.
     problems: Vec<Problem>,
-    /// Duplicate keys, each with the pre-order number of its object. A
+    /// Every problem found, listed or not.
+    found: usize,
+    /// Duplicate keys, ranked by the pre-order number of their object. A
     /// streamed object learns its duplicates only after its members, but
     /// they are listed first, before validation's problems, parents before
-    /// children, as a walk of the whole tree would find them.
-    duplicates: Vec<(usize, Problem)>,
+    /// children, as a walk of the whole tree would find them. Only the
+    /// [`MAX_LISTED_PROBLEMS`] first in that order are kept (a max-heap:
+    /// the last in order is the one dropped).
+    duplicates: BinaryHeap<RankedDuplicate>,
+    /// Duplicates found so far, for their rank among one object's.
+    duplicates_found: usize,
     /// Objects and collected trees numbered so far, in pre-order.
     numbered: usize,
     /// Reused while reading an id array, so each array costs one allocation
@@ -177,10 +242,15 @@ struct Validator {
 
 impl Validator {
     fn report(&mut self, path: &Path, message: impl Into<String>) {
-        self.problems.push(Problem {
-            path: path.render(),
-            message: message.into(),
-        });
+        self.found += 1;
+        // Only listed problems are rendered: a million bad entries cost a
+        // count, not a million paths.
+        if self.problems.len() < MAX_LISTED_PROBLEMS {
+            self.problems.push(Problem {
+                path: path.render(),
+                message: message.into(),
+            });
+        }
     }
 
     fn next_number(&mut self) -> usize {
@@ -188,15 +258,16 @@ impl Validator {
         self.numbered
     }
 
-    fn into_problems(mut self) -> Vec<Problem> {
-        // Stable: one tree's duplicates share a number and are already in
-        // pre-order among themselves.
-        self.duplicates.sort_by_key(|&(number, _)| number);
-        self.duplicates
+    fn into_problems(self) -> Problems {
+        let listed = self
+            .duplicates
+            .into_sorted_vec()
             .into_iter()
-            .map(|(_, problem)| problem)
+            .map(|ranked| ranked.problem)
             .chain(self.problems)
-            .collect()
+            .take(MAX_LISTED_PROBLEMS)
+            .collect();
+        Problems::new(listed, self.found)
     }
 
     /// Reports every duplicate key inside a collected tree.
@@ -274,13 +345,24 @@ impl Validator {
     }
 
     fn report_duplicate(&mut self, number: usize, path: &Path, key: &str, count: usize) {
-        self.duplicates.push((
-            number,
-            Problem {
+        self.found += 1;
+        self.duplicates_found += 1;
+        let rank = (number, self.duplicates_found);
+        if self.duplicates.len() >= MAX_LISTED_PROBLEMS {
+            match self.duplicates.peek() {
+                Some(last) if rank < last.rank => {
+                    self.duplicates.pop();
+                }
+                _ => return,
+            }
+        }
+        self.duplicates.push(RankedDuplicate {
+            rank,
+            problem: Problem {
                 path: path.key(key).render(),
                 message: format!("appears {count} times in one object; JSON keeps only one, so remove or rename the others"),
             },
-        ));
+        });
     }
 
     fn unknown_field(&mut self, path: &Path, key: &str, known: &[&str]) {
@@ -389,7 +471,7 @@ impl Validator {
                     Some(near) => format!("; did you mean {near:?}?"),
                     None => String::new(),
                 };
-                self.report(path, format!("{name:?} is not a chat type; expected one of private, group, supergroup, channel{hint}"));
+                self.report(path, format!("{} is not a chat type; expected one of private, group, supergroup, channel{hint}", Quoted(name)));
             }
         }
     }
@@ -505,7 +587,7 @@ mod tests {
         let fast = validate_fast(text).expect("the fast reader takes this text");
         let slow = validate_with_serde_json(text).expect("valid JSON");
         assert_eq!(fast, slow, "the readers differ on {text}");
-        fast.1.into_iter().map(|p| p.path).collect()
+        fast.1.iter().map(|p| p.path.clone()).collect()
     }
 
     #[test]

@@ -10,7 +10,7 @@ fn problems(text: &str) -> Vec<Problem> {
         Ok(file) => panic!("accepted an invalid file:\n{text}\nas {file:?}"),
         Err(problems) => {
             assert!(!problems.is_empty(), "rejected with no problem listed");
-            problems.0
+            problems.listed().to_vec()
         }
     }
 }
