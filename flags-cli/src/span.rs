@@ -54,10 +54,17 @@ impl Node {
 
 /// Locates every value of `text`, a single JSON document.
 pub fn locate(text: &str) -> Result<Node, String> {
+    // A UTF-8 byte-order mark is skipped, as flags_core::parse_flag_file
+    // does; offsets stay offsets into `text`, so an edit keeps the mark.
+    let start = if text.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
     let mut scanner = Scanner {
         bytes: text.as_bytes(),
         text,
-        pos: 0,
+        pos: start,
     };
     let node = scanner.value()?;
     scanner.skip_ws();

@@ -364,3 +364,18 @@ fn editing_the_repository_example_changes_only_the_edited_lines() {
         }
     }
 }
+
+#[test]
+fn a_file_with_a_byte_order_mark_is_edited_and_keeps_it() {
+    // Windows editors write a UTF-8 BOM; the file is valid and the edit
+    // leaves the mark and every other byte alone.
+    let with_bom = format!("\u{feff}{EXAMPLE}");
+    let env = Env::with(&with_bom);
+    env.run(&["--check"]).ok();
+    env.run(&["--feature", "new_gpt_model", "--percentage", "50"])
+        .ok();
+    assert_eq!(
+        env.text(),
+        with_bom.replace("\"rollout_percentage\": 10,", "\"rollout_percentage\": 50,")
+    );
+}

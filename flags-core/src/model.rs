@@ -128,14 +128,12 @@ impl Percentage {
         if !(0.0..=100.0).contains(&value) {
             return Err(PercentageError::OutOfRange);
         }
-        let scaled = value * 1000.0;
-        let millis = scaled.round();
-        // Decimal fractions are not exact in binary: 33.333 * 1000 is
-        // 33332.999...; allow that, reject 12.3456. A number written with at
-        // most 3 decimals lands within ~1.5e-11 of a whole number of
-        // thousandths (f64 error at 100, times 1000, plus one rounding), so
-        // 1e-9 keeps a wide margin and still rejects 12.0000000001.
-        if (scaled - millis).abs() > 1e-9 {
+        // Exact: the decimal k/1000 (at most 3 decimals) parses to the f64
+        // nearest k/1000, which is what dividing k by 1000 gives (both
+        // correctly rounded). Anything else is finer than 0.001, however
+        // close (12.3450000000001, 1e-13).
+        let millis = (value * 1000.0).round();
+        if millis / 1000.0 != value {
             return Err(PercentageError::TooPrecise);
         }
         Ok(Percentage(millis as u32))
@@ -267,9 +265,17 @@ impl fmt::Display for BucketBy {
 /// Parses a chat or user id the way the file accepts it as a string:
 /// a plain decimal integer that fits in i64 (`-1001234567890`).
 pub fn parse_id(s: &str) -> Result<i64, IdError> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, s),
+    };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(IdError::NotAnInteger);
+    }
+    // The JSON integer `-0` is read as the float -0.0 and rejected, so the
+    // string is too: one rule for both ways of writing an id.
+    if negative && digits.bytes().all(|b| b == b'0') {
+        return Err(IdError::NegativeZero);
     }
     s.parse().map_err(|_| IdError::OutOfRange)
 }
@@ -282,6 +288,8 @@ pub enum IdError {
     NotAnInteger,
     #[error("does not fit in a signed 64-bit integer")]
     OutOfRange,
+    #[error("is negative zero; write 0")]
+    NegativeZero,
 }
 
 #[cfg(test)]
@@ -301,6 +309,15 @@ mod tests {
             Percentage::from_f64(12.000_000_000_1),
             Err(PercentageError::TooPrecise)
         );
+        // Within 1e-12 of a multiple of 0.001 is still finer than 0.001.
+        for close in [12.345_000_000_000_1, 99.999_999_999_999_5, 1e-13, 5e-324] {
+            assert_eq!(
+                Percentage::from_f64(close),
+                Err(PercentageError::TooPrecise),
+                "{close:?}"
+            );
+        }
+        assert_eq!(Percentage::from_f64(-0.0), Ok(Percentage::ZERO));
         assert_eq!(Percentage::from_f64(-1.0), Err(PercentageError::OutOfRange));
         assert_eq!(
             Percentage::from_f64(100.001),
@@ -310,6 +327,34 @@ mod tests {
             Percentage::from_f64(f64::NAN),
             Err(PercentageError::NotANumber)
         );
+    }
+
+    #[test]
+    fn every_three_decimal_percentage_written_in_decimal_is_exact() {
+        for k in 0..=100_000u32 {
+            let written = format!("{}.{:03}", k / 1000, k % 1000);
+            let value: f64 = written.parse().unwrap();
+            assert_eq!(value, f64::from(k) / 1000.0, "{written}");
+            assert_eq!(
+                Percentage::from_f64(value).unwrap().millis(),
+                k,
+                "{written}"
+            );
+            // The same number with a trailing zero, or in exponent form.
+            let exp: f64 = format!("{k}e-3").parse().unwrap();
+            assert_eq!(Percentage::from_f64(exp).unwrap().millis(), k, "{k}e-3");
+            // One step of f64 away is finer than 0.001.
+            if k > 0 {
+                let next = f64::from_bits(value.to_bits() + 1);
+                if next <= 100.0 {
+                    assert_eq!(
+                        Percentage::from_f64(next),
+                        Err(PercentageError::TooPrecise),
+                        "{next:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -337,6 +382,10 @@ mod tests {
         assert_eq!(parse_id("+5"), Err(IdError::NotAnInteger));
         assert_eq!(parse_id("-"), Err(IdError::NotAnInteger));
         assert_eq!(parse_id("9223372036854775808"), Err(IdError::OutOfRange));
+        assert_eq!(parse_id("-0"), Err(IdError::NegativeZero));
+        assert_eq!(parse_id("-000"), Err(IdError::NegativeZero));
+        assert_eq!(parse_id("0"), Ok(0));
+        assert_eq!(parse_id("-007"), Ok(-7));
     }
 
     #[test]

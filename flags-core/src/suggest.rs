@@ -134,7 +134,9 @@ mod tests {
             }
             d[a.len() * w + b.len()]
         }
-        let words = ["", "a", "ab", "ba", "abc", "acb", "model", "modle", "kitten", "sitting", "é", "éa"];
+        let words = [
+            "", "a", "ab", "ba", "abc", "acb", "model", "modle", "kitten", "sitting", "é", "éa",
+        ];
         let mut rows = Rows::default();
         for a in words {
             for b in words {
@@ -147,7 +149,10 @@ mod tests {
     #[test]
     fn long_names_get_no_suggestion_and_cost_little() {
         let long = "x".repeat(10_000_000);
-        assert_eq!(nearest_name(&long, ["enabled", &"x".repeat(10_000_001)]), None);
+        assert_eq!(
+            nearest_name(&long, ["enabled", &"x".repeat(10_000_001)]),
+            None
+        );
         let just_over = "a".repeat(MAX_SUGGEST_CHARS + 1);
         assert_eq!(nearest_name(&just_over, [just_over.as_str()]), None);
     }

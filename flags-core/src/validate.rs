@@ -45,7 +45,13 @@ const MAX_NAME_LEN: usize = 128;
 /// part of it is wrong; the error lists every problem found.
 pub fn parse_flag_file(text: &str) -> Result<FlagFile, Problems> {
     let whole_file = |message: String| Problems::whole_file(message);
-    if text.trim().is_empty() {
+    // A UTF-8 byte-order mark, which Windows editors write, is not part of
+    // the JSON: skip it (README, "Decisions where the spec is silent").
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    // Only JSON's own whitespace makes a file empty: a file of U+00A0 or
+    // U+2028 is not empty but not JSON either.
+    let content = text.trim_start_matches(JSON_WHITESPACE);
+    if content.is_empty() {
         return Err(whole_file(
             "the file is empty; a flag file is a JSON object with \"version\": 1 and \"flags\""
                 .into(),
@@ -57,12 +63,30 @@ pub fn parse_flag_file(text: &str) -> Result<FlagFile, Problems> {
     let (file, problems) = match validate_fast(text) {
         Some(result) => result,
         None => validate_with_serde_json(text)
-            .map_err(|e| whole_file(format!("not valid JSON: {e}")))?,
+            .map_err(|e| whole_file(format!("not valid JSON: {e}{}", odd_start_hint(content))))?,
     };
     if problems.is_empty() {
         Ok(file)
     } else {
         Err(problems)
+    }
+}
+
+/// The UTF-8 byte-order mark, as a character.
+const BOM: char = '\u{feff}';
+
+/// Whitespace as JSON defines it (RFC 8259, `ws`).
+const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+
+/// For a file that starts with a character that looks like whitespace or
+/// is invisible but is not JSON whitespace, the character by its code.
+fn odd_start_hint(content: &str) -> String {
+    match content.chars().next() {
+        Some(c) if c.is_whitespace() || c.is_control() || c == BOM => format!(
+            " (the file starts with U+{:04X}, which is not whitespace in JSON; only spaces, tabs and line breaks are)",
+            u32::from(c)
+        ),
+        _ => String::new(),
     }
 }
 
@@ -409,6 +433,10 @@ impl Validator {
         let problem = match value {
             Json::Num(Num::Int(n)) => return Some(*n),
             Json::Num(Num::Big(_)) => IdError::OutOfRange.to_string(),
+            // The integer `-0` (serde_json reads it as -0.0), like "-0".
+            Json::Num(Num::Float(x)) if *x == 0.0 && x.is_sign_negative() => {
+                IdError::NegativeZero.to_string()
+            }
             // serde_json reads an integer literal beyond u64 (or below
             // i64::MIN) as a float; 2^63 is the first float outside i64.
             Json::Num(Num::Float(x)) if x.fract() == 0.0 && x.abs() >= -(i64::MIN as f64) => {

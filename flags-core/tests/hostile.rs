@@ -103,8 +103,12 @@ fn duplicates_stay_ordered_when_only_the_first_are_kept() {
     // 300 duplicate top-level keys are found after 300 nested ones (an
     // object learns its duplicates at its end), yet come first in the
     // report, as a walk from the top finds them.
-    let nested: Vec<String> = (0..300).map(|i| format!(r#""d{i}": 1, "d{i}": 2"#)).collect();
-    let top: Vec<String> = (0..300).map(|i| format!(r#""t{i}": 1, "t{i}": 2"#)).collect();
+    let nested: Vec<String> = (0..300)
+        .map(|i| format!(r#""d{i}": 1, "d{i}": 2"#))
+        .collect();
+    let top: Vec<String> = (0..300)
+        .map(|i| format!(r#""t{i}": 1, "t{i}": 2"#))
+        .collect();
     let text = format!(
         r#"{{"version": 1, "flags": {{}}, "x": {{{}}}, {}}}"#,
         nested.join(","),
@@ -131,8 +135,7 @@ fn print_peaks() {
     for shape in common::all(size) {
         let mut report_len = 0;
         let info = measure(|| {
-            report_len = parse_flag_file(&shape.text)
-                .map_or_else(|p| p.to_string().len(), |_| 0);
+            report_len = parse_flag_file(&shape.text).map_or_else(|p| p.to_string().len(), |_| 0);
         });
         println!(
             "| {} | {} | {} ({:.1}x) | {} |",

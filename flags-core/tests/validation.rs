@@ -152,6 +152,11 @@ fn percentage_allows_three_decimals_and_no_more() {
         "12.0000001",
         "12.0000000001",
         "0.0005",
+        // Within about 1e-12 of a multiple of 0.001: still finer (the
+        // check is exact, not within a tolerance).
+        "12.3450000000001",
+        "99.9999999999995",
+        "1e-13",
     ] {
         one_problem(
             &flag_with(&format!(r#", "rollout_percentage": {text}"#)),
@@ -436,6 +441,26 @@ fn ids_that_are_not_plain_integers_are_rejected() {
 }
 
 #[test]
+fn negative_zero_is_no_id_however_written() {
+    // The integer `-0` and the string "-0" get one rule and one message.
+    for id in ["-0", r#""-0""#, r#""-000""#, "-0.0"] {
+        one_problem(
+            &flag_with(&format!(r#", "exclude_chats": [{id}]"#)),
+            "flags.new_gpt_model.exclude_chats[0]",
+            &["negative zero; write 0"],
+        );
+    }
+    for id in ["0", r#""0""#, r#""000""#] {
+        let file = parse_flag_file(&flag_with(&format!(r#", "exclude_chats": [{id}]"#))).unwrap();
+        assert_eq!(
+            file.flag("new_gpt_model").unwrap().exclude_chats,
+            [0],
+            "{id}"
+        );
+    }
+}
+
+#[test]
 fn group_member_ids_follow_the_same_rules() {
     let file = parse_flag_file(
         r#"{"version": 1, "flags": {}, "groups": {"beta": [111, "-222", "9223372036854775807"]}}"#,
@@ -608,6 +633,47 @@ fn an_empty_file_is_rejected() {
         let problem = one_problem(text, "", &["empty"]);
         assert!(!problem.to_string().starts_with(':'), "{problem}");
     }
+}
+
+#[test]
+fn only_json_whitespace_makes_a_file_empty() {
+    // U+00A0, U+2028 and a vertical tab are whitespace to Unicode but not
+    // to JSON: such a file is not JSON, and the message names the character.
+    for (text, code) in [
+        ("\u{a0}", "U+00A0"),
+        (" \u{2028}\n", "U+2028"),
+        ("\u{b}", "U+000B"),
+        ("\u{a0}{\"version\": 1, \"flags\": {}}", "U+00A0"),
+    ] {
+        let problem = one_problem(
+            text,
+            "",
+            &["not valid JSON", code, "not whitespace in JSON"],
+        );
+        assert!(!problem.message.contains("empty"), "{problem}");
+    }
+}
+
+#[test]
+fn a_utf8_byte_order_mark_is_skipped() {
+    // Windows editors (Notepad, Visual Studio) write one.
+    let with_bom = format!("\u{feff}{SPEC_EXAMPLE}");
+    assert_eq!(
+        parse_flag_file(&with_bom).unwrap(),
+        parse_flag_file(SPEC_EXAMPLE).unwrap()
+    );
+    // Only one, and only at the start.
+    one_problem(
+        &format!("\u{feff}\u{feff}{SPEC_EXAMPLE}"),
+        "",
+        &["not valid JSON", "U+FEFF"],
+    );
+    one_problem("\u{feff}", "", &["empty"]);
+    one_problem(
+        &format!(" \u{feff}{SPEC_EXAMPLE}"),
+        "",
+        &["not valid JSON", "U+FEFF"],
+    );
 }
 
 #[test]

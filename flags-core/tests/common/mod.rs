@@ -42,7 +42,10 @@ pub fn all(size: usize) -> Vec<Shape> {
             text: {
                 let name = "n".repeat(size / 6);
                 let entries = (size - name.len()) / 5;
-                one_flag(&name, &format!(r#""exclude_chats": [{}]"#, repeated("null", entries)))
+                one_flag(
+                    &name,
+                    &format!(r#""exclude_chats": [{}]"#, repeated("null", entries)),
+                )
             },
         },
         // "Did you mean": an edit-distance table of key × candidate length.
@@ -75,14 +78,21 @@ pub fn all(size: usize) -> Vec<Shape> {
         // Many problems, each small.
         Shape {
             name: "a million small problems",
-            text: one_flag("f", &format!(r#""exclude_chats": [{}]"#, repeated("[]", size / 3))),
+            text: one_flag(
+                "f",
+                &format!(r#""exclude_chats": [{}]"#, repeated("[]", size / 3)),
+            ),
         },
         Shape {
             name: "many flags, several problems each",
             text: {
-                let flag = r#""f": {"enabled": 1, "rollout_percentage": 150, "bucket_by": "x", "nme": 1}"#;
+                let flag =
+                    r#""f": {"enabled": 1, "rollout_percentage": 150, "bucket_by": "x", "nme": 1}"#;
                 let count = size / (flag.len() + 1);
-                format!(r#"{{"version": 1, "flags": {{{}}}}}"#, repeated(flag, count))
+                format!(
+                    r#"{{"version": 1, "flags": {{{}}}}}"#,
+                    repeated(flag, count)
+                )
             },
         },
         // Deep nesting: past serde_json's limit, and just under the fast
@@ -107,7 +117,10 @@ pub fn all(size: usize) -> Vec<Shape> {
                     "}".repeat(90)
                 );
                 let count = size / one.len() + 1;
-                one_flag("f", &format!(r#""exclude_chats": [{}]"#, repeated(&one, count)))
+                one_flag(
+                    "f",
+                    &format!(r#""exclude_chats": [{}]"#, repeated(&one, count)),
+                )
             },
         },
         // Duplicate keys: one key many times, many keys twice, and inside a
@@ -116,7 +129,10 @@ pub fn all(size: usize) -> Vec<Shape> {
             name: "one flag name many times",
             text: {
                 let flag = r#""f": {"enabled": true}"#;
-                format!(r#"{{"version": 1, "flags": {{{}}}}}"#, repeated(flag, size / (flag.len() + 1)))
+                format!(
+                    r#"{{"version": 1, "flags": {{{}}}}}"#,
+                    repeated(flag, size / (flag.len() + 1))
+                )
             },
         },
         Shape {
@@ -134,21 +150,30 @@ pub fn all(size: usize) -> Vec<Shape> {
             name: "many duplicate keys in an unknown field",
             text: {
                 let count = size / 14;
-                let members: Vec<String> = (0..count).map(|i| format!(r#""{}":0"#, i / 2)).collect();
-                format!(r#"{{"version": 1, "flags": {{}}, "extra": {{{}}}}}"#, members.join(","))
+                let members: Vec<String> =
+                    (0..count).map(|i| format!(r#""{}":0"#, i / 2)).collect();
+                format!(
+                    r#"{{"version": 1, "flags": {{}}, "extra": {{{}}}}}"#,
+                    members.join(",")
+                )
             },
         },
         // A large value of an unexpected shape, collected whole.
         Shape {
             name: "flags is a huge array",
-            text: format!(r#"{{"version": 1, "flags": [{}]}}"#, repeated("[]", size / 3)),
+            text: format!(
+                r#"{{"version": 1, "flags": [{}]}}"#,
+                repeated("[]", size / 3)
+            ),
         },
         // Many unknown fields, each asking for a suggestion.
         Shape {
             name: "many unknown fields",
             text: {
                 let count = size / 24;
-                let fields: Vec<String> = (0..count).map(|i| format!(r#""enabeld_{i:08}": 1"#)).collect();
+                let fields: Vec<String> = (0..count)
+                    .map(|i| format!(r#""enabeld_{i:08}": 1"#))
+                    .collect();
                 one_flag("f", &fields.join(","))
             },
         },
