@@ -799,3 +799,49 @@ fn deeply_nested_json_is_an_error_not_a_crash() {
     );
     one_problem(&text, "", &["not valid JSON", "recursion limit"]);
 }
+
+#[test]
+fn every_percentage_with_three_decimals_is_accepted_exactly() {
+    // The exact check relies on the JSON number parsing to the f64 nearest
+    // k/1000, as dividing k by 1000 does.
+    let flags: Vec<String> = (0..=100_000u32)
+        .map(|k| {
+            format!(
+                r#""f{k}": {{"enabled": true, "rollout_percentage": {}.{:03}}}"#,
+                k / 1000,
+                k % 1000
+            )
+        })
+        .collect();
+    let text = format!(r#"{{"version": 1, "flags": {{{}}}}}"#, flags.join(","));
+    let file = parse_flag_file(&text).unwrap_or_else(|e| panic!("{}", e.listed()[0]));
+    for (k, (_, def)) in file.flags.iter().enumerate() {
+        assert_eq!(def.rollout_percentage.millis(), k as u32);
+    }
+}
+
+#[test]
+fn a_percentage_written_any_exact_way_is_accepted() {
+    // Many digits or an exponent: the number is still exactly 12.345, so
+    // parsing must round correctly (serde_json's `float_roundtrip`).
+    for text in [
+        "12.345",
+        "12.3450",
+        "12.345000000000000000000000",
+        "0.012345e3",
+        "1234.5e-2",
+        "12345000000000000000000e-21",
+        "0.00000000000000000000012345e23",
+    ] {
+        let file = parse_flag_file(&flag_with(&format!(r#", "rollout_percentage": {text}"#)))
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(
+            file.flag("new_gpt_model")
+                .unwrap()
+                .rollout_percentage
+                .millis(),
+            12_345,
+            "{text}"
+        );
+    }
+}

@@ -42,6 +42,9 @@ mod version;
 
 mod store;
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
+
 pub use error::{ff_last_error, ff_string_free};
 pub use store::*;
 pub use types::*;
