@@ -3,6 +3,9 @@
 # Needs cargo, a C compiler and python3 (with venv); promtool (Debian's
 # `prometheus` package) for the metrics checks, which are skipped without it
 # unless CI is set. Set QUICK_BENCH=0 to skip the quick benchmark run.
+# The fuzz targets run FUZZ_SECONDS each (default 60; 0 skips them); they
+# need cargo-fuzz (`cargo install cargo-fuzz --locked`), required when CI is
+# set and skipped with a note otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +27,15 @@ python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
 "$venv/bin/pip" install --quiet ./flags-ffi/python pytest xxhash prometheus_client
 "$venv/bin/python" -m pytest flags-ffi/python/tests -q
+
+if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
+    step "fuzz targets, ${FUZZ_SECONDS:-60} s each (a crash, a leak or memory over the limit fails)"
+    if cargo fuzz --version >/dev/null 2>&1 || [ -n "${CI:-}" ]; then
+        bash scripts/fuzz.sh
+    else
+        echo "skipped: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)"
+    fi
+fi
 
 if [ "${QUICK_BENCH:-1}" != 0 ]; then
     step "benchmarks (quick mode: a broken bench fails; timings are printed, not asserted)"
