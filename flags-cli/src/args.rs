@@ -86,10 +86,12 @@ pub struct Cli {
     pub chat_type: Option<ChatType>,
 
     /// With --explain: a group the bot knows the user to be in (repeatable).
+    /// Without --explain: the user group to manage (--add-user,
+    /// --remove-user, --list-users, --delete); alone, shows the group.
     #[arg(
         long,
         value_name = "GROUP",
-        requires = "explain",
+        conflicts_with_all = ["list", "check", "history"],
         help_heading = "Message to explain"
     )]
     pub group: Vec<String>,
@@ -122,12 +124,16 @@ pub struct Cli {
     pub create: bool,
 
     /// Print what an edit would change, and write nothing.
-    #[arg(long, requires = "edit", help_heading = "Edits")]
+    #[arg(long, requires = "writes", help_heading = "Edits")]
     pub dry_run: bool,
 
     /// Machine-readable output (JSON) for the read-only commands.
     #[arg(long, conflicts_with = "edit")]
     pub json: bool,
+
+    /// Groups, targeting, rebucketing and life cycle (src/manage_args.rs).
+    #[command(flatten)]
+    pub manage: crate::manage_args::ManageArgs,
 }
 
 fn percentage_arg(s: &str) -> Result<Percentage, String> {

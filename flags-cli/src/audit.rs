@@ -47,6 +47,37 @@ impl AuditLog {
     }
 }
 
+impl AuditLog {
+    /// Appends `entries` (group edits, deletions), each stamped first with
+    /// the time and the operator like [`AuditLog::record`]'s lines, all in
+    /// one write.
+    pub fn record_entries(&mut self, entries: &[Map<String, Value>]) -> io::Result<()> {
+        let time = rfc3339_utc(SystemTime::now());
+        let user = operator();
+        let mut lines = String::new();
+        for entry in entries {
+            let mut line = Map::new();
+            line.insert("time".into(), json!(time));
+            line.insert("user".into(), json!(user));
+            line.extend(entry.iter().map(|(k, v)| (k.clone(), v.clone())));
+            lines.push_str(&Value::Object(line).to_string());
+            lines.push('\n');
+        }
+        self.file.write_all(lines.as_bytes())?;
+        self.file.sync_all()
+    }
+}
+
+/// A flag's change as an audit entry (without time and operator).
+pub fn change_entry(change: &Change) -> Map<String, Value> {
+    let mut entry = Map::new();
+    entry.insert("flag".into(), json!(change.flag));
+    entry.insert("field".into(), json!(change.field));
+    entry.insert("old".into(), change.old.clone());
+    entry.insert("new".into(), change.new.clone());
+    entry
+}
+
 /// Who made the change: the person behind sudo if any, else the login user.
 fn operator() -> String {
     ["SUDO_USER", "USER"]
