@@ -16,6 +16,8 @@ Examples:
   feature_flags --feature new_gpt_model --disable          # kill switch
   feature_flags --feature weather_v2 --create --percentage 5
   feature_flags --history --feature new_gpt_model
+  feature_flags --group beta_testers --add-user 123456789   # creates the group if need be
+  feature_flags --feature new_gpt_model --add-user-group beta_testers --chat-types private
 
 Exit status: 0 ok, 1 an invalid file or a failed command, 2 a usage error.";
 
@@ -25,7 +27,8 @@ Exit status: 0 ok, 1 an invalid file or a failed command, 2 a usage error.";
 /// --explain, --history; add --json for machine-readable output.
 ///
 /// Edits (--percentage, --exclude-chat, --include-chat, --disable, --enable,
-/// --create) need --feature NAME. All edits of one command are one write: under
+/// --create, the targeting and rebucketing options, --delete) need --feature
+/// NAME; user group edits need --group NAME. All edits of one command are one write: under
 /// a lock on FILE.lock the file is re-read, edited in place (every other byte
 /// stays as it was), validated as a whole, written to a temporary file in the
 /// same folder and renamed over the original. Each change is printed and
@@ -85,14 +88,15 @@ pub struct Cli {
     #[arg(long, value_name = "TYPE", requires = "explain", help_heading = "Message to explain", value_parser = chat_type_arg)]
     pub chat_type: Option<ChatType>,
 
-    /// With --explain: a group the bot knows the user to be in (repeatable).
-    /// Without --explain: the user group to manage (--add-user,
-    /// --remove-user, --list-users, --delete); alone, shows the group.
+    /// A user group: alone, shows its size and the flags that target it;
+    /// with --add-user, --remove-user, --list-users or --delete, manages it.
+    /// With --explain instead: a group the bot knows the user to be in
+    /// (repeatable).
     #[arg(
         long,
-        value_name = "GROUP",
+        value_name = "NAME",
         conflicts_with_all = ["list", "check", "history"],
-        help_heading = "Message to explain"
+        help_heading = "User groups"
     )]
     pub group: Vec<String>,
 

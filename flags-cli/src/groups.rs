@@ -27,7 +27,10 @@ fn parse(path: &Path, text: &str) -> Result<FlagFile, Failure> {
 }
 
 fn members<'f>(file: &'f FlagFile, group: &str) -> Option<&'f Vec<i64>> {
-    file.groups.iter().find(|(g, _)| g == group).map(|(_, ids)| ids)
+    file.groups
+        .iter()
+        .find(|(g, _)| g == group)
+        .map(|(_, ids)| ids)
 }
 
 /// The flags whose `user_groups` name `group`, in file order.
@@ -109,7 +112,9 @@ fn verified(text: String, expected: &FlagFile) -> Result<String, Failure> {
     };
     match parse_flag_file(&text) {
         Ok(after) if after == *expected => Ok(text),
-        Ok(_) => Err(internal("the result differs from the requested change".into())),
+        Ok(_) => Err(internal(
+            "the result differs from the requested change".into(),
+        )),
         Err(problems) => Err(internal(problems.to_string())),
     }
 }
@@ -198,10 +203,8 @@ pub fn edit_members(
                 what.push(format!("removed {}", id_list(&removed)));
             }
             lines.push(format!(
-                "group {group}: {} ({} -> {})",
-                what.join("; "),
-                users(old),
-                users(new)
+                "group {group}: {} ({old} -> {new} users)",
+                what.join("; ")
             ));
             entry.insert("field".into(), json!("size"));
             entry.insert("old".into(), json!(old));
@@ -305,7 +308,10 @@ pub fn show(path: &Path, text: &str, group: &str, as_json: bool) -> Result<Strin
     }
     if as_json {
         let value = json!({ "group": group, "size": size, "targeted_by": flags });
-        return Ok(format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default()));
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        ));
     }
     let mut out = match size {
         Some(n) => format!("{group}: {}\n", users(n)),
@@ -328,7 +334,10 @@ pub fn list_users(path: &Path, text: &str, group: &str, as_json: bool) -> Result
     };
     if as_json {
         let value = json!({ "group": group, "users": ids });
-        return Ok(format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default()));
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        ));
     }
     let mut out = String::with_capacity(ids.len() * 12);
     for id in ids {
@@ -352,7 +361,11 @@ pub fn history_text(entry: &Map<String, Value>) -> Option<String> {
     Some(match field {
         "group" if old.is_none_or(Value::is_null) => {
             let ids = ids("new");
-            format!("group {group}: created with {} ({})", users(ids.len()), id_list(&ids))
+            format!(
+                "group {group}: created with {} ({})",
+                users(ids.len()),
+                id_list(&ids)
+            )
         }
         "group" => format!("group {group}: deleted ({})", users(ids("old").len())),
         _ => {
@@ -364,7 +377,12 @@ pub fn history_text(entry: &Map<String, Value>) -> Option<String> {
                 }
             }
             let size = |v: Option<&Value>| v.map_or("?".to_owned(), Value::to_string);
-            format!("group {group}: {} ({} -> {} users)", what.join("; "), size(old), size(new))
+            format!(
+                "group {group}: {} ({} -> {} users)",
+                what.join("; "),
+                size(old),
+                size(new)
+            )
         }
     })
 }
@@ -398,7 +416,7 @@ mod tests {
             planned.lines,
             [
                 "group beta: user 2 is already in the group",
-                "group beta: added 4 (3 users -> 4 users)"
+                "group beta: added 4 (3 -> 4 users)"
             ]
         );
         assert_eq!(planned.entries.len(), 1);
@@ -418,9 +436,16 @@ mod tests {
     #[test]
     fn removing_a_non_member_names_the_group() {
         let failure = members_edit("beta", &[], &[1, 9]).unwrap_err();
-        assert_eq!(failure.lines, ["user 9 is not in group beta; nothing changed"]);
+        assert_eq!(
+            failure.lines,
+            ["user 9 is not in group beta; nothing changed"]
+        );
         let failure = members_edit("bta", &[], &[1]).unwrap_err();
-        assert!(failure.lines[0].contains("did you mean \"beta\""), "{:?}", failure.lines);
+        assert!(
+            failure.lines[0].contains("did you mean \"beta\""),
+            "{:?}",
+            failure.lines
+        );
         let planned = members_edit("beta", &[], &[1, 3]).unwrap();
         assert_eq!(planned.text, FILE.replace("[1, 2, 3]", "[2]"));
     }
@@ -443,7 +468,11 @@ mod tests {
     #[test]
     fn deleting_a_targeted_group_needs_force_and_untargets_it() {
         let failure = delete(Path::new("f"), FILE, "beta", false).unwrap_err();
-        assert!(failure.lines[0].contains("still targeted by a, b"), "{:?}", failure.lines);
+        assert!(
+            failure.lines[0].contains("still targeted by a, b"),
+            "{:?}",
+            failure.lines
+        );
         let planned = delete(Path::new("f"), FILE, "beta", true).unwrap();
         let expected = FILE
             .replace("    \"beta\": [1, 2, 3],\n", "")
@@ -462,6 +491,9 @@ mod tests {
             history_text(&planned.entries[0]).unwrap(),
             "group beta: added 4; removed 1 (3 -> 3 users)"
         );
-        assert_eq!(id_list(&(0..25).collect::<Vec<_>>()).split(", ").count(), 20);
+        assert_eq!(
+            id_list(&(0..25).collect::<Vec<_>>()).split(", ").count(),
+            20
+        );
     }
 }

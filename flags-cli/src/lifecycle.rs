@@ -31,7 +31,11 @@ pub fn delete(path: &Path, text: &str, name: &str) -> Result<Planned, Failure> {
     expected.flags.retain(|(n, _)| n != name);
     match parse_flag_file(&edited) {
         Ok(after) if after == expected => {}
-        Ok(_) => return Err(internal("the result differs from the requested change".into())),
+        Ok(_) => {
+            return Err(internal(
+                "the result differs from the requested change".into(),
+            ));
+        }
         Err(problems) => return Err(internal(problems.to_string())),
     }
     let change = Change {
@@ -67,9 +71,15 @@ mod tests {
     fn delete_removes_only_the_flag() {
         let text = "{\n  \"version\": 1,\n  \"flags\": {\n    \"a\": {\"enabled\": true},\n    \"b\": {\"enabled\": false}\n  }\n}\n";
         let planned = delete(Path::new("f"), text, "a").unwrap();
-        assert_eq!(planned.text, text.replace("    \"a\": {\"enabled\": true},\n", ""));
+        assert_eq!(
+            planned.text,
+            text.replace("    \"a\": {\"enabled\": true},\n", "")
+        );
         assert_eq!(planned.lines[0], "a: deleted");
-        assert_eq!(planned.entries[0]["old"], serde_json::json!({"enabled": true}));
+        assert_eq!(
+            planned.entries[0]["old"],
+            serde_json::json!({"enabled": true})
+        );
         let planned = delete(Path::new("f"), &planned.text, "b").unwrap();
         assert!(planned.text.contains("\"flags\": {}"), "{}", planned.text);
         let failure = delete(Path::new("f"), text, "c").unwrap_err();

@@ -39,12 +39,8 @@ pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
 }
 
 fn read(cli: &Cli) -> Result<String, Failure> {
-    fs::read_to_string(&cli.file).map_err(|e| {
-        Failure::new(format!(
-            "cannot read flag file {}: {e}",
-            cli.file.display()
-        ))
-    })
+    fs::read_to_string(&cli.file)
+        .map_err(|e| Failure::new(format!("cannot read flag file {}: {e}", cli.file.display())))
 }
 
 fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
@@ -68,7 +64,11 @@ fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
         });
     }
     if !args.add_user.is_empty() || !args.remove_user.is_empty() {
-        if let Some(id) = args.add_user.iter().find(|id| args.remove_user.contains(id)) {
+        if let Some(id) = args
+            .add_user
+            .iter()
+            .find(|id| args.remove_user.contains(id))
+        {
             return Err(Failure::usage(format!(
                 "user {id} is given to both --add-user and --remove-user"
             )));

@@ -36,12 +36,12 @@ use flags_core::{BucketBy, ChatType, check_name, nearest_name};
 pub struct ManageArgs {
     /// Add this user id to --group (repeatable); the group is created on
     /// the first add. A user already in it is reported and left as is.
-    #[arg(long, value_name = "ID", help_heading = "User groups (with --group NAME)", allow_hyphen_values = true, value_parser = user_id_arg)]
+    #[arg(long, value_name = "ID", help_heading = "User groups", allow_hyphen_values = true, value_parser = user_id_arg)]
     pub add_user: Vec<i64>,
 
     /// Remove this user id from --group (repeatable); an id that is not in
     /// the group is an error. The group stays, perhaps empty.
-    #[arg(long, value_name = "ID", help_heading = "User groups (with --group NAME)", allow_hyphen_values = true, value_parser = user_id_arg)]
+    #[arg(long, value_name = "ID", help_heading = "User groups", allow_hyphen_values = true, value_parser = user_id_arg)]
     pub remove_user: Vec<i64>,
 
     /// Print the user ids of --group, one per line (--json: an array).
@@ -49,7 +49,7 @@ pub struct ManageArgs {
         long,
         requires = "group",
         conflicts_with_all = ["feature", "action"],
-        help_heading = "User groups (with --group NAME)"
+        help_heading = "User groups"
     )]
     pub list_users: bool,
 

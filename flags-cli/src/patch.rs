@@ -169,7 +169,9 @@ pub fn first_item(text: &str, array: &[&str]) -> Result<Option<String>, String> 
     let root = span::locate(text)?;
     let node = at(&root, array)?;
     let items = node.items().ok_or("not an array")?;
-    Ok(items.first().map(|item| text[item.start..item.end].to_owned()))
+    Ok(items
+        .first()
+        .map(|item| text[item.start..item.end].to_owned()))
 }
 
 /// Items for `ids`, written as strings if the array's first item is one

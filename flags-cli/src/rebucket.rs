@@ -27,24 +27,27 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// Sample user `i`: a Telegram-like user id, and a supergroup it writes in.
-fn sample(i: u32) -> (i64, i64) {
+/// Sample user `i`: a Telegram-like user id, and a group chat it writes in
+/// (a basic group for half the sample, a supergroup for the other half).
+fn sample(i: u32) -> (i64, i64, ChatType) {
     let user = 1 + (mix(u64::from(i)) % 8_000_000_000) as i64;
     let chat = -1_000_000_000_000 - (mix(u64::from(i) ^ 0xC0FF_EE00) % 1_000_000_000_000) as i64;
-    (user, chat)
+    let kind = if i % 2 == 0 {
+        ChatType::Group
+    } else {
+        ChatType::Supergroup
+    };
+    (user, chat, kind)
 }
 
 /// Compares flag `name` between two versions of the file, over the sample:
 /// each user once in a private chat (whose id is the user's) and once in a
-/// supergroup.
+/// group chat.
 pub fn impact(before: &Snapshot, after: &Snapshot, name: &str) -> Impact {
     let mut impact = Impact::default();
     for i in 0..SAMPLE_USERS {
-        let (user, group_chat) = sample(i);
-        for (chat, chat_type) in [
-            (user, ChatType::Private),
-            (group_chat, ChatType::Supergroup),
-        ] {
+        let (user, group_chat, group_kind) = sample(i);
+        for (chat, chat_type) in [(user, ChatType::Private), (group_chat, group_kind)] {
             let ctx = Context {
                 user_id: Some(user),
                 chat_id: Some(chat),
@@ -182,6 +185,7 @@ mod tests {
     fn the_sample_is_fixed_and_spread() {
         assert_eq!(sample(7), sample(7));
         let users: std::collections::HashSet<i64> = (0..1000).map(|i| sample(i).0).collect();
+        assert_ne!(sample(0).2, sample(1).2, "both kinds of group chat");
         assert_eq!(users.len(), 1000);
         assert!((0..1000).all(|i| sample(i).0 > 0 && sample(i).1 < -1_000_000_000_000));
     }

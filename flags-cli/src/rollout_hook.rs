@@ -66,7 +66,8 @@ mod tests {
 
     #[test]
     fn finds_unfinished_plans_in_either_shape() {
-        let keyed = json!({"version": 1, "plans": {"a": {"state": "running"}, "b": {"state": "done"}}});
+        let keyed =
+            json!({"version": 1, "plans": {"a": {"state": "running"}, "b": {"state": "done"}}});
         assert_eq!(plan_state(&keyed, "a").as_deref(), Some("running"));
         assert_eq!(plan_state(&keyed, "b"), None);
         assert_eq!(plan_state(&keyed, "c"), None);

@@ -26,7 +26,12 @@ pub fn flag_json(file: &FlagFile, name: &str, def: &FlagDef) -> Value {
 }
 
 pub fn list_json(file: &FlagFile) -> Value {
-    Value::Array(file.flags.iter().map(|(n, d)| flag_json(file, n, d)).collect())
+    Value::Array(
+        file.flags
+            .iter()
+            .map(|(n, d)| flag_json(file, n, d))
+            .collect(),
+    )
 }
 
 /// A table with one row per flag.
