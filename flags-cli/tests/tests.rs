@@ -5,5 +5,9 @@ mod util;
 
 mod bad_input;
 mod edits;
+mod groups;
+mod lifecycle;
+mod manage_bad_input;
 mod read_only;
 mod safety;
+mod targeting;
