@@ -32,7 +32,7 @@ fn mix(mut x: u64) -> u64 {
 fn sample(i: u32) -> (i64, i64, ChatType) {
     let user = 1 + (mix(u64::from(i)) % 8_000_000_000) as i64;
     let chat = -1_000_000_000_000 - (mix(u64::from(i) ^ 0xC0FF_EE00) % 1_000_000_000_000) as i64;
-    let kind = if i % 2 == 0 {
+    let kind = if i.is_multiple_of(2) {
         ChatType::Group
     } else {
         ChatType::Supergroup
