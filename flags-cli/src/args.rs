@@ -28,11 +28,11 @@ Exit status: 0 ok, 1 an invalid file or a failed command, 2 a usage error.";
 ///
 /// Edits (--percentage, --exclude-chat, --include-chat, --disable, --enable,
 /// --create, the targeting and rebucketing options, --delete) need --feature
-/// NAME; user group edits need --group NAME. All edits of one command are one write: under
-/// a lock on FILE.lock the file is re-read, edited in place (every other byte
-/// stays as it was), validated as a whole, written to a temporary file in the
-/// same folder and renamed over the original. Each change is printed and
-/// appended to FILE.audit.jsonl.
+/// NAME; user group edits need --group NAME. All edits of one command are one
+/// write: under a lock on FILE.lock the file is re-read, edited in place
+/// (every other byte stays as it was), validated as a whole, written to a
+/// temporary file in the same folder and renamed over the original. Each
+/// change is printed and appended to FILE.audit.jsonl.
 #[derive(Debug, Parser)]
 #[command(name = "feature_flags", version, after_help = EXAMPLES)]
 #[command(group(ArgGroup::new("action").args(["list", "check", "explain", "history"])))]

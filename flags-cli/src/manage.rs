@@ -29,6 +29,9 @@ pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
     }
     if args.delete {
         return Some(match &cli.feature {
+            Some(_) if args.force => Err(Failure::usage(
+                "--force does not apply to deleting a flag (a running rollout plan is finished or aborted first)",
+            )),
             Some(name) => delete_flag(cli, name, out),
             None => Err(Failure::usage(
                 "--delete needs --feature NAME (a flag) or --group NAME (a user group)",

@@ -170,6 +170,11 @@ fn unknown_flags_and_groups() {
 fn commands_that_make_no_sense() {
     rejects(&["--delete"], 2, "--delete needs --feature NAME");
     rejects(
+        &["--feature", "voice_replies", "--delete", "--force"],
+        2,
+        "--force does not apply to deleting a flag",
+    );
+    rejects(
         &[
             "--feature",
             "new_gpt_model",
