@@ -129,7 +129,7 @@ class Check(unittest.TestCase):
 
     def test_an_empty_query_is_reported(self):
         dash = dashboard()
-        panel(dash, "Actions taken")["targets"][0]["expr"] = " "
+        panel(dash, "Actions taken since the guard started")["targets"][0]["expr"] = " "
         self.assertTrue(problems_mentioning(dash, "empty expr"))
 
 
@@ -151,12 +151,12 @@ class Queries(unittest.TestCase):
         index = dash["panels"].index(guard_row)
         guard_row["panels"], dash["panels"] = dash["panels"][index + 1:], dash["panels"][:index + 1]
         guard_row["collapsed"] = True
-        self.assertIn("Actions taken", " ".join(q.where for q in gd.queries(dash)))
+        self.assertIn("Actions taken since the guard started", " ".join(q.where for q in gd.queries(dash)))
 
     def test_hidden_targets_are_not_listed(self):
         dash = dashboard()
-        panel(dash, "Actions taken")["targets"][0]["hide"] = True
-        self.assertNotIn("Actions taken", " ".join(q.where for q in gd.queries(dash)))
+        panel(dash, "Actions taken since the guard started")["targets"][0]["hide"] = True
+        self.assertNotIn("Actions taken since the guard started", " ".join(q.where for q in gd.queries(dash)))
 
     def test_every_query_is_listed(self):
         listed = gd.queries(SHIPPED)
