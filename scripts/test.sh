@@ -2,7 +2,8 @@
 # Every test of the project, in one command: `bash scripts/test.sh`.
 # Needs cargo, a C compiler and python3 (with venv); promtool (Debian's
 # `prometheus` package) for the metrics checks and prometheus itself for the
-# live dashboard proof, which are skipped without them unless CI is set. Set QUICK_BENCH=0 to skip the quick benchmark run.
+# live dashboard proof, which are skipped without them unless CI is set.
+# Set QUICK_BENCH=0 to skip the quick benchmark run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
