@@ -115,8 +115,11 @@ def queries(dashboard: dict) -> list[Query]:
         if variable.get("type") == "query":
             out.append(Query(f"variable ${name}", variable_query(variable), "variable"))
     for annotation in dashboard.get("annotations", {}).get("list", []):
-        if annotation.get("expr"):
-            out.append(Query(f'annotation "{annotation.get("name")}"', annotation["expr"], "annotation"))
+        # Grafana 10+ keeps a Prometheus annotation's query in `target`;
+        # older dashboards have it at the top level.
+        expr = (annotation.get("target") or {}).get("expr") or annotation.get("expr")
+        if expr:
+            out.append(Query(f'annotation "{annotation.get("name")}"', expr, "annotation"))
     for panel in all_panels(dashboard):
         for target in panel.get("targets", []):
             if target.get("hide"):

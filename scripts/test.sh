@@ -29,6 +29,14 @@ python3 -m venv "$venv"
 step "rollout dashboard: checker tests, static check, every query and rule against a live Prometheus"
 python3 -m unittest discover -s scripts/tests
 python3 scripts/grafana_dashboard.py check
+if command -v npm >/dev/null 2>&1; then
+    bash scripts/check_dashboard_schema.sh
+elif [ -n "${CI:-}" ]; then
+    echo "error: npm is not installed (apt-get install npm)" >&2
+    exit 1
+else
+    echo "note: npm not found; skipping the dashboard's type check against @grafana/schema"
+fi
 if command -v prometheus >/dev/null 2>&1; then
     cargo build --locked --quiet -p flags-cli
     python3 scripts/dashboard_live_proof.py --bot-python "$venv/bin/python" \
