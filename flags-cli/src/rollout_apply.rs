@@ -169,10 +169,9 @@ pub fn apply_step(
         });
     }
     let before = current.clone();
-    rollouts
-        .rollouts
-        .get_mut(flag)
-        .map(|r| r.state = step.state.clone());
+    if let Some(r) = rollouts.rollouts.get_mut(flag) {
+        r.state = step.state.clone();
+    }
     let changes = commit(
         &locked,
         &rollouts,
