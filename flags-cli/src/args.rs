@@ -128,6 +128,9 @@ pub struct Cli {
     /// Machine-readable output (JSON) for the read-only commands.
     #[arg(long, conflicts_with = "edit")]
     pub json: bool,
+
+    #[command(flatten)]
+    pub rollout: crate::rollout_args::RolloutArgs,
 }
 
 fn percentage_arg(s: &str) -> Result<Percentage, String> {

@@ -6,4 +6,5 @@ mod util;
 mod bad_input;
 mod edits;
 mod read_only;
+mod rollouts;
 mod safety;
