@@ -138,6 +138,9 @@ pub struct Cli {
     /// Groups, targeting, rebucketing and life cycle (src/manage_args.rs).
     #[command(flatten)]
     pub manage: crate::manage_args::ManageArgs,
+
+    #[command(flatten)]
+    pub rollout: crate::rollout_args::RolloutArgs,
 }
 
 fn percentage_arg(s: &str) -> Result<Percentage, String> {

@@ -19,6 +19,9 @@ use crate::write::{EditLock, Target, replace_file};
 type Out<'a> = dyn FnMut(&str) + 'a;
 
 pub fn run(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
+    if let Some(result) = crate::rollouts::run(cli, out) {
+        return result;
+    }
     if cli.check {
         check(cli, out)
     } else if cli.list {
@@ -108,6 +111,7 @@ fn check(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
             return Err(Failure { lines, code: 1 });
         }
     }
+    crate::rollouts::check(path, &text)?;
     Ok(0)
 }
 
@@ -132,9 +136,12 @@ fn show_flag(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     let snapshot = load(&cli.file)?;
     let def = find(&snapshot, name)?;
     if cli.json {
-        out(&json_line(&show::flag_json(snapshot.file(), name, def)));
+        let mut shown = show::flag_json(snapshot.file(), name, def);
+        crate::rollouts::show_under_flag(&cli.file, name, Some(&mut shown), out);
+        out(&json_line(&shown));
     } else {
         out(&show::flag_text(snapshot.file(), name, def));
+        crate::rollouts::show_under_flag(&cli.file, name, None, out);
     }
     Ok(0)
 }
@@ -283,7 +290,7 @@ fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, Failu
         return Ok(0);
     }
 
-    let _lock = EditLock::acquire(&target, || {
+    let lock = EditLock::acquire(&target, || {
         eprintln!(
             "note: waiting for another edit to finish (lock {})",
             target.lock.display()
@@ -312,6 +319,7 @@ fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, Failu
             target.audit.display()
         ))
     })?;
+    crate::rollouts::after_hand_edit(&target, lock, request, out)?;
     Ok(0)
 }
 

@@ -3,7 +3,7 @@
 //! same steps as the flag edits in `commands.rs`.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -20,6 +20,10 @@ pub struct Planned {
     /// Audit entries (without time and operator); none means nothing
     /// changes and nothing is written.
     pub entries: Vec<Map<String, Value>>,
+    /// A second file beside the flag file to replace after it, with its
+    /// new text (the rollouts file, when a deleted flag's finished plan
+    /// goes with it).
+    pub also: Option<(PathBuf, String)>,
 }
 
 type Out<'a> = dyn FnMut(&str) + 'a;
@@ -71,6 +75,13 @@ pub fn write(
     }
     let mut log = AuditLog::open(&target.audit).map_err(Failure::new)?;
     replace_file(&target, planned.text.as_bytes()).map_err(Failure::new)?;
+    if let Some((path, text)) = &planned.also {
+        let beside = Target {
+            file: path.clone(),
+            ..target.clone()
+        };
+        replace_file(&beside, text.as_bytes()).map_err(Failure::new)?;
+    }
     print(&planned, out);
     log.record_entries(&planned.entries).map_err(|e| {
         Failure::new(format!(

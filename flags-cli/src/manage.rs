@@ -8,8 +8,10 @@ use crate::Failure;
 use crate::args::Cli;
 use crate::locked::{self, Planned};
 use crate::manage_args::group_name_arg;
+use crate::rollout_apply::{read_rollouts, rollouts_path};
 use crate::write::Target;
-use crate::{groups, lifecycle, rollout_hook};
+use crate::{groups, lifecycle};
+use flags_rollout::Status;
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
@@ -93,12 +95,32 @@ fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
 fn delete_flag(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     let path = cli.file.as_path();
     locked::write(path, cli.dry_run, out, &mut |text, target: &Target| {
-        let planned: Planned = lifecycle::delete(path, text, name)?;
-        // Checked under the lock: plans are started under it too.
-        if let Some(state) = rollout_hook::active_plan(&target.file, name).map_err(Failure::new)? {
-            return Err(Failure::new(format!(
-                "a rollout plan for {name} is {state}; it would act on a flag that is gone. Finish or abort the plan first (see --status)"
-            )));
+        let mut planned: Planned = lifecycle::delete(path, text, name)?;
+        // Read under the lock: plans are started under it too. A paused
+        // plan counts: --resume would carry on with a flag that is gone.
+        let rollouts_file = rollouts_path(target);
+        let mut rollouts = read_rollouts(&rollouts_file)?;
+        if let Some(rollout) = rollouts.rollouts.remove(name) {
+            let status = rollout.state.status;
+            if matches!(status, Status::Running | Status::Paused) {
+                return Err(Failure::new(format!(
+                    "a rollout plan for {name} is {status}; --feature {name} --abort it first (see --status)"
+                )));
+            }
+            // A finished plan goes with its flag, so a new flag of the same
+            // name never inherits it (--resume would pick it up).
+            planned
+                .lines
+                .push(format!("{name}: its {status} rollout plan is removed too"));
+            planned.entries.push(
+                serde_json::json!({
+                    "flag": name, "field": "plan.state", "old": status.to_string(), "new": null
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            );
+            planned.also = Some((rollouts_file, rollouts.to_text()));
         }
         Ok(planned)
     })

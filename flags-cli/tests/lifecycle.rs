@@ -71,36 +71,63 @@ fn delete_dry_run_writes_nothing() {
 fn delete_is_refused_while_a_rollout_plan_runs() {
     let env = Env::new();
     let rollouts = env.path("feature_flags.json.rollouts.json");
-    let plans = json!({"version": 1, "plans": {
-        "new_gpt_model": {"phases": "5:1d,25:3d,50:5d,100", "state": "running"},
-        "voice_replies": {"phases": "100", "state": "done"},
-    }});
-    fs::write(&rollouts, plans.to_string()).unwrap();
-    let before = fs::read(&rollouts).unwrap();
+    env.run(&["--feature", "new_gpt_model", "--plan", "--start"])
+        .ok();
+    for state in ["running", "paused"] {
+        if state == "paused" {
+            env.run(&["--feature", "new_gpt_model", "--pause"]).ok();
+        }
+        let flags_before = env.text();
+        let plans_before = fs::read(&rollouts).unwrap();
+        let line = env
+            .run(&["--feature", "new_gpt_model", "--delete"])
+            .fails(1)
+            .to_owned();
+        assert_eq!(
+            line,
+            format!(
+                "error: a rollout plan for new_gpt_model is {state}; --feature new_gpt_model --abort it first (see --status)"
+            )
+        );
+        assert_eq!(env.text(), flags_before);
+        assert_eq!(fs::read(&rollouts).unwrap(), plans_before);
+    }
 
-    let line = env
-        .run(&["--feature", "new_gpt_model", "--delete"])
-        .fails(1)
-        .to_owned();
-    assert!(
-        line.starts_with("error: a rollout plan for new_gpt_model is running;"),
-        "{line}"
-    );
-    assert_eq!(env.text(), EXAMPLE);
-    assert_eq!(fs::read(&rollouts).unwrap(), before);
-    assert!(env.audit_lines().is_empty());
-
-    // A finished plan does not block.
+    // Other flags are not held back by it.
     env.run(&["--feature", "voice_replies", "--delete"]).ok();
-    assert_eq!(fs::read(&rollouts).unwrap(), before);
 
-    // A rollouts file that cannot be understood blocks: better safe.
+    // Aborted (rolled back), the plan no longer runs: the flag and its
+    // finished plan go together, so a new flag of that name starts afresh.
+    env.run(&["--feature", "new_gpt_model", "--abort"]).ok();
+    let run = env.run(&["--feature", "new_gpt_model", "--delete"]);
+    assert!(
+        run.ok()
+            .stdout
+            .ends_with("new_gpt_model: its rolled_back rollout plan is removed too\n"),
+        "{run:#?}"
+    );
+    assert!(!env.text().contains("new_gpt_model"));
+    let plans: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&rollouts).unwrap()).unwrap();
+    assert_eq!(plans["rollouts"], json!({}));
+    let last = env.audit_lines().pop().unwrap();
+    assert_eq!(last["field"], json!("plan.state"));
+    assert_eq!(last["old"], json!("rolled_back"));
+    env.run(&["--check"]).ok();
+}
+
+#[test]
+fn delete_is_refused_when_the_rollouts_file_cannot_be_read() {
+    let env = Env::new();
+    let rollouts = env.path("feature_flags.json.rollouts.json");
     fs::write(&rollouts, "{ not json").unwrap();
     let line = env
         .run(&["--feature", "enhanced_video_download", "--delete"])
         .fails(1)
         .to_owned();
-    assert!(line.contains("is not valid JSON"), "{line}");
+    assert!(line.contains("rollouts"), "{line}");
+    assert_eq!(env.text(), EXAMPLE);
+    assert_eq!(fs::read_to_string(&rollouts).unwrap(), "{ not json");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::fs;
 
 use crate::util::{EXAMPLE, Env};
 
-const ROLLOUTS: &str = r#"{"version": 1, "plans": {}}"#;
+const ROLLOUTS: &str = "{\n  \"version\": 1,\n  \"rollouts\": {}\n}\n";
 
 /// Runs `args` on the example (with a rollouts file beside it), expects
 /// failure `code` with a message containing `says`, and checks that

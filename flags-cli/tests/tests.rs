@@ -9,5 +9,6 @@ mod groups;
 mod lifecycle;
 mod manage_bad_input;
 mod read_only;
+mod rollouts;
 mod safety;
 mod targeting;
