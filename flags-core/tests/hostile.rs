@@ -10,20 +10,6 @@ mod common;
 use allocation_counter::measure;
 use flags_core::{MAX_LISTED_PROBLEMS, parse_flag_file};
 
-/// Peak bytes allocated while parsing and validating `text`, and the
-/// report's rendered size.
-fn peak(text: &str) -> (u64, usize) {
-    let mut report_len = 0;
-    let info = measure(|| {
-        let result = parse_flag_file(text);
-        report_len = match &result {
-            Ok(_) => 0,
-            Err(problems) => problems.to_string().len(),
-        };
-    });
-    (info.bytes_max, report_len)
-}
-
 /// The budget README states: peak memory while validating, beyond the text.
 fn memory_budget(file_len: usize) -> u64 {
     32 * file_len as u64 + (1 << 20)

@@ -165,9 +165,9 @@ pub fn exercise(data: &[u8]) {
             &raw const ctx
         };
         let op = input.byte();
-        // SAFETY (every call below): pointers are NULL or point to live
-        // locals of the stated length; lying lengths are ones the ABI must
-        // reject before reading.
+        // In every call below, pointers are NULL or point to live locals
+        // of the stated length; lying lengths are ones the ABI must reject
+        // before reading.
         let status = match op % 14 {
             0 => {
                 let mut decision = ff_decision {
@@ -176,12 +176,14 @@ pub fn exercise(data: &[u8]) {
                     has_bucket: false,
                     bucket: 0,
                 };
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 let status = unsafe {
                     ff_store_evaluate(store_ptr, name_ptr, name_len, ctx_ptr, &raw mut decision)
                 };
                 if status == FF_OK {
                     // The same question by name and by handle: one answer.
                     let mut enabled = !decision.enabled;
+                    // SAFETY: arguments are NULL or live locals of the stated length.
                     let s = unsafe {
                         ff_store_is_enabled(
                             store_ptr,
@@ -196,6 +198,7 @@ pub fn exercise(data: &[u8]) {
                     if decision.reason != FF_REASON_UNKNOWN_FLAG {
                         assert_eq!(enabled, decision.enabled);
                         let mut handle = 0u32;
+                        // SAFETY: arguments are NULL or live locals of the stated length.
                         let s = unsafe {
                             ff_store_handle(store_ptr, name_ptr, name_len, &raw mut handle)
                         };
@@ -206,6 +209,7 @@ pub fn exercise(data: &[u8]) {
                             has_bucket: false,
                             bucket: 0,
                         };
+                        // SAFETY: arguments are NULL or live locals of the stated length.
                         let s = unsafe {
                             ff_store_evaluate_handle(store_ptr, handle, ctx_ptr, &raw mut again)
                         };
@@ -226,6 +230,7 @@ pub fn exercise(data: &[u8]) {
             }
             1 => {
                 let mut enabled = false;
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 unsafe {
                     ff_store_is_enabled(
                         store_ptr,
@@ -244,6 +249,7 @@ pub fn exercise(data: &[u8]) {
                 } else {
                     &raw mut handle
                 };
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 unsafe { ff_store_handle(store_ptr, name_ptr, name_len, out) }
             }
             3 => {
@@ -253,6 +259,7 @@ pub fn exercise(data: &[u8]) {
                     has_bucket: false,
                     bucket: 0,
                 };
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 unsafe {
                     ff_store_evaluate_handle(
                         store_ptr,
@@ -278,6 +285,7 @@ pub fn exercise(data: &[u8]) {
                 } else {
                     handles.as_ptr()
                 };
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 unsafe {
                     ff_store_evaluate_handles(
                         store_ptr,
@@ -297,6 +305,7 @@ pub fn exercise(data: &[u8]) {
                 } else {
                     bits.as_mut_ptr()
                 };
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 let status = unsafe {
                     ff_store_evaluate_all(
                         store_ptr,
@@ -316,6 +325,7 @@ pub fn exercise(data: &[u8]) {
                 let mut names = ptr::null_mut();
                 let mut generation = 0u64;
                 let status =
+                    // SAFETY: arguments are NULL or live locals of the stated length.
                     unsafe { ff_store_flag_names(store_ptr, &raw mut names, &raw mut generation) };
                 take_string(names);
                 status
@@ -324,6 +334,7 @@ pub fn exercise(data: &[u8]) {
                 let text = input.bytes(1 << 14);
                 let (text_ptr, text_len) = pointer_and_len(text, input.byte());
                 let honest = !text_ptr.is_null() && text_len == text.len();
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 let status = unsafe { ff_store_replace_json(store_ptr, text_ptr, text_len) };
                 if honest && !closed {
                     assert_eq!(status == FF_OK, accepted(text), "replace: status {status}");
@@ -332,27 +343,33 @@ pub fn exercise(data: &[u8]) {
             }
             8 => {
                 let mut generation = 0u64;
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 unsafe { ff_store_generation(store_ptr, &raw mut generation) }
             }
             9 => {
                 let mut fingerprint = 0u64;
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 unsafe { ff_store_fingerprint(store_ptr, &raw mut fingerprint) }
             }
             10 => {
                 let mut text = ptr::null_mut();
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 let status = unsafe { ff_store_last_reload_error(store_ptr, &raw mut text) };
                 assert!(take_string(text) <= MAX_ERROR_TEXT);
                 status
             }
             11 => {
                 let mut text = ptr::null_mut();
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 let status = unsafe { ff_store_metrics_text(store_ptr, &raw mut text) };
                 take_string(text);
                 status
             }
+            // SAFETY: arguments are NULL or live locals of the stated length.
             12 => unsafe { ff_store_reload(store_ptr) },
             _ => {
                 closed = true;
+                // SAFETY: arguments are NULL or live locals of the stated length.
                 unsafe { ff_store_close(store) }
             }
         };

@@ -82,7 +82,8 @@ impl RolloutsFile {
         if c.problems.is_empty() {
             Ok(file)
         } else {
-            Err(Problems(c.problems))
+            let found = c.problems.len();
+            Err(Problems::new(c.problems, found))
         }
     }
 
@@ -104,10 +105,13 @@ impl RolloutsFile {
 }
 
 fn one(path: &str, message: String) -> Problems {
-    Problems(vec![Problem {
-        path: path.to_owned(),
-        message,
-    }])
+    Problems::new(
+        vec![Problem {
+            path: path.to_owned(),
+            message,
+        }],
+        1,
+    )
 }
 
 /// A number for the file: NaN and infinities (no value) as `null`.
