@@ -10,7 +10,8 @@
 
 use flags_cli::edit::{EditError, EditRequest, apply};
 use flags_cli::span;
-use flags_core::{Percentage, check_name, parse_flag_file};
+use flags_cli::targeting::Targeting;
+use flags_core::{BucketBy, Percentage, check_name, parse_flag_file};
 
 const HEADER: usize = 16;
 
@@ -23,7 +24,23 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         return;
     };
     let Ok(before) = parse_flag_file(text) else {
+        // Targeting (bits of h[5] beyond its lowest): bucket_by, description,
+        // a user group added.
+        let bucket_by = match (h[5] >> 1) & 3 {
+            1 => Some(BucketBy::User),
+            2 => Some(BucketBy::Chat),
+            _ => None,
+        };
+        let description = (h[5] & 8 != 0).then(|| format!("d{}", h[2]));
+        let add_group = (h[5] & 16 != 0).then(|| "beta_testers".to_owned());
+        let targeting = Targeting {
+            bucket_by,
+            description: description.clone(),
+            add_user_groups: add_group.iter().cloned().collect(),
+            ..Targeting::default()
+        };
         let request = EditRequest {
+            targeting,
             flag: "f".into(),
             enabled: Some(true),
             ..EditRequest::default()
@@ -68,7 +85,23 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             },
         )
         .collect();
+    // Targeting (bits of h[5] beyond its lowest): bucket_by, description,
+    // a user group added.
+    let bucket_by = match (h[5] >> 1) & 3 {
+        1 => Some(BucketBy::User),
+        2 => Some(BucketBy::Chat),
+        _ => None,
+    };
+    let description = (h[5] & 8 != 0).then(|| format!("d{}", h[2]));
+    let add_group = (h[5] & 16 != 0).then(|| "beta_testers".to_owned());
+    let targeting = Targeting {
+        bucket_by,
+        description: description.clone(),
+        add_user_groups: add_group.iter().cloned().collect(),
+        ..Targeting::default()
+    };
     let request = EditRequest {
+        targeting,
         flag: name.clone(),
         create,
         enabled,
@@ -110,6 +143,15 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         assert_eq!(def.rollout_percentage, p);
     } else if create {
         assert_eq!(def.rollout_percentage, Percentage::ZERO);
+    }
+    if let Some(b) = bucket_by {
+        assert_eq!(def.bucket_by, b);
+    }
+    if let Some(d) = &description {
+        assert_eq!(def.description.as_ref(), Some(d));
+    }
+    if let Some(g) = &add_group {
+        assert!(def.user_groups.contains(g));
     }
     for chat in &exclude_chats {
         if !include_chats.contains(chat) {
