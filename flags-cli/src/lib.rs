@@ -6,6 +6,7 @@ pub mod audit;
 pub mod commands;
 pub mod edit;
 pub mod explain;
+pub mod guard;
 pub mod report;
 pub mod show;
 pub mod span;
