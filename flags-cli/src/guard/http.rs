@@ -53,3 +53,88 @@ impl Client {
         Ok(body)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    /// Serves one connection with `reply` (raw bytes), after `delay`.
+    fn one_shot(reply: Vec<u8>, delay: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                std::thread::sleep(delay);
+                let _ = s.write_all(&reply);
+            }
+        });
+        format!("http://{addr}/metrics")
+    }
+
+    fn ok(body: &[u8], declared: usize) -> Vec<u8> {
+        let mut r =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {declared}\r\nConnection: close\r\n\r\n")
+                .into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[test]
+    fn reads_a_reply_and_reports_statuses() {
+        let client = Client::new(Duration::from_secs(5), 1024);
+        assert_eq!(
+            client
+                .get(&one_shot(ok(b"a 1\n", 4), Duration::ZERO), &[], "*/*")
+                .unwrap(),
+            "a 1\n"
+        );
+        let reply = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy".to_vec();
+        let err = client
+            .get(&one_shot(reply, Duration::ZERO), &[], "*/*")
+            .unwrap_err();
+        assert!(err.contains("HTTP 503") && err.contains("busy"), "{err}");
+    }
+
+    #[test]
+    fn an_oversized_reply_is_an_error_not_a_big_allocation() {
+        let client = Client::new(Duration::from_secs(5), 1024);
+        let body = vec![b'x'; 4096];
+        let err = client
+            .get(&one_shot(ok(&body, body.len()), Duration::ZERO), &[], "*/*")
+            .unwrap_err();
+        assert!(err.contains("larger than 1024 bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_reply_is_an_error() {
+        let client = Client::new(Duration::from_secs(5), 1024);
+        let err = client
+            .get(&one_shot(ok(b"a 1\nb", 100), Duration::ZERO), &[], "*/*")
+            .unwrap_err();
+        assert!(err.starts_with("http://127.0.0.1:"), "{err}");
+    }
+
+    #[test]
+    fn a_slow_endpoint_times_out() {
+        let client = Client::new(Duration::from_millis(300), 1024);
+        let started = Instant::now();
+        let err = client
+            .get(
+                &one_shot(ok(b"a 1\n", 4), Duration::from_secs(3)),
+                &[],
+                "*/*",
+            )
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2), "{err}");
+        assert!(
+            client
+                .get("http://127.0.0.1:1/metrics", &[], "*/*")
+                .is_err()
+        );
+    }
+}

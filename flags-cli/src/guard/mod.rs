@@ -3,8 +3,11 @@
 //! the guard"). The metric sources, the loop and the status server live
 //! here; the decisions are flags-rollout's pure functions.
 
+pub mod board;
 pub mod http;
 pub mod memlimit;
+pub mod page;
 pub mod prometheus;
 pub mod scrape;
+pub mod server;
 pub mod textformat;
