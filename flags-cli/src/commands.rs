@@ -19,7 +19,9 @@ use crate::write::{EditLock, Target, replace_file};
 type Out<'a> = dyn FnMut(&str) + 'a;
 
 pub fn run(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
-    if cli.check {
+    if cli.guard {
+        crate::guard::command::run(cli, out)
+    } else if cli.check {
         check(cli, out)
     } else if cli.list {
         list(cli, out)

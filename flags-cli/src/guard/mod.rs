@@ -11,3 +11,6 @@ pub mod prometheus;
 pub mod scrape;
 pub mod server;
 pub mod textformat;
+pub mod apply;
+pub mod command;
+pub mod run;

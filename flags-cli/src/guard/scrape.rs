@@ -300,6 +300,7 @@ pub struct ScrapeSource {
     pub processes: Vec<Process>,
     memory_limit: f64,
     failure: Option<String>,
+    failed_urls: Vec<String>,
 }
 
 impl ScrapeSource {
@@ -309,12 +310,14 @@ impl ScrapeSource {
             processes: urls.iter().map(Process::new).collect(),
             memory_limit: memory_limit_bytes as f64,
             failure: None,
+            failed_urls: Vec::new(),
         }
     }
 
     /// Scrapes every process once; `keep` is the longest window in use.
     pub fn refresh(&mut self, keep: Duration) {
         let mut failures = Vec::new();
+        self.failed_urls.clear();
         for process in &mut self.processes {
             let fetched =
                 self.client
@@ -322,10 +325,16 @@ impl ScrapeSource {
             let result = fetched
                 .and_then(|text| process.ingest(&text, Instant::now(), SystemTime::now(), keep));
             if let Err(e) = result {
+                self.failed_urls.push(process.url.clone());
                 failures.push(e);
             }
         }
         self.failure = (!failures.is_empty()).then(|| failures.join("; "));
+    }
+
+    /// The URLs that could not be read on the last refresh.
+    pub fn failed_urls(&self) -> &[String] {
+        &self.failed_urls
     }
 
     /// The scrape that failed in the last refresh, if any.
