@@ -294,8 +294,9 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
             let at = pct(plan.phases[phase].percentage);
             let why = match reason {
                 HoldReason::HoldTime { until } => {
-                    let left = until.duration_since(Timestamp::now());
-                    format!("healthy, holding {} more", format_duration(left.max(SignedDuration::from_secs(1))))
+                    // Whole seconds, rounded up: "1s more", never "963ms 57µs".
+                    let left = until.duration_since(Timestamp::now()).as_secs_f64().ceil().max(1.0);
+                    format!("healthy, holding {} more", format_duration(SignedDuration::from_secs(left as i64)))
                 }
                 other => other.to_string(),
             };
