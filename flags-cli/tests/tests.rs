@@ -5,5 +5,6 @@ mod util;
 
 mod bad_input;
 mod edits;
+mod guard;
 mod read_only;
 mod safety;

@@ -45,21 +45,30 @@ pub fn same_position(a: &State, b: &State) -> bool {
 fn check_writable(path: &Path) -> Result<(), String> {
     let meta = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.permissions().readonly() {
-        return Err(format!("{} is read-only; the guard writes nothing", path.display()));
+        return Err(format!(
+            "{} is read-only; the guard writes nothing",
+            path.display()
+        ));
     }
     Ok(())
 }
 
-pub fn apply_step(file: &Path, flag: &str, measured: &State, step: &Step, actor: &str) -> Result<Applied, String> {
+pub fn apply_step(
+    file: &Path,
+    flag: &str,
+    measured: &State,
+    step: &Step,
+    actor: &str,
+) -> Result<Applied, String> {
     let target = Target::resolve(file);
     let rollouts = rollouts_path(&target);
     check_writable(&target.file)?;
     check_writable(&rollouts)?;
     let _lock = EditLock::acquire(&target, || {})?;
-    let flags_text =
-        fs::read_to_string(&target.file).map_err(|e| format!("cannot read flag file {}: {e}", target.file.display()))?;
-    let rollouts_text =
-        fs::read_to_string(&rollouts).map_err(|e| format!("cannot read {}: {e}", rollouts.display()))?;
+    let flags_text = fs::read_to_string(&target.file)
+        .map_err(|e| format!("cannot read flag file {}: {e}", target.file.display()))?;
+    let rollouts_text = fs::read_to_string(&rollouts)
+        .map_err(|e| format!("cannot read {}: {e}", rollouts.display()))?;
     let mut plans = RolloutsFile::parse(&rollouts_text).map_err(|p| invalid_line(&rollouts, &p))?;
     let Some(rollout) = plans.rollouts.get_mut(flag) else {
         return Ok(Applied::Skipped(format!("{flag}: the plan was removed")));
@@ -103,7 +112,11 @@ pub fn apply_step(file: &Path, flag: &str, measured: &State, step: &Step, actor:
         }
         _ => Vec::new(),
     };
-    let rollouts_target = Target { file: rollouts.clone(), lock: target.lock.clone(), audit: target.audit.clone() };
+    let rollouts_target = Target {
+        file: rollouts.clone(),
+        lock: target.lock.clone(),
+        audit: target.audit.clone(),
+    };
     replace_file(&rollouts_target, new_rollouts.as_bytes())?;
     if step.action.name() != "hold" {
         let time = jiff::Timestamp::now().to_string();
@@ -122,7 +135,12 @@ pub fn apply_step(file: &Path, flag: &str, measured: &State, step: &Step, actor:
         audit
             .write_all(lines.as_bytes())
             .and_then(|()| audit.sync_all())
-            .map_err(|e| format!("the files were changed, but the audit log {} could not be written: {e}", target.audit.display()))?;
+            .map_err(|e| {
+                format!(
+                    "the files were changed, but the audit log {} could not be written: {e}",
+                    target.audit.display()
+                )
+            })?;
     }
     Ok(Applied::Written(changes))
 }

@@ -35,17 +35,36 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
     let memory_limit = match cli.memory_limit {
         Some(0) => return Err(Failure::usage("--memory-limit must be above 0 bytes")),
         Some(n) => n,
-        None => default_memory_limit()
-            .ok_or_else(|| Failure::new("no memory limit found (cgroup or /proc/meminfo): give --memory-limit BYTES"))?,
+        None => default_memory_limit().ok_or_else(|| {
+            Failure::new(
+                "no memory limit found (cgroup or /proc/meminfo): give --memory-limit BYTES",
+            )
+        })?,
     };
     let client = Client::new(timeout(interval), DEFAULT_MAX_REPLY);
     let (source, label) = match (&cli.prometheus, cli.scrape.is_empty()) {
-        (Some(_), false) => return Err(Failure::usage("give --scrape URL... or --prometheus URL, not both")),
-        (None, true) => return Err(Failure::usage("--guard needs a metrics source: --scrape URL (each bot process) or --prometheus URL")),
+        (Some(_), false) => {
+            return Err(Failure::usage(
+                "give --scrape URL... or --prometheus URL, not both",
+            ));
+        }
+        (None, true) => {
+            return Err(Failure::usage(
+                "--guard needs a metrics source: --scrape URL (each bot process) or --prometheus URL",
+            ));
+        }
         (Some(url), true) => {
-            let source = PrometheusSource::new(client, url, cli.selector.as_deref().unwrap_or(""), memory_limit)
-                .map_err(Failure::usage)?;
-            (Source::Prometheus(source, url.clone()), format!("--prometheus {url}"))
+            let source = PrometheusSource::new(
+                client,
+                url,
+                cli.selector.as_deref().unwrap_or(""),
+                memory_limit,
+            )
+            .map_err(Failure::usage)?;
+            (
+                Source::Prometheus(source, url.clone()),
+                format!("--prometheus {url}"),
+            )
         }
         (None, false) => {
             if cli.once {
@@ -57,7 +76,10 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
                 return Err(Failure::usage("--selector goes with --prometheus"));
             }
             let label = format!("--scrape {}", cli.scrape.join(" "));
-            (Source::Scrape(ScrapeSource::new(client, &cli.scrape, memory_limit)), label)
+            (
+                Source::Scrape(ScrapeSource::new(client, &cli.scrape, memory_limit)),
+                label,
+            )
         }
     };
     let board = Arc::new(Mutex::new(Board {
@@ -68,16 +90,34 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
     let _server = match &cli.listen {
         Some(addr) => {
             let server = StatusServer::start(addr, Arc::clone(&board)).map_err(Failure::new)?;
-            out(&format!("guard: status page http://{}/ and metrics http://{}/metrics\n", server.addr, server.addr));
+            out(&format!(
+                "guard: status page http://{}/ and metrics http://{}/metrics\n",
+                server.addr, server.addr
+            ));
             Some(server)
         }
         None => None,
     };
-    let mut guard = Guard { file: cli.file.clone(), source, board };
-    let mut log = |line: &str| out(&format!("{line}\n"));
+    let mut guard = Guard {
+        file: cli.file.clone(),
+        source,
+        board,
+    };
+    // Problems go to stderr (`error: ...`), decisions to stdout.
+    let mut log = |line: &str| {
+        if line.starts_with("error:") {
+            eprintln!("{line}");
+        } else {
+            out(&format!("{line}\n"));
+        }
+    };
     if cli.once {
         guard.check(&mut log);
-        let problems = guard.board.lock().map(|b| !b.problems.is_empty()).unwrap_or(true);
+        let problems = guard
+            .board
+            .lock()
+            .map(|b| !b.problems.is_empty())
+            .unwrap_or(true);
         return Ok(u8::from(problems));
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -85,7 +125,10 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
     }
-    log(&format!("guard: checking every {}s", interval.as_secs_f64()));
+    log(&format!(
+        "guard: checking every {}s",
+        interval.as_secs_f64()
+    ));
     guard.run(interval, &stop, &mut log);
     log("guard: stopped");
     Ok(0)

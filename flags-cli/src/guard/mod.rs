@@ -3,14 +3,14 @@
 //! the guard"). The metric sources, the loop and the status server live
 //! here; the decisions are flags-rollout's pure functions.
 
+pub mod apply;
 pub mod board;
+pub mod command;
 pub mod http;
 pub mod memlimit;
 pub mod page;
 pub mod prometheus;
+pub mod run;
 pub mod scrape;
 pub mod server;
 pub mod textformat;
-pub mod apply;
-pub mod command;
-pub mod run;

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use flags_core::{Percentage, parse_flag_file};
 use flags_rollout::measure::Measurements;
-use flags_rollout::{Action, Cause, HoldReason, Reading, RollBackTo, Rollout, RolloutsFile, State, Status, Step, decide, format_duration};
+use flags_rollout::{
+    Action, Cause, HoldReason, Reading, RollBackTo, Rollout, RolloutsFile, State, Status, Step,
+    decide, format_duration,
+};
 use jiff::{SignedDuration, Timestamp};
 
 use super::apply::{Applied, apply_step, rollouts_path};
@@ -33,7 +36,13 @@ pub enum Source {
 impl Source {
     fn refresh(&mut self, windows: &[Duration]) {
         match self {
-            Source::Scrape(s) => s.refresh(windows.iter().max().copied().unwrap_or(Duration::from_secs(300))),
+            Source::Scrape(s) => s.refresh(
+                windows
+                    .iter()
+                    .max()
+                    .copied()
+                    .unwrap_or(Duration::from_secs(300)),
+            ),
             Source::Prometheus(p, _) => p.refresh(windows),
         }
     }
@@ -42,7 +51,9 @@ impl Source {
     fn failed(&self) -> Vec<String> {
         match self {
             Source::Scrape(s) => s.failed_urls().to_vec(),
-            Source::Prometheus(p, url) => p.failure().map(|_| vec![url.clone()]).unwrap_or_default(),
+            Source::Prometheus(p, url) => {
+                p.failure().map(|_| vec![url.clone()]).unwrap_or_default()
+            }
         }
     }
 
@@ -53,7 +64,13 @@ impl Source {
         }
     }
 
-    fn measure(&mut self, flag: &str, window: Duration, since: SystemTime, now: SystemTime) -> Measurements {
+    fn measure(
+        &mut self,
+        flag: &str,
+        window: Duration,
+        since: SystemTime,
+        now: SystemTime,
+    ) -> Measurements {
         match self {
             Source::Scrape(s) => s.measure(flag, window, since),
             Source::Prometheus(p, _) => p.measure(flag, window, since, now),
@@ -98,7 +115,10 @@ fn read_files(file: &std::path::Path) -> (Option<RolloutsFile>, Vec<String>) {
                 problems.push(invalid_line(&target.file, &p));
             }
         }
-        Err(e) => problems.push(format!("cannot read flag file {}: {e}", target.file.display())),
+        Err(e) => problems.push(format!(
+            "cannot read flag file {}: {e}",
+            target.file.display()
+        )),
     }
     let path = rollouts_path(&target);
     let plans = match fs::read_to_string(&path) {
@@ -116,11 +136,17 @@ fn read_files(file: &std::path::Path) -> (Option<RolloutsFile>, Vec<String>) {
         }
     };
     if let Some(plans) = &plans
-        && plans.rollouts.values().any(|r| r.state.status == Status::Running)
+        && plans
+            .rollouts
+            .values()
+            .any(|r| r.state.status == Status::Running)
     {
         for p in [&target.file, &path] {
             if fs::metadata(p).is_ok_and(|m| m.permissions().readonly()) {
-                problems.push(format!("{} is read-only: the guard cannot act", p.display()));
+                problems.push(format!(
+                    "{} is read-only: the guard cannot act",
+                    p.display()
+                ));
             }
         }
     }
@@ -138,12 +164,18 @@ impl Guard {
             log(&format!("error: {p}; nothing written"));
         }
         let plans = plans.unwrap_or_default();
-        let running: Vec<(&String, &Rollout)> =
-            plans.rollouts.iter().filter(|(_, r)| r.state.status == Status::Running).collect();
+        let running: Vec<(&String, &Rollout)> = plans
+            .rollouts
+            .iter()
+            .filter(|(_, r)| r.state.status == Status::Running)
+            .collect();
         let mut steps: Vec<(String, Step, f64)> = Vec::new();
         let mut failed = Vec::new();
         if problems.is_empty() && !running.is_empty() {
-            let windows: Vec<Duration> = running.iter().map(|(_, r)| std_duration(r.plan.window)).collect();
+            let windows: Vec<Duration> = running
+                .iter()
+                .map(|(_, r)| std_duration(r.plan.window))
+                .collect();
             self.source.refresh(&windows);
             failed = self.source.failed();
             if let Some(f) = self.source.failure() {
@@ -151,7 +183,12 @@ impl Guard {
             }
             let wall = system_time(now);
             for (flag, rollout) in &running {
-                let m = self.source.measure(flag, std_duration(rollout.plan.window), system_time(rollout.state.since), wall);
+                let m = self.source.measure(
+                    flag,
+                    std_duration(rollout.plan.window),
+                    system_time(rollout.state.since),
+                    wall,
+                );
                 let in_phase = m.flag.as_ref().map_or(f64::NAN, |w| w.on_outcomes_in_phase);
                 let step = decide(&rollout.plan, &rollout.state, &m, now);
                 steps.push(((*flag).clone(), step, in_phase));
@@ -195,7 +232,11 @@ impl Guard {
         let at = unix(now);
         for (line, (flag, step, _)) in lines.into_iter().zip(&steps) {
             if step.action.name() != "hold" {
-                board.decided(DecisionLine { at, flag: flag.clone(), text: line });
+                board.decided(DecisionLine {
+                    at,
+                    flag: flag.clone(),
+                    text: line,
+                });
             }
         }
         board.plans = plans
@@ -203,7 +244,12 @@ impl Guard {
             .iter()
             .map(|(flag, r)| {
                 let step = steps.iter().find(|(f, _, _)| f == flag);
-                plan_view(flag, r, step.map(|(_, s, _)| s), step.map_or(f64::NAN, |(_, _, n)| *n))
+                plan_view(
+                    flag,
+                    r,
+                    step.map(|(_, s, _)| s),
+                    step.map_or(f64::NAN, |(_, _, n)| *n),
+                )
             })
             .collect();
         board.checks += 1;
@@ -229,12 +275,19 @@ impl Guard {
 fn needs_write(before: &State, step: &Step) -> bool {
     step.action.name() != "hold"
         || before.streaks != step.state.streaks
-        || before.last_decision.as_ref().map(|d| &d.reason) != step.state.last_decision.as_ref().map(|d| &d.reason)
+        || before.last_decision.as_ref().map(|d| &d.reason)
+            != step.state.last_decision.as_ref().map(|d| &d.reason)
 }
 
 fn reading_text(r: &Reading) -> String {
     let name = r.trigger.name();
-    let shown = |v: f64| if v.is_nan() { "no data".to_owned() } else { value(name, v) };
+    let shown = |v: f64| {
+        if v.is_nan() {
+            "no data".to_owned()
+        } else {
+            value(name, v)
+        }
+    };
     match name {
         "error_rate" | "response_time" => format!(
             "{name} {} (off {}), {}/{} samples",
@@ -248,7 +301,11 @@ fn reading_text(r: &Reading) -> String {
 }
 
 fn count(v: f64) -> String {
-    if v.is_nan() { "0".into() } else { format!("{}", v.floor() as i64) }
+    if v.is_nan() {
+        "0".into()
+    } else {
+        format!("{}", v.floor() as i64)
+    }
 }
 
 /// One log line: what was decided, and on what.
@@ -256,21 +313,35 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
     let plan = &rollout.plan;
     let window = format_duration(plan.window);
     let phases = plan.phases.len();
-    let readings = step.readings.iter().map(reading_text).collect::<Vec<_>>().join("; ");
+    let readings = step
+        .readings
+        .iter()
+        .map(reading_text)
+        .collect::<Vec<_>>()
+        .join("; ");
     match &step.action {
         Action::RollBack { cause, to } => {
             let target = match to {
                 RollBackTo::Disable => "0 % (disabled)".to_owned(),
-                RollBackTo::Phase { index, percentage } => format!("{} % (phase {}/{phases})", pct(*percentage), index + 1),
+                RollBackTo::Phase { index, percentage } => {
+                    format!("{} % (phase {}/{phases})", pct(*percentage), index + 1)
+                }
             };
             match cause {
-                Cause::Trigger { trigger, value: v, threshold, samples } => {
+                Cause::Trigger {
+                    trigger,
+                    value: v,
+                    threshold,
+                    samples,
+                } => {
                     let name = trigger.name();
                     let off = step
                         .readings
                         .iter()
                         .find(|r| r.trigger == *trigger)
-                        .filter(|r| !r.off.is_nan() && matches!(name, "error_rate" | "response_time"))
+                        .filter(|r| {
+                            !r.off.is_nan() && matches!(name, "error_rate" | "response_time")
+                        })
                         .map(|r| format!(" (off cohort {})", value(name, r.off)))
                         .unwrap_or_default();
                     format!(
@@ -288,22 +359,38 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
             to + 1,
             pct(*percentage)
         ),
-        Action::Done { percentage } => format!("{flag}: done at {} %: healthy; {readings}", pct(*percentage)),
+        Action::Done { percentage } => format!(
+            "{flag}: done at {} %: healthy; {readings}",
+            pct(*percentage)
+        ),
         Action::Hold(reason) => {
             let phase = rollout.state.phase;
             let at = pct(plan.phases[phase].percentage);
             let why = match reason {
                 HoldReason::HoldTime { until } => {
                     // Whole seconds, rounded up: "1s more", never "963ms 57µs".
-                    let left = until.duration_since(Timestamp::now()).as_secs_f64().ceil().max(1.0);
-                    format!("healthy, holding {} more", format_duration(SignedDuration::from_secs(left as i64)))
+                    let left = until
+                        .duration_since(Timestamp::now())
+                        .as_secs_f64()
+                        .ceil()
+                        .max(1.0);
+                    format!(
+                        "healthy, holding {} more",
+                        format_duration(SignedDuration::from_secs(left as i64))
+                    )
                 }
                 other => other.to_string(),
             };
             if readings.is_empty() {
-                format!("{flag}: holds at phase {}/{phases} ({at} %): {why}", phase + 1)
+                format!(
+                    "{flag}: holds at phase {}/{phases} ({at} %): {why}",
+                    phase + 1
+                )
             } else {
-                format!("{flag}: holds at phase {}/{phases} ({at} %): {why}; {readings}", phase + 1)
+                format!(
+                    "{flag}: holds at phase {}/{phases} ({at} %): {why}; {readings}",
+                    phase + 1
+                )
             }
         }
         other => format!("{flag}: {other}"),
@@ -315,7 +402,11 @@ fn plan_view(flag: &str, r: &Rollout, step: Option<&Step>, in_phase: f64) -> Pla
     let plan = &r.plan;
     let readings: Vec<Reading> = match step {
         Some(s) => s.readings.clone(),
-        None => state.last_decision.as_ref().map(|d| d.readings.clone()).unwrap_or_default(),
+        None => state
+            .last_decision
+            .as_ref()
+            .map(|d| d.readings.clone())
+            .unwrap_or_default(),
     };
     let phase = state.phase.min(plan.phases.len().saturating_sub(1));
     let next_step = plan.phases[phase]
@@ -349,6 +440,10 @@ fn plan_view(flag: &str, r: &Rollout, step: Option<&Step>, in_phase: f64) -> Pla
                 sustain: plan.sustain,
             })
             .collect(),
-        reason: state.last_decision.as_ref().map(|d| d.reason.clone()).unwrap_or_default(),
+        reason: state
+            .last_decision
+            .as_ref()
+            .map(|d| d.reason.clone())
+            .unwrap_or_default(),
     }
 }
