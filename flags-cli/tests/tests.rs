@@ -6,5 +6,6 @@ mod util;
 mod bad_input;
 mod edits;
 mod guard;
+mod guard_page;
 mod read_only;
 mod safety;

@@ -80,7 +80,7 @@ fn plan_section(h: &mut String, p: &PlanView, now: f64) {
     h.push_str("</ol>");
     let _ = write!(
         h,
-        "<p>phase {}/{} at {} % since {} · window {} · {} of {} <i>on</i> outcomes in phase · ",
+        "<p>phase {}/{} at {} % since {} · window {} · {} <i>on</i> outcomes in phase (needs {}) · ",
         p.phase,
         p.phases,
         number(p.percentage),
