@@ -53,6 +53,15 @@ fn check_writable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// One plan's decision to apply: the flag, the state it was measured in,
+/// and the step.
+pub struct Pending<'a> {
+    pub flag: &'a str,
+    pub measured: &'a State,
+    pub step: &'a Step,
+}
+
+/// Applies one step; see [`apply_steps`].
 pub fn apply_step(
     file: &Path,
     flag: &str,
@@ -60,80 +69,126 @@ pub fn apply_step(
     step: &Step,
     actor: &str,
 ) -> Result<Applied, String> {
+    let mut results = apply_steps(
+        file,
+        &[Pending {
+            flag,
+            measured,
+            step,
+        }],
+        actor,
+    )?;
+    Ok(results.pop().unwrap_or(Applied::Skipped(String::new())))
+}
+
+/// Applies a check's steps under one lock: one re-read of both files, one
+/// write of each (if anything changed) and one append to the audit log, so
+/// a check over a hundred plans costs one locked edit, not a hundred. A
+/// plan that moved since it was measured is skipped; the others still apply.
+pub fn apply_steps(
+    file: &Path,
+    pending: &[Pending<'_>],
+    actor: &str,
+) -> Result<Vec<Applied>, String> {
     let target = Target::resolve(file);
     let rollouts = rollouts_path(&target);
     check_writable(&target.file)?;
     check_writable(&rollouts)?;
     let _lock = EditLock::acquire(&target, || {})?;
-    let flags_text = fs::read_to_string(&target.file)
+    let mut flags_text = fs::read_to_string(&target.file)
         .map_err(|e| format!("cannot read flag file {}: {e}", target.file.display()))?;
     let rollouts_text = fs::read_to_string(&rollouts)
         .map_err(|e| format!("cannot read {}: {e}", rollouts.display()))?;
     let mut plans = RolloutsFile::parse(&rollouts_text).map_err(|p| invalid_line(&rollouts, &p))?;
-    let Some(rollout) = plans.rollouts.get_mut(flag) else {
-        return Ok(Applied::Skipped(format!("{flag}: the plan was removed")));
-    };
-    if !same_position(&rollout.state, measured) {
-        return Ok(Applied::Skipped(format!(
-            "{flag}: the plan moved since it was measured (now {} at phase {}); nothing done",
-            rollout.state.status,
-            rollout.state.phase + 1
-        )));
-    }
-    let change = step.action.flag_edit();
-    let edited = if change.is_empty() {
-        None
-    } else {
-        let request = EditRequest {
-            flag: flag.to_owned(),
-            create: false,
-            enabled: change.enabled,
-            percentage: change.percentage,
-            exclude_chats: Vec::new(),
-            include_chats: Vec::new(),
+    let mut results = Vec::with_capacity(pending.len());
+    let mut all_changes: Vec<Change> = Vec::new();
+    let mut audit_lines = String::new();
+    let time = jiff::Timestamp::now().to_string();
+    for p in pending {
+        let Some(rollout) = plans.rollouts.get_mut(p.flag) else {
+            results.push(Applied::Skipped(format!(
+                "{}: the plan was removed; nothing done",
+                p.flag
+            )));
+            continue;
         };
-        Some(edit::apply(&flags_text, &request).map_err(|e| match e {
-            edit::EditError::Invalid(p) => invalid_line(&target.file, &p),
-            other => other.to_string(),
-        })?)
-    };
-    rollout.state = step.state.clone();
-    let new_rollouts = plans.to_text();
+        if !same_position(&rollout.state, p.measured) {
+            results.push(Applied::Skipped(format!(
+                "{}: the plan moved since it was measured (now {} at phase {}); nothing done",
+                p.flag,
+                rollout.state.status,
+                rollout.state.phase + 1
+            )));
+            continue;
+        }
+        let change = p.step.action.flag_edit();
+        let mut changes = Vec::new();
+        if !change.is_empty() {
+            let request = EditRequest {
+                flag: p.flag.to_owned(),
+                create: false,
+                enabled: change.enabled,
+                percentage: change.percentage,
+                exclude_chats: Vec::new(),
+                include_chats: Vec::new(),
+            };
+            // A flag that cannot be edited (removed from the file by hand)
+            // stops its own plan, not the others.
+            let edited = match edit::apply(&flags_text, &request) {
+                Ok(edited) => edited,
+                Err(e) => {
+                    let why = match e {
+                        edit::EditError::Invalid(problems) => invalid_line(&target.file, &problems),
+                        other => other.to_string(),
+                    };
+                    results.push(Applied::Skipped(format!(
+                        "error: {}: {why}; nothing done",
+                        p.flag
+                    )));
+                    continue;
+                }
+            };
+            flags_text = edited.text;
+            changes = edited.changes;
+        }
+        rollout.state = p.step.state.clone();
+        if p.step.action.name() != "hold" {
+            for c in &changes {
+                audit_lines += &json!({"time": time, "user": actor, "actor": actor, "flag": c.flag, "field": c.field, "old": c.old, "new": c.new}).to_string();
+                audit_lines.push('\n');
+            }
+            audit_lines += &json!({
+                "time": time, "user": actor, "actor": actor, "flag": p.flag, "field": "rollout",
+                "old": p.measured.status.name(), "new": p.step.state.status.name(),
+                "action": p.step.action.name(), "reason": p.step.action.to_string(),
+            })
+            .to_string();
+            audit_lines.push('\n');
+        }
+        all_changes.extend(changes.iter().cloned());
+        results.push(Applied::Written(changes));
+    }
+    if results.iter().all(|r| matches!(r, Applied::Skipped(_))) {
+        return Ok(results);
+    }
     // Open the audit log first: a log that cannot be written stops the edit.
     let mut audit = OpenOptions::new()
         .append(true)
         .create(true)
         .open(&target.audit)
         .map_err(|e| format!("cannot open audit log {}: {e}", target.audit.display()))?;
-    let changes = match edited {
-        Some(edited) if !edited.changes.is_empty() => {
-            replace_file(&target, edited.text.as_bytes())?;
-            edited.changes
-        }
-        _ => Vec::new(),
-    };
+    if !all_changes.is_empty() {
+        replace_file(&target, flags_text.as_bytes())?;
+    }
     let rollouts_target = Target {
         file: rollouts.clone(),
         lock: target.lock.clone(),
         audit: target.audit.clone(),
     };
-    replace_file(&rollouts_target, new_rollouts.as_bytes())?;
-    if step.action.name() != "hold" {
-        let time = jiff::Timestamp::now().to_string();
-        let mut lines = String::new();
-        for c in &changes {
-            lines += &json!({"time": time, "user": actor, "actor": actor, "flag": c.flag, "field": c.field, "old": c.old, "new": c.new}).to_string();
-            lines.push('\n');
-        }
-        lines += &json!({
-            "time": time, "user": actor, "actor": actor, "flag": flag, "field": "rollout",
-            "old": measured.status.name(), "new": step.state.status.name(),
-            "action": step.action.name(), "reason": step.action.to_string(),
-        })
-        .to_string();
-        lines.push('\n');
+    replace_file(&rollouts_target, plans.to_text().as_bytes())?;
+    if !audit_lines.is_empty() {
         audit
-            .write_all(lines.as_bytes())
+            .write_all(audit_lines.as_bytes())
             .and_then(|()| audit.sync_all())
             .map_err(|e| {
                 format!(
@@ -142,5 +197,5 @@ pub fn apply_step(
                 )
             })?;
     }
-    Ok(Applied::Written(changes))
+    Ok(results)
 }

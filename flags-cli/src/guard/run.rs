@@ -17,7 +17,7 @@ use flags_rollout::{
 };
 use jiff::{SignedDuration, Timestamp};
 
-use super::apply::{Applied, apply_step, rollouts_path};
+use super::apply::{Applied, Pending, apply_steps, rollouts_path};
 use super::board::{Board, DecisionLine, PlanView, TriggerView};
 use super::page::value;
 use super::prometheus::PrometheusSource;
@@ -197,24 +197,49 @@ impl Guard {
 
         let mut lines = Vec::new();
         let mut acted = Vec::new();
-        for (flag, step, _) in &steps {
-            let rollout = &plans.rollouts[flag];
-            let line = decision_line(flag, rollout, step);
-            if needs_write(&rollout.state, step) {
-                match apply_step(&self.file, flag, &rollout.state, step, ACTOR) {
-                    Ok(Applied::Written(_)) => {
-                        if step.action.name() != "hold" {
-                            acted.push((flag.clone(), step.action.name()));
-                        }
-                        log(&line);
-                        lines.push(line);
+        let to_write: Vec<usize> = (0..steps.len())
+            .filter(|&i| needs_write(&plans.rollouts[&steps[i].0].state, &steps[i].1))
+            .collect();
+        let pending: Vec<Pending<'_>> = to_write
+            .iter()
+            .map(|&i| Pending {
+                flag: &steps[i].0,
+                measured: &plans.rollouts[&steps[i].0].state,
+                step: &steps[i].1,
+            })
+            .collect();
+        let mut outcome: Vec<Option<Result<Applied, String>>> =
+            (0..steps.len()).map(|_| None).collect();
+        if !pending.is_empty() {
+            match apply_steps(&self.file, &pending, ACTOR) {
+                Ok(results) => {
+                    for (&i, r) in to_write.iter().zip(results) {
+                        outcome[i] = Some(Ok(r));
                     }
-                    Ok(Applied::Skipped(why)) => log(&format!("{why}")),
-                    Err(e) => log(&format!("error: {flag}: {e}; nothing written")),
                 }
-            } else {
-                log(&line);
-                lines.push(line);
+                Err(e) => {
+                    for &i in &to_write {
+                        outcome[i] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        for (i, (flag, step, _)) in steps.iter().enumerate() {
+            let line = decision_line(flag, &plans.rollouts[flag], step);
+            match outcome[i].take() {
+                None => {
+                    log(&line);
+                    lines.push((i, line));
+                }
+                Some(Ok(Applied::Written(_))) => {
+                    if step.action.name() != "hold" {
+                        acted.push((flag.clone(), step.action.name()));
+                    }
+                    log(&line);
+                    lines.push((i, line));
+                }
+                Some(Ok(Applied::Skipped(why))) => log(&why),
+                Some(Err(e)) => log(&format!("error: {flag}: {e}; nothing written")),
             }
         }
 
@@ -230,7 +255,8 @@ impl Guard {
             board.count_action(&flag, action);
         }
         let at = unix(now);
-        for (line, (flag, step, _)) in lines.into_iter().zip(&steps) {
+        for (i, line) in lines {
+            let (flag, step, _) = &steps[i];
             if step.action.name() != "hold" {
                 board.decided(DecisionLine {
                     at,
