@@ -17,7 +17,9 @@ use flags_cli::guard::scrape::ScrapeSource;
 const PROCESSES: usize = 10;
 const FLAGS: usize = 200;
 const PLANS: usize = 100;
-const BOUNDS: [&str; 11] = ["0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.0", "5.0", "10.0", "30.0", "+Inf"];
+const BOUNDS: [&str; 11] = [
+    "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.0", "5.0", "10.0", "30.0", "+Inf",
+];
 
 /// What a bot serves after `n` rounds of traffic, in prometheus_client's
 /// shape (with `_created` series and decision counters to skip).
@@ -26,15 +28,24 @@ fn exposition(n: u64) -> String {
     t += "# HELP feature_flags_decisions_total Decisions\n# TYPE feature_flags_decisions_total counter\n";
     for f in 0..FLAGS {
         for reason in ["rollout", "disabled", "excluded_chat", "chat_type"] {
-            t += &format!("feature_flags_decisions_total{{flag=\"flag_{f}\",outcome=\"off\",reason=\"{reason}\"}} {}.0\n", n * 3);
+            t += &format!(
+                "feature_flags_decisions_total{{flag=\"flag_{f}\",outcome=\"off\",reason=\"{reason}\"}} {}.0\n",
+                n * 3
+            );
         }
     }
     t += "# HELP feature_flags_outcomes_total Outcomes\n# TYPE feature_flags_outcomes_total counter\n";
     for f in 0..FLAGS {
         for (cohort, ok, err) in [("on", n * 95, n * 2), ("off", n * 900, n * 18)] {
-            t += &format!("feature_flags_outcomes_total{{cohort=\"{cohort}\",flag=\"flag_{f}\",result=\"ok\"}} {ok}.0\n");
-            t += &format!("feature_flags_outcomes_total{{cohort=\"{cohort}\",flag=\"flag_{f}\",result=\"error\"}} {err}.0\n");
-            t += &format!("feature_flags_outcomes_created{{cohort=\"{cohort}\",flag=\"flag_{f}\",result=\"ok\"}} 1.7e9\n");
+            t += &format!(
+                "feature_flags_outcomes_total{{cohort=\"{cohort}\",flag=\"flag_{f}\",result=\"ok\"}} {ok}.0\n"
+            );
+            t += &format!(
+                "feature_flags_outcomes_total{{cohort=\"{cohort}\",flag=\"flag_{f}\",result=\"error\"}} {err}.0\n"
+            );
+            t += &format!(
+                "feature_flags_outcomes_created{{cohort=\"{cohort}\",flag=\"flag_{f}\",result=\"ok\"}} 1.7e9\n"
+            );
         }
     }
     t += "# TYPE feature_flags_outcome_duration_seconds histogram\n";
@@ -42,10 +53,17 @@ fn exposition(n: u64) -> String {
         for (cohort, total) in [("on", n * 97), ("off", n * 918)] {
             for (i, le) in BOUNDS.iter().enumerate() {
                 let v = if i < 4 { total / 2 } else { total };
-                t += &format!("feature_flags_outcome_duration_seconds_bucket{{cohort=\"{cohort}\",flag=\"flag_{f}\",le=\"{le}\"}} {v}.0\n");
+                t += &format!(
+                    "feature_flags_outcome_duration_seconds_bucket{{cohort=\"{cohort}\",flag=\"flag_{f}\",le=\"{le}\"}} {v}.0\n"
+                );
             }
-            t += &format!("feature_flags_outcome_duration_seconds_sum{{cohort=\"{cohort}\",flag=\"flag_{f}\"}} {}.5\n", total / 4);
-            t += &format!("feature_flags_outcome_duration_seconds_count{{cohort=\"{cohort}\",flag=\"flag_{f}\"}} {total}.0\n");
+            t += &format!(
+                "feature_flags_outcome_duration_seconds_sum{{cohort=\"{cohort}\",flag=\"flag_{f}\"}} {}.5\n",
+                total / 4
+            );
+            t += &format!(
+                "feature_flags_outcome_duration_seconds_count{{cohort=\"{cohort}\",flag=\"flag_{f}\"}} {total}.0\n"
+            );
         }
     }
     for f in 0..FLAGS {
@@ -74,7 +92,11 @@ fn setup() -> (tempfile::TempDir, Guard) {
     let replies: Vec<Vec<u8>> = (1..=32)
         .map(|n| {
             let body = exposition(n);
-            let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+            let mut r = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
             r.extend_from_slice(body.as_bytes());
             r
         })
@@ -87,7 +109,11 @@ fn setup() -> (tempfile::TempDir, Guard) {
     let flags: Vec<String> = (0..FLAGS)
         .map(|f| format!("\"flag_{f}\": {{\"enabled\": true, \"rollout_percentage\": 5}}"))
         .collect();
-    std::fs::write(&file, format!("{{\"version\": 1, \"flags\": {{{}}}}}\n", flags.join(",\n"))).unwrap();
+    std::fs::write(
+        &file,
+        format!("{{\"version\": 1, \"flags\": {{{}}}}}\n", flags.join(",\n")),
+    )
+    .unwrap();
     let since = jiff::Timestamp::now();
     let plans: Vec<String> = (0..PLANS)
         .map(|f| {
@@ -103,7 +129,10 @@ fn setup() -> (tempfile::TempDir, Guard) {
         .collect();
     std::fs::write(
         dir.path().join("flags.json.rollouts.json"),
-        format!("{{\"version\": 1, \"rollouts\": {{{}}}}}\n", plans.join(",\n")),
+        format!(
+            "{{\"version\": 1, \"rollouts\": {{{}}}}}\n",
+            plans.join(",\n")
+        ),
     )
     .unwrap();
     let client = Client::new(Duration::from_secs(5), 64 << 20);
@@ -125,7 +154,11 @@ fn guard_check(c: &mut Criterion) {
         guard.check(&mut |l| lines.push(l.to_owned()));
     }
     assert_eq!(lines.len(), PLANS, "{lines:?}");
-    assert!(lines.iter().all(|l| l.contains("healthy, holding")), "{:?}", &lines[..3]);
+    assert!(
+        lines.iter().all(|l| l.contains("healthy, holding")),
+        "{:?}",
+        &lines[..3]
+    );
     c.bench_function("guard_check/100_plans_10_processes_200_flags", |b| {
         b.iter(|| guard.check(&mut |_| {}))
     });

@@ -13,35 +13,41 @@
 
 use std::borrow::Cow;
 
-/// The labels of one sample, as written between the braces (already checked
-/// to be well formed); [`Labels::get`] decodes one value on demand.
+/// Most labels a sample of a wanted family may have (the guard's have 3 or
+/// 4, plus a few a relabelling proxy might add).
+pub const MAX_LABELS: usize = 16;
+
+/// The labels of one sample, split once; [`Labels::get`] decodes a value
+/// on demand (allocating only when it has escapes).
 #[derive(Debug, Clone, Copy)]
 pub struct Labels<'a> {
-    raw: &'a str,
+    pairs: [(&'a str, &'a str, bool); MAX_LABELS],
+    len: usize,
 }
 
 impl<'a> Labels<'a> {
+    const EMPTY: Labels<'a> = Labels {
+        pairs: [("", "", false); MAX_LABELS],
+        len: 0,
+    };
+
     /// The value of label `name`, unescaped; `None` if absent.
     pub fn get(&self, name: &str) -> Option<Cow<'a, str>> {
-        let mut rest = self.raw;
-        loop {
-            rest = rest.trim_start_matches([' ', '\t', ',']);
-            if rest.is_empty() {
-                return None;
-            }
-            let (label, value, after) = split_pair(rest)?;
-            if label == name {
-                return Some(value);
-            }
-            rest = after;
-        }
+        let &(_, raw, escaped) = self.pairs[..self.len].iter().find(|p| p.0 == name)?;
+        Some(if escaped {
+            Cow::Owned(unescape(raw))
+        } else {
+            Cow::Borrowed(raw)
+        })
     }
 }
 
-/// One `label="value"` at the start of `s`: the label, its decoded value and
-/// what follows the closing quote. `None` if malformed.
-fn split_pair(s: &str) -> Option<(&str, Cow<'_, str>, &str)> {
-    let eq = s.find('=')?;
+/// One `label="value"` at the start of `s`: the label, the raw value (and
+/// whether it has escapes) and what follows the closing quote. `None` if
+/// malformed.
+fn split_pair(s: &str) -> Option<(&str, &str, bool, &str)> {
+    let bytes = s.as_bytes();
+    let eq = bytes.iter().position(|&b| b == b'=')?;
     let label = s[..eq].trim_end();
     if label.is_empty() || !label.bytes().all(is_name_byte) {
         return None;
@@ -57,15 +63,7 @@ fn split_pair(s: &str) -> Option<(&str, Cow<'_, str>, &str)> {
                 escaped = true;
                 i += 2;
             }
-            b'"' => {
-                let raw = &body[..i];
-                let value = if escaped {
-                    Cow::Owned(unescape(raw))
-                } else {
-                    Cow::Borrowed(raw)
-                };
-                return Some((label, value, &body[i + 1..]));
-            }
+            b'"' => return Some((label, &body[..i], escaped, &body[i + 1..])),
             _ => i += 1,
         }
     }
@@ -133,11 +131,9 @@ pub fn for_each_sample<'a>(
             message: format!("{message} in sample of {name}"),
         };
         let mut rest = &line[name_end..];
-        let mut labels = Labels { raw: "" };
+        let mut labels = Labels::EMPTY;
         if let Some(inner) = rest.strip_prefix('{') {
-            let end = labels_end(inner).ok_or_else(|| fail("unterminated or malformed labels"))?;
-            labels.raw = &inner[..end];
-            rest = &inner[end + 1..];
+            (labels, rest) = parse_labels(inner).map_err(fail)?;
         }
         if !rest.starts_with([' ', '\t']) {
             return Err(fail("no value"));
@@ -152,20 +148,28 @@ pub fn for_each_sample<'a>(
     Ok(())
 }
 
-/// The index of the `}` that closes a label set, checking every pair.
-fn labels_end(inner: &str) -> Option<usize> {
+/// Splits a label set (after its `{`) into pairs, checking every one;
+/// returns them and what follows the closing `}`.
+fn parse_labels(inner: &str) -> Result<(Labels<'_>, &str), &'static str> {
+    let mut labels = Labels::EMPTY;
     let mut rest = inner;
     loop {
         let trimmed = rest.trim_start_matches([' ', '\t']);
         if let Some(after) = trimmed.strip_prefix('}') {
-            return Some(inner.len() - after.len() - 1);
+            return Ok((labels, after));
         }
-        let (_, _, after) = split_pair(trimmed)?;
+        let (label, raw, escaped, after) =
+            split_pair(trimmed).ok_or("unterminated or malformed labels")?;
+        if labels.len == MAX_LABELS {
+            return Err("too many labels");
+        }
+        labels.pairs[labels.len] = (label, raw, escaped);
+        labels.len += 1;
         let after = after.trim_start_matches([' ', '\t']);
         rest = match after.strip_prefix(',') {
             Some(next) => next,
             None if after.starts_with('}') => after,
-            None => return None,
+            None => return Err("unterminated or malformed labels"),
         };
     }
 }
@@ -290,6 +294,20 @@ python_info{implementation="CPython",major="3",minor="11",patchlevel="2",version
             let err = collect(text, "m").unwrap_err();
             assert_eq!(err.line, line, "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn labels_are_bounded() {
+        let many: Vec<String> = (0..=MAX_LABELS).map(|i| format!("l{i}=\"v\"")).collect();
+        let text = format!("m{{{}}} 1\n", many.join(","));
+        assert!(
+            collect(&text, "m")
+                .unwrap_err()
+                .message
+                .contains("too many labels")
+        );
+        let text = format!("m{{{}}} 1\n", many[..MAX_LABELS].join(","));
+        assert_eq!(collect(&text, "m").unwrap().len(), 1);
     }
 
     #[test]
