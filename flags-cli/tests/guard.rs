@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use flags_cli::guard::apply::{Applied, apply_step};
+use flags_cli::rollout_apply::{Actor, Applied, apply_step};
 use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
 use flags_rollout::{Action, RolloutsFile, decide};
 
@@ -68,7 +68,8 @@ fn healthy() -> Measurements {
 fn two_guards_measuring_the_same_state_act_once() {
     let env = env_with_plan("running");
     let plans = RolloutsFile::parse(&fs::read_to_string(rollouts_path(&env)).unwrap()).unwrap();
-    let state = plans.rollouts["gpt"].state.clone();
+    let rollout = plans.rollouts["gpt"].clone();
+    let state = rollout.state.clone();
     let step = decide(
         &plans.rollouts["gpt"].plan,
         &state,
@@ -86,15 +87,15 @@ fn two_guards_measuring_the_same_state_act_once() {
     let results: Vec<Applied> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..guards)
             .map(|_| {
-                let (barrier, file, state, step) = (
+                let (barrier, file, rollout, step) = (
                     Arc::clone(&barrier),
                     env.file.clone(),
-                    state.clone(),
+                    rollout.clone(),
                     step.clone(),
                 );
                 s.spawn(move || {
                     barrier.wait();
-                    apply_step(&file, "gpt", &state, &step, "guard").unwrap()
+                    apply_step(&file, "gpt", &rollout, &step, Actor::Guard).unwrap()
                 })
             })
             .collect();
@@ -102,11 +103,11 @@ fn two_guards_measuring_the_same_state_act_once() {
     });
     let written = results
         .iter()
-        .filter(|r| matches!(r, Applied::Written(_)))
+        .filter(|r| matches!(r, Applied::Written { .. }))
         .count();
     assert_eq!(written, 1, "{results:?}");
     assert!(results.iter().any(
-        |r| matches!(r, Applied::Skipped(why) if why.contains("moved since it was measured"))
+        |r| matches!(r, Applied::Stale { why } if why.contains("changed since the decision"))
     ));
     assert!(
         env.text().contains("\"rollout_percentage\": 25"),
@@ -116,7 +117,10 @@ fn two_guards_measuring_the_same_state_act_once() {
     let after = RolloutsFile::parse(&fs::read_to_string(rollouts_path(&env)).unwrap()).unwrap();
     assert_eq!(after.rollouts["gpt"].state.phase, 1);
     let audit = env.audit_lines();
-    let advances = audit.iter().filter(|l| l["action"] == "advance").count();
+    let advances = audit
+        .iter()
+        .filter(|l| l["action"] == "advance" && l["field"] == "rollout_percentage")
+        .count();
     assert_eq!(advances, 1, "{audit:?}");
     assert!(audit.iter().all(|l| l["user"] == "guard"));
 }

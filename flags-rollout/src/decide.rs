@@ -10,7 +10,7 @@ use crate::measure::{FlagWindow, Measurements};
 use crate::plan::{OnTrigger, Plan, Trigger, fmt_number};
 use crate::state::{LastDecision, Reading, State, Status, Verdict};
 use crate::stats::{
-    Z_CRITICAL, bound_at_or_above, histogram_quantile, slower_than, two_proportion_z,
+    Z_CRITICAL, at_least, bound_at_or_above, histogram_quantile, slower_than, two_proportion_z,
 };
 
 /// The share of slow outcomes above which the p95 is slower than the
@@ -339,8 +339,7 @@ fn progress(plan: &Plan, state: &State, measurements: &Measurements, now: Timest
         }
     };
     let seen = window.on_outcomes_in_phase;
-    // `!(seen >= need)`: NaN is not enough.
-    if !(seen >= plan.min_samples as f64) {
+    if !at_least(seen, plan.min_samples as f64) {
         return Action::Hold(HoldReason::FewSamplesInPhase {
             seen,
             need: plan.min_samples,
@@ -523,7 +522,7 @@ fn compare(plan: &Plan, trigger: Trigger, threshold: f64, window: &FlagWindow) -
     let counts_ok = |bad: f64, ok: f64, errors: f64| {
         [bad, ok, errors].iter().all(|v| v.is_finite() && *v >= 0.0)
     };
-    if !counts_ok(bad_on, on.ok, on.errors) || !(on.total() >= min) {
+    if !counts_ok(bad_on, on.ok, on.errors) || !at_least(on.total(), min) {
         return r;
     }
     if !counts_ok(bad_off, off.ok, off.errors) {

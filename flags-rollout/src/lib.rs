@@ -33,5 +33,6 @@ pub use decide::{
 };
 pub use duration::{format_duration, parse_duration};
 pub use file::{Rollout, RolloutsFile};
+pub use jiff;
 pub use plan::{OnTrigger, Phase, Plan, Trigger, Triggers, parse_phases, phases_spec};
 pub use state::{LastDecision, Reading, State, Status, Verdict};

@@ -84,8 +84,10 @@ impl Verdict {
 
 /// One trigger on one check: what the guard logs, shows and exports.
 /// Values that do not exist (no traffic, no `off` cohort, no z for memory)
-/// are NaN (`null` in the rollouts file).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// are NaN (`null` in the rollouts file). Two readings are equal when their
+/// numbers are, NaN counting as equal to NaN (a state read back from the
+/// file equals the state written).
+#[derive(Debug, Clone, Copy)]
 pub struct Reading {
     pub trigger: Trigger,
     /// The `on` cohort's error share or p95 in seconds; the highest memory
@@ -102,6 +104,20 @@ pub struct Reading {
     /// NaN when not computed (too few `off` outcomes, memory, complaints).
     pub z: f64,
     pub verdict: Verdict,
+}
+
+impl PartialEq for Reading {
+    fn eq(&self, other: &Reading) -> bool {
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        self.trigger == other.trigger
+            && self.verdict == other.verdict
+            && same(self.on, other.on)
+            && same(self.off, other.off)
+            && same(self.threshold, other.threshold)
+            && same(self.samples, other.samples)
+            && same(self.off_samples, other.off_samples)
+            && same(self.z, other.z)
+    }
 }
 
 /// The last decision with its inputs, kept in the rollouts file so that

@@ -12,17 +12,22 @@ pub const Z_CRITICAL: f64 = 3.09;
 /// share is 0 or 1 (both cohorts alike: no evidence either way); NaN when a
 /// count is not a number or a cohort is empty.
 pub fn two_proportion_z(x1: f64, n1: f64, x2: f64, n2: f64) -> f64 {
-    if !(n1 > 0.0 && n2 > 0.0) || !(x1.is_finite() && x2.is_finite()) {
+    if !(n1 > 0.0 && n2 > 0.0 && x1.is_finite() && x2.is_finite()) {
         return f64::NAN;
     }
     let p1 = x1 / n1;
     let p2 = x2 / n2;
     let pooled = (x1 + x2) / (n1 + n2);
     let variance = pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2);
-    if !(variance > 0.0) {
+    if !at_least(variance, f64::MIN_POSITIVE) {
         return 0.0;
     }
     (p1 - p2) / variance.sqrt()
+}
+
+/// `value >= min`, false for NaN: no data is never enough.
+pub fn at_least(value: f64, min: f64) -> bool {
+    value >= min
 }
 
 /// Index of the smallest bound at or above `threshold` seconds, if any.
@@ -65,7 +70,7 @@ pub fn histogram_quantile(q: f64, cohort: &CohortWindow) -> f64 {
         bucket.1 = max;
     }
     let observations = buckets[buckets.len() - 1].1;
-    if !(observations > 0.0) {
+    if !at_least(observations, f64::MIN_POSITIVE) {
         return f64::NAN;
     }
     let mut rank = q * observations;

@@ -3,7 +3,6 @@
 //! the guard"). The metric sources, the loop and the status server live
 //! here; the decisions are flags-rollout's pure functions.
 
-pub mod apply;
 pub mod board;
 pub mod command;
 pub mod http;

@@ -3,7 +3,6 @@
 //! re-reading apply; one log line per plan and check.
 
 use std::fs;
-use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,12 +16,14 @@ use flags_rollout::{
 };
 use jiff::{SignedDuration, Timestamp};
 
-use super::apply::{Applied, Pending, apply_steps, rollouts_path};
 use super::board::{Board, DecisionLine, PlanView, TriggerView};
 use super::page::value;
 use super::prometheus::PrometheusSource;
 use super::scrape::ScrapeSource;
 use crate::report::invalid_line;
+use crate::rollout_apply::{
+    Actor, Applied, apply_step, now as now_to_the_second, read_rollouts, rollouts_path,
+};
 use crate::write::Target;
 
 /// Who the audit log names for the guard's edits.
@@ -121,17 +122,10 @@ fn read_files(file: &std::path::Path) -> (Option<RolloutsFile>, Vec<String>) {
         )),
     }
     let path = rollouts_path(&target);
-    let plans = match fs::read_to_string(&path) {
-        Ok(text) => match RolloutsFile::parse(&text) {
-            Ok(plans) => Some(plans),
-            Err(p) => {
-                problems.push(invalid_line(&path, &p));
-                None
-            }
-        },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(RolloutsFile::default()),
-        Err(e) => {
-            problems.push(format!("cannot read {}: {e}", path.display()));
+    let plans = match read_rollouts(&path) {
+        Ok(plans) => Some(plans),
+        Err(failure) => {
+            problems.extend(failure.lines);
             None
         }
     };
@@ -158,7 +152,7 @@ impl Guard {
     /// `error: `), as printed.
     pub fn check(&mut self, log: &mut dyn FnMut(&str)) {
         let started = Instant::now();
-        let now = Timestamp::now();
+        let now = now_to_the_second();
         let (plans, problems) = read_files(&self.file);
         for p in &problems {
             log(&format!("error: {p}; nothing written"));
@@ -197,48 +191,33 @@ impl Guard {
 
         let mut lines = Vec::new();
         let mut acted = Vec::new();
-        let to_write: Vec<usize> = (0..steps.len())
-            .filter(|&i| needs_write(&plans.rollouts[&steps[i].0].state, &steps[i].1))
-            .collect();
-        let pending: Vec<Pending<'_>> = to_write
+        // Through the CLI's shared apply: under the lock, both files read
+        // again, nothing written unless the plan is still as measured.
+        let outcome: Vec<Option<Result<Applied, String>>> = steps
             .iter()
-            .map(|&i| Pending {
-                flag: &steps[i].0,
-                measured: &plans.rollouts[&steps[i].0].state,
-                step: &steps[i].1,
+            .map(|(flag, step, _)| {
+                let rollout = &plans.rollouts[flag];
+                needs_write(&rollout.state, step).then(|| {
+                    apply_step(&self.file, flag, rollout, step, Actor::Guard)
+                        .map_err(|f| f.lines.join("; "))
+                })
             })
             .collect();
-        let mut outcome: Vec<Option<Result<Applied, String>>> =
-            (0..steps.len()).map(|_| None).collect();
-        if !pending.is_empty() {
-            match apply_steps(&self.file, &pending, ACTOR) {
-                Ok(results) => {
-                    for (&i, r) in to_write.iter().zip(results) {
-                        outcome[i] = Some(Ok(r));
-                    }
-                }
-                Err(e) => {
-                    for &i in &to_write {
-                        outcome[i] = Some(Err(e.clone()));
-                    }
-                }
-            }
-        }
         for (i, (flag, step, _)) in steps.iter().enumerate() {
             let line = decision_line(flag, &plans.rollouts[flag], step);
-            match outcome[i].take() {
+            match &outcome[i] {
                 None => {
                     log(&line);
                     lines.push((i, line));
                 }
-                Some(Ok(Applied::Written(_))) => {
+                Some(Ok(Applied::Written { .. })) => {
                     if step.action.name() != "hold" {
                         acted.push((flag.clone(), step.action.name()));
                     }
                     log(&line);
                     lines.push((i, line));
                 }
-                Some(Ok(Applied::Skipped(why))) => log(&why),
+                Some(Ok(Applied::Stale { why })) => log(&format!("{why}; nothing done")),
                 Some(Err(e)) => log(&format!("error: {flag}: {e}; nothing written")),
             }
         }
