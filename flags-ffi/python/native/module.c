@@ -10,7 +10,7 @@ static struct PyModuleDef native_module = {
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (args_init() < 0 || errors_init() < 0 || decision_init() < 0 ||
+    if (args_init() < 0 || errors_init() < 0 || decision_init() < 0 || message_init() < 0 ||
         PyType_Ready(&FlagStoreType) < 0 || PyType_Ready(&MessageType) < 0) {
         return NULL;
     }
