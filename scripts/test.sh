@@ -26,6 +26,10 @@ python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet ./flags-ffi/python pytest xxhash prometheus_client
 "$venv/bin/python" -m pytest flags-ffi/python/tests -q
 
+step "rollout guard end to end (a real bot, the guard, the CLI, a real Prometheus)"
+cargo build -p flags-cli --locked --bin feature_flags
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_e2e -q
+
 step "rollout dashboard: checker tests, static check, every query and rule against a live Prometheus"
 python3 -m unittest discover -s scripts/tests
 python3 scripts/grafana_dashboard.py check
