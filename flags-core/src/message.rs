@@ -86,7 +86,9 @@ impl<'c, S: Deref<Target = Snapshot>> Message<'c, S> {
     }
 
     /// Evaluates flag `name` and exposes it.
-    #[inline]
+    // Always inlined, as evaluation is: a call costs more than exposing
+    // (saved registers, the decision returned through memory).
+    #[inline(always)]
     pub fn evaluate(&mut self, name: &str) -> Decision {
         match self.snapshot.position(name) {
             Some(position) => self.evaluate_position(position),
@@ -96,14 +98,14 @@ impl<'c, S: Deref<Target = Snapshot>> Message<'c, S> {
 
     /// Whether flag `name` is on (`false` for a flag the file does not
     /// define); exposes it.
-    #[inline]
+    #[inline(always)]
     pub fn is_enabled(&mut self, name: &str) -> bool {
         self.evaluate(name).enabled
     }
 
     /// Whether flag `name` is on; `default` for a flag the file does not
     /// define (which is exposed to nothing).
-    #[inline]
+    #[inline(always)]
     pub fn is_enabled_or(&mut self, name: &str, default: bool) -> bool {
         let decision = self.evaluate(name);
         match decision.reason {
@@ -113,7 +115,7 @@ impl<'c, S: Deref<Target = Snapshot>> Message<'c, S> {
     }
 
     /// Evaluates the flag behind `handle` and exposes it.
-    #[inline]
+    #[inline(always)]
     pub fn evaluate_handle(&mut self, handle: Handle) -> Decision {
         match self.snapshot.handle_position(handle) {
             Some(position) => self.evaluate_position(position),
