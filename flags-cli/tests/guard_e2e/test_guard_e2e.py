@@ -235,10 +235,12 @@ def on_share(world: World, start: float, end: float) -> float:
     return on / total
 
 
-def check_healthy_rollout(world: World, timeout: float = 60) -> None:
+def check_healthy_rollout(world: World, timeout: float = 60, resumed: bool = False) -> None:
     spans = phase_spans(world, timeout)
     assert [s[0] for s in spans] == [5, 25, 50, 100], spans
-    for pct, start, end in spans:
+    # A resumed rollout's first phase was mostly held before: its hold is
+    # over, so it may move on at the first check with data.
+    for pct, start, end in spans[1:] if resumed else spans:
         share = on_share(world, start, end)
         assert abs(share - pct / 100) < 0.04, f"{pct} %: on share {share:.3f}"
     assert world.flag()["enabled"] is True
@@ -317,7 +319,7 @@ def test_a_stopped_bot_holds_the_plan_and_a_restarted_guard_continues(world):
     world.stop_guard()
     world.start_bot()
     world.start_guard()
-    check_healthy_rollout(world)
+    check_healthy_rollout(world, resumed=True)
 
 
 # ---- a fleet behind Prometheus ---------------------------------------------
