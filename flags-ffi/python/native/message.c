@@ -17,7 +17,7 @@ typedef struct {
 PyObject *message_new(PyObject *names, uint64_t generation, size_t flag_count,
                       const uint64_t *bits) {
     size_t words = (flag_count + 63) / 64;
-    MessageObject *self = PyObject_NewVar(MessageObject, &MessageType, (Py_ssize_t)words);
+    MessageObject *self = PyObject_NewVar(MessageObject, MessageType, (Py_ssize_t)words);
     if (self == NULL) {
         return NULL;
     }
@@ -32,15 +32,13 @@ PyObject *message_new(PyObject *names, uint64_t generation, size_t flag_count,
 
 static void message_dealloc(MessageObject *self) {
     Py_XDECREF(self->names);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    free_instance((PyObject *)self);
 }
 
 /* 1 on, 0 off, -1 not a flag of this generation, -2 error. */
-/* 1 on, 0 off, -1 not a flag of this generation, -2 error. */
 static int message_lookup(MessageObject *self, PyObject *name) {
-    if (!PyUnicode_Check(name)) {
-        PyErr_Format(PyExc_TypeError, "flag name must be a str, not %.100s",
-                     Py_TYPE(name)->tp_name);
+    if (!is_str(name)) {
+        RAISE_FOR_TYPE(PyExc_TypeError, "flag name must be a str, not %V", name);
         return -2;
     }
     PyObject *index_obj = PyDict_GetItemWithError(self->names, name);
@@ -135,22 +133,29 @@ static PyGetSetDef message_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PySequenceMethods message_as_sequence = {
-    .sq_contains = (objobjproc)message_contains,
+PyTypeObject *MessageType;
+
+static PyType_Slot message_slots[] = {
+    {Py_tp_doc, "Every flag for one message, from one version of the flag file.\n\n"
+                "Made by FlagStore.for_message(); checks cost no native calls."},
+    {Py_tp_dealloc, message_dealloc},
+    {Py_tp_repr, message_repr},
+    {Py_sq_contains, message_contains},
+    {Py_tp_methods, message_methods},
+    {Py_tp_getset, message_getset},
+    {0, NULL},
 };
 
-PyTypeObject MessageType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "feature_flags.Message",
-    .tp_doc = "Every flag for one message, from one version of the flag file.\n\n"
-              "Made by FlagStore.for_message(); checks cost no native calls.",
-    .tp_basicsize = offsetof(MessageObject, bits),
-    .tp_itemsize = sizeof(uint64_t),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_dealloc = (destructor)message_dealloc,
-    .tp_repr = (reprfunc)message_repr,
-    .tp_as_sequence = &message_as_sequence,
-    .tp_methods = message_methods,
-    .tp_getset = message_getset,
+static PyType_Spec message_spec = {
+    .name = "feature_flags.Message",
+    .basicsize = (int)offsetof(MessageObject, bits),
+    .itemsize = (int)sizeof(uint64_t),
+    /* Only for_message() makes one. */
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = message_slots,
 };
 
+int message_init(void) {
+    MessageType = (PyTypeObject *)PyType_FromSpec(&message_spec);
+    return MessageType == NULL ? -1 : 0;
+}
