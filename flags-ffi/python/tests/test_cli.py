@@ -13,7 +13,7 @@ from pathlib import Path
 
 import feature_flags
 import pytest
-from support import flag_file
+from support import REPO_ROOT, flag_file
 
 PACKAGED_BINARY = Path(feature_flags.__file__).parent / "bin" / "feature_flags"
 
@@ -32,6 +32,8 @@ WAYS = {
     "console script": lambda: [str(console_script())],
     "python -m": lambda: [sys.executable, "-m", "feature_flags"],
     "binary": lambda: [str(PACKAGED_BINARY)],
+    # The operators' habit, from a checkout: a shim that runs the installed tool.
+    "scripts shim": lambda: [sys.executable, str(REPO_ROOT / "scripts" / "feature_flags.py")],
 }
 
 
@@ -61,7 +63,7 @@ def test_the_package_ships_an_executable_binary() -> None:
     assert version.stdout.startswith("feature_flags ")
 
 
-@pytest.mark.parametrize("way", ["console script", "python -m"])
+@pytest.mark.parametrize("way", ["console script", "python -m", "scripts shim"])
 def test_an_edit_through_the_python_entry_points(way: str, flags_path: Path) -> None:
     edited = run(way, "--file", str(flags_path), "--feature", "new_gpt_model", "--percentage", "50")
     assert edited.returncode == 0, edited.stderr
@@ -87,7 +89,7 @@ def test_an_edit_through_the_python_entry_points(way: str, flags_path: Path) -> 
 def test_same_output_and_exit_code_as_the_binary(args: list[str], flags_path: Path) -> None:
     full = ["--file", str(flags_path), *args]
     expected = run("binary", *full)
-    for way in ("console script", "python -m"):
+    for way in ("console script", "python -m", "scripts shim"):
         got = run(way, *full)
         assert (got.returncode, got.stdout, got.stderr) == (
             expected.returncode,
