@@ -2,8 +2,9 @@
 # Every test of the project, in one command: `bash scripts/test.sh`.
 # Needs cargo, a C compiler and python3 (with venv; the wheel's build tools,
 # zig among them, come from PyPI into target/py-tools); promtool (Debian's
-# `prometheus` package) for the metrics checks, which are skipped without it
-# unless CI is set. Set QUICK_BENCH=0 to skip the quick benchmark run.
+# `prometheus` package) for the metrics checks and prometheus itself for the
+# live dashboard proof, which are skipped without them unless CI is set.
+# Set QUICK_BENCH=0 to skip the quick benchmark run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,28 @@ bash scripts/build-wheel.sh target/wheelhouse
 
 step "the wheel on each CPython >= 3.10 here, and a wheel built from the sdist, with no cargo or cc on PATH"
 bash scripts/test-wheel.sh target/wheelhouse
+
+step "rollout dashboard: checker tests, static check, every query and rule against a live Prometheus"
+python3 -m unittest discover -s scripts/tests
+python3 scripts/grafana_dashboard.py check
+if command -v npm >/dev/null 2>&1; then
+    bash scripts/check_dashboard_schema.sh
+elif [ -n "${CI:-}" ]; then
+    echo "error: npm is not installed (apt-get install npm)" >&2
+    exit 1
+else
+    echo "note: npm not found; skipping the dashboard's type check against @grafana/schema"
+fi
+if command -v prometheus >/dev/null 2>&1; then
+    cargo build --locked --quiet -p flags-cli
+    python3 scripts/dashboard_live_proof.py --bot-python "$venv/bin/python" \
+        --feature-flags target/debug/feature_flags
+elif [ -n "${CI:-}" ]; then
+    echo "error: prometheus is not installed (apt-get install prometheus)" >&2
+    exit 1
+else
+    echo "note: prometheus not found; skipping the live dashboard proof (apt-get install prometheus)"
+fi
 
 if [ "${QUICK_BENCH:-1}" != 0 ]; then
     step "benchmarks (quick mode: a broken bench fails; timings are printed, not asserted)"

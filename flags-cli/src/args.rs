@@ -16,6 +16,8 @@ Examples:
   feature_flags --feature new_gpt_model --disable          # kill switch
   feature_flags --feature weather_v2 --create --percentage 5
   feature_flags --history --feature new_gpt_model
+  feature_flags --group beta_testers --add-user 123456789   # creates the group if need be
+  feature_flags --feature new_gpt_model --add-user-group beta_testers --chat-types private
 
 Exit status: 0 ok, 1 an invalid file or a failed command, 2 a usage error.";
 
@@ -25,11 +27,12 @@ Exit status: 0 ok, 1 an invalid file or a failed command, 2 a usage error.";
 /// --explain, --history; add --json for machine-readable output.
 ///
 /// Edits (--percentage, --exclude-chat, --include-chat, --disable, --enable,
-/// --create) need --feature NAME. All edits of one command are one write: under
-/// a lock on FILE.lock the file is re-read, edited in place (every other byte
-/// stays as it was), validated as a whole, written to a temporary file in the
-/// same folder and renamed over the original. Each change is printed and
-/// appended to FILE.audit.jsonl.
+/// --create, the targeting and rebucketing options, --delete) need --feature
+/// NAME; user group edits need --group NAME. All edits of one command are one
+/// write: under a lock on FILE.lock the file is re-read, edited in place
+/// (every other byte stays as it was), validated as a whole, written to a
+/// temporary file in the same folder and renamed over the original. Each
+/// change is printed and appended to FILE.audit.jsonl.
 #[derive(Debug, Parser)]
 #[command(name = "feature_flags", version, after_help = EXAMPLES)]
 #[command(group(ArgGroup::new("action").args(["list", "check", "explain", "history"])))]
@@ -85,12 +88,15 @@ pub struct Cli {
     #[arg(long, value_name = "TYPE", requires = "explain", help_heading = "Message to explain", value_parser = chat_type_arg)]
     pub chat_type: Option<ChatType>,
 
-    /// With --explain: a group the bot knows the user to be in (repeatable).
+    /// A user group: alone, shows its size and the flags that target it;
+    /// with --add-user, --remove-user, --list-users or --delete, manages it.
+    /// With --explain instead: a group the bot knows the user to be in
+    /// (repeatable).
     #[arg(
         long,
-        value_name = "GROUP",
-        requires = "explain",
-        help_heading = "Message to explain"
+        value_name = "NAME",
+        conflicts_with_all = ["list", "check", "history"],
+        help_heading = "User groups"
     )]
     pub group: Vec<String>,
 
@@ -122,12 +128,19 @@ pub struct Cli {
     pub create: bool,
 
     /// Print what an edit would change, and write nothing.
-    #[arg(long, requires = "edit", help_heading = "Edits")]
+    #[arg(long, requires = "writes", help_heading = "Edits")]
     pub dry_run: bool,
 
     /// Machine-readable output (JSON) for the read-only commands.
     #[arg(long, conflicts_with = "edit")]
     pub json: bool,
+
+    /// Groups, targeting, rebucketing and life cycle (src/manage_args.rs).
+    #[command(flatten)]
+    pub manage: crate::manage_args::ManageArgs,
+
+    #[command(flatten)]
+    pub rollout: crate::rollout_args::RolloutArgs,
 }
 
 fn percentage_arg(s: &str) -> Result<Percentage, String> {

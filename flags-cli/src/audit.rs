@@ -27,11 +27,21 @@ impl AuditLog {
 
     /// Appends one line per change, all in one write.
     pub fn record(&mut self, changes: &[Change]) -> io::Result<()> {
+        self.record_by(changes, &operator(), &Map::new())
+    }
+
+    /// Appends one line per change by `user` (an operator, or `guard`),
+    /// each line also carrying the fields of `extra` (why it was made).
+    pub fn record_by(
+        &mut self,
+        changes: &[Change],
+        user: &str,
+        extra: &Map<String, Value>,
+    ) -> io::Result<()> {
         let time = rfc3339_utc(SystemTime::now());
-        let user = operator();
         let mut lines = String::new();
         for change in changes {
-            let line = json!({
+            let mut line = json!({
                 "time": time,
                 "user": user,
                 "flag": change.flag,
@@ -39,6 +49,11 @@ impl AuditLog {
                 "old": change.old,
                 "new": change.new,
             });
+            if let Some(object) = line.as_object_mut() {
+                for (key, value) in extra {
+                    object.entry(key.clone()).or_insert_with(|| value.clone());
+                }
+            }
             lines.push_str(&line.to_string());
             lines.push('\n');
         }
@@ -47,8 +62,39 @@ impl AuditLog {
     }
 }
 
+impl AuditLog {
+    /// Appends `entries` (group edits, deletions), each stamped first with
+    /// the time and the operator like [`AuditLog::record`]'s lines, all in
+    /// one write.
+    pub fn record_entries(&mut self, entries: &[Map<String, Value>]) -> io::Result<()> {
+        let time = rfc3339_utc(SystemTime::now());
+        let user = operator();
+        let mut lines = String::new();
+        for entry in entries {
+            let mut line = Map::new();
+            line.insert("time".into(), json!(time));
+            line.insert("user".into(), json!(user));
+            line.extend(entry.iter().map(|(k, v)| (k.clone(), v.clone())));
+            lines.push_str(&Value::Object(line).to_string());
+            lines.push('\n');
+        }
+        self.file.write_all(lines.as_bytes())?;
+        self.file.sync_all()
+    }
+}
+
+/// A flag's change as an audit entry (without time and operator).
+pub fn change_entry(change: &Change) -> Map<String, Value> {
+    let mut entry = Map::new();
+    entry.insert("flag".into(), json!(change.flag));
+    entry.insert("field".into(), json!(change.field));
+    entry.insert("old".into(), change.old.clone());
+    entry.insert("new".into(), change.new.clone());
+    entry
+}
+
 /// Who made the change: the person behind sudo if any, else the login user.
-fn operator() -> String {
+pub fn operator() -> String {
     ["SUDO_USER", "USER"]
         .iter()
         .filter_map(|var| std::env::var(var).ok())

@@ -19,12 +19,17 @@ use crate::write::{EditLock, Target, replace_file};
 type Out<'a> = dyn FnMut(&str) + 'a;
 
 pub fn run(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
+    if let Some(result) = crate::rollouts::run(cli, out) {
+        return result;
+    }
     if cli.check {
         check(cli, out)
     } else if cli.list {
         list(cli, out)
     } else if cli.history {
         history(cli, out)
+    } else if let Some(result) = crate::manage::run(cli, out) {
+        result
     } else if let Some(request) = edit_request(cli)? {
         edit(cli, &request, out)
     } else if let Some(name) = &cli.feature {
@@ -106,6 +111,7 @@ fn check(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
             return Err(Failure { lines, code: 1 });
         }
     }
+    crate::rollouts::check(path, &text)?;
     Ok(0)
 }
 
@@ -130,9 +136,12 @@ fn show_flag(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     let snapshot = load(&cli.file)?;
     let def = find(&snapshot, name)?;
     if cli.json {
-        out(&json_line(&show::flag_json(name, def)));
+        let mut shown = show::flag_json(snapshot.file(), name, def);
+        crate::rollouts::show_under_flag(&cli.file, name, Some(&mut shown), out);
+        out(&json_line(&shown));
     } else {
-        out(&show::flag_text(name, def));
+        out(&show::flag_text(snapshot.file(), name, def));
+        crate::rollouts::show_under_flag(&cli.file, name, None, out);
     }
     Ok(0)
 }
@@ -187,6 +196,11 @@ fn history(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
         e.get(key).and_then(Value::as_str).unwrap_or("?").to_owned()
     };
     for entry in &entries {
+        if let Some(group_edit) = crate::groups::history_text(entry) {
+            let (time, user) = (text(entry, "time"), text(entry, "user"));
+            out(&format!("{time}  {user}  {group_edit}\n"));
+            continue;
+        }
         let change = Change {
             flag: text(entry, "flag"),
             field: text(entry, "field"),
@@ -218,7 +232,8 @@ fn edit_request(cli: &Cli) -> Result<Option<EditRequest>, Failure> {
         || enabled.is_some()
         || cli.percentage.is_some()
         || !cli.exclude_chat.is_empty()
-        || !cli.include_chat.is_empty();
+        || !cli.include_chat.is_empty()
+        || cli.manage.has_targeting();
     let Some(flag) = cli.feature.clone().filter(|_| is_edit) else {
         return Ok(None);
     };
@@ -238,6 +253,7 @@ fn edit_request(cli: &Cli) -> Result<Option<EditRequest>, Failure> {
         percentage: cli.percentage,
         exclude_chats: cli.exclude_chat.clone(),
         include_chats: cli.include_chat.clone(),
+        targeting: crate::targeting::Targeting::from_args(&cli.manage).map_err(Failure::usage)?,
     }))
 }
 
@@ -265,12 +281,16 @@ fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, Failu
     if cli.dry_run {
         let text = fs::read_to_string(&target.file).map_err(|e| cannot_read(e.to_string()))?;
         let edited = edit::apply(&text, request).map_err(|e| edit_failure(&cli.file, e))?;
+        let impact = crate::rebucket::guard(&text, &edited, &request.flag, true)?;
         print_outcome(&edited, out);
+        if let Some(line) = &impact {
+            out(&format!("{line}\n"));
+        }
         out("dry run: nothing written\n");
         return Ok(0);
     }
 
-    let _lock = EditLock::acquire(&target, || {
+    let lock = EditLock::acquire(&target, || {
         eprintln!(
             "note: waiting for another edit to finish (lock {})",
             target.lock.display()
@@ -281,6 +301,7 @@ fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, Failu
     // part of what we edit, never overwritten by a stale copy.
     let text = fs::read_to_string(&target.file).map_err(|e| cannot_read(e.to_string()))?;
     let edited = edit::apply(&text, request).map_err(|e| edit_failure(&cli.file, e))?;
+    let impact = crate::rebucket::guard(&text, &edited, &request.flag, cli.manage.force)?;
     if edited.changes.is_empty() {
         print_outcome(&edited, out);
         out("nothing to change\n");
@@ -289,12 +310,16 @@ fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, Failu
     let mut log = AuditLog::open(&target.audit).map_err(Failure::new)?;
     replace_file(&target, edited.text.as_bytes()).map_err(Failure::new)?;
     print_outcome(&edited, out);
+    if let Some(line) = &impact {
+        out(&format!("{line}\n"));
+    }
     log.record(&edited.changes).map_err(|e| {
         Failure::new(format!(
             "the file was changed, but the audit log {} could not be written: {e}",
             target.audit.display()
         ))
     })?;
+    crate::rollouts::after_hand_edit(&target, lock, request, out)?;
     Ok(0)
 }
 

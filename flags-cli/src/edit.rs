@@ -25,6 +25,8 @@ pub struct EditRequest {
     pub percentage: Option<Percentage>,
     pub exclude_chats: Vec<i64>,
     pub include_chats: Vec<i64>,
+    /// User groups, chat types, description, bucket_by, salt.
+    pub targeting: crate::targeting::Targeting,
 }
 
 /// One field of one flag that an edit changed (one audit log line).
@@ -39,6 +41,9 @@ pub struct Change {
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field == "flag" && self.new.is_null() {
+            return write!(f, "{}: deleted", self.flag);
+        }
         if self.field == "flag" && self.old.is_null() {
             let fields: Vec<String> = self
                 .new
@@ -228,6 +233,21 @@ pub fn apply(text: &str, request: &EditRequest) -> Result<Edited, EditError> {
                 changes.push(change(name, "exclude_chats", json!(old), json!(new)));
             }
         }
+    }
+
+    if !request.targeting.is_empty() {
+        let def = expected
+            .flags
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d)
+            .ok_or_else(|| EditError::Internal("flag vanished".into()))?;
+        let out = crate::targeting::Applied {
+            changes: &mut changes,
+            already: &mut already,
+        };
+        let groups = &before.groups;
+        crate::targeting::apply(&mut doc.text, name, &request.targeting, def, groups, out)?;
     }
 
     if !changes.is_empty() {

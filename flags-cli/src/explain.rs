@@ -28,6 +28,9 @@ pub struct Explanation {
     pub percentage: Percentage,
     /// The lowest percentage that puts this bucket in the rollout.
     pub in_rollout_from: Option<Percentage>,
+    /// The flag's user groups and their sizes in the file (`None`: not
+    /// defined there, only the bot can name it).
+    pub user_groups: Vec<(String, Option<usize>)>,
 }
 
 pub fn explain(snapshot: &Snapshot, name: &str, def: &FlagDef, msg: &Message) -> Explanation {
@@ -55,6 +58,10 @@ pub fn explain(snapshot: &Snapshot, name: &str, def: &FlagDef, msg: &Message) ->
         bucket_by: def.bucket_by,
         percentage: def.rollout_percentage,
         in_rollout_from,
+        user_groups: crate::groups::sizes(snapshot.file(), &def.user_groups)
+            .into_iter()
+            .map(|(group, size)| (group.to_owned(), size))
+            .collect(),
     }
 }
 
@@ -109,6 +116,14 @@ impl Explanation {
             "{}: {state}\nreason: {} — {}\n",
             self.flag, self.decision.reason, self.why
         );
+        if !self.user_groups.is_empty() {
+            let groups: Vec<String> = self
+                .user_groups
+                .iter()
+                .map(|(group, size)| crate::groups::size_text(group, *size))
+                .collect();
+            out.push_str(&format!("user groups: {}\n", groups.join(", ")));
+        }
         match self.bucket {
             Some(b) => out.push_str(&format!(
                 "bucket: {b} of 100000 (by {} id)\n",
@@ -149,6 +164,11 @@ impl Explanation {
             "bucket_by": self.bucket_by.as_str(),
             "rollout_percentage": self.percentage.to_json(),
             "in_rollout_from": self.in_rollout_from.map(Percentage::to_json),
+            "user_group_sizes": self
+                .user_groups
+                .iter()
+                .map(|(group, size)| (group.clone(), json!(size)))
+                .collect::<serde_json::Map<_, _>>(),
             "percentage_decides": self.decision.reason == Reason::Rollout && self.percentage != Percentage::FULL,
         })
     }

@@ -6,10 +6,21 @@ pub mod audit;
 pub mod commands;
 pub mod edit;
 pub mod explain;
+pub mod groups;
+pub mod lifecycle;
+pub mod locked;
+pub mod manage;
+pub mod manage_args;
+pub mod patch;
+pub mod rebucket;
 pub mod report;
+pub mod rollout_apply;
+pub mod rollout_args;
+pub mod rollouts;
 pub mod show;
 pub mod span;
 pub mod splice;
+pub mod targeting;
 pub mod write;
 
 /// Why a command failed: what to tell the operator, and the exit status.

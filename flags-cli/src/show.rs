@@ -5,8 +5,11 @@ use std::fmt::Write as _;
 use flags_core::{FlagDef, FlagFile};
 use serde_json::{Value, json};
 
-/// Every field of a flag, defaults filled in, `salt` as evaluation uses it.
-pub fn flag_json(name: &str, def: &FlagDef) -> Value {
+use crate::groups;
+
+/// Every field of a flag, defaults filled in, `salt` as evaluation uses it,
+/// and the size of each of its user groups (`null`: not in the file).
+pub fn flag_json(file: &FlagFile, name: &str, def: &FlagDef) -> Value {
     let chat_types: Vec<&str> = def.chat_types.iter().map(|t| t.as_str()).collect();
     json!({
         "name": name,
@@ -18,11 +21,17 @@ pub fn flag_json(name: &str, def: &FlagDef) -> Value {
         "exclude_chats": def.exclude_chats,
         "bucket_by": def.bucket_by.as_str(),
         "salt": def.salt.as_deref().unwrap_or(name),
+        "user_group_sizes": groups::sizes_json(file, &def.user_groups),
     })
 }
 
 pub fn list_json(file: &FlagFile) -> Value {
-    Value::Array(file.flags.iter().map(|(n, d)| flag_json(n, d)).collect())
+    Value::Array(
+        file.flags
+            .iter()
+            .map(|(n, d)| flag_json(file, n, d))
+            .collect(),
+    )
 }
 
 /// A table with one row per flag.
@@ -43,7 +52,7 @@ pub fn list_table(file: &FlagFile) -> String {
                 name.clone(),
                 if def.enabled { "yes" } else { "no" }.to_owned(),
                 format!("{}%", def.rollout_percentage),
-                list_or(&def.user_groups, "-"),
+                list_or(&group_sizes(file, def), "-"),
                 list_or(&chat_types(def), "all"),
                 def.exclude_chats.len().to_string(),
             ]
@@ -72,7 +81,7 @@ pub fn list_table(file: &FlagFile) -> String {
 }
 
 /// One flag, field by field.
-pub fn flag_text(name: &str, def: &FlagDef) -> String {
+pub fn flag_text(file: &FlagFile, name: &str, def: &FlagDef) -> String {
     let salt = match &def.salt {
         Some(salt) => salt.clone(),
         None => format!("{name} (the flag's name)"),
@@ -84,7 +93,7 @@ pub fn flag_text(name: &str, def: &FlagDef) -> String {
         ),
         ("enabled", def.enabled.to_string()),
         ("rollout_percentage", def.rollout_percentage.to_string()),
-        ("user_groups", list_or(&def.user_groups, "- (none)")),
+        ("user_groups", list_or(&group_sizes(file, def), "- (none)")),
         ("chat_types", list_or(&chat_types(def), "- (every type)")),
         ("exclude_chats", list_or(&def.exclude_chats, "- (none)")),
         ("bucket_by", def.bucket_by.to_string()),
@@ -95,6 +104,14 @@ pub fn flag_text(name: &str, def: &FlagDef) -> String {
         let _ = writeln!(out, "  {:<20}{value}", format!("{field}:"));
     }
     out
+}
+
+/// `beta_testers (2 users)` for each of the flag's user groups.
+fn group_sizes(file: &FlagFile, def: &FlagDef) -> Vec<String> {
+    groups::sizes(file, &def.user_groups)
+        .into_iter()
+        .map(|(name, size)| groups::size_text(name, size))
+        .collect()
 }
 
 fn chat_types(def: &FlagDef) -> Vec<&'static str> {

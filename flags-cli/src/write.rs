@@ -99,9 +99,16 @@ impl EditLock {
 /// old file or the new one, never a mix, and a crash leaves one of the two.
 /// The new file keeps the old one's permissions (and owner, where allowed).
 pub fn replace_file(target: &Target, contents: &[u8]) -> Result<(), String> {
+    replace_file_like(target, contents, &target.file)
+}
+
+/// [`replace_file`], the new file taking the permissions and owner of
+/// `like` (which may be the target itself, or, for a file that does not
+/// exist yet, the flag file beside it).
+pub fn replace_file_like(target: &Target, contents: &[u8], like: &Path) -> Result<(), String> {
     let context =
         |what: &str, path: &Path, e: io::Error| format!("cannot {what} {}: {e}", path.display());
-    let original = fs::metadata(&target.file).map_err(|e| context("read", &target.file, e))?;
+    let original = fs::metadata(like).map_err(|e| context("read", like, e))?;
     let temp_path = target.temp();
     // A temp file left by a killed edit is ours to replace: we hold the lock.
     match fs::remove_file(&temp_path) {

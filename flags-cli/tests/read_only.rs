@@ -42,7 +42,7 @@ fn list_prints_a_row_per_flag() {
                 "new_gpt_model",
                 "yes",
                 "10%",
-                "beta_testers",
+                "beta_testers (2 users)",
                 "private",
                 "0"
             ],
@@ -69,8 +69,10 @@ fn list_json_gives_every_field_with_defaults() {
             "exclude_chats": [-1001234567890i64],
             "bucket_by": "chat",
             "salt": "enhanced_video_download",
+            "user_group_sizes": {},
         })
     );
+    assert_eq!(flags[0]["user_group_sizes"], json!({ "beta_testers": 2 }));
 }
 
 #[test]

@@ -57,6 +57,36 @@ fn forty_parallel_exclusions_all_land() {
     );
 }
 
+#[test]
+fn forty_parallel_adds_to_one_group_lose_no_id() {
+    let env = Env::new();
+    let ids: Vec<i64> = (0..40).map(|i| 500_000_000 + i).collect();
+    let children: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            bin()
+                .arg("--file")
+                .arg(&env.file)
+                .args(["--group", "beta_testers", "--add-user", &id.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let file = parse_flag_file(&env.text()).expect("valid after the race");
+    let (name, members) = &file.groups[0];
+    assert_eq!(name, "beta_testers");
+    assert_eq!(members.len(), 42, "{members:?}");
+    for id in ids.iter().chain(&[111_111_111, 222_222_222]) {
+        assert!(members.contains(id), "{id} lost");
+    }
+    assert_eq!(env.audit_lines().len(), 40);
+}
+
 /// An edit that has to wait for the lock applies itself to the file as it is
 /// once the lock is free, not as it was when the command started.
 #[test]

@@ -5,5 +5,10 @@ mod util;
 
 mod bad_input;
 mod edits;
+mod groups;
+mod lifecycle;
+mod manage_bad_input;
 mod read_only;
+mod rollouts;
 mod safety;
+mod targeting;

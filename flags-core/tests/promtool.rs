@@ -125,3 +125,27 @@ fn alert_rules_pass_their_promtool_unit_tests() {
     );
     assert_success(&output, "test rules");
 }
+
+#[test]
+fn recording_rules_pass_promtool_check_rules() {
+    let Some(promtool) = promtool() else { return };
+    let output = run(
+        &promtool,
+        &["check", "rules", "../examples/prometheus/rules.yml"],
+        "",
+    );
+    assert_success(&output, "check rules");
+}
+
+/// The recording rules behind the dashboard and the rollout alerts record
+/// what they say on known series (`examples/prometheus/rules_test.yml`).
+#[test]
+fn recording_rules_pass_their_promtool_unit_tests() {
+    let Some(promtool) = promtool() else { return };
+    let output = run(
+        &promtool,
+        &["test", "rules", "../examples/prometheus/rules_test.yml"],
+        "",
+    );
+    assert_success(&output, "test rules");
+}

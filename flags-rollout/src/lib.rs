@@ -3,5 +3,36 @@
 //! function that turns a plan, its state, the window's measurements and the
 //! time into hold, advance or roll back. No I/O here: the CLI reads the
 //! files, takes the lock, fetches metrics and reads the clock.
+//!
+//! ```
+//! use flags_rollout::{Plan, State, decide, Action, HoldReason};
+//! use flags_rollout::measure::{Measurements, FlagWindow};
+//!
+//! let plan = Plan::default(); // 5:1d,25:3d,50:5d,100
+//! let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+//! let mut state = State::pending(now);
+//! state.status = flags_rollout::Status::Running;
+//! let quiet = Measurements { flag: Ok(FlagWindow::default()), memory: Ok(None) };
+//! let step = decide(&plan, &state, &quiet, now);
+//! assert!(matches!(step.action, Action::Hold(HoldReason::NoData(_))));
+//! ```
 
+pub mod control;
+pub mod decide;
+pub mod duration;
+pub mod file;
 pub mod measure;
+pub mod plan;
+pub mod state;
+pub mod stats;
+mod strict;
+
+pub use control::{abort, pause, resume, start};
+pub use decide::{
+    Action, Cause, FlagEdit, HoldReason, RollBackTo, Step, decide, readings, rollback_target,
+};
+pub use duration::{format_duration, parse_duration};
+pub use file::{Rollout, RolloutsFile};
+pub use jiff;
+pub use plan::{OnTrigger, Phase, Plan, Trigger, Triggers, parse_phases, phases_spec};
+pub use state::{LastDecision, Reading, State, Status, Verdict};

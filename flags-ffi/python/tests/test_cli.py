@@ -33,7 +33,10 @@ WAYS = {
     "python -m": lambda: [sys.executable, "-m", "feature_flags"],
     "binary": lambda: [str(PACKAGED_BINARY)],
     # The operators' habit, from a checkout: a shim that runs the installed tool.
-    "scripts shim": lambda: [sys.executable, str(REPO_ROOT / "scripts" / "feature_flags.py")],
+    "scripts shim": lambda: [
+        sys.executable,
+        str(REPO_ROOT / "examples" / "python" / "scripts" / "feature_flags.py"),
+    ],
 }
 
 

@@ -4,9 +4,13 @@
 Runs the binary installed with the Python package (`pip install
 feature_flags-*.whl` also puts `feature_flags` on the virtualenv's PATH, and
 `python -m feature_flags` works too): same arguments, output and exit codes.
-In a checkout without the package installed, runs the workspace's CLI
-through cargo. A bot's repository can keep a copy of this file where
-operators expect it.
+In this repository without the package installed, it runs the workspace's
+CLI through cargo.
+
+A bot's repository can keep a copy in its scripts/ folder, where operators
+expect it, as long as no other script in that folder imports feature_flags:
+for them this file's name would shadow the package (which is why it is not
+in this repository's scripts/).
 """
 
 import os
@@ -22,7 +26,7 @@ try:
     from feature_flags.__main__ import main
 except ImportError:
     cargo = shutil.which("cargo")
-    manifest = HERE.parent / "Cargo.toml"
+    manifest = HERE.parents[2] / "Cargo.toml"  # examples/python/scripts -> repository
     if cargo is None or not manifest.is_file():
         sys.exit("error: the feature_flags package is not installed: pip install feature_flags-*.whl")
     os.execv(

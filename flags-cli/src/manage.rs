@@ -1,0 +1,127 @@
+//! The commands of `manage_args.rs` that are not field edits of one flag:
+//! `--group NAME` (show, `--list-users`, membership, `--delete`), a flag's
+//! `--delete`, and the refused `--rename`. Called from `commands::run`.
+
+use std::fs;
+
+use crate::Failure;
+use crate::args::Cli;
+use crate::locked::{self, Planned};
+use crate::manage_args::group_name_arg;
+use crate::rollout_apply::{read_rollouts, rollouts_path};
+use crate::write::Target;
+use crate::{groups, lifecycle};
+use flags_rollout::Status;
+
+type Out<'a> = dyn FnMut(&str) + 'a;
+
+/// Runs the command if it is one of these; `None` otherwise.
+pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
+    let args = &cli.manage;
+    if let (Some(name), Some(new)) = (&cli.feature, &args.rename) {
+        return Some(Err(lifecycle::rename_refusal(name, new)));
+    }
+    if args.force && !(args.delete || args.bucket_by.is_some() || args.salt.is_some()) {
+        return Some(Err(Failure::usage(
+            "--force only confirms --delete, --bucket-by or --salt",
+        )));
+    }
+    if !cli.group.is_empty() && !cli.explain {
+        return Some(group_command(cli, out));
+    }
+    if args.delete {
+        return Some(match &cli.feature {
+            Some(_) if args.force => Err(Failure::usage(
+                "--force does not apply to deleting a flag (a running rollout plan is finished or aborted first)",
+            )),
+            Some(name) => delete_flag(cli, name, out),
+            None => Err(Failure::usage(
+                "--delete needs --feature NAME (a flag) or --group NAME (a user group)",
+            )),
+        });
+    }
+    None
+}
+
+fn read(cli: &Cli) -> Result<String, Failure> {
+    fs::read_to_string(&cli.file)
+        .map_err(|e| Failure::new(format!("cannot read flag file {}: {e}", cli.file.display())))
+}
+
+fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
+    let args = &cli.manage;
+    if cli.feature.is_some() {
+        return Err(Failure::usage(if args.delete {
+            "--delete takes --feature NAME or --group NAME, not both"
+        } else {
+            "--group with --feature needs --explain (a group the bot knows the user to be in); to manage a group, give --group NAME without --feature"
+        }));
+    }
+    let [group] = cli.group.as_slice() else {
+        return Err(Failure::usage("give one --group NAME to manage"));
+    };
+    group_name_arg(group).map_err(|e| Failure::usage(format!("--group: {e}")))?;
+    let path = cli.file.as_path();
+
+    if args.delete {
+        return locked::write(path, cli.dry_run, out, &mut |text, _| {
+            groups::delete(path, text, group, args.force)
+        });
+    }
+    if !args.add_user.is_empty() || !args.remove_user.is_empty() {
+        if let Some(id) = args
+            .add_user
+            .iter()
+            .find(|id| args.remove_user.contains(id))
+        {
+            return Err(Failure::usage(format!(
+                "user {id} is given to both --add-user and --remove-user"
+            )));
+        }
+        return locked::write(path, cli.dry_run, out, &mut |text, _| {
+            groups::edit_members(path, text, group, &args.add_user, &args.remove_user)
+        });
+    }
+    let text = read(cli)?;
+    let shown = if args.list_users {
+        groups::list_users(path, &text, group, cli.json)?
+    } else {
+        groups::show(path, &text, group, cli.json)?
+    };
+    out(&shown);
+    Ok(0)
+}
+
+fn delete_flag(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
+    let path = cli.file.as_path();
+    locked::write(path, cli.dry_run, out, &mut |text, target: &Target| {
+        let mut planned: Planned = lifecycle::delete(path, text, name)?;
+        // Read under the lock: plans are started under it too. A paused
+        // plan counts: --resume would carry on with a flag that is gone.
+        let rollouts_file = rollouts_path(target);
+        let mut rollouts = read_rollouts(&rollouts_file)?;
+        if let Some(rollout) = rollouts.rollouts.remove(name) {
+            let status = rollout.state.status;
+            if matches!(status, Status::Running | Status::Paused) {
+                return Err(Failure::new(format!(
+                    "a rollout plan for {name} is {status}; --feature {name} --abort it first (see --status)"
+                )));
+            }
+            // A finished plan goes with its flag, so a new flag of the same
+            // name never inherits it (--resume would pick it up).
+            planned
+                .lines
+                .push(format!("{name}: its {status} rollout plan is removed too"));
+            planned.entries.push(
+                serde_json::json!({
+                    "flag": name, "field": "plan.state", "old": status.to_string(), "new": null
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            );
+            planned.also = Some((rollouts_file, rollouts.to_text()));
+        }
+        Ok(planned)
+    })
+}

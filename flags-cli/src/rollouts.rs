@@ -1,0 +1,475 @@
+//! The rollout plan commands: setting a plan (`--plan`, `--triggers`, …),
+//! `--start`, `--pause`, `--resume`, `--abort`, `--status`, the plan shown
+//! under `--feature NAME`, `--check`'s view of the rollouts file, and the
+//! pause that a hand edit of a running plan's flag makes.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use flags_core::parse_flag_file;
+use flags_rollout::file::{decision_json, triggers_json};
+use flags_rollout::jiff::Timestamp;
+use flags_rollout::{
+    Plan, Rollout, RolloutsFile, State, Status, Step, format_duration, phases_spec,
+};
+use serde_json::{Value, json};
+
+use crate::Failure;
+use crate::args::Cli;
+use crate::edit::{self, Change, EditRequest};
+use crate::report::invalid_line;
+use crate::rollout_apply::{Actor, Locked, commit, now, read_rollouts, rollouts_path};
+use crate::write::{EditLock, Target};
+
+type Out<'a> = dyn FnMut(&str) + 'a;
+
+/// Runs a rollout command if the command line has one.
+pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
+    if cli.rollout.status {
+        return Some(status(cli, out));
+    }
+    if cli.rollout.is_edit() {
+        let flag = cli.feature.as_deref()?;
+        return Some(edit_plan(cli, flag, out));
+    }
+    None
+}
+
+fn print_changes(changes: &[Change], out: &mut Out<'_>) {
+    for change in changes {
+        out(&format!("{change}\n"));
+    }
+}
+
+fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
+    let args = &cli.rollout;
+    let locked = Locked::acquire(&cli.file)?;
+    // Both files are read only under the lock.
+    let flags = parse_flag_file(&locked.flag_text()?)
+        .map_err(|problems| Failure::new(invalid_line(&cli.file, &problems)))?;
+    let mut rollouts = locked.rollouts()?;
+    if flags.flag(flag).is_none() {
+        return Err(Failure::new(edit::unknown_flag(&flags, flag).to_string()));
+    }
+    let now = now();
+    let before = rollouts.rollouts.get(flag).cloned();
+    let mut rollout = match (&args.plan, &before) {
+        (Some(_), Some(r)) if r.state.status == Status::Running => {
+            return Err(Failure::new(format!(
+                "{flag}: its plan is running at phase {}/{}; --pause it before replacing the phases",
+                r.state.phase + 1,
+                r.plan.phases.len()
+            )));
+        }
+        (Some(phases), Some(r)) => Rollout {
+            plan: Plan {
+                phases: phases.0.clone(),
+                ..r.plan.clone()
+            },
+            state: State::pending(now),
+        },
+        (Some(phases), None) => Rollout {
+            plan: Plan::with_phases(phases.0.clone()),
+            state: State::pending(now),
+        },
+        (None, Some(r)) => r.clone(),
+        (None, None) => {
+            return Err(Failure::new(format!(
+                "{flag} has no rollout plan; --plan sets one (--plan alone: {})",
+                flags_rollout::plan::DEFAULT_PHASES
+            )));
+        }
+    };
+    let plan = &mut rollout.plan;
+    if let Some(triggers) = &args.triggers {
+        plan.triggers
+            .apply_overrides(&triggers.0)
+            .map_err(Failure::usage)?;
+    }
+    if let Some(window) = args.window {
+        plan.window = window;
+    }
+    if let Some(n) = args.min_samples {
+        plan.min_samples = n;
+    }
+    if let Some(n) = args.sustain {
+        plan.sustain = n;
+    }
+    if let Some(action) = args.on_trigger {
+        plan.on_trigger = action;
+    }
+    let plan_changes = plan_changes(flag, before.as_ref().map(|r| &r.plan), &rollout.plan);
+
+    let control = if args.start {
+        Some(flags_rollout::start(&rollout.plan, &rollout.state, now))
+    } else if args.pause {
+        Some(flags_rollout::pause(
+            &rollout.plan,
+            &rollout.state,
+            now,
+            "by hand (--pause)",
+        ))
+    } else if args.resume {
+        Some(flags_rollout::resume(&rollout.plan, &rollout.state, now))
+    } else if args.abort {
+        Some(flags_rollout::abort(&rollout.plan, &rollout.state, now))
+    } else {
+        None
+    };
+    let step: Option<Step> = control
+        .transpose()
+        .map_err(|why| Failure::new(format!("{flag}: {why}")))?;
+    if let Some(step) = &step {
+        rollout.state = step.state.clone();
+    }
+    rollouts.rollouts.insert(flag.to_owned(), rollout);
+    let changes = commit(
+        &locked,
+        &rollouts,
+        flag,
+        before.as_ref(),
+        step.as_ref(),
+        plan_changes,
+        Actor::Operator,
+    )?;
+    if changes.is_empty() {
+        out("nothing to change\n");
+    }
+    print_changes(&changes, out);
+    if let Some(step) = &step {
+        out(&format!("{flag}: {}\n", step.action));
+    }
+    Ok(0)
+}
+
+/// The settings an operator changed, one audit line each.
+fn plan_changes(flag: &str, before: Option<&Plan>, after: &Plan) -> Vec<Change> {
+    let fields = |p: &Plan| -> [(&'static str, Value); 6] {
+        [
+            ("plan.phases", json!(phases_spec(&p.phases))),
+            ("plan.triggers", json!(p.triggers.spec())),
+            ("plan.window", json!(format_duration(p.window))),
+            ("plan.min_samples", json!(p.min_samples)),
+            ("plan.sustain", json!(p.sustain)),
+            ("plan.on_trigger", json!(p.on_trigger.name())),
+        ]
+    };
+    let old = before.map(fields);
+    fields(after)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (field, new))| {
+            let old = old.as_ref().map_or(Value::Null, |o| o[i].1.clone());
+            (old != new).then(|| Change {
+                flag: flag.to_owned(),
+                field: field.to_owned(),
+                old,
+                new,
+            })
+        })
+        .collect()
+}
+
+/// After a hand edit of `--percentage`, `--enable` or `--disable` (still
+/// under the edit's lock): a running plan of that flag is paused, so the
+/// guard does not undo the operator's decision. A rollouts file that cannot
+/// be read does not stop the edit (the kill switch must always work); it is
+/// reported on stderr.
+pub fn after_hand_edit(
+    target: &Target,
+    lock: EditLock,
+    request: &EditRequest,
+    out: &mut Out<'_>,
+) -> Result<(), Failure> {
+    if request.percentage.is_none() && request.enabled.is_none() {
+        return Ok(());
+    }
+    let locked = Locked::held(target.clone(), lock);
+    let mut rollouts = match locked.rollouts() {
+        Ok(r) => r,
+        Err(failure) => {
+            for line in failure.lines {
+                eprintln!(
+                    "warning: {line}; a running plan of {} was not paused",
+                    request.flag
+                );
+            }
+            return Ok(());
+        }
+    };
+    let Some(before) = rollouts.rollouts.get(&request.flag).cloned() else {
+        return Ok(());
+    };
+    if before.state.status != Status::Running {
+        return Ok(());
+    }
+    let step = flags_rollout::pause(&before.plan, &before.state, now(), "a hand edit wins")
+        .map_err(Failure::new)?;
+    if let Some(r) = rollouts.rollouts.get_mut(&request.flag) {
+        r.state = step.state.clone();
+    }
+    let changes = commit(
+        &locked,
+        &rollouts,
+        &request.flag,
+        Some(&before),
+        Some(&step),
+        Vec::new(),
+        Actor::Operator,
+    )?;
+    print_changes(&changes, out);
+    out(&format!(
+        "{}: rollout plan paused by this hand edit; --resume continues it at phase {}\n",
+        request.flag,
+        before.state.phase + 1
+    ));
+    Ok(())
+}
+
+/// When the plan can next move, and to what.
+fn next_step(r: &Rollout) -> (String, Option<Timestamp>) {
+    let (plan, state) = (&r.plan, &r.state);
+    match state.status {
+        Status::Pending => ("--start".into(), None),
+        Status::Paused => ("--resume".into(), None),
+        Status::RolledBack => (
+            format!("--resume (phase {}) or --start", state.phase + 1),
+            None,
+        ),
+        Status::Done => ("-".into(), None),
+        Status::Running => {
+            let Some(next) = plan.phases.get(state.phase + 1) else {
+                return ("done at the next check".into(), None);
+            };
+            let hold = plan.phases[state.phase].hold.unwrap_or_default();
+            let at = state.since.checked_add(hold).ok();
+            let when = at.map_or_else(|| "?".into(), |t| t.to_string());
+            (format!("{}% from {when} if healthy", next.percentage), at)
+        }
+    }
+}
+
+fn phase_cell(r: &Rollout) -> String {
+    let percentage = r
+        .plan
+        .phases
+        .get(r.state.phase)
+        .map_or_else(|| "?".into(), |p| p.percentage.to_string());
+    format!(
+        "{}/{} ({percentage}%)",
+        r.state.phase + 1,
+        r.plan.phases.len()
+    )
+}
+
+fn last_cell(r: &Rollout) -> String {
+    r.state
+        .last_decision
+        .as_ref()
+        .map_or_else(|| "-".into(), |d| format!("{} ({})", d.reason, d.at))
+}
+
+fn rollout_json(name: &str, r: &Rollout, orphan: bool) -> Value {
+    let (next, at) = next_step(r);
+    json!({
+        "flag": name,
+        "orphan": orphan,
+        "state": r.state.status.name(),
+        "phase": r.state.phase + 1,
+        "phases": r.plan.phases.len(),
+        "percentage": r.plan.phases.get(r.state.phase).map(|p| p.percentage.to_json()),
+        "since": r.state.since.to_string(),
+        "next_step": next,
+        "next_step_at": at.map(|t| t.to_string()),
+        "plan": {
+            "phases": phases_spec(&r.plan.phases),
+            "triggers": triggers_json(&r.plan.triggers),
+            "window": format_duration(r.plan.window),
+            "min_samples": r.plan.min_samples,
+            "sustain": r.plan.sustain,
+            "on_trigger": r.plan.on_trigger.name(),
+        },
+        "last_decision": r.state.last_decision.as_ref().map_or(Value::Null, decision_json),
+    })
+}
+
+/// Names of the plans whose flag the flag file no longer has.
+fn orphans<'r>(file: &Path, rollouts: &'r RolloutsFile) -> Result<Vec<&'r str>, Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::new(format!("cannot read flag file {}: {e}", file.display())))?;
+    let flags =
+        parse_flag_file(&text).map_err(|problems| Failure::new(invalid_line(file, &problems)))?;
+    Ok(rollouts
+        .rollouts
+        .keys()
+        .filter(|name| flags.flag(name).is_none())
+        .map(String::as_str)
+        .collect())
+}
+
+fn status(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
+    let target = Target::resolve(&cli.file);
+    let rollouts = read_rollouts(&rollouts_path(&target))?;
+    let orphans = orphans(&cli.file, &rollouts)?;
+    let shown: Vec<(&String, &Rollout)> = rollouts
+        .rollouts
+        .iter()
+        .filter(|(name, _)| cli.feature.as_deref().is_none_or(|f| f == name.as_str()))
+        .collect();
+    if let Some(flag) = &cli.feature
+        && shown.is_empty()
+    {
+        return Err(Failure::new(format!(
+            "{flag} has no rollout plan; --plan sets one"
+        )));
+    }
+    if cli.json {
+        let rows: Vec<Value> = shown
+            .iter()
+            .map(|(name, r)| rollout_json(name, r, orphans.contains(&name.as_str())))
+            .collect();
+        let mut text = serde_json::to_string_pretty(&Value::Array(rows)).unwrap_or_default();
+        text.push('\n');
+        out(&text);
+        return Ok(0);
+    }
+    if shown.is_empty() {
+        out("no rollout plans (--feature NAME --plan sets one)\n");
+        return Ok(0);
+    }
+    let header = [
+        "FLAG",
+        "STATE",
+        "PHASE",
+        "SINCE",
+        "NEXT STEP",
+        "LAST DECISION",
+    ]
+    .map(str::to_owned);
+    let rows: Vec<[String; 6]> = shown
+        .iter()
+        .map(|(name, r)| {
+            let state = if orphans.contains(&name.as_str()) {
+                format!("{} (orphan: not in the flag file)", r.state.status)
+            } else {
+                r.state.status.to_string()
+            };
+            [
+                (*name).clone(),
+                state,
+                phase_cell(r),
+                r.state.since.to_string(),
+                next_step(r).0,
+                last_cell(r),
+            ]
+        })
+        .collect();
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(text, "{}", cells.join("  ").trim_end());
+    }
+    out(&text);
+    Ok(0)
+}
+
+/// `--feature NAME`: the flag's plan, below the flag's fields. A rollouts
+/// file that cannot be read is reported as a warning: the flag shows anyway.
+pub fn show_under_flag(file: &Path, name: &str, json_out: Option<&mut Value>, out: &mut Out<'_>) {
+    let rollouts = match read_rollouts(&rollouts_path(&Target::resolve(file))) {
+        Ok(r) => r,
+        Err(failure) => {
+            for line in failure.lines {
+                eprintln!("warning: {line}");
+            }
+            return;
+        }
+    };
+    let rollout = rollouts.rollouts.get(name);
+    if let Some(object) = json_out.and_then(Value::as_object_mut) {
+        object.insert(
+            "rollout".into(),
+            rollout.map_or(Value::Null, |r| rollout_json(name, r, false)),
+        );
+        return;
+    }
+    let Some(r) = rollout else {
+        return;
+    };
+    let plan = &r.plan;
+    let fields = [
+        ("plan", phases_spec(&plan.phases)),
+        (
+            "plan state",
+            format!(
+                "{} at phase {} since {}",
+                r.state.status,
+                phase_cell(r),
+                r.state.since
+            ),
+        ),
+        ("triggers", plan.triggers.spec()),
+        (
+            "guard",
+            format!(
+                "window {}, min samples {}, sustain {}, on trigger {}",
+                format_duration(plan.window),
+                plan.min_samples,
+                plan.sustain,
+                plan.on_trigger.name()
+            ),
+        ),
+        ("next step", next_step(r).0),
+        ("last decision", last_cell(r)),
+    ];
+    let mut text = String::new();
+    for (field, value) in fields {
+        let _ = writeln!(text, "  {:<20}{value}", format!("{field}:"));
+    }
+    out(&text);
+}
+
+/// `--check` of a valid flag file `flag_text`: every problem of the
+/// rollouts file (one error line each), and a warning on stderr for each
+/// plan whose flag the flag file no longer has.
+pub fn check(file: &Path, flag_text: &str) -> Result<(), Failure> {
+    let path = rollouts_path(&Target::resolve(file));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Failure::new(format!(
+                "cannot read rollouts file {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let rollouts = RolloutsFile::parse(&text).map_err(|problems| Failure {
+        lines: problems
+            .iter()
+            .map(|p| format!("{}: {p}", path.display()))
+            .collect(),
+        code: 1,
+    })?;
+    let flags = parse_flag_file(flag_text)
+        .map_err(|problems| Failure::new(invalid_line(file, &problems)))?;
+    for name in rollouts.rollouts.keys() {
+        if flags.flag(name).is_none() {
+            eprintln!(
+                "warning: {}: rollout plan for {name:?}, which the flag file does not have (an orphan; the guard ignores it)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,573 @@
+//! Rollout plans through the real binary: setting, starting, pausing,
+//! resuming, aborting, status, hand edits, bad input, races, and the
+//! guard's apply function refusing a stale decision.
+
+use std::fs;
+use std::process::Stdio;
+
+use flags_cli::rollout_apply::{Actor, Applied, apply_step};
+use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
+use flags_rollout::{RolloutsFile, Status, decide};
+use serde_json::Value;
+
+use crate::util::{EXAMPLE, Env, bin};
+
+const ROLLOUTS: &str = "feature_flags.json.rollouts.json";
+
+fn rollouts(env: &Env) -> RolloutsFile {
+    RolloutsFile::parse(&fs::read_to_string(env.path(ROLLOUTS)).unwrap()).unwrap()
+}
+
+fn flag(env: &Env, name: &str) -> Value {
+    let file: Value = serde_json::from_str(&env.text()).unwrap();
+    file["flags"][name].clone()
+}
+
+#[test]
+fn plan_start_status_and_the_audit() {
+    let env = Env::new();
+    let run = env.run(&["--feature", "new_gpt_model", "--plan", "--start"]);
+    let out = &run.ok().stdout;
+    assert!(
+        out.contains("new_gpt_model: rollout_percentage 10 -> 5\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("new_gpt_model: plan.state null -> \"running\"\n"),
+        "{out}"
+    );
+    assert_eq!(flag(&env, "new_gpt_model")["rollout_percentage"], 5);
+    assert_eq!(flag(&env, "new_gpt_model")["enabled"], true);
+    // only the percentage's bytes changed in the flag file
+    assert_eq!(
+        env.text(),
+        EXAMPLE.replace("\"rollout_percentage\": 10,", "\"rollout_percentage\": 5,")
+    );
+    let r = &rollouts(&env).rollouts["new_gpt_model"];
+    assert_eq!(
+        flags_rollout::phases_spec(&r.plan.phases),
+        "5:1d,25:3d,50:5d,100"
+    );
+    assert_eq!(r.state.status, Status::Running);
+    assert_eq!(r.state.phase, 0);
+
+    let audit = env.audit_lines();
+    assert!(audit.iter().all(|l| l["user"] == "tester"), "{audit:?}");
+    assert!(
+        audit
+            .iter()
+            .any(|l| l["field"] == "rollout_percentage" && l["new"] == 5)
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|l| l["field"] == "plan.state" && l["new"] == "running" && l["action"] == "start")
+    );
+
+    let status = env.run(&["--status"]);
+    let lines: Vec<&str> = status.ok().stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("FLAG") && lines[0].contains("NEXT STEP"));
+    assert!(
+        lines[1].starts_with("new_gpt_model  running  1/4 (5%)"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].contains("25% from "), "{}", lines[1]);
+
+    let json: Value = serde_json::from_str(&env.run(&["--status", "--json"]).ok().stdout).unwrap();
+    assert_eq!(json[0]["flag"], "new_gpt_model");
+    assert_eq!(json[0]["state"], "running");
+    assert_eq!(json[0]["phase"], 1);
+    assert_eq!(json[0]["phases"], 4);
+    assert_eq!(json[0]["percentage"], 5);
+    assert_eq!(json[0]["last_decision"]["action"], "start");
+
+    let shown = env.run(&["--feature", "new_gpt_model"]);
+    assert!(
+        shown
+            .ok()
+            .stdout
+            .contains("  plan:               5:1d,25:3d,50:5d,100\n"),
+        "{}",
+        shown.stdout
+    );
+    let shown: Value = serde_json::from_str(
+        &env.run(&["--feature", "new_gpt_model", "--json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(shown["rollout"]["state"], "running");
+    let other: Value = serde_json::from_str(
+        &env.run(&["--feature", "voice_replies", "--json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert!(other["rollout"].is_null());
+}
+
+#[test]
+fn settings_pause_resume_abort() {
+    let env = Env::new();
+    env.run(&[
+        "--feature",
+        "new_gpt_model",
+        "--plan",
+        "5:1d,25",
+        "--triggers",
+        "error_rate=0.02,response_time=3,memory_usage=0.85,complaints=off",
+        "--window",
+        "10m",
+        "--min-samples",
+        "500",
+        "--sustain",
+        "3",
+        "--on-trigger",
+        "previous-phase",
+    ])
+    .ok();
+    let r = &rollouts(&env).rollouts["new_gpt_model"];
+    assert_eq!(r.state.status, Status::Pending);
+    assert_eq!(
+        r.plan.triggers.spec(),
+        "error_rate=0.02,response_time=3,memory_usage=0.85,complaints=off"
+    );
+    assert_eq!(
+        (r.plan.window.as_secs(), r.plan.min_samples, r.plan.sustain),
+        (600, 500, 3)
+    );
+    assert_eq!(
+        flag(&env, "new_gpt_model")["rollout_percentage"],
+        10,
+        "setting a plan does not touch the flag"
+    );
+
+    // triggers tune a plan without replacing the others
+    env.run(&["--feature", "new_gpt_model", "--triggers", "complaints=4"])
+        .ok();
+    assert_eq!(
+        rollouts(&env).rollouts["new_gpt_model"]
+            .plan
+            .triggers
+            .spec(),
+        "error_rate=0.02,response_time=3,memory_usage=0.85,complaints=4"
+    );
+
+    env.run(&["--feature", "new_gpt_model", "--start"]).ok();
+    env.run(&["--feature", "new_gpt_model", "--pause"]).ok();
+    assert_eq!(
+        rollouts(&env).rollouts["new_gpt_model"].state.status,
+        Status::Paused
+    );
+    env.run(&["--feature", "new_gpt_model", "--disable"]).ok();
+    let resumed = env.run(&["--feature", "new_gpt_model", "--resume"]);
+    assert!(
+        resumed
+            .ok()
+            .stdout
+            .contains("new_gpt_model: enabled false -> true"),
+        "{resumed:?}"
+    );
+    assert_eq!(
+        rollouts(&env).rollouts["new_gpt_model"].state.status,
+        Status::Running
+    );
+    // first phase and previous-phase: nothing earlier, so the kill switch
+    env.run(&["--feature", "new_gpt_model", "--abort"]).ok();
+    assert_eq!(flag(&env, "new_gpt_model")["enabled"], false);
+    let r = &rollouts(&env).rollouts["new_gpt_model"];
+    assert_eq!(r.state.status, Status::RolledBack);
+    env.run(&["--feature", "new_gpt_model", "--resume"]).ok();
+    assert_eq!(flag(&env, "new_gpt_model")["enabled"], true);
+    assert_eq!(flag(&env, "new_gpt_model")["rollout_percentage"], 5);
+}
+
+#[test]
+fn a_hand_edit_pauses_a_running_plan_and_says_so() {
+    for edit in [
+        &["--percentage", "7"][..],
+        &["--disable"],
+        &["--percentage", "50", "--enable"],
+    ] {
+        let env = Env::new();
+        env.run(&["--feature", "new_gpt_model", "--plan", "--start"])
+            .ok();
+        let mut args = vec!["--feature", "new_gpt_model"];
+        args.extend_from_slice(edit);
+        let run = env.run(&args);
+        assert!(run.ok().stdout.contains("new_gpt_model: rollout plan paused by this hand edit; --resume continues it at phase 1"), "{run:?}");
+        assert_eq!(
+            rollouts(&env).rollouts["new_gpt_model"].state.status,
+            Status::Paused
+        );
+        assert!(
+            env.audit_lines()
+                .iter()
+                .any(|l| l["field"] == "plan.state" && l["new"] == "paused")
+        );
+    }
+    // a plan that is not running, or another flag's edit, is left alone
+    let env = Env::new();
+    env.run(&["--feature", "new_gpt_model", "--plan"]).ok();
+    let run = env.run(&["--feature", "new_gpt_model", "--percentage", "7"]);
+    assert!(!run.ok().stdout.contains("paused"));
+    env.run(&["--feature", "new_gpt_model", "--start"]).ok();
+    env.run(&["--feature", "voice_replies", "--enable"]).ok();
+    env.run(&["--feature", "new_gpt_model", "--exclude-chat", "-5"])
+        .ok();
+    assert_eq!(
+        rollouts(&env).rollouts["new_gpt_model"].state.status,
+        Status::Running
+    );
+}
+
+/// Runs a bad command on a file with a running plan (and an edited flag
+/// file); expects one `error:` line and both files byte-for-byte unchanged.
+#[track_caller]
+fn rejects(args: &[&str], code: i32, says: &str) {
+    let env = Env::new();
+    env.run(&["--feature", "new_gpt_model", "--plan", "--start"])
+        .ok();
+    let flags_before = env.text();
+    let rollouts_before = fs::read(env.path(ROLLOUTS)).unwrap();
+    let audit_before = env.audit_lines().len();
+    let run = env.run(args);
+    let line = run.fails(code);
+    assert!(
+        line.contains(says),
+        "{args:?}: {line:?} should contain {says:?}"
+    );
+    assert_eq!(env.text(), flags_before, "{args:?} changed the flag file");
+    assert_eq!(
+        fs::read(env.path(ROLLOUTS)).unwrap(),
+        rollouts_before,
+        "{args:?} changed the rollouts file"
+    );
+    assert_eq!(env.audit_lines().len(), audit_before);
+}
+
+#[test]
+fn bad_input_changes_nothing() {
+    rejects(
+        &["--feature", "new_gpt_model", "--plan", "50:1d,25:1d,100"],
+        2,
+        "phase 2 (25%) is not above phase 1 (50%)",
+    );
+    rejects(
+        &["--feature", "voice_replies", "--plan", "5:1x"],
+        2,
+        "phase 1: hold \"1x\" is not a duration",
+    );
+    rejects(
+        &["--feature", "voice_replies", "--plan", "5,25:1d"],
+        2,
+        "phase 1 (5%) has no hold time",
+    );
+    rejects(
+        &["--feature", "new_gpt_model", "--triggers", "error_rate=2"],
+        2,
+        "error_rate: 2 is not a share of errors",
+    );
+    rejects(
+        &["--feature", "new_gpt_model", "--triggers", "latency=3"],
+        2,
+        "unknown trigger \"latency\"",
+    );
+    rejects(
+        &["--feature", "new_gpt_model", "--window", "5x"],
+        2,
+        "is not a duration",
+    );
+    rejects(
+        &["--feature", "new_gpt_model", "--sustain", "0"],
+        2,
+        "--sustain",
+    );
+    rejects(
+        &["--feature", "new_gpt_model", "--on-trigger", "explode"],
+        2,
+        "not disable or previous-phase",
+    );
+    rejects(
+        &["--feature", "voice_replies", "--start"],
+        1,
+        "voice_replies has no rollout plan; --plan sets one",
+    );
+    rejects(
+        &["--feature", "new_gpt_model", "--resume"],
+        1,
+        "new_gpt_model: its plan is already running at phase 1/4 (5%)",
+    );
+    rejects(
+        &["--feature", "new_gpt_model", "--start"],
+        1,
+        "already running",
+    );
+    rejects(
+        &["--feature", "new_gpt_model", "--plan", "--pause"],
+        1,
+        "--pause it before replacing the phases",
+    );
+    rejects(
+        &["--feature", "new_gpt_modle", "--plan"],
+        1,
+        "did you mean \"new_gpt_model\"",
+    );
+    rejects(
+        &["--feature", "new_gpt_model", "--pause", "--resume"],
+        2,
+        "cannot be used with",
+    );
+    rejects(&["--plan"], 2, "--feature");
+    rejects(
+        &["--feature", "new_gpt_model", "--start", "--percentage", "5"],
+        2,
+        "cannot be used with",
+    );
+
+    // "5:1d,25" is fine: the last phase has no hold
+    let env = Env::new();
+    env.run(&["--feature", "voice_replies", "--plan", "5:1d,25"])
+        .ok();
+}
+
+#[test]
+fn a_hand_broken_rollouts_file_is_refused_and_left_as_it_is() {
+    let env = Env::new();
+    env.run(&["--feature", "new_gpt_model", "--plan", "--start"])
+        .ok();
+    let broken = fs::read_to_string(env.path(ROLLOUTS))
+        .unwrap()
+        .replace("\"running\"", "\"runing\"");
+    fs::write(env.path(ROLLOUTS), &broken).unwrap();
+    let flags_before = env.text();
+    for args in [
+        &["--feature", "new_gpt_model", "--pause"][..],
+        &["--status"],
+        &["--feature", "new_gpt_model", "--abort"],
+    ] {
+        let line = env.run(args).fails(1).to_owned();
+        assert!(line.contains("is not a valid rollouts file: rollouts.new_gpt_model.state: \"runing\" is not one of"), "{line}");
+        assert!(line.contains("did you mean \"running\""), "{line}");
+    }
+    fs::write(env.path(ROLLOUTS), "{ not json").unwrap();
+    let line = env
+        .run(&["--feature", "new_gpt_model", "--pause"])
+        .fails(1)
+        .to_owned();
+    assert!(line.contains("not valid JSON"), "{line}");
+    assert_eq!(
+        fs::read_to_string(env.path(ROLLOUTS)).unwrap(),
+        "{ not json"
+    );
+    assert_eq!(env.text(), flags_before);
+    // --check lists it; the kill switch still works, with a warning
+    let check = env.run(&["--check"]);
+    assert_eq!(check.code, 1);
+    assert!(
+        check.stderr.contains("rollouts.json: not valid JSON"),
+        "{check:?}"
+    );
+    let kill = env.run(&["--feature", "new_gpt_model", "--disable"]);
+    assert_eq!(kill.code, 0, "{kill:?}");
+    assert!(kill.stderr.starts_with("warning: "), "{kill:?}");
+    assert_eq!(
+        fs::read_to_string(env.path(ROLLOUTS)).unwrap(),
+        "{ not json"
+    );
+}
+
+#[test]
+fn orphan_plans_are_reported() {
+    let env = Env::new();
+    env.run(&["--feature", "voice_replies", "--plan"]).ok();
+    fs::write(
+        &env.file,
+        EXAMPLE.replace("\"voice_replies\"", "\"voice_replies_v2\""),
+    )
+    .unwrap();
+    let status = env.run(&["--status"]);
+    assert!(
+        status
+            .ok()
+            .stdout
+            .contains("pending (orphan: not in the flag file)"),
+        "{status:?}"
+    );
+    let check = env.run(&["--check"]);
+    assert_eq!(check.code, 0);
+    assert!(
+        check.stderr.contains("warning:")
+            && check
+                .stderr
+                .contains("\"voice_replies\", which the flag file does not have"),
+        "{check:?}"
+    );
+}
+
+#[test]
+fn concurrent_starts_and_pauses_lose_nothing() {
+    let env = Env::new();
+    // twenty flags, each planned; then every flag started and paused by
+    // racing processes.
+    let mut text = String::from("{\n  \"version\": 1,\n  \"flags\": {\n");
+    let names: Vec<String> = (0..20).map(|i| format!("f{i}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        let comma = if i + 1 < names.len() { "," } else { "" };
+        text.push_str(&format!(
+            "    \"{n}\": {{ \"enabled\": false, \"rollout_percentage\": 0 }}{comma}\n"
+        ));
+    }
+    text.push_str("  }\n}\n");
+    fs::write(&env.file, text).unwrap();
+    let spawn = |args: Vec<String>| {
+        bin()
+            .arg("--file")
+            .arg(&env.file)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<_> = names
+        .iter()
+        .map(|n| spawn(vec!["--feature".into(), n.clone(), "--plan".into()]))
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let children: Vec<_> = names
+        .iter()
+        .map(|n| spawn(vec!["--feature".into(), n.clone(), "--start".into()]))
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    // half paused, while the same flags get concurrent second starts
+    // (which must each fail or follow a pause, never double-apply)
+    let children: Vec<_> = names
+        .iter()
+        .take(10)
+        .flat_map(|n| {
+            [
+                spawn(vec!["--feature".into(), n.clone(), "--pause".into()]),
+                spawn(vec!["--feature".into(), n.clone(), "--pause".into()]),
+            ]
+        })
+        .collect();
+    let mut succeeded = 0;
+    for mut c in children {
+        succeeded += usize::from(c.wait().unwrap().success());
+    }
+    assert_eq!(
+        succeeded, 10,
+        "exactly one of two pauses of a flag succeeds"
+    );
+    let file = rollouts(&env);
+    assert_eq!(file.rollouts.len(), 20);
+    for (i, n) in names.iter().enumerate() {
+        let want = if i < 10 {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        assert_eq!(file.rollouts[n].state.status, want, "{n}");
+        assert_eq!(flag(&env, n)["rollout_percentage"], 5, "{n}");
+        assert_eq!(flag(&env, n)["enabled"], true, "{n}");
+    }
+    let audit = env.audit_lines();
+    let count = |field: &str, new: &str| {
+        audit
+            .iter()
+            .filter(|l| l["field"] == field && l["new"] == new)
+            .count()
+    };
+    assert_eq!(count("plan.state", "running"), 20);
+    assert_eq!(count("plan.state", "paused"), 10);
+    assert_eq!(count("plan.phases", "5:1d,25:3d,50:5d,100"), 20);
+}
+
+#[test]
+fn apply_step_acts_once_and_refuses_a_stale_decision() {
+    let env = Env::new();
+    env.run(&[
+        "--feature",
+        "new_gpt_model",
+        "--plan",
+        "--triggers",
+        "memory_usage=off",
+        "--sustain",
+        "1",
+        "--start",
+    ])
+    .ok();
+    let decided_on = rollouts(&env).rollouts["new_gpt_model"].clone();
+    let bad = CohortWindow {
+        ok: 800.0,
+        errors: 200.0,
+        duration_le: [1000.0; 10],
+    };
+    let good = CohortWindow {
+        ok: 19_900.0,
+        errors: 100.0,
+        duration_le: [20_000.0; 10],
+    };
+    let m = Measurements {
+        flag: Ok(FlagWindow {
+            on: bad,
+            off: good,
+            complaints_last_hour: 0.0,
+            on_outcomes_in_phase: 1000.0,
+        }),
+        memory: Ok(Some(MemoryReading {
+            max_ratio: 0.1,
+            processes: 1,
+        })),
+    };
+    let step = decide(
+        &decided_on.plan,
+        &decided_on.state,
+        &m,
+        flags_rollout::jiff::Timestamp::now(),
+    );
+    let first = apply_step(&env.file, "new_gpt_model", &decided_on, &step, Actor::Guard).unwrap();
+    let Applied::Written { changes } = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "new_gpt_model: enabled true -> false",
+            "new_gpt_model: plan.state \"running\" -> \"rolled_back\"",
+        ]
+    );
+    assert_eq!(flag(&env, "new_gpt_model")["enabled"], false);
+    let line = env
+        .audit_lines()
+        .into_iter()
+        .find(|l| l["field"] == "enabled")
+        .unwrap();
+    assert_eq!(line["user"], "guard");
+    assert_eq!(line["trigger"], "error_rate");
+    assert_eq!(line["value"], 0.2);
+    assert_eq!(line["threshold"], 0.05);
+    assert_eq!(line["samples"], 1000.0);
+    // a second guard with the same decision does nothing
+    let flags_before = env.text();
+    let rollouts_before = fs::read(env.path(ROLLOUTS)).unwrap();
+    let second = apply_step(&env.file, "new_gpt_model", &decided_on, &step, Actor::Guard).unwrap();
+    assert!(matches!(second, Applied::Stale { .. }), "{second:?}");
+    assert_eq!(env.text(), flags_before);
+    assert_eq!(fs::read(env.path(ROLLOUTS)).unwrap(), rollouts_before);
+    let status = env.run(&["--status"]);
+    assert!(
+        status
+            .ok()
+            .stdout
+            .contains("rollback: error_rate 0.2 over threshold 0.05 (1000 samples); flag disabled"),
+        "{status:?}"
+    );
+}

@@ -1,0 +1,548 @@
+//! The guard's decision for one plan on one check: a pure function of the
+//! plan, its state, the window's measurements and the time.
+
+use std::fmt;
+
+use flags_core::Percentage;
+use jiff::Timestamp;
+
+use crate::measure::{FlagWindow, Measurements};
+use crate::plan::{OnTrigger, Plan, Trigger, fmt_number};
+use crate::state::{LastDecision, Reading, State, Status, Verdict};
+use crate::stats::{
+    Z_CRITICAL, at_least, bound_at_or_above, histogram_quantile, slower_than, two_proportion_z,
+};
+
+/// The share of slow outcomes above which the p95 is slower than the
+/// threshold.
+pub const SLOW_SHARE: f64 = 0.05;
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Nothing changes but the state's streaks and last decision.
+    Hold(HoldReason),
+    /// To phase `to` (0-based), not the last.
+    Advance {
+        to: usize,
+        percentage: Percentage,
+    },
+    /// Into the last phase: the plan is done.
+    Done {
+        percentage: Percentage,
+    },
+    RollBack {
+        cause: Cause,
+        to: RollBackTo,
+    },
+    /// Operator commands.
+    Start {
+        percentage: Percentage,
+    },
+    Pause {
+        why: String,
+    },
+    Resume {
+        percentage: Percentage,
+    },
+}
+
+/// Why a plan holds where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HoldReason {
+    /// The guard only moves running plans.
+    NotRunning(Status),
+    /// A metrics source could not be read.
+    SourceError {
+        trigger: Option<Trigger>,
+        message: String,
+    },
+    /// A trigger tripped, but not yet on `sustain` consecutive checks.
+    Sustaining {
+        trigger: Trigger,
+        streak: u32,
+        sustain: u32,
+    },
+    /// Too few outcomes in the window (or values that are not numbers).
+    NoData(Trigger),
+    /// Healthy, but the phase's hold lasts until then.
+    HoldTime { until: Timestamp },
+    /// Healthy and held long enough, but too few `on` outcomes in the phase.
+    FewSamplesInPhase { seen: f64, need: u64 },
+}
+
+/// What made a plan roll back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cause {
+    Trigger {
+        trigger: Trigger,
+        value: f64,
+        threshold: f64,
+        samples: f64,
+    },
+    /// `--abort`.
+    Operator,
+}
+
+/// Where a rollback leaves the flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollBackTo {
+    /// `enabled: false`.
+    Disable,
+    /// Back to this phase (0-based) and its percentage.
+    Phase {
+        index: usize,
+        percentage: Percentage,
+    },
+}
+
+/// The change a step makes to the flag in the flag file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlagEdit {
+    pub enabled: Option<bool>,
+    pub percentage: Option<Percentage>,
+}
+
+impl FlagEdit {
+    pub fn is_empty(&self) -> bool {
+        self.enabled.is_none() && self.percentage.is_none()
+    }
+}
+
+impl Action {
+    /// `hold`, `advance`, `done`, `rollback`, `start`, `pause`, `resume`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Hold(_) => "hold",
+            Action::Advance { .. } => "advance",
+            Action::Done { .. } => "done",
+            Action::RollBack { .. } => "rollback",
+            Action::Start { .. } => "start",
+            Action::Pause { .. } => "pause",
+            Action::Resume { .. } => "resume",
+        }
+    }
+
+    pub fn flag_edit(&self) -> FlagEdit {
+        match *self {
+            Action::Hold(_) | Action::Pause { .. } => FlagEdit::default(),
+            Action::Advance { percentage, .. } | Action::Done { percentage } => FlagEdit {
+                enabled: None,
+                percentage: Some(percentage),
+            },
+            Action::Start { percentage } | Action::Resume { percentage } => FlagEdit {
+                enabled: Some(true),
+                percentage: Some(percentage),
+            },
+            Action::RollBack {
+                to: RollBackTo::Disable,
+                ..
+            } => FlagEdit {
+                enabled: Some(false),
+                percentage: None,
+            },
+            Action::RollBack {
+                to: RollBackTo::Phase { percentage, .. },
+                ..
+            } => FlagEdit {
+                enabled: None,
+                percentage: Some(percentage),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Hold(why) => write!(f, "hold: {why}"),
+            Action::Advance { to, percentage } => {
+                write!(f, "advance to phase {} ({percentage}%)", to + 1)
+            }
+            Action::Done { percentage } => write!(f, "done: last phase ({percentage}%) reached"),
+            Action::RollBack { cause, to } => {
+                write!(f, "rollback: {cause}; ")?;
+                match to {
+                    RollBackTo::Disable => write!(f, "flag disabled"),
+                    RollBackTo::Phase { index, percentage } => {
+                        write!(f, "back to phase {} ({percentage}%)", index + 1)
+                    }
+                }
+            }
+            Action::Start { percentage } => write!(f, "start at phase 1 ({percentage}%)"),
+            Action::Pause { why } => write!(f, "pause: {why}"),
+            Action::Resume { percentage } => write!(f, "resume at {percentage}%"),
+        }
+    }
+}
+
+impl fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HoldReason::NotRunning(status) => write!(f, "the plan is {status}, not running"),
+            HoldReason::SourceError { trigger, message } => match trigger {
+                Some(t) => write!(f, "{t}: metrics source error: {message}"),
+                None => write!(f, "metrics source error: {message}"),
+            },
+            HoldReason::Sustaining {
+                trigger,
+                streak,
+                sustain,
+            } => write!(
+                f,
+                "{trigger} tripped on {streak} of {sustain} consecutive checks"
+            ),
+            HoldReason::NoData(trigger) => {
+                write!(f, "{trigger}: no data (too few outcomes in the window)")
+            }
+            HoldReason::HoldTime { until } => write!(f, "holding the phase until {until}"),
+            HoldReason::FewSamplesInPhase { seen, need } => write!(
+                f,
+                "{} of {need} on outcomes seen in the phase",
+                fmt_number(seen.floor())
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Trigger {
+                trigger,
+                value,
+                threshold,
+                samples,
+            } => write!(
+                f,
+                "{trigger} {} over threshold {} ({} samples)",
+                fmt_value(*value),
+                fmt_number(*threshold),
+                fmt_number(samples.floor())
+            ),
+            Cause::Operator => write!(f, "aborted by hand"),
+        }
+    }
+}
+
+fn fmt_value(v: f64) -> String {
+    if v.is_finite() {
+        format!("{}", (v * 10_000.0).round() / 10_000.0)
+    } else {
+        fmt_number(v)
+    }
+}
+
+/// A decision: the action, the state to write, and every trigger's reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub action: Action,
+    /// The state after the step (what the rollouts file should then say).
+    pub state: State,
+    pub readings: Vec<Reading>,
+}
+
+/// Where a trip (or `--abort`) from `phase` leaves the flag.
+pub fn rollback_target(plan: &Plan, phase: usize) -> RollBackTo {
+    match plan.on_trigger {
+        OnTrigger::PreviousPhase if phase > 0 => RollBackTo::Phase {
+            index: phase - 1,
+            percentage: plan.phases[phase - 1].percentage,
+        },
+        _ => RollBackTo::Disable,
+    }
+}
+
+/// The guard's decision for one running plan. A plan that is not running
+/// holds with its state unchanged (not even the last decision).
+///
+/// Rules (SPEC.md): a trigger acts once it has tripped on `sustain`
+/// consecutive checks (a healthy check resets its streak; no data and
+/// source errors leave it as it was). Otherwise the plan holds while any
+/// source fails, any trigger is tripped or has no data, the hold time is
+/// not over, or fewer than `min_samples` `on` outcomes were seen in the
+/// phase; then it advances, and moving into the last phase makes it done.
+pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Timestamp) -> Step {
+    if state.status != Status::Running {
+        return Step {
+            action: Action::Hold(HoldReason::NotRunning(state.status)),
+            state: state.clone(),
+            readings: Vec::new(),
+        };
+    }
+    let readings = readings(plan, measurements);
+    let mut next = state.clone();
+    for trigger in Trigger::ALL {
+        let streak = &mut next.streaks[trigger as usize];
+        match readings.iter().find(|r| r.trigger == trigger) {
+            None => *streak = 0,
+            Some(r) => match r.verdict {
+                Verdict::Tripped => *streak = streak.saturating_add(1),
+                Verdict::Healthy => *streak = 0,
+                Verdict::NoData | Verdict::SourceError => {}
+            },
+        }
+    }
+    let with = |verdict: Verdict| readings.iter().find(move |r| r.verdict == verdict);
+    let acting = readings
+        .iter()
+        .find(|r| r.verdict == Verdict::Tripped && next.streak(r.trigger) >= plan.sustain);
+    let action = if let Some(r) = acting {
+        Action::RollBack {
+            cause: Cause::Trigger {
+                trigger: r.trigger,
+                value: r.on,
+                threshold: r.threshold,
+                samples: r.samples,
+            },
+            to: rollback_target(plan, state.phase),
+        }
+    } else if let Some(r) = with(Verdict::SourceError) {
+        Action::Hold(HoldReason::SourceError {
+            trigger: Some(r.trigger),
+            message: source_message(r.trigger, measurements),
+        })
+    } else if let Some(r) = with(Verdict::Tripped) {
+        Action::Hold(HoldReason::Sustaining {
+            trigger: r.trigger,
+            streak: next.streak(r.trigger),
+            sustain: plan.sustain,
+        })
+    } else if let Some(r) = with(Verdict::NoData) {
+        Action::Hold(HoldReason::NoData(r.trigger))
+    } else {
+        progress(plan, state, measurements, now)
+    };
+    finish(plan, next, action, readings, now)
+}
+
+/// A healthy plan: done, advance, or hold for time or samples.
+fn progress(plan: &Plan, state: &State, measurements: &Measurements, now: Timestamp) -> Action {
+    let phase = state.phase;
+    if plan.is_last(phase) {
+        return Action::Done {
+            percentage: plan.phases[plan.phases.len() - 1].percentage,
+        };
+    }
+    let hold = plan.phases[phase].hold.unwrap_or_default();
+    let until = state.since.checked_add(hold).unwrap_or(Timestamp::MAX);
+    if now < until {
+        return Action::Hold(HoldReason::HoldTime { until });
+    }
+    let window = match &measurements.flag {
+        Ok(window) => window,
+        Err(message) => {
+            return Action::Hold(HoldReason::SourceError {
+                trigger: None,
+                message: message.clone(),
+            });
+        }
+    };
+    let seen = window.on_outcomes_in_phase;
+    if !at_least(seen, plan.min_samples as f64) {
+        return Action::Hold(HoldReason::FewSamplesInPhase {
+            seen,
+            need: plan.min_samples,
+        });
+    }
+    let to = phase + 1;
+    let percentage = plan.phases[to].percentage;
+    if plan.is_last(to) {
+        Action::Done { percentage }
+    } else {
+        Action::Advance { to, percentage }
+    }
+}
+
+/// The state after `action`, with the decision recorded.
+pub(crate) fn finish(
+    plan: &Plan,
+    mut next: State,
+    action: Action,
+    readings: Vec<Reading>,
+    now: Timestamp,
+) -> Step {
+    let moved = |next: &mut State, status: Status, phase: usize| {
+        next.status = status;
+        next.phase = phase;
+        next.since = now;
+        next.streaks = [0; 4];
+    };
+    match &action {
+        Action::Hold(_) => {}
+        Action::Advance { to, .. } => moved(&mut next, Status::Running, *to),
+        Action::Done { .. } => moved(&mut next, Status::Done, plan.phases.len() - 1),
+        Action::RollBack { to, .. } => {
+            let phase = match to {
+                RollBackTo::Disable => next.phase,
+                RollBackTo::Phase { index, .. } => *index,
+            };
+            moved(&mut next, Status::RolledBack, phase);
+        }
+        Action::Start { .. } => {
+            let status = if plan.is_last(0) {
+                Status::Done
+            } else {
+                Status::Running
+            };
+            moved(&mut next, status, 0);
+        }
+        Action::Resume { .. } => {
+            let phase = next.phase;
+            let status = if plan.is_last(phase) {
+                Status::Done
+            } else {
+                Status::Running
+            };
+            moved(&mut next, status, phase);
+        }
+        Action::Pause { .. } => {
+            let phase = next.phase;
+            moved(&mut next, Status::Paused, phase);
+        }
+    }
+    next.last_decision = Some(LastDecision {
+        at: now,
+        action: action.name().to_owned(),
+        reason: action.to_string(),
+        readings: readings.clone(),
+    });
+    Step {
+        action,
+        state: next,
+        readings,
+    }
+}
+
+fn source_message(trigger: Trigger, measurements: &Measurements) -> String {
+    let error = match trigger {
+        Trigger::MemoryUsage => measurements.memory.as_ref().err(),
+        _ => measurements.flag.as_ref().err(),
+    };
+    error.cloned().unwrap_or_default()
+}
+
+/// Every active trigger's reading on these measurements.
+pub fn readings(plan: &Plan, measurements: &Measurements) -> Vec<Reading> {
+    plan.triggers
+        .active()
+        .map(|(trigger, threshold)| read(plan, trigger, threshold, measurements))
+        .collect()
+}
+
+fn blank(trigger: Trigger, threshold: f64, verdict: Verdict) -> Reading {
+    Reading {
+        trigger,
+        on: f64::NAN,
+        off: f64::NAN,
+        threshold,
+        samples: f64::NAN,
+        off_samples: f64::NAN,
+        z: f64::NAN,
+        verdict,
+    }
+}
+
+fn read(plan: &Plan, trigger: Trigger, threshold: f64, m: &Measurements) -> Reading {
+    match trigger {
+        Trigger::MemoryUsage => match &m.memory {
+            Err(_) => blank(trigger, threshold, Verdict::SourceError),
+            Ok(None) => blank(trigger, threshold, Verdict::NoData),
+            Ok(Some(memory)) => {
+                let mut r = blank(trigger, threshold, Verdict::NoData);
+                r.on = memory.max_ratio;
+                r.samples = memory.processes as f64;
+                if memory.processes > 0 && memory.max_ratio.is_finite() {
+                    r.verdict = verdict(memory.max_ratio > threshold);
+                }
+                r
+            }
+        },
+        _ => match &m.flag {
+            Err(_) => blank(trigger, threshold, Verdict::SourceError),
+            Ok(window) => match trigger {
+                Trigger::Complaints => {
+                    let mut r = blank(trigger, threshold, Verdict::NoData);
+                    let complaints = window.complaints_last_hour;
+                    r.on = complaints;
+                    r.samples = complaints;
+                    if complaints.is_finite() && complaints >= 0.0 {
+                        r.verdict = verdict(complaints >= threshold);
+                    }
+                    r
+                }
+                _ => compare(plan, trigger, threshold, window),
+            },
+        },
+    }
+}
+
+fn verdict(tripped: bool) -> Verdict {
+    if tripped {
+        Verdict::Tripped
+    } else {
+        Verdict::Healthy
+    }
+}
+
+/// error_rate and response_time: a share of `on` outcomes (errors, or
+/// slower than the threshold's bound) above the threshold's share, and
+/// above `off`'s by more than chance when `off` has enough outcomes.
+fn compare(plan: &Plan, trigger: Trigger, threshold: f64, window: &FlagWindow) -> Reading {
+    let (on, off) = (&window.on, &window.off);
+    let mut r = blank(trigger, threshold, Verdict::NoData);
+    r.samples = on.total();
+    r.off_samples = off.total();
+    let (bad_on, bad_off, limit) = match trigger {
+        Trigger::ErrorRate => {
+            r.on = share(on.errors, on.total());
+            r.off = share(off.errors, off.total());
+            (on.errors, off.errors, threshold)
+        }
+        _ => {
+            r.on = histogram_quantile(0.95, on);
+            r.off = histogram_quantile(0.95, off);
+            let Some(bound) = bound_at_or_above(threshold) else {
+                return r;
+            };
+            let slow_off = if off.duration_le.iter().all(|c| c.is_finite()) {
+                slower_than(off, bound)
+            } else {
+                f64::NAN
+            };
+            let slow_on = if on.duration_le.iter().all(|c| c.is_finite()) {
+                slower_than(on, bound)
+            } else {
+                f64::NAN
+            };
+            (slow_on, slow_off, SLOW_SHARE)
+        }
+    };
+    let min = plan.min_samples as f64;
+    let counts_ok = |bad: f64, ok: f64, errors: f64| {
+        [bad, ok, errors].iter().all(|v| v.is_finite() && *v >= 0.0)
+    };
+    if !counts_ok(bad_on, on.ok, on.errors) || !at_least(on.total(), min) {
+        return r;
+    }
+    if !counts_ok(bad_off, off.ok, off.errors) {
+        // `off` counts that are not numbers: no comparison can be trusted,
+        // and the threshold alone could mistake a global incident for ours.
+        return r;
+    }
+    let on_share = bad_on / on.total();
+    let off_enough = off.total() >= min;
+    if off_enough {
+        r.z = two_proportion_z(bad_on, on.total(), bad_off, off.total());
+        if r.z.is_nan() {
+            return r;
+        }
+    }
+    let worse_than_off = !off_enough || r.z > Z_CRITICAL;
+    r.verdict = verdict(on_share > limit && worse_than_off);
+    r
+}
+
+fn share(part: f64, total: f64) -> f64 {
+    if total > 0.0 { part / total } else { f64::NAN }
+}

@@ -1,0 +1,659 @@
+//! The rollouts file `FILE.rollouts.json`: every flag's plan and state,
+//! read as strictly as the flag file (every problem listed with its JSON
+//! path) and written deterministically (flags sorted by name, fields in a
+//! fixed order, two-space indentation, a final newline).
+
+use std::collections::BTreeMap;
+
+use flags_core::{Percentage, Problem, Problems, check_name, nearest_name};
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use crate::duration::{format_duration, parse_duration};
+use crate::plan::{
+    DEFAULT_MIN_SAMPLES, DEFAULT_SUSTAIN, DEFAULT_WINDOW, MAX_MIN_SAMPLES, MAX_PHASES, MAX_SUSTAIN,
+    OnTrigger, Phase, Plan, Trigger, Triggers,
+};
+use crate::state::{LastDecision, Reading, State, Status, Verdict};
+
+pub const FORMAT_VERSION: u64 = 1;
+/// A rollouts file larger than this is refused unread (a few hundred bytes
+/// per plan: this is room for thousands).
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// At most this many plans (the readers stay linear and quick).
+pub const MAX_ROLLOUTS: usize = 10_000;
+
+/// One flag's plan and where it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    pub plan: Plan,
+    pub state: State,
+}
+
+/// The whole file: plans by flag name.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RolloutsFile {
+    pub rollouts: BTreeMap<String, Rollout>,
+}
+
+const TOP_FIELDS: [&str; 2] = ["version", "rollouts"];
+const ROLLOUT_FIELDS: [&str; 11] = [
+    "phases",
+    "triggers",
+    "window",
+    "min_samples",
+    "sustain",
+    "on_trigger",
+    "state",
+    "phase",
+    "since",
+    "streaks",
+    "last_decision",
+];
+const PHASE_FIELDS: [&str; 2] = ["percentage", "hold"];
+const DECISION_FIELDS: [&str; 4] = ["at", "action", "reason", "readings"];
+const READING_FIELDS: [&str; 8] = [
+    "trigger",
+    "on",
+    "off",
+    "threshold",
+    "samples",
+    "off_samples",
+    "z",
+    "verdict",
+];
+const ACTIONS: [&str; 7] = [
+    "hold", "advance", "done", "rollback", "start", "pause", "resume",
+];
+
+impl RolloutsFile {
+    /// Reads a rollouts file's text; every problem is listed.
+    pub fn parse(text: &str) -> Result<RolloutsFile, Problems> {
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(one(
+                "",
+                format!("is {} bytes; at most {MAX_FILE_BYTES}", text.len()),
+            ));
+        }
+        let root =
+            crate::strict::parse(text).map_err(|e| one("", format!("not valid JSON: {e}")))?;
+        let mut c = Checker::default();
+        let file = c.file(&root);
+        if c.problems.is_empty() {
+            Ok(file)
+        } else {
+            Err(Problems(c.problems))
+        }
+    }
+
+    /// The file's text: the same value always gives the same bytes.
+    pub fn to_text(&self) -> String {
+        let rollouts: Map<String, Value> = self
+            .rollouts
+            .iter()
+            .map(|(name, r)| (name.clone(), rollout_json(r)))
+            .collect();
+        let mut text = serde_json::to_string_pretty(&json!({
+            "version": FORMAT_VERSION,
+            "rollouts": rollouts,
+        }))
+        .unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+fn one(path: &str, message: String) -> Problems {
+    Problems(vec![Problem {
+        path: path.to_owned(),
+        message,
+    }])
+}
+
+/// A number for the file: NaN and infinities (no value) as `null`.
+fn number(v: f64) -> Value {
+    if v.is_finite() {
+        if v.fract() == 0.0 && v.abs() < 9e15 {
+            Value::from(v as i64)
+        } else {
+            Value::from(v)
+        }
+    } else {
+        Value::Null
+    }
+}
+
+fn timestamp(t: Timestamp) -> Value {
+    Value::from(t.to_string())
+}
+
+pub fn phase_json(p: &Phase) -> Value {
+    let mut o = Map::new();
+    o.insert("percentage".into(), p.percentage.to_json());
+    if let Some(hold) = p.hold {
+        o.insert("hold".into(), Value::from(format_duration(hold)));
+    }
+    Value::Object(o)
+}
+
+pub fn triggers_json(t: &Triggers) -> Value {
+    Value::Object(
+        Trigger::ALL
+            .iter()
+            .map(|&tr| {
+                let v = t.get(tr).map_or_else(|| Value::from("off"), number);
+                (tr.name().to_owned(), v)
+            })
+            .collect(),
+    )
+}
+
+pub fn reading_json(r: &Reading) -> Value {
+    json!({
+        "trigger": r.trigger.name(),
+        "on": number(r.on),
+        "off": number(r.off),
+        "threshold": number(r.threshold),
+        "samples": number(r.samples),
+        "off_samples": number(r.off_samples),
+        "z": number(r.z),
+        "verdict": r.verdict.name(),
+    })
+}
+
+pub fn decision_json(d: &LastDecision) -> Value {
+    json!({
+        "at": timestamp(d.at),
+        "action": d.action,
+        "reason": d.reason,
+        "readings": d.readings.iter().map(reading_json).collect::<Vec<_>>(),
+    })
+}
+
+fn rollout_json(r: &Rollout) -> Value {
+    let (plan, state) = (&r.plan, &r.state);
+    let streaks: Map<String, Value> = Trigger::ALL
+        .iter()
+        .map(|&t| (t.name().to_owned(), Value::from(state.streak(t))))
+        .collect();
+    json!({
+        "phases": plan.phases.iter().map(phase_json).collect::<Vec<_>>(),
+        "triggers": triggers_json(&plan.triggers),
+        "window": format_duration(plan.window),
+        "min_samples": plan.min_samples,
+        "sustain": plan.sustain,
+        "on_trigger": plan.on_trigger.name(),
+        "state": state.status.name(),
+        "phase": state.phase + 1,
+        "since": timestamp(state.since),
+        "streaks": streaks,
+        "last_decision": state.last_decision.as_ref().map_or(Value::Null, decision_json),
+    })
+}
+
+fn child(parent: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+    match (parent.is_empty(), plain) {
+        (true, true) => key.to_owned(),
+        (false, true) => format!("{parent}.{key}"),
+        (_, false) => format!("{parent}[{key:?}]"),
+    }
+}
+
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn report(&mut self, path: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// The object at `path` with only `known` fields, each unknown one
+    /// reported with the nearest known name.
+    fn object<'v>(
+        &mut self,
+        path: &str,
+        value: &'v Value,
+        known: &[&str],
+    ) -> Option<&'v Map<String, Value>> {
+        let Some(object) = value.as_object() else {
+            self.report(path, format!("must be an object, not {}", kind(value)));
+            return None;
+        };
+        for key in object.keys() {
+            if !known.contains(&key.as_str()) {
+                let hint = match nearest_name(key, known.iter().copied()) {
+                    Some(near) => format!("unknown field; did you mean {near:?}?"),
+                    None => format!("unknown field; expected one of {}", known.join(", ")),
+                };
+                self.report(&child(path, key), hint);
+            }
+        }
+        Some(object)
+    }
+
+    fn required<'v>(
+        &mut self,
+        path: &str,
+        object: &'v Map<String, Value>,
+        key: &str,
+    ) -> Option<&'v Value> {
+        let value = object.get(key);
+        if value.is_none() {
+            self.report(&child(path, key), "is missing");
+        }
+        value
+    }
+
+    fn file(&mut self, root: &Value) -> RolloutsFile {
+        let mut file = RolloutsFile::default();
+        let Some(top) = self.object("", root, &TOP_FIELDS) else {
+            return file;
+        };
+        match self.required("", top, "version") {
+            Some(v) if v.as_u64() == Some(FORMAT_VERSION) => {}
+            Some(v) => self.report(
+                "version",
+                format!("{v} is not a version this tool reads; it must be 1"),
+            ),
+            None => {}
+        }
+        let Some(rollouts) = self.required("", top, "rollouts") else {
+            return file;
+        };
+        let Some(rollouts) = rollouts.as_object() else {
+            self.report(
+                "rollouts",
+                format!(
+                    "must be an object of plans by flag name, not {}",
+                    kind(rollouts)
+                ),
+            );
+            return file;
+        };
+        if rollouts.len() > MAX_ROLLOUTS {
+            self.report(
+                "rollouts",
+                format!("has {} plans; at most {MAX_ROLLOUTS}", rollouts.len()),
+            );
+            return file;
+        }
+        for (name, value) in rollouts {
+            let path = child("rollouts", name);
+            if let Err(message) = check_name(name) {
+                self.report(&path, message);
+                continue;
+            }
+            if let Some(rollout) = self.rollout(&path, value) {
+                file.rollouts.insert(name.clone(), rollout);
+            }
+        }
+        file
+    }
+
+    fn rollout(&mut self, path: &str, value: &Value) -> Option<Rollout> {
+        let before = self.problems.len();
+        let object = self.object(path, value, &ROLLOUT_FIELDS)?;
+        let phases = self
+            .required(path, object, "phases")
+            .and_then(|v| self.phases(&child(path, "phases"), v));
+        let triggers = match object.get("triggers") {
+            Some(v) => self.triggers(&child(path, "triggers"), v),
+            None => Some(Triggers::default()),
+        };
+        let window = match object.get("window") {
+            Some(v) => self.duration(&child(path, "window"), v),
+            None => Some(DEFAULT_WINDOW),
+        };
+        let min_samples = match object.get("min_samples") {
+            Some(v) => self.integer(&child(path, "min_samples"), v, 1, MAX_MIN_SAMPLES),
+            None => Some(DEFAULT_MIN_SAMPLES),
+        };
+        let sustain = match object.get("sustain") {
+            Some(v) => self
+                .integer(&child(path, "sustain"), v, 1, u64::from(MAX_SUSTAIN))
+                .map(|s| s as u32),
+            None => Some(DEFAULT_SUSTAIN),
+        };
+        let on_trigger = match object.get("on_trigger") {
+            Some(v) => self.name_of(
+                &child(path, "on_trigger"),
+                v,
+                &["disable", "previous-phase"],
+                OnTrigger::from_name,
+            ),
+            None => Some(OnTrigger::default()),
+        };
+        let status = self.required(path, object, "state").and_then(|v| {
+            self.name_of(
+                &child(path, "state"),
+                v,
+                &Status::ALL.map(Status::name),
+                Status::from_name,
+            )
+        });
+        let phase_count = phases
+            .as_ref()
+            .map_or(u64::from(u32::MAX), |p: &Vec<Phase>| p.len() as u64);
+        let phase = self
+            .required(path, object, "phase")
+            .and_then(|v| self.integer(&child(path, "phase"), v, 1, phase_count.max(1)));
+        let since = self
+            .required(path, object, "since")
+            .and_then(|v| self.timestamp(&child(path, "since"), v));
+        let streaks = match object.get("streaks") {
+            Some(v) => self.streaks(&child(path, "streaks"), v),
+            None => Some([0; 4]),
+        };
+        let last_decision = match object.get("last_decision") {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => self.decision(&child(path, "last_decision"), v).map(Some),
+        };
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(Rollout {
+            plan: Plan {
+                phases: phases?,
+                triggers: triggers?,
+                window: window?,
+                min_samples: min_samples?,
+                sustain: sustain?,
+                on_trigger: on_trigger?,
+            },
+            state: State {
+                status: status?,
+                phase: phase? as usize - 1,
+                since: since?,
+                streaks: streaks?,
+                last_decision: last_decision?,
+            },
+        })
+    }
+
+    fn phases(&mut self, path: &str, value: &Value) -> Option<Vec<Phase>> {
+        let Some(items) = value.as_array() else {
+            self.report(
+                path,
+                format!("must be an array of phases, not {}", kind(value)),
+            );
+            return None;
+        };
+        if items.is_empty() || items.len() > MAX_PHASES {
+            self.report(
+                path,
+                format!("has {} phases; give 1 to {MAX_PHASES}", items.len()),
+            );
+            return None;
+        }
+        let before = self.problems.len();
+        let mut phases: Vec<Phase> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{path}[{i}]");
+            let last = i + 1 == items.len();
+            let Some(object) = self.object(&path, item, &PHASE_FIELDS) else {
+                continue;
+            };
+            let percentage = self
+                .required(&path, object, "percentage")
+                .and_then(|v| self.percentage(&child(&path, "percentage"), v));
+            let hold = match (object.get("hold"), last) {
+                (Some(v), false) => self.duration(&child(&path, "hold"), v).map(Some),
+                (None, false) => {
+                    self.report(
+                        &child(&path, "hold"),
+                        "is missing; every phase but the last needs a hold time, such as \"1d\"",
+                    );
+                    None
+                }
+                (Some(_), true) => {
+                    self.report(
+                        &child(&path, "hold"),
+                        "the last phase has no hold time (nothing follows it); remove it",
+                    );
+                    None
+                }
+                (None, true) => Some(None),
+            };
+            if let (Some(percentage), Some(hold)) = (percentage, hold) {
+                if let Some(previous) = phases.last()
+                    && percentage <= previous.percentage
+                {
+                    self.report(
+                        &child(&path, "percentage"),
+                        format!("{percentage} is not above the previous phase's {}; percentages must strictly increase", previous.percentage),
+                    );
+                }
+                phases.push(Phase { percentage, hold });
+            }
+        }
+        (self.problems.len() == before).then_some(phases)
+    }
+
+    fn percentage(&mut self, path: &str, value: &Value) -> Option<Percentage> {
+        let Some(number) = value.as_f64().filter(|_| value.is_number()) else {
+            self.report(
+                path,
+                format!("must be a number from 0 to 100, not {}", kind(value)),
+            );
+            return None;
+        };
+        match Percentage::from_f64(number) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.report(path, format!("{value} {e}"));
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, path: &str, value: &Value) -> Option<jiff::SignedDuration> {
+        let Some(text) = value.as_str() else {
+            self.report(
+                path,
+                format!(
+                    "must be a duration string such as \"1d\" or \"5m\", not {}",
+                    kind(value)
+                ),
+            );
+            return None;
+        };
+        match parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.report(path, e);
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, path: &str, value: &Value, min: u64, max: u64) -> Option<u64> {
+        match value.as_u64() {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.report(path, format!("{value} is not an integer in {min}..={max}"));
+                None
+            }
+        }
+    }
+
+    fn name_of<T>(
+        &mut self,
+        path: &str,
+        value: &Value,
+        names: &[&str],
+        from: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let parsed = value.as_str().and_then(&from);
+        if parsed.is_none() {
+            let hint = value
+                .as_str()
+                .and_then(|s| nearest_name(s, names.iter().copied()))
+                .map(|near| format!("; did you mean {near:?}?"))
+                .unwrap_or_default();
+            self.report(
+                path,
+                format!("{value} is not one of {}{hint}", names.join(", ")),
+            );
+        }
+        parsed
+    }
+
+    fn timestamp(&mut self, path: &str, value: &Value) -> Option<Timestamp> {
+        match value.as_str().map(str::parse::<Timestamp>) {
+            Some(Ok(t)) => Some(t),
+            _ => {
+                self.report(
+                    path,
+                    format!("{value} is not an RFC 3339 time such as \"2026-01-31T12:00:00Z\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn triggers(&mut self, path: &str, value: &Value) -> Option<Triggers> {
+        let names: Vec<&str> = Trigger::names().collect();
+        let object = self.object(path, value, &names)?;
+        let before = self.problems.len();
+        let mut triggers = Triggers::default();
+        for (key, v) in object {
+            let Some(trigger) = Trigger::from_name(key) else {
+                continue;
+            };
+            let path = child(path, key);
+            if v.as_str() == Some("off") {
+                triggers.set(trigger, None);
+                continue;
+            }
+            match v.as_f64().filter(|_| v.is_number()) {
+                Some(n) => match trigger.check_threshold(n) {
+                    Ok(()) => triggers.set(trigger, Some(n)),
+                    Err(e) => self.report(&path, e),
+                },
+                None => self.report(
+                    &path,
+                    format!("must be a threshold or \"off\", not {}", kind(v)),
+                ),
+            }
+        }
+        (self.problems.len() == before).then_some(triggers)
+    }
+
+    fn streaks(&mut self, path: &str, value: &Value) -> Option<[u32; 4]> {
+        let names: Vec<&str> = Trigger::names().collect();
+        let object = self.object(path, value, &names)?;
+        let before = self.problems.len();
+        let mut streaks = [0; 4];
+        for (key, v) in object {
+            if let Some(trigger) = Trigger::from_name(key)
+                && let Some(n) = self.integer(&child(path, key), v, 0, u64::from(u32::MAX))
+            {
+                streaks[trigger as usize] = n as u32;
+            }
+        }
+        (self.problems.len() == before).then_some(streaks)
+    }
+
+    fn decision(&mut self, path: &str, value: &Value) -> Option<LastDecision> {
+        let object = self.object(path, value, &DECISION_FIELDS)?;
+        let at = self
+            .required(path, object, "at")
+            .and_then(|v| self.timestamp(&child(path, "at"), v));
+        let action = self.required(path, object, "action").and_then(|v| {
+            self.name_of(&child(path, "action"), v, &ACTIONS, |s| {
+                ACTIONS.contains(&s).then(|| s.to_owned())
+            })
+        });
+        let reason = self.required(path, object, "reason").and_then(|v| {
+            let s = v.as_str().map(str::to_owned);
+            if s.is_none() {
+                self.report(
+                    &child(path, "reason"),
+                    format!("must be a string, not {}", kind(v)),
+                );
+            }
+            s
+        });
+        let readings = match object.get("readings") {
+            None => Some(Vec::new()),
+            Some(v) => self.readings(&child(path, "readings"), v),
+        };
+        Some(LastDecision {
+            at: at?,
+            action: action?,
+            reason: reason?,
+            readings: readings?,
+        })
+    }
+
+    fn readings(&mut self, path: &str, value: &Value) -> Option<Vec<Reading>> {
+        let Some(items) = value.as_array().filter(|a| a.len() <= Trigger::ALL.len()) else {
+            self.report(path, "must be an array of at most 4 readings");
+            return None;
+        };
+        let mut readings = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{path}[{i}]");
+            let object = self.object(&path, item, &READING_FIELDS)?;
+            let trigger = self.required(&path, object, "trigger").and_then(|v| {
+                let names: Vec<&str> = Trigger::names().collect();
+                self.name_of(&child(&path, "trigger"), v, &names, Trigger::from_name)
+            });
+            let verdict = self.required(&path, object, "verdict").and_then(|v| {
+                self.name_of(
+                    &child(&path, "verdict"),
+                    v,
+                    &Verdict::ALL.map(Verdict::name),
+                    Verdict::from_name,
+                )
+            });
+            let mut numbers = [f64::NAN; 6];
+            for (slot, key) in
+                numbers
+                    .iter_mut()
+                    .zip(["on", "off", "threshold", "samples", "off_samples", "z"])
+            {
+                match object.get(key) {
+                    None | Some(Value::Null) => {}
+                    Some(v) if v.is_number() => *slot = v.as_f64().unwrap_or(f64::NAN),
+                    Some(v) => self.report(
+                        &child(&path, key),
+                        format!("must be a number or null, not {}", kind(v)),
+                    ),
+                }
+            }
+            let [on, off, threshold, samples, off_samples, z] = numbers;
+            readings.push(Reading {
+                trigger: trigger?,
+                on,
+                off,
+                threshold,
+                samples,
+                off_samples,
+                z,
+                verdict: verdict?,
+            });
+        }
+        Some(readings)
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,413 @@
+//! A plan: the phases a flag ramps through and the triggers that roll it
+//! back, as an operator states them once (`--plan 5:1d,25:3d,50:5d,100`).
+
+use std::fmt;
+
+use flags_core::Percentage;
+use jiff::SignedDuration;
+
+use crate::duration::{format_duration, parse_duration};
+
+/// The deployment plan's phases.
+pub const DEFAULT_PHASES: &str = "5:1d,25:3d,50:5d,100";
+pub const DEFAULT_WINDOW: SignedDuration = SignedDuration::from_secs(300);
+pub const DEFAULT_MIN_SAMPLES: u64 = 100;
+pub const DEFAULT_SUSTAIN: u32 = 2;
+/// At most this many phases in one plan (one per percentage point is
+/// already absurd); bounds a hand-edited file.
+pub const MAX_PHASES: usize = 100;
+/// Bounds on `min_samples` and `sustain`, so that a typo (an extra zero
+/// or three) is caught rather than silently stalling a rollout for ever.
+pub const MAX_MIN_SAMPLES: u64 = 1_000_000_000;
+pub const MAX_SUSTAIN: u32 = 1000;
+
+/// One phase: a percentage held for at least `hold`; the last has no hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phase {
+    pub percentage: Percentage,
+    pub hold: Option<SignedDuration>,
+}
+
+/// The four rollback triggers, in the order they are checked and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Trigger {
+    ErrorRate,
+    ResponseTime,
+    MemoryUsage,
+    Complaints,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 4] = [
+        Trigger::ErrorRate,
+        Trigger::ResponseTime,
+        Trigger::MemoryUsage,
+        Trigger::Complaints,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::ErrorRate => "error_rate",
+            Trigger::ResponseTime => "response_time",
+            Trigger::MemoryUsage => "memory_usage",
+            Trigger::Complaints => "complaints",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Trigger> {
+        Trigger::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Trigger::ALL.into_iter().map(Trigger::name)
+    }
+
+    /// The deployment plan's threshold.
+    pub fn default_threshold(self) -> f64 {
+        match self {
+            Trigger::ErrorRate => 0.05,
+            Trigger::ResponseTime => 5.0,
+            Trigger::MemoryUsage => 0.9,
+            Trigger::Complaints => 10.0,
+        }
+    }
+
+    /// Checks a threshold; the error says what a good one looks like.
+    pub fn check_threshold(self, value: f64) -> Result<(), String> {
+        let ok = value.is_finite()
+            && match self {
+                // 1 could never be exceeded by a share; 0 trips on one error.
+                Trigger::ErrorRate => value > 0.0 && value < 1.0,
+                // Above 30 s no bucket bound is left to count slower outcomes.
+                Trigger::ResponseTime => value > 0.0 && value <= 30.0,
+                Trigger::MemoryUsage => value > 0.0 && value <= 1.0,
+                Trigger::Complaints => (1.0..=1e9).contains(&value),
+            };
+        if ok {
+            return Ok(());
+        }
+        let shown = fmt_number(value);
+        Err(match self {
+            Trigger::ErrorRate => format!(
+                "{shown} is not a share of errors between 0 and 1 (exclusive); such as 0.05 for 5 %"
+            ),
+            Trigger::ResponseTime => {
+                format!("{shown} is not a p95 in seconds above 0 and at most 30; such as 5")
+            }
+            Trigger::MemoryUsage => format!(
+                "{shown} is not a share of the memory limit above 0 and at most 1; such as 0.9"
+            ),
+            Trigger::Complaints => {
+                format!("{shown} is not a number of complaints per hour from 1; such as 10")
+            }
+        })
+    }
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A number as an operator writes it: `5`, `0.05`.
+pub fn fmt_number(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value}")
+    }
+}
+
+/// The threshold of each trigger; `None` when the operator turned it off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Triggers([Option<f64>; 4]);
+
+impl Default for Triggers {
+    fn default() -> Triggers {
+        Triggers(Trigger::ALL.map(|t| Some(t.default_threshold())))
+    }
+}
+
+impl Triggers {
+    pub fn none() -> Triggers {
+        Triggers([None; 4])
+    }
+
+    pub fn get(&self, trigger: Trigger) -> Option<f64> {
+        self.0[trigger as usize]
+    }
+
+    pub fn set(&mut self, trigger: Trigger, threshold: Option<f64>) {
+        self.0[trigger as usize] = threshold;
+    }
+
+    /// The triggers that are on, with their thresholds, in check order.
+    pub fn active(&self) -> impl Iterator<Item = (Trigger, f64)> + '_ {
+        Trigger::ALL
+            .into_iter()
+            .filter_map(|t| self.get(t).map(|v| (t, v)))
+    }
+
+    /// Applies `error_rate=0.02,response_time=3,complaints=off`: each named
+    /// trigger gets the threshold, or is dropped with `off`; the others stay.
+    pub fn apply_overrides(&mut self, spec: &str) -> Result<(), String> {
+        let mut next = *self;
+        for item in spec.split(',').map(str::trim) {
+            let Some((name, value)) = item.split_once('=') else {
+                return Err(format!(
+                    "{item:?} is not NAME=VALUE; such as error_rate=0.02 or complaints=off"
+                ));
+            };
+            let name = name.trim();
+            let trigger = Trigger::from_name(name).ok_or_else(|| unknown_trigger(name))?;
+            let value = value.trim();
+            if value == "off" {
+                next.set(trigger, None);
+                continue;
+            }
+            let number: f64 = value
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .ok_or_else(|| format!("{name}: {value:?} is not a number (or off)"))?;
+            trigger
+                .check_threshold(number)
+                .map_err(|e| format!("{name}: {e}"))?;
+            next.set(trigger, Some(number));
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// `error_rate=0.05,response_time=5,memory_usage=0.9,complaints=10`
+    /// (`off` for a dropped one): what `--triggers` takes.
+    pub fn spec(&self) -> String {
+        Trigger::ALL
+            .iter()
+            .map(|&t| match self.get(t) {
+                Some(v) => format!("{t}={}", fmt_number(v)),
+                None => format!("{t}=off"),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+pub fn unknown_trigger(name: &str) -> String {
+    match flags_core::nearest_name(name, Trigger::names()) {
+        Some(near) => format!("unknown trigger {name:?}; did you mean {near:?}?"),
+        None => format!(
+            "unknown trigger {name:?}; the triggers are {}",
+            Trigger::names().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// What a trip does to the flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnTrigger {
+    /// `enabled: false`, the kill switch.
+    #[default]
+    Disable,
+    /// Back to the previous phase's percentage (from the first phase:
+    /// the kill switch, there being no earlier percentage that was safe).
+    PreviousPhase,
+}
+
+impl OnTrigger {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnTrigger::Disable => "disable",
+            OnTrigger::PreviousPhase => "previous-phase",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<OnTrigger> {
+        [OnTrigger::Disable, OnTrigger::PreviousPhase]
+            .into_iter()
+            .find(|o| o.name() == name)
+    }
+}
+
+/// Everything an operator sets once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub phases: Vec<Phase>,
+    pub triggers: Triggers,
+    /// How far back the rate, latency and memory triggers look.
+    pub window: SignedDuration,
+    /// Outcomes the `on` cohort needs in the window before rate and latency
+    /// are judged, and in a phase before it advances.
+    pub min_samples: u64,
+    /// Consecutive tripped checks before a trigger acts.
+    pub sustain: u32,
+    pub on_trigger: OnTrigger,
+}
+
+impl Plan {
+    /// The default plan with these phases.
+    pub fn with_phases(phases: Vec<Phase>) -> Plan {
+        Plan {
+            phases,
+            triggers: Triggers::default(),
+            window: DEFAULT_WINDOW,
+            min_samples: DEFAULT_MIN_SAMPLES,
+            sustain: DEFAULT_SUSTAIN,
+            on_trigger: OnTrigger::default(),
+        }
+    }
+
+    pub fn is_last(&self, phase: usize) -> bool {
+        phase + 1 >= self.phases.len()
+    }
+}
+
+impl Default for Plan {
+    fn default() -> Plan {
+        Plan::with_phases(parse_phases(DEFAULT_PHASES).unwrap_or_default())
+    }
+}
+
+/// Parses `5:1d,25:3d,50:5d,100`: strictly increasing percentages, each
+/// with a hold except the last, which must have none (nothing follows it
+/// to wait for, so a hold there would be a mistake worth pointing out).
+pub fn parse_phases(spec: &str) -> Result<Vec<Phase>, String> {
+    let items: Vec<&str> = spec.split(',').map(str::trim).collect();
+    if items.len() > MAX_PHASES {
+        return Err(format!("{} phases; at most {MAX_PHASES}", items.len()));
+    }
+    let mut phases: Vec<Phase> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let n = i + 1;
+        let last = n == items.len();
+        let (percentage, hold) = match item.split_once(':') {
+            Some((p, h)) => (p.trim(), Some(h.trim())),
+            None => (*item, None),
+        };
+        let percentage: Percentage = percentage
+            .parse()
+            .map_err(|e| format!("phase {n}: percentage {percentage:?} {e}; such as 5 or 12.5"))?;
+        let hold = match hold {
+            Some(h) => Some(parse_duration(h).map_err(|e| format!("phase {n}: hold {e}"))?),
+            None => None,
+        };
+        match (hold, last) {
+            (None, false) => {
+                return Err(format!(
+                    "phase {n} ({percentage}%) has no hold time; every phase but the last needs one, such as {percentage}:1d"
+                ));
+            }
+            (Some(_), true) => {
+                return Err(format!(
+                    "the last phase ({percentage}%) has a hold time, but nothing follows it; write it as {percentage}"
+                ));
+            }
+            _ => {}
+        }
+        if let Some(previous) = phases.last()
+            && percentage <= previous.percentage
+        {
+            return Err(format!(
+                "phase {n} ({percentage}%) is not above phase {} ({}%); percentages must strictly increase",
+                n - 1,
+                previous.percentage
+            ));
+        }
+        phases.push(Phase { percentage, hold });
+    }
+    Ok(phases)
+}
+
+/// The phases as `--plan` takes them.
+pub fn phases_spec(phases: &[Phase]) -> String {
+    phases
+        .iter()
+        .map(|p| match p.hold {
+            Some(h) => format!("{}:{}", p.percentage, format_duration(h)),
+            None => p.percentage.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_plan_is_the_deployment_plan() {
+        let plan = Plan::default();
+        assert_eq!(phases_spec(&plan.phases), DEFAULT_PHASES);
+        assert_eq!(plan.phases.len(), 4);
+        assert_eq!(plan.phases[1].hold, Some(SignedDuration::from_hours(72)));
+        assert_eq!(
+            plan.triggers.spec(),
+            "error_rate=0.05,response_time=5,memory_usage=0.9,complaints=10"
+        );
+    }
+
+    #[test]
+    fn phases_parse_and_refuse() {
+        assert_eq!(phases_spec(&parse_phases("5:1d,25").unwrap()), "5:1d,25");
+        assert_eq!(phases_spec(&parse_phases("100").unwrap()), "100");
+        assert_eq!(
+            phases_spec(&parse_phases(" 0.5:36h , 100 ").unwrap()),
+            "0.5:1d 12h,100"
+        );
+        for (spec, says) in [
+            (
+                "50:1d,25:1d,100",
+                "phase 2 (25%) is not above phase 1 (50%)",
+            ),
+            ("5:1d,5:1d,100", "phase 2 (5%) is not above"),
+            ("5:1x", "phase 1: hold \"1x\" is not a duration"),
+            ("5,25:1d", "phase 1 (5%) has no hold time"),
+            ("5:1d,25:1d", "the last phase (25%) has a hold time"),
+            (
+                "150:1d,200",
+                "phase 1: percentage \"150\" is not in 0..=100",
+            ),
+            ("5%:1d,100", "is not a number"),
+            ("", "is not a number"),
+            ("5:1d,,100", "phase 2: percentage \"\""),
+            ("12.3456:1d,100", "more than 3 decimals"),
+        ] {
+            let e = parse_phases(spec).unwrap_err();
+            assert!(e.contains(says), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn trigger_overrides() {
+        let mut t = Triggers::default();
+        t.apply_overrides("error_rate=0.02,response_time=3,memory_usage=0.85,complaints=5")
+            .unwrap();
+        assert_eq!(
+            t.spec(),
+            "error_rate=0.02,response_time=3,memory_usage=0.85,complaints=5"
+        );
+        t.apply_overrides("complaints=off").unwrap();
+        assert_eq!(t.get(Trigger::Complaints), None);
+        assert_eq!(t.get(Trigger::ErrorRate), Some(0.02));
+        for (spec, says) in [
+            ("error_rate=2", "error_rate: 2 is not a share of errors"),
+            ("error_rate=0", "is not a share"),
+            ("response_time=31", "at most 30"),
+            ("memory_usage=1.5", "memory_usage: 1.5"),
+            ("complaints=0", "from 1"),
+            ("eror_rate=0.1", "did you mean \"error_rate\""),
+            ("error_rate", "is not NAME=VALUE"),
+            ("error_rate=abc", "is not a number"),
+            ("error_rate=nan", "is not a number"),
+        ] {
+            let before = t;
+            let e = t.apply_overrides(spec).unwrap_err();
+            assert!(e.contains(says), "{spec}: {e}");
+            assert_eq!(t, before, "a refused override changes nothing");
+        }
+    }
+}

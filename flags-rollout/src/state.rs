@@ -1,0 +1,165 @@
+//! Where a plan stands: its state, phase, since when, the triggers' sustain
+//! streaks and the last decision with what it was based on.
+
+use std::fmt;
+
+use jiff::Timestamp;
+
+use crate::plan::Trigger;
+
+/// A plan's state. `Pending` is a plan that has been set but not started
+/// (the guard leaves it alone, like a paused one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Pending,
+    Running,
+    Paused,
+    RolledBack,
+    Done,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Running,
+        Status::Paused,
+        Status::RolledBack,
+        Status::Done,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::RolledBack => "rolled_back",
+            Status::Done => "done",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How one trigger looked on one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Healthy,
+    Tripped,
+    /// Too few outcomes, or a value that is not a number: neither healthy
+    /// nor failing.
+    NoData,
+    /// The metrics source could not be read.
+    SourceError,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Healthy,
+        Verdict::Tripped,
+        Verdict::NoData,
+        Verdict::SourceError,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Healthy => "healthy",
+            Verdict::Tripped => "tripped",
+            Verdict::NoData => "no_data",
+            Verdict::SourceError => "source_error",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
+/// One trigger on one check: what the guard logs, shows and exports.
+/// Values that do not exist (no traffic, no `off` cohort, no z for memory)
+/// are NaN (`null` in the rollouts file). Two readings are equal when their
+/// numbers are, NaN counting as equal to NaN (a state read back from the
+/// file equals the state written).
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    pub trigger: Trigger,
+    /// The `on` cohort's error share or p95 in seconds; the highest memory
+    /// ratio; complaints in the last hour.
+    pub on: f64,
+    /// The `off` cohort's error share or p95 (NaN for memory and complaints).
+    pub off: f64,
+    pub threshold: f64,
+    /// Outcomes of the `on` cohort in the window (processes for memory,
+    /// complaints for complaints).
+    pub samples: f64,
+    pub off_samples: f64,
+    /// The two-proportion z statistic, `on` worse than `off` when positive;
+    /// NaN when not computed (too few `off` outcomes, memory, complaints).
+    pub z: f64,
+    pub verdict: Verdict,
+}
+
+impl PartialEq for Reading {
+    fn eq(&self, other: &Reading) -> bool {
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        self.trigger == other.trigger
+            && self.verdict == other.verdict
+            && same(self.on, other.on)
+            && same(self.off, other.off)
+            && same(self.threshold, other.threshold)
+            && same(self.samples, other.samples)
+            && same(self.off_samples, other.off_samples)
+            && same(self.z, other.z)
+    }
+}
+
+/// The last decision with its inputs, kept in the rollouts file so that
+/// `--status` can say why a plan is where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastDecision {
+    pub at: Timestamp,
+    /// `hold`, `advance`, `done`, `rollback`, or an operator's command
+    /// (`start`, `pause`, `resume`).
+    pub action: String,
+    /// One line for people.
+    pub reason: String,
+    pub readings: Vec<Reading>,
+}
+
+/// A plan's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub status: Status,
+    /// The current phase, 0-based (written 1-based in the file).
+    pub phase: usize,
+    /// When the plan entered its status or phase; for a running plan, when
+    /// its current phase (and so its hold) started.
+    pub since: Timestamp,
+    /// Consecutive tripped checks per trigger, in [`Trigger::ALL`] order.
+    pub streaks: [u32; 4],
+    pub last_decision: Option<LastDecision>,
+}
+
+impl State {
+    /// A plan just set: pending at its first phase.
+    pub fn pending(now: Timestamp) -> State {
+        State {
+            status: Status::Pending,
+            phase: 0,
+            since: now,
+            streaks: [0; 4],
+            last_decision: None,
+        }
+    }
+
+    pub fn streak(&self, trigger: Trigger) -> u32 {
+        self.streaks[trigger as usize]
+    }
+}
