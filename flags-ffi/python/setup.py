@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -47,18 +48,20 @@ WORKSPACE = (
 HEADER_DIR = WORKSPACE / "flags-ffi" / "include"
 CLI_BINARY = "feature_flags"
 
-# The workspace members an sdist carries (cargo loads every member of the
-# workspace, and --locked needs the lock file to stay as it is), plus the
-# workspace's own files. Everything git tracks under them, but this package.
+# An sdist carries every member of the workspace (cargo loads them all, and
+# --locked needs the lock file to stay as it is) and the workspace's own
+# files: everything git tracks there, but this package.
 WORKSPACE_FILES = ["Cargo.toml", "Cargo.lock", "LICENSE", "LICENSE-MIT", "LICENSE-APACHE"]
-WORKSPACE_MEMBERS = [
-    "flags-core",
-    "flags-rollout",
-    "flags-cli",
-    "flags-ffi",
-    "benches",
-    "examples/rust-bot",
-]
+
+
+def workspace_members() -> list[str]:
+    """The `members` of the workspace's Cargo.toml (tomllib is 3.11+ only)."""
+    text = (WORKSPACE / "Cargo.toml").read_text(encoding="utf-8")
+    found = re.search(r"^members\s*=\s*\[(.*?)\]", text, re.S | re.M)
+    if found is None:
+        raise BuildError("no workspace members in Cargo.toml")
+    return re.findall(r'"([^"]+)"', found.group(1))
+
 
 PORTABLE_GLIBC = os.environ.get("FEATURE_FLAGS_GLIBC", "").strip()
 
@@ -259,7 +262,7 @@ def workspace_files() -> list[str]:
             if path.is_file() and "target" not in path.relative_to(WORKSPACE).parts
         )
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--", *WORKSPACE_FILES, *WORKSPACE_MEMBERS],
+        ["git", "ls-files", "-z", "--", *WORKSPACE_FILES, *workspace_members()],
         cwd=WORKSPACE,
         stdout=subprocess.PIPE,
         check=True,
