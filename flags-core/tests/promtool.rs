@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use flags_core::{ChatType, Context, FlagStore};
+use std::time::Duration;
+
+use flags_core::{ChatType, Context, FlagStore, Outcome};
 
 fn promtool() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
@@ -61,11 +63,13 @@ fn example_flags() -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
-/// A store that has evaluated every flag, failed a reload and reloaded.
+/// A store that has evaluated every flag, recorded outcomes and
+/// complaints, and failed a reload.
 fn busy_store(counting: bool) -> FlagStore {
     let text = example_flags();
     let store = FlagStore::options()
         .count_decisions(counting)
+        .count_outcomes(counting)
         .from_json(&text)
         .unwrap();
     for user in 0..500 {
@@ -74,6 +78,19 @@ fn busy_store(counting: bool) -> FlagStore {
             store.evaluate(name, &ctx);
         }
         store.is_enabled("not_in_the_file", &ctx);
+        // Outcomes in every bucket and both cohorts, and complaints.
+        let mut msg = store.message(ctx);
+        for name in store.snapshot().flag_names() {
+            msg.is_enabled(name);
+        }
+        let millis = (user as u64 * 7_919) % 40_000;
+        msg.record(Outcome {
+            error: user % 9 == 0,
+            duration: Duration::from_millis(millis),
+        });
+        if user % 50 == 0 {
+            store.complaint("new_gpt_model");
+        }
     }
     assert!(store.replace_json("{ broken").is_err());
     store

@@ -42,7 +42,10 @@ mod version;
 
 mod store;
 
+mod message;
+
 pub use error::{ff_last_error, ff_string_free};
+pub use message::*;
 pub use store::*;
 pub use types::*;
 pub use version::ff_version;

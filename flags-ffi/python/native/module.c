@@ -10,8 +10,8 @@ static struct PyModuleDef native_module = {
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (args_init() < 0 || errors_init() < 0 || decision_init() < 0 ||
-        store_init() < 0 || message_init() < 0) {
+    if (args_init() < 0 || errors_init() < 0 || decision_init() < 0 || store_init() < 0 ||
+        message_init() < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&native_module);

@@ -147,8 +147,12 @@ extern PyTypeObject *MessageType;
 int message_init(void);
 
 /* A Message over `bits` (enough words for flag_count) and the name -> bit
- * dict of the same generation (borrowed; the message takes a reference). */
-PyObject *message_new(PyObject *names, uint64_t generation, size_t flag_count,
+ * dict of the same generation (borrowed; the message takes a reference),
+ * owning `native` (begun and evaluated on that generation; given back to
+ * `store` even on failure) and keeping the context slots (ARG_*, borrowed)
+ * for evaluate(). */
+PyObject *message_new(PyObject *store, ff_message *native, PyObject *const *context,
+                      PyObject *names, uint64_t generation, size_t flag_count,
                       const uint64_t *bits);
 
 /* ---- store.c ------------------------------------------------------------- */
@@ -156,5 +160,9 @@ PyObject *message_new(PyObject *names, uint64_t generation, size_t flag_count,
 extern PyTypeObject *FlagStoreType;
 
 int store_init(void);
+
+/* Takes back a message's native object for reuse by a later for_message
+ * (or frees it); `store` is the FlagStore it came from. */
+void store_release_message(PyObject *store, ff_message *native);
 
 #endif
