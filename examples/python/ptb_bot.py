@@ -12,7 +12,14 @@ python-telegram-bot gives it, `update.effective_chat.type`, a
 - any text: answered "with" the new GPT model when `new_gpt_model` is on for
   this user and chat, else with the current one;
 - /video: the enhanced or the standard video download (`enhanced_video_download`,
-  bucketed by chat, so a whole group chat gets the same answer).
+  bucketed by chat, so a whole group chat gets the same answer);
+- /feedback: a complaint about the new model, counted when it was on for the
+  user (`feature_flags_complaints_total`, a trigger of the rollout guard).
+
+Each answer is timed with `with flags.track():`, which reports the outcome
+(ok, or error when the block raises, and how long it took) for every flag
+the handler asked about, in the flag's cohort: what the rollout guard and
+the dashboard compare.
 
 `build_application(flags, builder)` is what a bot (and the test, which feeds
 real `Update` objects offline) uses; `main()` adds the token and polling.
@@ -51,27 +58,37 @@ def flags_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> feature_fla
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     flags = flags_for(update, context)
-    text = update.effective_message.text or ""
-    if flags.is_enabled("new_gpt_model"):
-        answer = f"[new GPT model] {text}"  # the code path being rolled out
-    else:
-        answer = f"[current model] {text}"
-    await update.effective_message.reply_text(answer)
+    with flags.track():  # times the answer; an exception in it counts as an error
+        text = update.effective_message.text or ""
+        if flags.is_enabled("new_gpt_model"):
+            answer = f"[new GPT model] {text}"  # the code path being rolled out
+        else:
+            answer = f"[current model] {text}"
+        await update.effective_message.reply_text(answer)
 
 
 async def on_video(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     flags = flags_for(update, context)
-    if "enhanced_video_download" in flags:
-        answer = "enhanced video download"
-    else:
-        answer = "standard video download"
-    await update.effective_message.reply_text(answer)
+    with flags.track():
+        if "enhanced_video_download" in flags:
+            answer = "enhanced video download"
+        else:
+            answer = "standard video download"
+        await update.effective_message.reply_text(answer)
+
+
+async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    if flags_for(update, context).is_enabled("new_gpt_model"):
+        context.bot_data[FLAGS].complaint("new_gpt_model", user_id=user.id if user else None)
+    await update.effective_message.reply_text("thanks, noted")
 
 
 def build_application(flags: feature_flags.FlagStore, builder: ApplicationBuilder) -> Application:
     application = builder.build()
     application.bot_data[FLAGS] = flags
     application.add_handler(CommandHandler("video", on_video))
+    application.add_handler(CommandHandler("feedback", on_feedback))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
     return application
 

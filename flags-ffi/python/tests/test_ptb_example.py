@@ -58,9 +58,10 @@ def load_example():
 class RecordingRequest(BaseRequest):
     """The Bot API, answered here: records every call, sends nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, failing_chats: frozenset[int] = frozenset()) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.message_ids = itertools.count(1000)
+        self.failing_chats = failing_chats  # sendMessage there fails, as a blocked chat does
 
     async def initialize(self) -> None:
         pass
@@ -80,6 +81,8 @@ class RecordingRequest(BaseRequest):
         self.calls.append((endpoint, parameters))
         if endpoint == "getMe":
             result: Any = {"id": 1, "is_bot": True, "first_name": "Flags", "username": "flags_bot"}
+        elif endpoint == "sendMessage" and int(parameters["chat_id"]) in self.failing_chats:
+            return 400, json.dumps({"ok": False, "description": "Bad Request: chat not found"}).encode()
         elif endpoint == "sendMessage":
             result = {
                 "message_id": next(self.message_ids),
@@ -109,10 +112,14 @@ def text_update(user_id: int | None, chat_id: int, chat_type: str, text: str) ->
     return {"update_id": next(update_ids), "message": message}
 
 
-def run_updates(store: feature_flags.FlagStore, updates: list[dict[str, Any]]) -> list[str]:
+def run_updates(
+    store: feature_flags.FlagStore,
+    updates: list[dict[str, Any]],
+    failing_chats: frozenset[int] = frozenset(),
+) -> list[str]:
     """The texts the bot sent, in order, for these updates."""
     example = load_example()
-    request = RecordingRequest()
+    request = RecordingRequest(failing_chats)
 
     async def go() -> None:
         builder = (
@@ -132,7 +139,19 @@ def run_updates(store: feature_flags.FlagStore, updates: list[dict[str, Any]]) -
 
     asyncio.run(go())
     assert {endpoint for endpoint, _ in request.calls} <= {"getMe", "sendMessage"}
-    return [parameters["text"] for endpoint, parameters in request.calls if endpoint == "sendMessage"]
+    return [
+        parameters["text"]
+        for endpoint, parameters in request.calls
+        if endpoint == "sendMessage" and int(parameters["chat_id"]) not in failing_chats
+    ]
+
+
+def sample(store: feature_flags.FlagStore, series: str) -> float:
+    """The value of one series (name{labels}) in the store's metrics text."""
+    for line in store.metrics_text().splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no {series} in the metrics")
 
 
 @pytest.fixture
@@ -194,3 +213,37 @@ def test_an_edit_of_the_flag_file_changes_the_answers(tmp_path) -> None:
         store.reload()
         after = run_updates(store, [text_update(7, 7, "private", "x")])
     assert (before, after) == (["[new GPT model] x"], ["[current model] x"])
+
+
+def test_outcomes_are_reported_per_cohort(store) -> None:
+    """Each answer's outcome counts for new_gpt_model in the user's cohort; a
+    reply that fails (the Bot API refuses it) counts as an error."""
+    users = range(100, 400)
+    inside = [u for u in users if store.is_enabled("new_gpt_model", user_id=u, chat_id=u, chat_type="private")][:3]
+    outside = [u for u in users if not store.is_enabled("new_gpt_model", user_id=u, chat_id=u, chat_type="private")][:2]
+    sent = run_updates(
+        store,
+        [text_update(u, u, "private", "hello") for u in inside + outside],
+        failing_chats=frozenset({inside[0]}),
+    )
+    assert sent == ["[new GPT model] hello"] * 2 + ["[current model] hello"] * 2
+    flag = 'flag="new_gpt_model"'
+    assert sample(store, f'feature_flags_outcomes_total{{{flag},cohort="on",result="ok"}}') == 2
+    assert sample(store, f'feature_flags_outcomes_total{{{flag},cohort="on",result="error"}}') == 1
+    assert sample(store, f'feature_flags_outcomes_total{{{flag},cohort="off",result="ok"}}') == 2
+    assert sample(store, f'feature_flags_outcome_duration_seconds_count{{{flag},cohort="off"}}') == 2
+    # /video asked only enhanced_video_download: new_gpt_model counts nothing more.
+    run_updates(store, [text_update(42, -1001000000001, "group", "/video")])
+    assert sample(store, f'feature_flags_outcomes_total{{{flag},cohort="on",result="ok"}}') == 2
+
+
+def test_feedback_counts_a_complaint_only_when_the_model_was_on(store) -> None:
+    users = range(100, 400)
+    inside = next(u for u in users if store.is_enabled("new_gpt_model", user_id=u, chat_id=u, chat_type="private"))
+    outside = next(u for u in users if not store.is_enabled("new_gpt_model", user_id=u, chat_id=u, chat_type="private"))
+    sent = run_updates(
+        store,
+        [text_update(inside, inside, "private", "/feedback"), text_update(outside, outside, "private", "/feedback")],
+    )
+    assert sent == ["thanks, noted", "thanks, noted"]
+    assert sample(store, 'feature_flags_complaints_total{flag="new_gpt_model"}') == 1
