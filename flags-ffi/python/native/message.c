@@ -29,7 +29,7 @@ PyObject *message_new(PyObject *store, ff_message *native, PyObject *const *cont
                       PyObject *names, uint64_t generation, size_t flag_count,
                       const uint64_t *bits) {
     size_t words = (flag_count + 63) / 64;
-    MessageObject *self = PyObject_NewVar(MessageObject, &MessageType, (Py_ssize_t)(2 * words));
+    MessageObject *self = PyObject_NewVar(MessageObject, MessageType, (Py_ssize_t)(2 * words));
     if (self == NULL) {
         store_release_message(store, native);
         return NULL;
@@ -60,14 +60,13 @@ static void message_dealloc(MessageObject *self) {
     }
     Py_XDECREF(self->store);
     Py_XDECREF(self->names);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    free_instance((PyObject *)self);
 }
 
 /* 1 on, 0 off, -1 not a flag of this generation, -2 error. Exposes the flag. */
 static int message_lookup(MessageObject *self, PyObject *name) {
-    if (!PyUnicode_Check(name)) {
-        PyErr_Format(PyExc_TypeError, "flag name must be a str, not %.100s",
-                     Py_TYPE(name)->tp_name);
+    if (!is_str(name)) {
+        RAISE_FOR_TYPE(PyExc_TypeError, "flag name must be a str, not %V", name);
         return -2;
     }
     PyObject *index_obj = PyDict_GetItemWithError(self->names, name);
@@ -207,9 +206,9 @@ static PyObject *message_record(MessageObject *self, PyObject *const *args, Py_s
     if (nargs > 1) {
         seconds_obj = args[1];
     }
-    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t nkw = kwnames != NULL ? tuple_size(kwnames) : 0;
     for (Py_ssize_t k = 0; k < nkw; k++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        PyObject *key = tuple_item(kwnames, k);
         PyObject **slot;
         if (key == record_error_str || PyUnicode_Compare(key, record_error_str) == 0) {
             slot = &error_obj;
@@ -235,22 +234,20 @@ static PyObject *message_record(MessageObject *self, PyObject *const *args, Py_s
         return NULL;
     }
     if (!PyBool_Check(error_obj)) {
-        PyErr_Format(PyExc_TypeError, "error must be a bool, not %.100s",
-                     Py_TYPE(error_obj)->tp_name);
+        RAISE_FOR_TYPE(PyExc_TypeError, "error must be a bool, not %V", error_obj);
         return NULL;
     }
     double seconds;
     if (PyFloat_CheckExact(seconds_obj)) {
-        seconds = PyFloat_AS_DOUBLE(seconds_obj);
-    } else if ((PyLong_Check(seconds_obj) || PyFloat_Check(seconds_obj)) &&
+        seconds = PyFloat_AsDouble(seconds_obj); /* no PyFloat_AS_DOUBLE in the limited API */
+    } else if ((is_int(seconds_obj) || PyFloat_Check(seconds_obj)) &&
                !PyBool_Check(seconds_obj)) {
         seconds = PyFloat_AsDouble(seconds_obj);
         if (seconds == -1.0 && PyErr_Occurred()) {
             return NULL; /* OverflowError for an int too large for a float */
         }
     } else {
-        PyErr_Format(PyExc_TypeError, "seconds must be an int or float, not %.100s",
-                     Py_TYPE(seconds_obj)->tp_name);
+        RAISE_FOR_TYPE(PyExc_TypeError, "seconds must be an int or float, not %V", seconds_obj);
         return NULL;
     }
     if (!(seconds >= 0.0) || !isfinite(seconds)) {
@@ -269,10 +266,10 @@ typedef struct {
     struct timespec started;
 } TrackObject;
 
-static PyTypeObject TrackType;
+static PyTypeObject *TrackType;
 
 static PyObject *message_track(MessageObject *self, PyObject *Py_UNUSED(ignored)) {
-    TrackObject *track = PyObject_New(TrackObject, &TrackType);
+    TrackObject *track = PyObject_New(TrackObject, TrackType);
     if (track == NULL) {
         return NULL;
     }
@@ -284,7 +281,7 @@ static PyObject *message_track(MessageObject *self, PyObject *Py_UNUSED(ignored)
 
 static void track_dealloc(TrackObject *self) {
     Py_XDECREF(self->message);
-    PyObject_Free(self);
+    free_instance((PyObject *)self);
 }
 
 static PyObject *track_enter(TrackObject *self, PyObject *Py_UNUSED(ignored)) {
@@ -315,26 +312,23 @@ static PyMethodDef track_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject TrackType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "feature_flags.Track",
-    .tp_doc = "Context manager from Message.track(): times the block with a monotonic clock "
-              "and records the message's outcome when it ends (an exception leaving it is an "
-              "error, re-raised).",
-    .tp_basicsize = sizeof(TrackObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_dealloc = (destructor)track_dealloc,
-    .tp_methods = track_methods,
+static PyType_Slot track_slots[] = {
+    {Py_tp_doc, "Context manager from Message.track(): times the block with a monotonic clock "
+                "and records the message's outcome when it ends (an exception leaving it is an "
+                "error, re-raised)."},
+    {Py_tp_dealloc, track_dealloc},
+    {Py_tp_methods, track_methods},
+    {0, NULL},
 };
 
-int message_init(void) {
-    record_error_str = PyUnicode_InternFromString("error");
-    record_seconds_str = PyUnicode_InternFromString("seconds");
-    if (record_error_str == NULL || record_seconds_str == NULL) {
-        return -1;
-    }
-    return PyType_Ready(&TrackType);
-}
+static PyType_Spec track_spec = {
+    .name = "feature_flags.Track",
+    .basicsize = (int)sizeof(TrackObject),
+    .itemsize = 0,
+    /* Only Message.track() makes one. */
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = track_slots,
+};
 
 static PyObject *message_get_generation(MessageObject *self, void *Py_UNUSED(closure)) {
     return PyLong_FromUnsignedLongLong(self->generation);
@@ -368,22 +362,35 @@ static PyGetSetDef message_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PySequenceMethods message_as_sequence = {
-    .sq_contains = (objobjproc)message_contains,
+PyTypeObject *MessageType;
+
+static PyType_Slot message_slots[] = {
+    {Py_tp_doc, "Every flag for one message, from one version of the flag file.\n\n"
+                "Made by FlagStore.for_message(); checks cost no native calls."},
+    {Py_tp_dealloc, message_dealloc},
+    {Py_tp_repr, message_repr},
+    {Py_sq_contains, message_contains},
+    {Py_tp_methods, message_methods},
+    {Py_tp_getset, message_getset},
+    {0, NULL},
 };
 
-PyTypeObject MessageType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "feature_flags.Message",
-    .tp_doc = "Every flag for one message, from one version of the flag file.\n\n"
-              "Made by FlagStore.for_message(); checks cost no native calls.",
-    .tp_basicsize = offsetof(MessageObject, bits),
-    .tp_itemsize = sizeof(uint64_t),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_dealloc = (destructor)message_dealloc,
-    .tp_repr = (reprfunc)message_repr,
-    .tp_as_sequence = &message_as_sequence,
-    .tp_methods = message_methods,
-    .tp_getset = message_getset,
+static PyType_Spec message_spec = {
+    .name = "feature_flags.Message",
+    .basicsize = (int)offsetof(MessageObject, bits),
+    .itemsize = (int)sizeof(uint64_t),
+    /* Only for_message() makes one. */
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = message_slots,
 };
 
+int message_init(void) {
+    record_error_str = PyUnicode_InternFromString("error");
+    record_seconds_str = PyUnicode_InternFromString("seconds");
+    if (record_error_str == NULL || record_seconds_str == NULL) {
+        return -1;
+    }
+    TrackType = (PyTypeObject *)PyType_FromSpec(&track_spec);
+    MessageType = (PyTypeObject *)PyType_FromSpec(&message_spec);
+    return TrackType == NULL || MessageType == NULL ? -1 : 0;
+}

@@ -33,7 +33,8 @@ typedef struct {
 } FlagStoreObject;
 
 static FlagStoreObject *store_alloc(PyTypeObject *type, ff_store *store, PyObject *path) {
-    FlagStoreObject *self = (FlagStoreObject *)type->tp_alloc(type, 0);
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    FlagStoreObject *self = (FlagStoreObject *)alloc(type, 0);
     if (self == NULL) {
         Py_BEGIN_ALLOW_THREADS
         ff_store_free(store);
@@ -90,8 +91,8 @@ static PyObject *store_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                                      &count_decisions, &count_outcomes)) {
         return NULL;
     }
-    PyObject *path = PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(path_bytes),
-                                                      PyBytes_GET_SIZE(path_bytes));
+    PyObject *path = PyUnicode_DecodeFSDefaultAndSize(PyBytes_AsString(path_bytes),
+                                                      PyBytes_Size(path_bytes));
     if (path == NULL) {
         Py_DECREF(path_bytes);
         return NULL;
@@ -99,7 +100,7 @@ static PyObject *store_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     ff_store *store = NULL;
     ff_status status;
     char *error_text = NULL;
-    const char *path_c = PyBytes_AS_STRING(path_bytes);
+    const char *path_c = PyBytes_AsString(path_bytes);
     uint32_t options = (watch ? 0u : FF_OPEN_NO_WATCH) |
                        (count_decisions ? 0u : FF_OPEN_NO_COUNTING) |
                        (count_outcomes ? 0u : FF_OPEN_NO_OUTCOMES);
@@ -122,17 +123,16 @@ static PyObject *store_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 static PyObject *store_from_json(PyObject *cls, PyObject *text) {
     const char *data;
     Py_ssize_t size;
-    if (PyUnicode_Check(text)) {
+    if (is_str(text)) {
         data = PyUnicode_AsUTF8AndSize(text, &size);
         if (data == NULL) {
             return NULL;
         }
     } else if (PyBytes_Check(text)) {
-        data = PyBytes_AS_STRING(text);
-        size = PyBytes_GET_SIZE(text);
+        data = PyBytes_AsString(text);
+        size = PyBytes_Size(text);
     } else {
-        PyErr_Format(PyExc_TypeError, "from_json() needs a str or bytes, not %.100s",
-                     Py_TYPE(text)->tp_name);
+        RAISE_FOR_TYPE(PyExc_TypeError, "from_json() needs a str or bytes, not %V", text);
         return NULL;
     }
     ff_store *store = NULL;
@@ -155,7 +155,7 @@ static void store_dealloc(FlagStoreObject *self) {
     store_drain_pool(self);
     Py_XDECREF(self->path);
     Py_XDECREF(self->names);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    free_instance((PyObject *)self);
 }
 
 /* The arguments of one flag's check, read and validated natively; shared by
@@ -266,7 +266,9 @@ static int refresh_names(FlagStoreObject *self) {
         cursor = end + 1;
     }
     ff_string_free(text);
-    Py_XSETREF(self->names, names);
+    PyObject *old_names = self->names;
+    self->names = names;
+    Py_XDECREF(old_names); /* after the swap: its dealloc may run Python code */
     self->names_generation = generation;
     return 0;
 }
@@ -575,19 +577,31 @@ static PyGetSetDef store_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyTypeObject FlagStoreType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "feature_flags.FlagStore",
-    .tp_doc = "FlagStore(path, *, watch=True, count_decisions=True)\n\nLoads and validates "
-              "the flag file at `path` (raising FlagFileError) and, with watch=True, reloads "
-              "it whenever it changes. count_decisions=True counts every decision per flag "
-              "for metrics_text(). Safe to share between threads; use as a context manager "
-              "or call close().",
-    .tp_basicsize = sizeof(FlagStoreObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = store_new,
-    .tp_dealloc = (destructor)store_dealloc,
-    .tp_repr = (reprfunc)store_repr,
-    .tp_methods = store_methods,
-    .tp_getset = store_getset,
+PyTypeObject *FlagStoreType;
+
+static PyType_Slot store_slots[] = {
+    {Py_tp_doc, "FlagStore(path, *, watch=True, count_decisions=True)\n\nLoads and validates "
+                "the flag file at `path` (raising FlagFileError) and, with watch=True, reloads "
+                "it whenever it changes. count_decisions=True counts every decision per flag "
+                "for metrics_text(). Safe to share between threads; use as a context manager "
+                "or call close()."},
+    {Py_tp_new, store_new},
+    {Py_tp_dealloc, store_dealloc},
+    {Py_tp_repr, store_repr},
+    {Py_tp_methods, store_methods},
+    {Py_tp_getset, store_getset},
+    {0, NULL},
 };
+
+static PyType_Spec store_spec = {
+    .name = "feature_flags.FlagStore",
+    .basicsize = (int)sizeof(FlagStoreObject),
+    .itemsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = store_slots,
+};
+
+int store_init(void) {
+    FlagStoreType = (PyTypeObject *)PyType_FromSpec(&store_spec);
+    return FlagStoreType == NULL ? -1 : 0;
+}
