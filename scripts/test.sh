@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the project, in one command: `bash scripts/test.sh`.
-# Needs cargo, a C compiler and python3 (with venv); promtool (Debian's
+# Needs cargo, a C compiler and python3 (with venv; the wheel's build tools,
+# zig among them, come from PyPI into target/py-tools); promtool (Debian's
 # `prometheus` package) for the metrics checks and prometheus itself for the
 # live dashboard proof, which are skipped without them unless CI is set.
 # Set QUICK_BENCH=0 to skip the quick benchmark run.
@@ -26,8 +27,19 @@ venv=target/py-venv
 rm -rf "$venv"
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet ./flags-ffi/python pytest xxhash prometheus_client
+"$venv/bin/pip" install --quiet ./flags-ffi/python pytest xxhash prometheus_client \
+    openfeature-sdk python-telegram-bot
 "$venv/bin/python" -m pytest flags-ffi/python/tests -q
+
+step "rollout guard end to end (a real bot, the guard, the CLI, a real Prometheus)"
+cargo build -p flags-cli --locked --bin feature_flags
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_e2e -q
+
+step "Python package as shipped: the manylinux2014 abi3 wheel and the sdist (zig, auditwheel, abi3audit)"
+bash scripts/build-wheel.sh target/wheelhouse
+
+step "the wheel on each CPython >= 3.10 here, and a wheel built from the sdist, with no cargo or cc on PATH"
+bash scripts/test-wheel.sh target/wheelhouse
 
 step "rollout dashboard: checker tests, static check, every query and rule against a live Prometheus"
 python3 -m unittest discover -s scripts/tests

@@ -27,8 +27,13 @@ static const char *status_name(ff_status status) {
   case FF_BUFFER_TOO_SMALL: return "FF_BUFFER_TOO_SMALL";
   case FF_NO_FILE: return "FF_NO_FILE";
   case FF_PANIC: return "FF_PANIC";
+  case FF_UNKNOWN_FLAG: return "FF_UNKNOWN_FLAG";
   default: return "unknown status";
   }
+}
+
+static bool starts_with(const char *text, const char *prefix) {
+  return strncmp(text, prefix, strlen(prefix)) == 0;
 }
 
 static const char *reason_name(uint8_t reason) {
@@ -157,6 +162,49 @@ int main(int argc, char **argv) {
       if (by_name.has_bucket) printf(" bucket %" PRIu32, by_name.bucket);
       printf("%s\n", agree ? "" : "  MISMATCH between name, handle and bits");
     }
+  }
+
+  /* Outcomes: one reusable message object per worker. Begin it for each
+   * message, ask through it (that exposes the flags asked), then record how
+   * handling went, once. */
+  ff_message *msg = NULL;
+  if ((status = ff_message_new(&msg)) != FF_OK) {
+    print_last_error("message_new", status);
+    return 1;
+  }
+  for (size_t m = 0; m < sizeof messages / sizeof messages[0]; m++) {
+    const ff_context *ctx = &messages[m].ctx;
+    bool gpt = false;
+    bool recorded = false;
+    if ((status = ff_message_begin(msg, store, NULL)) != FF_OK ||
+        (status = ff_message_is_enabled(msg, "new_gpt_model", 13, ctx, false, &gpt)) != FF_OK ||
+        (status = ff_message_record(msg, false, gpt ? 0.8 : 0.3, &recorded)) != FF_OK ||
+        !recorded) {
+      print_last_error("message outcome", status);
+      failures++;
+    }
+  }
+  bool again = true;
+  expect_status("second record of one message", ff_message_record(msg, true, 1.0, &again), FF_OK);
+  if (again) failures++;
+  expect_status("negative seconds", ff_message_record(msg, false, -1.0, NULL), FF_INVALID_ARGUMENT);
+  ff_message_free(msg);
+  expect_status("complaint", ff_store_complaint(store, "new_gpt_model", 13), FF_OK);
+  expect_status("complaint about an unknown flag", ff_store_complaint(store, "new_gpt_modle", 13),
+                FF_UNKNOWN_FLAG);
+  char *metrics = NULL;
+  if ((status = ff_store_metrics_text(store, &metrics)) != FF_OK) {
+    print_last_error("metrics_text", status);
+    failures++;
+  } else {
+    /* Print the outcome counters: one line per cohort and result. */
+    for (char *line = strtok(metrics, "\n"); line; line = strtok(NULL, "\n")) {
+      if (starts_with(line, "feature_flags_outcomes_total{flag=\"new_gpt_model\"") ||
+          starts_with(line, "feature_flags_complaints_total{flag=\"new_gpt_model\"")) {
+        printf("%s\n", line);
+      }
+    }
+    ff_string_free(metrics);
   }
 
   /* Bad arguments get a status and a text, never a crash. */

@@ -21,6 +21,13 @@ for_message evaluates every flag in one native call, on one version of the
 file, so the checks that follow cost a dictionary lookup each and never
 block the event loop.
 
+Rollout monitoring takes one more line: `with flags.track():` around the
+handler's work reports how handling went (its duration, and an error if an
+exception escapes) for every flag the handler asked about, in the flag's
+cohort, so the guard and the alerts can compare the users who got a feature
+with those the rollout left out. It measures wall time, across awaits.
+`/feedback` complaints go to `context.bot_data["flags"].complaint(name)`.
+
 `--metrics` shows what the bot's Prometheus endpoint would serve about the
 flags after these updates (needs prometheus_client). At startup a bot adds:
 
@@ -97,17 +104,24 @@ async def on_message(update: Update, context: CallbackContext) -> None:
         user_id=user.id if user else None, chat_id=chat.id, chat_type=chat.type
     )
 
-    text = update.effective_message.text
-    model = "new GPT model" if flags.is_enabled("new_gpt_model") else "current model"
-    reply = f"[{model}] you said {text!r}"
-    if "enhanced_video_download" in flags:
-        reply += " (enhanced video download on)"
-    if flags.is_enabled("voice_replies"):
-        reply += " (voice reply)"
-    who = user.first_name if user else "channel"
-    context.replies.append(
-        f"update {update.update_id} from {who} in {chat.type} chat {chat.id}: {reply}"
-    )
+    # Times the handler and records its outcome once, for the flags it asks
+    # about below; an exception leaving the block counts as an error.
+    with flags.track():
+        text = update.effective_message.text
+        if text.startswith("/feedback") and flags.is_enabled("new_gpt_model"):
+            # A user unhappy with the new model: one complaint for the flag.
+            context.bot_data["flags"].complaint("new_gpt_model", user_id=user.id if user else None)
+        model = "new GPT model" if flags.is_enabled("new_gpt_model") else "current model"
+        await asyncio.sleep(0)  # the real handler awaits the model's answer here
+        reply = f"[{model}] you said {text!r}"
+        if "enhanced_video_download" in flags:
+            reply += " (enhanced video download on)"
+        if flags.is_enabled("voice_replies"):
+            reply += " (voice reply)"
+        who = user.first_name if user else "channel"
+        context.replies.append(
+            f"update {update.update_id} from {who} in {chat.type} chat {chat.id}: {reply}"
+        )
 
 
 # ---- an offline run on simulated updates -------------------------------------

@@ -131,6 +131,76 @@ pub struct Cli {
     #[arg(long, requires = "writes", help_heading = "Edits")]
     pub dry_run: bool,
 
+    /// Run the rollout guard: every --interval, measure each running plan,
+    /// advance it when healthy and its hold is over, roll it back when a
+    /// trigger trips; until SIGINT or SIGTERM (or one check with --once).
+    #[arg(long, conflicts_with_all = ["action", "edit"], help_heading = "Rollout guard")]
+    pub guard: bool,
+
+    /// With --guard: a bot process's metrics endpoint, such as
+    /// http://127.0.0.1:8080/metrics (repeatable: every process).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "guard",
+        help_heading = "Rollout guard"
+    )]
+    pub scrape: Vec<String>,
+
+    /// With --guard: a Prometheus server that scrapes every bot, such as
+    /// http://prometheus:9090.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "guard",
+        help_heading = "Rollout guard"
+    )]
+    pub prometheus: Option<String>,
+
+    /// With --prometheus: label matchers for the bots' series, such as
+    /// '{job="bot"}'.
+    #[arg(
+        long,
+        value_name = "MATCHERS",
+        requires = "prometheus",
+        help_heading = "Rollout guard"
+    )]
+    pub selector: Option<String>,
+
+    /// With --guard: one check, then exit (cron, a systemd timer). Needs
+    /// --prometheus: a scraping guard needs its own history for rates.
+    #[arg(long, requires = "guard", help_heading = "Rollout guard")]
+    pub once: bool,
+
+    /// With --guard: time between checks (15s, 1m).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "guard",
+        help_heading = "Rollout guard"
+    )]
+    pub interval: Option<String>,
+
+    /// With --guard: serve a status page (/) and the guard's metrics
+    /// (/metrics) on this address, such as 127.0.0.1:9181.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "guard",
+        help_heading = "Rollout guard"
+    )]
+    pub listen: Option<String>,
+
+    /// With --guard: the bots' memory limit in bytes, for memory_usage
+    /// (default: the guard's cgroup limit, else the machine's memory).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        requires = "guard",
+        help_heading = "Rollout guard"
+    )]
+    pub memory_limit: Option<u64>,
+
     /// Machine-readable output (JSON) for the read-only commands.
     #[arg(long, conflicts_with = "edit")]
     pub json: bool,

@@ -19,6 +19,9 @@ use crate::write::{EditLock, Target, replace_file};
 type Out<'a> = dyn FnMut(&str) + 'a;
 
 pub fn run(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
+    if cli.guard {
+        return crate::guard::command::run(cli, out);
+    }
     if let Some(result) = crate::rollouts::run(cli, out) {
         return result;
     }

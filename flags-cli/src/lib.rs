@@ -7,6 +7,7 @@ pub mod commands;
 pub mod edit;
 pub mod explain;
 pub mod groups;
+pub mod guard;
 pub mod lifecycle;
 pub mod locked;
 pub mod manage;

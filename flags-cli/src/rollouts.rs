@@ -170,9 +170,11 @@ fn plan_changes(flag: &str, before: Option<&Plan>, after: &Plan) -> Vec<Change> 
         .collect()
 }
 
-/// After a hand edit of `--percentage`, `--enable` or `--disable` (still
-/// under the edit's lock): a running plan of that flag is paused, so the
-/// guard does not undo the operator's decision. A rollouts file that cannot
+/// After a hand edit of `--percentage`, `--enable` or `--disable`, or a
+/// rebucketing one (`--salt`, `--bucket-by`: the cohorts the guard compares
+/// are reshuffled mid-phase), still under the edit's lock: a running plan
+/// of that flag is paused, so the guard neither undoes the operator's
+/// decision nor judges a phase on a mix of two populations. A rollouts file that cannot
 /// be read does not stop the edit (the kill switch must always work); it is
 /// reported on stderr.
 pub fn after_hand_edit(
@@ -181,7 +183,8 @@ pub fn after_hand_edit(
     request: &EditRequest,
     out: &mut Out<'_>,
 ) -> Result<(), Failure> {
-    if request.percentage.is_none() && request.enabled.is_none() {
+    let rebucketed = request.targeting.salt.is_some() || request.targeting.bucket_by.is_some();
+    if request.percentage.is_none() && request.enabled.is_none() && !rebucketed {
         return Ok(());
     }
     let locked = Locked::held(target.clone(), lock);

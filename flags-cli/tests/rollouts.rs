@@ -190,6 +190,8 @@ fn a_hand_edit_pauses_a_running_plan_and_says_so() {
         &["--percentage", "7"][..],
         &["--disable"],
         &["--percentage", "50", "--enable"],
+        &["--salt", "reshuffled", "--force"],
+        &["--bucket-by", "chat", "--force"],
     ] {
         let env = Env::new();
         env.run(&["--feature", "new_gpt_model", "--plan", "--start"])

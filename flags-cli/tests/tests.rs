@@ -6,6 +6,8 @@ mod util;
 mod bad_input;
 mod edits;
 mod groups;
+mod guard;
+mod guard_page;
 mod lifecycle;
 mod manage_bad_input;
 mod read_only;

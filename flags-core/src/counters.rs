@@ -20,7 +20,7 @@ use crate::decision::{Decision, Reason};
 
 /// Stripes leased to one thread at a time.
 pub(crate) const EXCLUSIVE_STRIPES: usize = 8;
-const OVERFLOW: usize = EXCLUSIVE_STRIPES;
+pub(crate) const OVERFLOW: usize = EXCLUSIVE_STRIPES;
 const UNLEASED: usize = usize::MAX;
 const TALLIES: usize = 8;
 
@@ -137,15 +137,7 @@ impl Counters {
     /// [`current_stripe`]): that is what makes the plain load and store exact.
     #[inline]
     pub(crate) fn record_on(&self, stripe: StripeIndex, tally: Tally) {
-        let cell = &self.stripes[stripe.0].0[tally.index()];
-        if stripe.0 == OVERFLOW {
-            cell.fetch_add(1, Ordering::Relaxed);
-        } else {
-            cell.store(
-                cell.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
-            );
-        }
+        bump(&self.stripes[stripe.0].0[tally.index()], stripe, 1);
     }
 
     pub(crate) fn total(&self, tally: Tally) -> u64 {
@@ -185,6 +177,28 @@ pub(crate) struct StripeIndex(usize, PhantomData<*const ()>);
 impl StripeIndex {
     const fn new(stripe: usize) -> StripeIndex {
         StripeIndex(stripe, PhantomData)
+    }
+
+    /// The stripe's number: below [`EXCLUSIVE_STRIPES`] for a stripe this
+    /// thread alone writes, [`OVERFLOW`] for the shared one.
+    #[inline]
+    pub(crate) const fn get(self) -> usize {
+        self.0
+    }
+}
+
+/// Adds `amount` to `cell`, which belongs to stripe `stripe` of the calling
+/// thread: a plain load and store on an exclusive stripe (its only writer),
+/// `fetch_add` on the shared overflow stripe.
+#[inline(always)]
+pub(crate) fn bump(cell: &AtomicU64, stripe: StripeIndex, amount: u64) {
+    if stripe.0 == OVERFLOW {
+        cell.fetch_add(amount, Ordering::Relaxed);
+    } else {
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(amount),
+            Ordering::Relaxed,
+        );
     }
 }
 

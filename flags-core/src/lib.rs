@@ -130,9 +130,11 @@ mod decision;
 mod error;
 mod idset;
 mod json;
+mod message;
 mod metrics;
 mod model;
 mod names;
+mod outcomes;
 mod shorten;
 mod snapshot;
 mod store;
@@ -144,9 +146,14 @@ pub use bucket::{BUCKETS, bucket, seed_for_salt};
 pub use counters::DecisionCounts;
 pub use decision::{Context, Decision, Reason};
 pub use error::{Error, MAX_LISTED_PROBLEMS, Problem, Problems};
+pub use message::{INLINE_FLAGS, Message};
 pub use model::{
     BucketBy, ChatType, FORMAT_VERSION, FlagDef, FlagFile, IdError, Percentage, PercentageError,
     UnknownChatType, parse_id,
+};
+pub use outcomes::{
+    Cohort, CohortCounts, DURATION_BOUNDS, DURATION_BUCKETS, Outcome, OutcomeCounts,
+    duration_from_seconds,
 };
 pub use snapshot::{Handle, Snapshot};
 pub use store::{

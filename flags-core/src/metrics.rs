@@ -5,6 +5,7 @@ use std::fmt::{self, Display, Write as _};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::counters::DecisionCounts;
+use crate::outcomes::{Cohort, DURATION_BOUNDS, OutcomeCounts};
 use crate::snapshot::Snapshot;
 use crate::store::{FlagStore, ReloadStatus};
 
@@ -15,6 +16,14 @@ impl FlagStore {
     pub fn decision_counts(&self, name: &str) -> Option<DecisionCounts> {
         let snapshot = self.snapshot();
         snapshot.decision_counts_at(snapshot.position(name)?)
+    }
+
+    /// The outcomes and complaints counted for flag `name` in this process.
+    /// `None` when the file being served does not define `name`, or the
+    /// store was opened with [`crate::StoreOptions::count_outcomes`] off.
+    pub fn outcome_counts(&self, name: &str) -> Option<OutcomeCounts> {
+        let snapshot = self.snapshot();
+        snapshot.outcome_counts_at(snapshot.position(name)?)
     }
 
     /// How many evaluations asked for a flag the file did not define (one
@@ -37,11 +46,16 @@ impl FlagStore {
     /// | `feature_flags_flag_rollout_percentage` | gauge (0–100) | `flag` |
     /// | `feature_flags_decisions_total` | counter | `flag`, `outcome` = `on` / `off`, `reason` |
     /// | `feature_flags_unknown_flag_decisions_total` | counter | |
+    /// | `feature_flags_outcomes_total` | counter | `flag`, `cohort` = `on` / `off`, `result` = `ok` / `error` |
+    /// | `feature_flags_outcome_duration_seconds` | histogram ([`DURATION_BOUNDS`]) | `flag`, `cohort` |
+    /// | `feature_flags_complaints_total` | counter | `flag` |
     ///
     /// The first load counts as a successful reload. The two decision
-    /// families are left out when the store does not count decisions; every
-    /// possible `(outcome, reason)` pair of every flag is written, zeros
-    /// included, so that ratios over them never miss a series.
+    /// families are left out when the store does not count decisions, the
+    /// three outcome families when it does not count outcomes; every
+    /// possible `(outcome, reason)` pair and every cohort, result and bucket
+    /// of every flag is written, zeros included, so that ratios over them
+    /// never miss a series.
     pub fn metrics_text(&self) -> String {
         let status = self.status();
         let snapshot = self.snapshot();
@@ -130,7 +144,8 @@ impl Display for Exposition<'_> {
         )?;
 
         self.flag_gauges(out)?;
-        self.decisions(out)
+        self.decisions(out)?;
+        self.outcomes(out)
     }
 }
 
@@ -201,6 +216,98 @@ impl Exposition<'_> {
             "Evaluations of a flag the file does not define (answered with the caller's default).",
         )?;
         writeln!(out, "feature_flags_unknown_flag_decisions_total {unknown}")
+    }
+}
+
+impl Exposition<'_> {
+    fn outcomes(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.snapshot.counts_outcomes() {
+            return Ok(());
+        }
+        // One read per flag, so the three families agree with each other.
+        let counts: Vec<(&str, OutcomeCounts)> = self
+            .snapshot
+            .flag_names()
+            .enumerate()
+            .map(|(position, name)| {
+                let counts = self
+                    .snapshot
+                    .outcome_counts_at(position)
+                    .unwrap_or_default();
+                (name, counts)
+            })
+            .collect();
+        family(
+            out,
+            "outcomes_total",
+            "counter",
+            "Messages handled by this process that asked about the flag, by the flag's cohort and the outcome the bot reported.",
+        )?;
+        for (name, counts) in &counts {
+            for cohort in Cohort::ALL {
+                let c = counts.cohort(cohort);
+                for (result, value) in [("ok", c.ok), ("error", c.error)] {
+                    writeln!(
+                        out,
+                        "feature_flags_outcomes_total{{flag=\"{}\",cohort=\"{}\",result=\"{result}\"}} {value}",
+                        LabelValue(name),
+                        cohort.as_str(),
+                    )?;
+                }
+            }
+        }
+        family(
+            out,
+            "outcome_duration_seconds",
+            "histogram",
+            "How long handling a message that asked about the flag took, by the flag's cohort, as the bot reported it.",
+        )?;
+        for (name, counts) in &counts {
+            for cohort in Cohort::ALL {
+                let c = counts.cohort(cohort);
+                let labels = format!(
+                    "flag=\"{}\",cohort=\"{}\"",
+                    LabelValue(name),
+                    cohort.as_str()
+                );
+                for (bound, value) in DURATION_BOUNDS.iter().zip(c.buckets) {
+                    writeln!(
+                        out,
+                        "feature_flags_outcome_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {value}"
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "feature_flags_outcome_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                    c.count()
+                )?;
+                writeln!(
+                    out,
+                    "feature_flags_outcome_duration_seconds_sum{{{labels}}} {}",
+                    c.sum_seconds()
+                )?;
+                writeln!(
+                    out,
+                    "feature_flags_outcome_duration_seconds_count{{{labels}}} {}",
+                    c.count()
+                )?;
+            }
+        }
+        family(
+            out,
+            "complaints_total",
+            "counter",
+            "Complaints about the flag that users made to this process (a /feedback command, a support ticket).",
+        )?;
+        for (name, counts) in &counts {
+            writeln!(
+                out,
+                "feature_flags_complaints_total{{flag=\"{}\"}} {}",
+                LabelValue(name),
+                counts.complaints
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@ use crate::error::Problems;
 use crate::idset::IdSet;
 use crate::model::{BucketBy, FlagDef, FlagFile};
 use crate::names::NameIndex;
+use crate::outcomes::{Cohort, Outcome, OutcomeCounters, OutcomeCounts, Tallied};
 use crate::validate::parse_flag_file;
 
 /// A flag resolved once by name, to be evaluated with no string hashing.
@@ -46,15 +47,21 @@ pub(crate) struct Registry {
     /// Decisions for flags the file does not define, store-wide: counting
     /// them per name would mean allocating for every name ever asked for.
     unknown: Option<Arc<Counters>>,
+    /// Whether compiled flags count outcomes and complaints.
+    counting_outcomes: bool,
+    /// Per slot: the outcome counters of its flag, while the file defines it.
+    outcomes: Vec<Option<Arc<OutcomeCounters>>>,
 }
 
 impl Registry {
-    pub(crate) fn new(counting: bool) -> Registry {
+    pub(crate) fn new(counting: bool, counting_outcomes: bool) -> Registry {
         Registry {
             slots: HashMap::new(),
             counting,
             counters: Vec::new(),
             unknown: counting.then(Arc::default),
+            counting_outcomes,
+            outcomes: Vec::new(),
         }
     }
 
@@ -74,16 +81,44 @@ impl Registry {
         if !self.counting {
             return vec![None; slots.len()];
         }
-        self.counters.resize(slots.len(), None);
-        for (kept, &position) in self.counters.iter_mut().zip(slots) {
-            if position == NO_FLAG {
-                *kept = None;
-            } else if kept.is_none() {
-                *kept = Some(Arc::default());
+        keep_for(&mut self.counters, slots)
+    }
+
+    /// The outcome counters of the flags at each position of a new version
+    /// (`slots`: slot → position), kept and dropped as
+    /// [`Registry::counters_for`] does; `None` when outcomes are not counted.
+    fn outcomes_for(&mut self, slots: &[u32], flags: usize) -> Option<Box<[Arc<OutcomeCounters>]>> {
+        if !self.counting_outcomes {
+            return None;
+        }
+        let kept = keep_for(&mut self.outcomes, slots);
+        let mut by_position: Vec<Option<Arc<OutcomeCounters>>> = vec![None; flags];
+        for (counters, &position) in kept.into_iter().zip(slots) {
+            if position != NO_FLAG {
+                by_position[position as usize] = counters;
             }
         }
-        self.counters.clone()
+        Some(
+            by_position
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect(),
+        )
     }
+}
+
+/// Keeps `kept[slot]` for every slot that `slots` gives a flag (making the
+/// missing ones), drops the rest, and returns a copy by slot.
+fn keep_for<T: Default>(kept: &mut Vec<Option<Arc<T>>>, slots: &[u32]) -> Vec<Option<Arc<T>>> {
+    kept.resize(slots.len(), None);
+    for (kept, &position) in kept.iter_mut().zip(slots) {
+        if position == NO_FLAG {
+            *kept = None;
+        } else if kept.is_none() {
+            *kept = Some(Arc::default());
+        }
+    }
+    kept.clone()
 }
 
 const NO_FLAG: u32 = u32::MAX;
@@ -235,11 +270,14 @@ pub struct Snapshot {
     /// The store's count of `unknown_flag` decisions; `None` when the store
     /// does not count.
     unknown: Option<Arc<Counters>>,
+    /// Each flag's outcome counters, by position; `None` when the store
+    /// does not count outcomes.
+    outcomes: Option<Box<[Arc<OutcomeCounters>]>>,
 }
 
 impl Snapshot {
     /// Validates `text` and compiles it, outside any store (generation 0,
-    /// decisions not counted).
+    /// decisions and outcomes not counted).
     pub fn from_json(text: &str) -> Result<Snapshot, Problems> {
         let file = parse_flag_file(text)?;
         Ok(Snapshot::compile(
@@ -276,6 +314,7 @@ impl Snapshot {
                 flags[position as usize].counters = counters;
             }
         }
+        let outcomes = registry.outcomes_for(&slots, flags.len());
         Snapshot {
             file,
             flags,
@@ -284,6 +323,7 @@ impl Snapshot {
             generation,
             fingerprint,
             unknown: registry.unknown.clone(),
+            outcomes,
         }
     }
 
@@ -345,6 +385,25 @@ impl Snapshot {
     #[inline]
     pub fn evaluate_handle(&self, handle: Handle, ctx: &Context<'_>) -> Decision {
         match self.flag(handle) {
+            Some(flag) => flag.evaluate(ctx),
+            None => self.unknown_flag(),
+        }
+    }
+
+    /// The position in file order of the flag behind `handle`, if this
+    /// version defines it.
+    #[inline]
+    pub fn handle_position(&self, handle: Handle) -> Option<usize> {
+        match self.slots.get(handle.0 as usize) {
+            Some(&i) if i != NO_FLAG => Some(i as usize),
+            _ => None,
+        }
+    }
+
+    /// Evaluates the flag at `position`, which must be below `len()`.
+    #[inline(always)]
+    pub(crate) fn evaluate_known(&self, position: usize, ctx: &Context<'_>) -> Decision {
+        match self.flags.get(position) {
             Some(flag) => flag.evaluate(ctx),
             None => self.unknown_flag(),
         }
@@ -416,6 +475,76 @@ impl Snapshot {
     /// How many evaluations asked for a flag the file did not define.
     pub(crate) fn unknown_flag_decisions(&self) -> Option<u64> {
         Some(self.unknown.as_ref()?.total(Tally::UNKNOWN_FLAG))
+    }
+
+    /// Whether this snapshot counts outcomes and complaints.
+    pub fn counts_outcomes(&self) -> bool {
+        self.outcomes.is_some()
+    }
+
+    /// Counts `outcome` for every flag whose bit is set in `on` (in the
+    /// `on` cohort) or in `off` (the `off` cohort): bit i of word i / 64 is
+    /// the flag at position i. For bindings that keep their own exposure
+    /// bits (a [`crate::Message`] does this for you); bits past the flag
+    /// count are ignored, and a bit set in both counts as `on`.
+    pub fn record_outcome_bits(&self, on: &[u64], off: &[u64], outcome: Outcome) {
+        self.record_outcome_from(0, on, off, outcome);
+    }
+
+    /// [`Snapshot::record_outcome_bits`] for bits that start at word
+    /// `first_word`.
+    #[inline]
+    pub(crate) fn record_outcome_from(
+        &self,
+        first_word: usize,
+        on: &[u64],
+        off: &[u64],
+        outcome: Outcome,
+    ) {
+        let Some(counters) = self.outcomes.as_deref() else {
+            return;
+        };
+        let tallied = Tallied::new(outcome);
+        let stripe = current_stripe();
+        let words = on.len().max(off.len());
+        for word in 0..words {
+            let on = on.get(word).copied().unwrap_or(0);
+            let off = off.get(word).copied().unwrap_or(0) & !on;
+            let base = (first_word + word) * 64;
+            for (mut bits, cohort) in [(on, Cohort::On), (off, Cohort::Off)] {
+                while bits != 0 {
+                    let position = base + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if let Some(flag) = counters.get(position) {
+                        flag.record_on(stripe, cohort, tallied);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts one complaint about flag `name`. Returns `false`, counting
+    /// nothing, when this version of the file does not define `name`.
+    pub fn complaint(&self, name: &str) -> bool {
+        let Some(position) = self.position(name) else {
+            return false;
+        };
+        if let Some(counters) = self.outcomes.as_deref() {
+            counters[position].complain();
+        }
+        true
+    }
+
+    /// The outcome counts of the flag at `position`; `None` when there is
+    /// no such flag or the store does not count outcomes.
+    pub(crate) fn outcome_counts_at(&self, position: usize) -> Option<OutcomeCounts> {
+        Some(self.outcomes.as_deref()?.get(position)?.counts())
+    }
+
+    /// A [`crate::Message`] over this snapshot, for one message.
+    #[inline]
+    pub fn message<'c>(&self, ctx: Context<'c>) -> crate::Message<'c, &Snapshot> {
+        crate::Message::new(self, ctx)
     }
 }
 

@@ -10,6 +10,7 @@ use arc_swap::{ArcSwap, Cache, Guard};
 
 use crate::decision::{Context, Decision};
 use crate::error::{Error, Problems};
+use crate::message::Message;
 use crate::snapshot::{Handle, Registry, Snapshot, fingerprint};
 use crate::validate::parse_flag_file;
 use crate::watch::Watcher;
@@ -40,6 +41,7 @@ pub struct StoreOptions {
     pub(crate) poll_interval: Option<Duration>,
     pub(crate) on_event: Option<EventCallback>,
     pub(crate) count_decisions: bool,
+    pub(crate) count_outcomes: bool,
 }
 
 impl Default for StoreOptions {
@@ -50,6 +52,7 @@ impl Default for StoreOptions {
             poll_interval: None,
             on_event: None,
             count_decisions: true,
+            count_outcomes: true,
         }
     }
 }
@@ -62,6 +65,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("poll_interval", &self.poll_interval)
             .field("on_event", &self.on_event.is_some())
             .field("count_decisions", &self.count_decisions)
+            .field("count_outcomes", &self.count_outcomes)
             .finish()
     }
 }
@@ -100,8 +104,20 @@ impl StoreOptions {
     }
 
     /// Count decisions per flag, by reason, for metrics (default: on).
+    /// Independent of [`StoreOptions::count_outcomes`].
     pub fn count_decisions(mut self, count: bool) -> Self {
         self.count_decisions = count;
+        self
+    }
+
+    /// Count the outcomes and complaints that bots report through
+    /// [`crate::Message::record`] and [`FlagStore::complaint`] (default:
+    /// on, whatever [`StoreOptions::count_decisions`] says: a bot that
+    /// skips decision counts still wants its rollouts watched). Off, the
+    /// calls still work and count nothing, and the three outcome families
+    /// leave the metrics.
+    pub fn count_outcomes(mut self, count: bool) -> Self {
+        self.count_outcomes = count;
         self
     }
 
@@ -213,7 +229,7 @@ fn compile_bytes(
 
 impl Shared {
     fn first(bytes: &[u8], path: Option<PathBuf>, options: &StoreOptions) -> Result<Shared, Error> {
-        let mut registry = Registry::new(options.count_decisions);
+        let mut registry = Registry::new(options.count_decisions, options.count_outcomes);
         let snapshot = compile_bytes(bytes, &mut registry, 1)?;
         Ok(Shared {
             current: ArcSwap::from_pointee(snapshot),
@@ -421,6 +437,13 @@ impl Reader<'_> {
     pub fn evaluate_handle(&mut self, handle: Handle, ctx: &Context<'_>) -> Decision {
         self.snapshot().evaluate_handle(handle, ctx)
     }
+
+    /// A [`Message`] over the version being served now: the cheapest way
+    /// for a worker to evaluate one message and report its outcome.
+    #[inline]
+    pub fn message<'c>(&mut self, ctx: Context<'c>) -> Message<'c, &Snapshot> {
+        Message::new(self.snapshot(), ctx)
+    }
 }
 
 impl FlagStore {
@@ -494,6 +517,23 @@ impl FlagStore {
     #[inline]
     pub fn evaluate_handle(&self, handle: Handle, ctx: &Context<'_>) -> Decision {
         self.shared.current.load().evaluate_handle(handle, ctx)
+    }
+
+    /// A [`Message`] over the version being served now, holding it (a
+    /// guard) until the message is dropped: evaluate the message's flags
+    /// through it and record its outcome. Hold it for one message.
+    #[inline]
+    pub fn message<'c>(&self, ctx: Context<'c>) -> Message<'c, SnapshotGuard> {
+        Message::new(self.snapshot(), ctx)
+    }
+
+    /// Counts one complaint about flag `name` (a `/feedback` command, a
+    /// support ticket). Returns `false`, counting nothing, when the file
+    /// being served does not define `name`: a complaint about a flag that
+    /// does not exist is most likely a typo the bot's developer should see,
+    /// and counting it store-wide would feed no rollout's trigger.
+    pub fn complaint(&self, name: &str) -> bool {
+        self.snapshot().complaint(name)
     }
 
     /// Re-reads the file now (for SIGHUP). On error the previous version

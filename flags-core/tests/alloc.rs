@@ -276,3 +276,64 @@ fn a_reader_allocates_nothing_even_across_reloads() {
         );
     }
 }
+
+#[test]
+fn a_message_with_its_outcome_allocates_nothing() {
+    use flags_core::Outcome;
+    use std::time::Duration;
+    let outcome_stores = [
+        ("counting", FlagStore::from_json(FLAGS).unwrap()),
+        (
+            "not counting decisions",
+            StoreOptions::new()
+                .count_decisions(false)
+                .from_json(FLAGS)
+                .unwrap(),
+        ),
+        (
+            "not counting outcomes",
+            StoreOptions::new()
+                .count_outcomes(false)
+                .from_json(FLAGS)
+                .unwrap(),
+        ),
+    ];
+    for (mode, store) in outcome_stores {
+        let contexts = contexts();
+        let handles: Vec<Handle> = NAMES.iter().map(|name| store.handle(name)).collect();
+        let mut reader = store.reader();
+        let mut round = 0u64;
+        assert_no_allocations(&format!("{mode}: Message, record, complaint"), || {
+            for ctx in &contexts {
+                round += 1;
+                // Each way of making a message: reader, store (guard), snapshot.
+                let mut msg = reader.message(*ctx);
+                for name in NAMES {
+                    black_box(msg.is_enabled(black_box(name)));
+                }
+                assert!(msg.record(Outcome {
+                    error: round.is_multiple_of(3),
+                    duration: Duration::from_micros(round * 997),
+                }));
+                assert!(!msg.record(Outcome::ok(Duration::ZERO)));
+
+                let mut msg = store.message(*ctx);
+                for &handle in &handles {
+                    black_box(msg.evaluate_handle(black_box(handle)));
+                }
+                black_box(msg.is_enabled_or("not_in_the_file", true));
+                msg.record(Outcome::error(Duration::from_secs(7)));
+
+                let snapshot = store.snapshot();
+                let mut msg = snapshot.message(*ctx);
+                black_box(msg.evaluate("beta"));
+                msg.record(Outcome::ok(Duration::from_millis(3)));
+            }
+            black_box(store.complaint("beta"));
+            black_box(store.complaint("not_in_the_file"));
+        });
+        if mode != "not counting outcomes" {
+            assert!(store.outcome_counts("everyone").unwrap().on.count() > 0);
+        }
+    }
+}

@@ -1,13 +1,16 @@
 //! Prometheus's own checker on real `metrics_text()` output and on the
-//! example alert rules. Needs `promtool` on PATH (Debian: `apt-get install
-//! prometheus`): without it these tests skip with a note, unless the `CI`
-//! environment variable is set, where a missing promtool fails them.
+//! example recording and alert rules. Needs `promtool` on PATH (Debian:
+//! `apt-get install prometheus`): without it these tests skip with a note,
+//! unless the `CI` environment variable is set, where a missing promtool
+//! fails them.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use flags_core::{ChatType, Context, FlagStore};
+use std::time::Duration;
+
+use flags_core::{ChatType, Context, FlagStore, Outcome};
 
 fn promtool() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
@@ -61,11 +64,13 @@ fn example_flags() -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
-/// A store that has evaluated every flag, failed a reload and reloaded.
+/// A store that has evaluated every flag, recorded outcomes and
+/// complaints, and failed a reload.
 fn busy_store(counting: bool) -> FlagStore {
     let text = example_flags();
     let store = FlagStore::options()
         .count_decisions(counting)
+        .count_outcomes(counting)
         .from_json(&text)
         .unwrap();
     for user in 0..500 {
@@ -74,6 +79,19 @@ fn busy_store(counting: bool) -> FlagStore {
             store.evaluate(name, &ctx);
         }
         store.is_enabled("not_in_the_file", &ctx);
+        // Outcomes in every bucket and both cohorts, and complaints.
+        let mut msg = store.message(ctx);
+        for name in store.snapshot().flag_names() {
+            msg.is_enabled(name);
+        }
+        let millis = (user as u64 * 7_919) % 40_000;
+        msg.record(Outcome {
+            error: user % 9 == 0,
+            duration: Duration::from_millis(millis),
+        });
+        if user % 50 == 0 {
+            store.complaint("new_gpt_model");
+        }
     }
     assert!(store.replace_json("{ broken").is_err());
     store
@@ -102,19 +120,54 @@ fn promtool_check_metrics_rejects_a_bad_exposition() {
     assert!(!output.status.success(), "promtool accepted {bad:?}");
 }
 
+/// Both rule files load: the recording rules (rules.yml, shared by the
+/// dashboard and the alerts) and the alerts (alerts.yml), as Prometheus
+/// loads them (`rule_files: [rules.yml, alerts.yml]`).
 #[test]
-fn alert_rules_pass_promtool_check_rules() {
+fn rule_files_pass_promtool_check_rules() {
     let Some(promtool) = promtool() else { return };
     let output = run(
         &promtool,
-        &["check", "rules", "../examples/prometheus/alerts.yml"],
+        &[
+            "check",
+            "rules",
+            "../examples/prometheus/rules.yml",
+            "../examples/prometheus/alerts.yml",
+        ],
         "",
     );
     assert_success(&output, "check rules");
 }
 
-/// The alerts fire when they should, and only then
-/// (`examples/prometheus/alerts_test.yml`).
+/// One set of recording rules: rules.yml records, alerts.yml only alerts
+/// (on the recorded series), so an expression is never computed twice
+/// under two names.
+#[test]
+fn recording_rules_live_in_rules_yml_and_alerts_in_alerts_yml() {
+    let read = |name: &str| {
+        let path = format!(
+            "{}/../examples/prometheus/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(path).unwrap()
+    };
+    let count = |text: &str, key: &str| {
+        text.lines()
+            .filter(|line| line.trim_start().starts_with(&format!("- {key}:")))
+            .count()
+    };
+    let (rules, alerts) = (read("rules.yml"), read("alerts.yml"));
+    assert_eq!(count(&alerts, "record"), 0, "alerts.yml records a series");
+    assert_eq!(count(&rules, "alert"), 0, "rules.yml holds an alert");
+    assert!(count(&rules, "record") > 0 && count(&alerts, "alert") > 0);
+    assert!(
+        alerts.contains("job_flag:feature_flags_outcomes_errors:z_ratio_rate5m"),
+        "the rollout alerts read the recorded z statistic"
+    );
+}
+
+/// The alerts fire when they should, and only then, on top of the
+/// recording rules (`examples/prometheus/alerts_test.yml` loads both files).
 #[test]
 fn alert_rules_pass_their_promtool_unit_tests() {
     let Some(promtool) = promtool() else { return };
@@ -124,17 +177,6 @@ fn alert_rules_pass_their_promtool_unit_tests() {
         "",
     );
     assert_success(&output, "test rules");
-}
-
-#[test]
-fn recording_rules_pass_promtool_check_rules() {
-    let Some(promtool) = promtool() else { return };
-    let output = run(
-        &promtool,
-        &["check", "rules", "../examples/prometheus/rules.yml"],
-        "",
-    );
-    assert_success(&output, "check rules");
 }
 
 /// The recording rules behind the dashboard and the rollout alerts record

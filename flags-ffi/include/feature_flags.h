@@ -97,6 +97,21 @@
 #define FF_OPEN_NO_COUNTING 2
 
 /**
+ * Bit of `ff_store_open`'s `options`: do not count outcomes and complaints
+ * (`ff_message_record` and `ff_store_complaint` still succeed;
+ * `ff_store_metrics_text` then has no outcome families). Independent of
+ * `FF_OPEN_NO_COUNTING`, which leaves outcomes counted.
+ */
+#define FF_OPEN_NO_OUTCOMES 4
+
+/**
+ * One message at a time: the version of the file it evaluates on, the
+ * flags it exposed and in which cohort, and whether its outcome was
+ * recorded. Opaque; for one thread at a time (one per worker).
+ */
+typedef struct ff_message ff_message;
+
+/**
  * A loaded flag file, safe to share between threads. Opaque: only
  * pointers to it cross the ABI.
  */
@@ -217,6 +232,12 @@ typedef struct ff_decision {
  */
 #define FF_PANIC 9
 
+/**
+ * `ff_store_complaint` named a flag the file being served does not define
+ * (the last error text suggests the nearest name).
+ */
+#define FF_UNKNOWN_FLAG 10
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -281,7 +302,8 @@ const char *ff_version(void);
  *
  * # Parameters
  * - `path`: NUL-terminated UTF-8 path of the flag file.
- * - `options`: 0, or any of `FF_OPEN_NO_WATCH`, `FF_OPEN_NO_COUNTING`.
+ * - `options`: 0, or any of `FF_OPEN_NO_WATCH`, `FF_OPEN_NO_COUNTING`,
+ *   `FF_OPEN_NO_OUTCOMES`.
  * - `out`: where the new store is written; set to NULL on failure.
  *
  * # Returns
@@ -713,6 +735,247 @@ ff_status ff_store_last_reload_error(const struct ff_store *store, char **out);
  * returns. `out` must be NULL or writable.
  */
 ff_status ff_store_metrics_text(const struct ff_store *store, char **out);
+
+/**
+ * Makes an empty message object, for `ff_message_begin`. Make one per
+ * worker thread and reuse it for every message: after the first messages,
+ * beginning, evaluating and recording allocate nothing.
+ *
+ * # Parameters
+ * - `out`: where the new message is written; set to NULL on failure.
+ *
+ * # Returns
+ * `FF_OK`; `FF_NULL_ARGUMENT`.
+ *
+ * # Memory and lifetimes
+ * The message belongs to the caller: free it with `ff_message_free`. It
+ * is not tied to a store until `ff_message_begin`.
+ *
+ * # Safety
+ * `out` must be NULL or writable.
+ */
+ff_status ff_message_new(struct ff_message **out);
+
+/**
+ * Frees a message (and its hold on a version of the file).
+ *
+ * # Parameters
+ * - `msg`: the message, or NULL (then nothing happens).
+ *
+ * # Returns
+ * Nothing.
+ *
+ * # Memory and lifetimes
+ * `msg` is invalid after this call; free it once, from one thread.
+ *
+ * # Safety
+ * `msg` must be NULL or a message from `ff_message_new`, not freed before
+ * and used by no other thread during or after the call.
+ */
+void ff_message_free(struct ff_message *msg);
+
+/**
+ * Starts a new message on `msg`: takes the version of the file `store`
+ * serves now (every later call on `msg` evaluates on it, even after a
+ * reload) and forgets the previous message's exposures, cohorts and
+ * outcome (an outcome not recorded is not counted).
+ *
+ * # Parameters
+ * - `msg`: the message object.
+ * - `store`: the store.
+ * - `out_generation`: NULL, or where the version's generation is written.
+ *
+ * # Returns
+ * `FF_OK`; `FF_NULL_ARGUMENT`, `FF_CLOSED` (the message is then left as
+ * it was).
+ *
+ * # Memory and lifetimes
+ * The message holds its version of the file (not the store) until the
+ * next `ff_message_begin` or `ff_message_free`: hold a message for one
+ * message's handling. It may outlive `ff_store_close` and `ff_store_free`.
+ * Never blocks; allocates only when the file has more flags than any
+ * version this message saw before.
+ *
+ * # Safety
+ * `msg` must be NULL or a live message used by no other thread during the
+ * call; `store` NULL or a live store; `out_generation` NULL or writable.
+ */
+ff_status ff_message_begin(struct ff_message *msg,
+                           const struct ff_store *store,
+                           uint64_t *out_generation);
+
+/**
+ * Whether flag `name` is on for the message, on its version of the file;
+ * exposes the flag (its outcome will count for the flag's cohort).
+ *
+ * # Parameters
+ * - `msg`: a message after `ff_message_begin`.
+ * - `name`, `name_len`: the flag name, UTF-8, not NUL-terminated.
+ * - `ctx`: the message's context (the same for every call on one message).
+ * - `default_value`: the answer when the file has no flag `name`.
+ * - `out`: where the answer is written.
+ *
+ * # Returns
+ * `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_UTF8`, `FF_INVALID_ARGUMENT`
+ * (bad `ctx`, or no `ff_message_begin` yet). `*out` is written only on
+ * `FF_OK`.
+ *
+ * # Memory and lifetimes
+ * Everything is borrowed for the call only. Never blocks and never
+ * allocates (for up to 16 groups in `ctx`).
+ *
+ * # Safety
+ * `msg` must be NULL or a live message used by no other thread during the
+ * call. Other non-NULL pointers must be valid for the lengths given (`ctx`
+ * as described at `ff_context`).
+ */
+ff_status ff_message_is_enabled(struct ff_message *msg,
+                                const char *name,
+                                size_t name_len,
+                                const struct ff_context *ctx,
+                                bool default_value,
+                                bool *out);
+
+/**
+ * Evaluates flag `name` for the message, on its version of the file, and
+ * exposes it; as `ff_store_evaluate` otherwise.
+ *
+ * # Parameters
+ * - `msg`: a message after `ff_message_begin`.
+ * - `name`, `name_len`: the flag name, UTF-8, not NUL-terminated.
+ * - `ctx`: the message's context.
+ * - `out`: where the decision is written.
+ *
+ * # Returns
+ * `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_UTF8`, `FF_INVALID_ARGUMENT`
+ * (bad `ctx`, or no `ff_message_begin` yet). `*out` is written only on
+ * `FF_OK`.
+ *
+ * # Memory and lifetimes
+ * Everything is borrowed for the call only. Never blocks and never
+ * allocates (for up to 16 groups in `ctx`).
+ *
+ * # Safety
+ * `msg` must be NULL or a live message used by no other thread during the
+ * call. Other non-NULL pointers must be valid for the lengths given (`ctx`
+ * as described at `ff_context`).
+ */
+ff_status ff_message_evaluate(struct ff_message *msg,
+                              const char *name,
+                              size_t name_len,
+                              const struct ff_context *ctx,
+                              struct ff_decision *out);
+
+/**
+ * Evaluates every flag for the message on its version of the file,
+ * WITHOUT exposing any: for bindings that answer checks from these bits
+ * and report which flags were asked with `ff_message_expose_bits`. Flag i
+ * (file order, as `ff_store_flag_names` of the same generation) is on iff
+ * bit i of `out_bits` is set; bit i of `out_control_bits` (NULL allowed)
+ * is set iff the rollout step turned it off (its `off` cohort).
+ *
+ * # Parameters
+ * - `msg`: a message after `ff_message_begin`.
+ * - `ctx`: the message's context.
+ * - `out_bits`, `out_control_bits`, `out_words`: room for `out_words`
+ *   words each (NULL allowed when `out_words` is 0).
+ * - `out_flag_count`: NULL, or where the number of flags is written.
+ *
+ * # Returns
+ * `FF_OK`; `FF_BUFFER_TOO_SMALL` (`*out_flag_count` is still written;
+ * nothing else is); `FF_NULL_ARGUMENT`, `FF_INVALID_ARGUMENT` (bad `ctx`,
+ * or no `ff_message_begin` yet).
+ *
+ * # Memory and lifetimes
+ * Everything is borrowed for the call only. Never blocks and never
+ * allocates (for up to 16 groups in `ctx`).
+ *
+ * # Safety
+ * `msg` must be NULL or a live message used by no other thread during the
+ * call; `out_bits` (and a non-NULL `out_control_bits`) must have room for
+ * `out_words` words; `ctx` as described at `ff_context`.
+ */
+ff_status ff_message_evaluate_all(struct ff_message *msg,
+                                  const struct ff_context *ctx,
+                                  uint64_t *out_bits,
+                                  uint64_t *out_control_bits,
+                                  size_t out_words,
+                                  size_t *out_flag_count);
+
+/**
+ * Exposes the flags whose bits are set in `bits` (bit i = flag i, as
+ * `ff_message_evaluate_all` numbers them), each in the cohort that
+ * `ff_message_evaluate_all` found for this message; flags in no cohort
+ * (and every flag, before `ff_message_evaluate_all`) are not exposed.
+ *
+ * # Parameters
+ * - `msg`: a message after `ff_message_begin`.
+ * - `bits`, `words`: `words` words (NULL allowed when 0); bits past the
+ *   flag count are ignored.
+ *
+ * # Returns
+ * `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_ARGUMENT` (no
+ * `ff_message_begin` yet).
+ *
+ * # Memory and lifetimes
+ * `bits` is borrowed for the call only. Never blocks or allocates.
+ *
+ * # Safety
+ * `msg` must be NULL or a live message used by no other thread during the
+ * call; `bits` must hold `words` words.
+ */
+ff_status ff_message_expose_bits(struct ff_message *msg, const uint64_t *bits, size_t words);
+
+/**
+ * Records the message's outcome, once: counts it for every flag the
+ * message exposed, in its cohort (SPEC.md "Outcomes"). A second call
+ * counts nothing and reports `false`.
+ *
+ * # Parameters
+ * - `msg`: a message after `ff_message_begin`.
+ * - `error`: whether handling the message failed.
+ * - `seconds`: how long handling took: finite, 0 or more.
+ * - `out_recorded`: NULL, or where `true` (counted now) or `false` (an
+ *   outcome was already recorded for this message) is written.
+ *
+ * # Returns
+ * `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_ARGUMENT` (negative, NaN or
+ * infinite `seconds`, or no `ff_message_begin` yet; nothing is counted
+ * and the message can still record).
+ *
+ * # Memory and lifetimes
+ * Never blocks or allocates. Counts go to the version the message began
+ * on, even if the store has reloaded (or been closed) since.
+ *
+ * # Safety
+ * `msg` must be NULL or a live message used by no other thread during the
+ * call; `out_recorded` NULL or writable.
+ */
+ff_status ff_message_record(struct ff_message *msg, bool error, double seconds, bool *out_recorded);
+
+/**
+ * Counts one complaint about flag `name` (a `/feedback` command, a
+ * support ticket), for `feature_flags_complaints_total`.
+ *
+ * # Parameters
+ * - `store`: the store.
+ * - `name`, `name_len`: the flag name, UTF-8, not NUL-terminated.
+ *
+ * # Returns
+ * `FF_OK`; `FF_UNKNOWN_FLAG` when the file being served has no flag
+ * `name` (nothing is counted; the last error text suggests the nearest
+ * name); `FF_NULL_ARGUMENT`, `FF_INVALID_UTF8`, `FF_CLOSED`.
+ *
+ * # Memory and lifetimes
+ * `name` is borrowed for the call only. Never blocks or allocates (an
+ * unknown flag's error text does).
+ *
+ * # Safety
+ * `store` must be NULL or a pointer from
+ * `ff_store_open`/`ff_store_from_json` that is not freed before this call
+ * returns. `name` must point to `name_len` readable bytes.
+ */
+ff_status ff_store_complaint(const struct ff_store *store, const char *name, size_t name_len);
 
 #ifdef __cplusplus
 }  // extern "C"

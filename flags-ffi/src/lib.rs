@@ -42,10 +42,13 @@ mod version;
 
 mod store;
 
+mod message;
+
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 
 pub use error::{ff_last_error, ff_string_free};
+pub use message::*;
 pub use store::*;
 pub use types::*;
 pub use version::ff_version;

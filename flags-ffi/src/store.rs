@@ -11,8 +11,8 @@ use crate::boundary::{ffi_boundary, ffi_boundary_or};
 use crate::context::with_context;
 use crate::error::{Failure, owned_c_string};
 use crate::types::{
-    FF_BUFFER_TOO_SMALL, FF_CLOSED, FF_INVALID_ARGUMENT, FF_OPEN_NO_COUNTING, FF_OPEN_NO_WATCH,
-    ff_context, ff_decision, ff_status,
+    FF_BUFFER_TOO_SMALL, FF_CLOSED, FF_INVALID_ARGUMENT, FF_OPEN_NO_COUNTING, FF_OPEN_NO_OUTCOMES,
+    FF_OPEN_NO_WATCH, ff_context, ff_decision, ff_status,
 };
 
 /// `ff_store.state`'s top bit: the store was closed.
@@ -29,6 +29,13 @@ pub struct ff_store {
 }
 
 impl ff_store {
+    /// The store inside, or `FF_CLOSED`.
+    #[inline]
+    pub(crate) fn open_store(&self) -> Result<&FlagStore, Failure> {
+        self.open_state()?;
+        Ok(&self.store)
+    }
+
     fn new(store: FlagStore) -> ff_store {
         ff_store {
             store,
@@ -86,7 +93,7 @@ fn check_handle(handle: u32, state: u64) -> Result<Handle, Failure> {
 /// A non-NULL `store` must come from `ff_store_open`/`ff_store_from_json`
 /// and not be freed before the call returns.
 #[inline]
-unsafe fn store_arg<'a>(store: *const ff_store) -> Result<&'a ff_store, Failure> {
+pub(crate) unsafe fn store_arg<'a>(store: *const ff_store) -> Result<&'a ff_store, Failure> {
     // SAFETY: forwarded from this function's contract.
     unsafe { args::reference(store, "store") }
 }
@@ -105,7 +112,8 @@ fn options() -> flags_core::StoreOptions {
 ///
 /// # Parameters
 /// - `path`: NUL-terminated UTF-8 path of the flag file.
-/// - `options`: 0, or any of `FF_OPEN_NO_WATCH`, `FF_OPEN_NO_COUNTING`.
+/// - `options`: 0, or any of `FF_OPEN_NO_WATCH`, `FF_OPEN_NO_COUNTING`,
+///   `FF_OPEN_NO_OUTCOMES`.
 /// - `out`: where the new store is written; set to NULL on failure.
 ///
 /// # Returns
@@ -133,17 +141,18 @@ pub unsafe extern "C" fn ff_store_open(
         unsafe { out.write(std::ptr::null_mut()) };
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let path = unsafe { args::c_str_arg(path, "path") }?;
-        if options & !(FF_OPEN_NO_WATCH | FF_OPEN_NO_COUNTING) != 0 {
+        if options & !(FF_OPEN_NO_WATCH | FF_OPEN_NO_COUNTING | FF_OPEN_NO_OUTCOMES) != 0 {
             return Err(Failure::new(
                 FF_INVALID_ARGUMENT,
                 format!(
-                    "`options` is {options:#x}; only FF_OPEN_NO_WATCH (1) and FF_OPEN_NO_COUNTING (2) are defined"
+                    "`options` is {options:#x}; only FF_OPEN_NO_WATCH (1), FF_OPEN_NO_COUNTING (2) and FF_OPEN_NO_OUTCOMES (4) are defined"
                 ),
             ));
         }
         let store = self::options()
             .watch(options & FF_OPEN_NO_WATCH == 0)
             .count_decisions(options & FF_OPEN_NO_COUNTING == 0)
+            .count_outcomes(options & FF_OPEN_NO_OUTCOMES == 0)
             .open(path)?;
         // SAFETY: checked above; the caller passes a writable slot.
         unsafe { out.write(boxed(store)) };

@@ -32,6 +32,9 @@ pub const FF_NO_FILE: ff_status = 8;
 /// A bug: Rust panicked inside the call. The panic was caught, the process
 /// lives on, and the last error text says what happened.
 pub const FF_PANIC: ff_status = 9;
+/// `ff_store_complaint` named a flag the file being served does not define
+/// (the last error text suggests the nearest name).
+pub const FF_UNKNOWN_FLAG: ff_status = 10;
 
 /// `ff_context.chat_type`: the chat type is not known.
 pub const FF_CHAT_TYPE_NONE: u32 = 0;
@@ -84,6 +87,12 @@ pub const FF_OPEN_NO_WATCH: u32 = 1;
 /// (`ff_store_metrics_text` then has no decision counters). Counting costs a
 /// few percent per evaluation.
 pub const FF_OPEN_NO_COUNTING: u32 = 2;
+
+/// Bit of `ff_store_open`'s `options`: do not count outcomes and complaints
+/// (`ff_message_record` and `ff_store_complaint` still succeed;
+/// `ff_store_metrics_text` then has no outcome families). Independent of
+/// `FF_OPEN_NO_COUNTING`, which leaves outcomes counted.
+pub const FF_OPEN_NO_OUTCOMES: u32 = 4;
 
 /// A borrowed UTF-8 string, not NUL-terminated: `ptr` may be NULL only when
 /// `len` is 0.

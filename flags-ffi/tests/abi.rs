@@ -778,7 +778,7 @@ fn open_maps_every_load_error_to_its_status_and_text() {
     assert_eq!((status, last_error()), (FF_INVALID_FILE, expected));
 
     // SAFETY: valid pointers for the call.
-    let status = unsafe { ff_store_open(path.as_ptr(), 4, &mut store) };
+    let status = unsafe { ff_store_open(path.as_ptr(), 8, &mut store) };
     assert_eq!(status, FF_INVALID_ARGUMENT);
 }
 
@@ -1006,6 +1006,343 @@ fn metrics_text_counts_decisions_unless_counting_is_off() {
         let status = unsafe { ff_store_metrics_text(store, &mut closed) };
         assert_eq!(status, FF_CLOSED);
         assert!(closed.is_null());
+        free(store);
+    }
+}
+
+// ---- Outcomes: ff_message and ff_store_complaint ---------------------------
+
+const COHORT_FILE: &str = r#"{
+  "version": 1,
+  "flags": {
+    "on": {"enabled": true},
+    "control": {"enabled": true, "rollout_percentage": 0},
+    "killed": {"enabled": false}
+  }
+}"#;
+
+fn new_message() -> *mut ff_message {
+    let mut msg = ptr::null_mut();
+    // SAFETY: a writable out pointer.
+    assert_eq!(unsafe { ff_message_new(&mut msg) }, FF_OK);
+    assert!(!msg.is_null());
+    msg
+}
+
+fn begin(msg: *mut ff_message, store: *const ff_store) -> u64 {
+    let mut generation = 0;
+    // SAFETY: a live message and store.
+    let status = unsafe { ff_message_begin(msg, store, &mut generation) };
+    assert_eq!(status, FF_OK, "{}", last_error());
+    generation
+}
+
+fn message_is_enabled(msg: *mut ff_message, name: &str, ctx: &ff_context) -> bool {
+    let mut out = false;
+    // SAFETY: a live message; valid name, context and out pointer.
+    let status = unsafe {
+        ff_message_is_enabled(msg, name.as_ptr().cast(), name.len(), ctx, false, &mut out)
+    };
+    assert_eq!(status, FF_OK, "{}", last_error());
+    out
+}
+
+fn record(msg: *mut ff_message, error: bool, seconds: f64) -> (ff_status, bool) {
+    let mut recorded = false;
+    // SAFETY: a live message and a writable out pointer.
+    let status = unsafe { ff_message_record(msg, error, seconds, &mut recorded) };
+    (status, recorded)
+}
+
+fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+fn outcomes(text: &str, flag: &str, cohort: &str, result: &str) -> u64 {
+    metric(
+        text,
+        &format!(
+            r#"feature_flags_outcomes_total{{flag="{flag}",cohort="{cohort}",result="{result}"}}"#
+        ),
+    )
+}
+
+#[test]
+fn a_message_records_its_exposed_flags_once_in_their_cohorts() {
+    let store = from_json(COHORT_FILE);
+    let ctx = context(Some(5), None, 0, &[]);
+    let msg = new_message();
+    assert_eq!(begin(msg, store), 1);
+    assert!(message_is_enabled(msg, "on", &ctx));
+    assert!(!message_is_enabled(msg, "control", &ctx));
+    assert!(!message_is_enabled(msg, "killed", &ctx));
+    assert!(!message_is_enabled(msg, "not_there", &ctx));
+    let mut decision = ff_decision {
+        enabled: false,
+        reason: 99,
+        has_bucket: false,
+        bucket: 0,
+    };
+    // SAFETY: valid pointers.
+    let status = unsafe { ff_message_evaluate(msg, c"on".as_ptr(), 2, &ctx, &mut decision) };
+    assert_eq!((status, decision.enabled), (FF_OK, true));
+    assert_eq!(record(msg, true, 1.5), (FF_OK, true));
+    assert_eq!(record(msg, false, 0.1), (FF_OK, false), "once per message");
+    // SAFETY: NULL out_recorded is allowed.
+    let status = unsafe { ff_message_record(msg, false, 0.1, ptr::null_mut()) };
+    assert_eq!(status, FF_OK);
+
+    let text = metrics_text(store);
+    assert_eq!(outcomes(&text, "on", "on", "error"), 1);
+    assert_eq!(outcomes(&text, "control", "off", "error"), 1);
+    assert_eq!(outcomes(&text, "killed", "off", "error"), 0);
+    assert_eq!(outcomes(&text, "killed", "on", "error"), 0);
+    assert_eq!(outcomes(&text, "on", "on", "ok"), 0);
+    let bucket = |le: &str| {
+        metric(
+            &text,
+            &format!(
+                r#"feature_flags_outcome_duration_seconds_bucket{{flag="on",cohort="on",le="{le}"}}"#
+            ),
+        )
+    };
+    assert_eq!((bucket("1"), bucket("2"), bucket("+Inf")), (0, 1, 1));
+
+    // The next message on the same object starts clean.
+    begin(msg, store);
+    assert!(message_is_enabled(msg, "on", &ctx));
+    assert_eq!(record(msg, false, 0.0), (FF_OK, true));
+    let text = metrics_text(store);
+    assert_eq!(outcomes(&text, "on", "on", "ok"), 1);
+    assert_eq!(outcomes(&text, "control", "off", "ok"), 0);
+    // SAFETY: from ff_message_new, freed once; NULL is a no-op.
+    unsafe {
+        ff_message_free(msg);
+        ff_message_free(ptr::null_mut());
+    }
+    free(store);
+}
+
+#[test]
+fn a_message_keeps_its_version_through_a_reload_and_a_close() {
+    let store = from_json(COHORT_FILE);
+    let ctx = context(Some(5), None, 0, &[]);
+    let msg = new_message();
+    begin(msg, store);
+    assert!(!message_is_enabled(msg, "control", &ctx));
+    let flipped = COHORT_FILE.replace("\"rollout_percentage\": 0", "\"rollout_percentage\": 100");
+    // SAFETY: a live store and valid text.
+    let status = unsafe { ff_store_replace_json(store, flipped.as_ptr().cast(), flipped.len()) };
+    assert_eq!(status, FF_OK);
+    // Still the old version: `control` stays off, in the off cohort.
+    assert!(!message_is_enabled(msg, "control", &ctx));
+    assert_eq!(record(msg, false, 0.2), (FF_OK, true));
+    let text = metrics_text(store);
+    assert_eq!(outcomes(&text, "control", "off", "ok"), 1);
+    assert_eq!(outcomes(&text, "control", "on", "ok"), 0);
+
+    begin(msg, store);
+    assert!(message_is_enabled(msg, "control", &ctx));
+    // SAFETY: a live store.
+    assert_eq!(unsafe { ff_store_close(store) }, FF_OK);
+    // A begun message keeps working after a close; a new begin does not.
+    assert_eq!(record(msg, false, 0.2), (FF_OK, true));
+    let mut generation = 0;
+    // SAFETY: a live message and a closed store.
+    let status = unsafe { ff_message_begin(msg, store, &mut generation) };
+    assert_eq!(status, FF_CLOSED);
+    free(store);
+    // The message holds its version, not the store.
+    assert_eq!(record(msg, false, 0.2), (FF_OK, false));
+    // SAFETY: from ff_message_new.
+    unsafe { ff_message_free(msg) };
+}
+
+#[test]
+fn bindings_evaluate_all_then_report_the_flags_they_asked() {
+    let store = from_json(COHORT_FILE);
+    let ctx = context(Some(5), None, 0, &[]);
+    let msg = new_message();
+    begin(msg, store);
+    let (mut bits, mut control, mut count) = ([u64::MAX; 2], [u64::MAX; 2], 0usize);
+    // SAFETY: two words each and a writable count.
+    let status = unsafe {
+        ff_message_evaluate_all(
+            msg,
+            &ctx,
+            bits.as_mut_ptr(),
+            control.as_mut_ptr(),
+            2,
+            &mut count,
+        )
+    };
+    assert_eq!(status, FF_OK, "{}", last_error());
+    assert_eq!((bits, control, count), ([0b001, 0], [0b010, 0], 3));
+    // Nothing exposed yet: recording now would count nothing. Ask `control`
+    // and `killed` (no cohort), plus a bit past the flags.
+    let asked = [0b110u64 | 1 << 40];
+    // SAFETY: one word.
+    let status = unsafe { ff_message_expose_bits(msg, asked.as_ptr(), 1) };
+    assert_eq!(status, FF_OK);
+    assert_eq!(record(msg, false, 0.01), (FF_OK, true));
+    let text = metrics_text(store);
+    assert_eq!(outcomes(&text, "control", "off", "ok"), 1);
+    assert_eq!(outcomes(&text, "on", "on", "ok"), 0);
+    assert_eq!(outcomes(&text, "killed", "off", "ok"), 0);
+
+    // Too small a buffer says what it needs.
+    begin(msg, store);
+    count = 0;
+    // SAFETY: zero words, NULL buffers, a writable count.
+    let status = unsafe {
+        ff_message_evaluate_all(msg, &ctx, ptr::null_mut(), ptr::null_mut(), 0, &mut count)
+    };
+    assert_eq!((status, count), (FF_BUFFER_TOO_SMALL, 3));
+    // SAFETY: from ff_message_new.
+    unsafe { ff_message_free(msg) };
+    free(store);
+}
+
+#[test]
+fn bad_message_arguments_are_reported() {
+    let store = from_json(COHORT_FILE);
+    let ctx = context(Some(5), None, 0, &[]);
+    let msg = new_message();
+    // Before the first begin.
+    let mut out = false;
+    // SAFETY: valid pointers.
+    let status = unsafe { ff_message_is_enabled(msg, c"on".as_ptr(), 2, &ctx, false, &mut out) };
+    assert_eq!(status, FF_INVALID_ARGUMENT);
+    assert!(last_error().contains("ff_message_begin"));
+    assert_eq!(record(msg, false, 1.0).0, FF_INVALID_ARGUMENT);
+    begin(msg, store);
+    assert!(message_is_enabled(msg, "on", &ctx));
+    for seconds in [-0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300] {
+        assert_eq!(
+            record(msg, false, seconds),
+            (FF_INVALID_ARGUMENT, false),
+            "{seconds}"
+        );
+        assert!(last_error().contains("seconds"), "{seconds}");
+    }
+    // A refused outcome leaves the message able to record.
+    assert_eq!(record(msg, false, 1.0), (FF_OK, true));
+    // NULL arguments.
+    // SAFETY: NULL pointers are checked, not dereferenced.
+    unsafe {
+        assert_eq!(ff_message_new(ptr::null_mut()), FF_NULL_ARGUMENT);
+        assert_eq!(
+            ff_message_begin(ptr::null_mut(), store, ptr::null_mut()),
+            FF_NULL_ARGUMENT
+        );
+        assert_eq!(
+            ff_message_begin(msg, ptr::null(), ptr::null_mut()),
+            FF_NULL_ARGUMENT
+        );
+        assert_eq!(
+            ff_message_record(ptr::null_mut(), false, 0.0, ptr::null_mut()),
+            FF_NULL_ARGUMENT
+        );
+        assert_eq!(
+            ff_message_is_enabled(msg, ptr::null(), 2, &ctx, false, &mut out),
+            FF_NULL_ARGUMENT
+        );
+        assert_eq!(
+            ff_message_is_enabled(msg, c"on".as_ptr(), 2, ptr::null(), false, &mut out),
+            FF_NULL_ARGUMENT
+        );
+        assert_eq!(
+            ff_message_evaluate(msg, c"on".as_ptr(), 2, &ctx, ptr::null_mut()),
+            FF_NULL_ARGUMENT
+        );
+        assert_eq!(
+            ff_message_expose_bits(msg, ptr::null(), 1),
+            FF_NULL_ARGUMENT
+        );
+        assert_eq!(
+            ff_message_is_enabled(msg, c"\xff".as_ptr(), 1, &ctx, false, &mut out),
+            FF_INVALID_UTF8
+        );
+        ff_message_free(msg);
+    }
+    free(store);
+}
+
+#[test]
+fn complaints_count_per_flag_and_unknown_flags_are_refused() {
+    let store = from_json(COHORT_FILE);
+    for _ in 0..2 {
+        // SAFETY: a live store and a valid name.
+        let status = unsafe { ff_store_complaint(store, c"control".as_ptr(), 7) };
+        assert_eq!(status, FF_OK);
+    }
+    // SAFETY: a live store and a valid name.
+    let status = unsafe { ff_store_complaint(store, c"contrl".as_ptr(), 6) };
+    assert_eq!(status, FF_UNKNOWN_FLAG);
+    let error = last_error();
+    assert!(
+        error.contains("contrl") && error.contains("`control`"),
+        "{error}"
+    );
+    // SAFETY: NULL is checked.
+    let status = unsafe { ff_store_complaint(store, ptr::null(), 1) };
+    assert_eq!(status, FF_NULL_ARGUMENT);
+    let text = metrics_text(store);
+    assert_eq!(
+        metric(&text, r#"feature_flags_complaints_total{flag="control"}"#),
+        2
+    );
+    assert_eq!(
+        metric(&text, r#"feature_flags_complaints_total{flag="on"}"#),
+        0
+    );
+    // SAFETY: a live store.
+    assert_eq!(unsafe { ff_store_close(store) }, FF_OK);
+    // SAFETY: a closed store.
+    let status = unsafe { ff_store_complaint(store, c"on".as_ptr(), 2) };
+    assert_eq!(status, FF_CLOSED);
+    free(store);
+}
+
+#[test]
+fn outcomes_are_counted_without_decisions_unless_switched_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_file(&dir, COHORT_FILE);
+    let ctx = context(Some(1), None, 0, &[]);
+    for (options, outcomes_counted) in [
+        (FF_OPEN_NO_WATCH | FF_OPEN_NO_COUNTING, true),
+        (FF_OPEN_NO_WATCH | FF_OPEN_NO_OUTCOMES, false),
+    ] {
+        let mut store = ptr::null_mut();
+        // SAFETY: valid pointers for the call.
+        let status = unsafe { ff_store_open(path.as_ptr(), options, &mut store) };
+        assert_eq!(status, FF_OK);
+        let msg = new_message();
+        begin(msg, store);
+        message_is_enabled(msg, "on", &ctx);
+        assert_eq!(record(msg, false, 0.3), (FF_OK, true));
+        // SAFETY: a live store.
+        let status = unsafe { ff_store_complaint(store, c"on".as_ptr(), 2) };
+        assert_eq!(status, FF_OK);
+        let text = metrics_text(store);
+        let line = r#"feature_flags_outcomes_total{flag="on",cohort="on",result="ok"} 1"#;
+        assert_eq!(text.contains(line), outcomes_counted, "{text}");
+        assert_eq!(
+            text.contains("complaints_total"),
+            outcomes_counted,
+            "{text}"
+        );
+        assert_eq!(
+            text.contains("decisions_total"),
+            !outcomes_counted,
+            "{text}"
+        );
+        // SAFETY: from ff_message_new.
+        unsafe { ff_message_free(msg) };
         free(store);
     }
 }

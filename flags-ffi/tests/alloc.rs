@@ -134,3 +134,63 @@ fn evaluation_allocates_nothing_up_to_16_groups() {
     // SAFETY: the store is used by nobody else.
     unsafe { ff_store_free(store) };
 }
+
+/// A reused `ff_message`: begin, check, record, complain, for nothing
+/// after the first message.
+#[test]
+fn a_reused_message_allocates_nothing() {
+    let mut store = ptr::null_mut();
+    // SAFETY: valid text and out pointer.
+    let status = unsafe { ff_store_from_json(FILE.as_ptr().cast(), FILE.len(), &mut store) };
+    assert_eq!(status, FF_OK);
+    let mut msg = ptr::null_mut();
+    // SAFETY: a writable out pointer.
+    assert_eq!(unsafe { ff_message_new(&mut msg) }, FF_OK);
+    let one_message = |i: i64| {
+        let ctx = ff_context {
+            user_id: i,
+            chat_id: -i,
+            present: FF_HAS_USER_ID | FF_HAS_CHAT_ID,
+            chat_type: FF_CHAT_TYPE_GROUP,
+            groups: ptr::null(),
+            groups_len: 0,
+        };
+        let (mut enabled, mut recorded) = (false, false);
+        let (mut bits, mut control) = ([0u64; 1], [0u64; 1]);
+        let mut decision = ff_decision {
+            enabled: false,
+            reason: 0,
+            has_bucket: false,
+            bucket: 0,
+        };
+        // SAFETY: every pointer is valid for the call.
+        let statuses = unsafe {
+            [
+                ff_message_begin(msg, store, ptr::null_mut()),
+                ff_message_is_enabled(msg, c"gpt".as_ptr(), 3, &ctx, false, &mut enabled),
+                ff_message_evaluate(msg, c"video".as_ptr(), 5, &ctx, &mut decision),
+                ff_message_evaluate_all(
+                    msg,
+                    &ctx,
+                    bits.as_mut_ptr(),
+                    control.as_mut_ptr(),
+                    1,
+                    ptr::null_mut(),
+                ),
+                ff_message_expose_bits(msg, bits.as_ptr(), 1),
+                ff_message_record(msg, i % 2 == 0, 0.001 * i as f64, &mut recorded),
+                ff_store_complaint(store, c"off".as_ptr(), 3),
+            ]
+        };
+        assert_eq!(statuses, [FF_OK; 7]);
+        assert!(recorded);
+    };
+    one_message(0);
+    let allocations = allocations_during(|| (1..1000).for_each(one_message));
+    assert_eq!(allocations, 0);
+    // SAFETY: from ff_message_new / ff_store_from_json, used by nobody else.
+    unsafe {
+        ff_message_free(msg);
+        ff_store_free(store);
+    }
+}

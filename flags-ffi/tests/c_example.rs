@@ -126,6 +126,14 @@ fn check_bot_output(output: &Output) {
         "unknown handle: FF_INVALID_ARGUMENT",
         "no_such_flag with default true: on",
         "evaluate after close: FF_CLOSED",
+        // Two messages asked new_gpt_model and got it (beta testers in
+        // private chats); the others are outside its chat types: no cohort.
+        r#"feature_flags_outcomes_total{flag="new_gpt_model",cohort="on",result="ok"} 2"#,
+        r#"feature_flags_outcomes_total{flag="new_gpt_model",cohort="off",result="ok"} 0"#,
+        r#"feature_flags_complaints_total{flag="new_gpt_model"} 1"#,
+        "second record of one message: FF_OK",
+        "negative seconds: FF_INVALID_ARGUMENT",
+        "complaint about an unknown flag: FF_UNKNOWN_FLAG (no flag `new_gpt_modle`",
         "all checks passed",
     ] {
         assert!(stdout.contains(line), "no `{line}` in:\n{stdout}");

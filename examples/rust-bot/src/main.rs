@@ -5,7 +5,9 @@
 
 use std::process::ExitCode;
 
-use flags_core::{ChatType, Context, FlagStore, ReloadEvent};
+use std::time::Instant;
+
+use flags_core::{ChatType, Context, FlagStore, Outcome, ReloadEvent};
 
 /// A message as a Telegram library would hand it over.
 struct Message {
@@ -79,14 +81,17 @@ fn main() -> ExitCode {
         let ctx = Context::new()
             .user(message.user_id)
             .chat(message.chat_id, message.chat_type);
-        // One snapshot per message: both answers come from one file version.
-        let flags = reader.snapshot();
-        let model = if flags.evaluate_handle(gpt, &ctx).enabled {
+        // One message, one version of the file: the answers come from it,
+        // and it remembers which flags the handler asked (in which cohort)
+        // so the outcome counts for exactly those.
+        let started = Instant::now();
+        let mut flags = reader.message(ctx);
+        let model = if flags.evaluate_handle(gpt).enabled {
             "new model"
         } else {
             "old model"
         };
-        let video = flags.evaluate_handle(video, &ctx);
+        let video = flags.evaluate_handle(video);
         println!(
             "user {:>10} in {:>10} chat {:>15}: {:<17} -> {model}, video download {} ({})",
             message.user_id,
@@ -96,7 +101,21 @@ fn main() -> ExitCode {
             if video.enabled { "enhanced" } else { "classic" },
             video.reason,
         );
+        // How handling went, once per message (a real handler reports
+        // `Outcome::error` when it fails).
+        flags.record(Outcome::ok(started.elapsed()));
     }
+    // What a /feedback command does: one complaint for the flag.
+    store.complaint("new_gpt_model");
+    let gpt_outcomes = store.outcome_counts("new_gpt_model").unwrap_or_default();
+    println!(
+        "new_gpt_model outcomes: on {} ok / {} error, off {} ok / {} error, {} complaint(s)",
+        gpt_outcomes.on.ok,
+        gpt_outcomes.on.error,
+        gpt_outcomes.off.ok,
+        gpt_outcomes.off.error,
+        gpt_outcomes.complaints
+    );
     println!("served generation {} of {path}", store.generation());
     ExitCode::SUCCESS
 }

@@ -170,6 +170,38 @@ def main() -> None:
                 for name in names:
                     baseline_is_enabled(name, user_id=user_id, chat_id=chat_id, chat_type=chat_type)
 
+        one_message = for_message(user_id=user_id, chat_id=chat_id, chat_type=chat_type)
+        message_is_enabled = one_message.is_enabled
+
+        def msg_is_enabled(n: int) -> None:
+            for _ in range(n):
+                message_is_enabled(HOT_FLAG)
+
+        def fresh_messages(n: int) -> list:
+            # Made before the timed loop: it times the report alone.
+            messages = []
+            for _ in range(n):
+                message = for_message(user_id=user_id, chat_id=chat_id, chat_type=chat_type)
+                for name in names[:3]:
+                    message.is_enabled(name)
+                messages.append(message)
+            return messages
+
+        def msg_record(n: int) -> float:
+            messages = fresh_messages(n)
+            start = time.perf_counter_ns()
+            for message in messages:
+                message.record(error=False, seconds=0.84)
+            return time.perf_counter_ns() - start
+
+        def msg_track(n: int) -> float:
+            messages = fresh_messages(n)
+            start = time.perf_counter_ns()
+            for message in messages:
+                with message.track():
+                    pass
+            return time.perf_counter_ns() - start
+
         timed = [
             ("empty loop", empty_loop),
             ("is_enabled, 1 flag (library)", native_one),
@@ -181,7 +213,15 @@ def main() -> None:
             ("10 x is_enabled (library)", native_ten_calls),
             ("10 x is_enabled (pure-Python baseline)", baseline_ten),
         ]
+        timed += [("msg.is_enabled, 1 flag (library)", msg_is_enabled)]
         results = {label: time_rounds(loop, number, rounds) for label, loop in timed}
+        # Outcomes: the loops time themselves (their messages are made first).
+        for label, loop in [
+            ("msg.record(error=..., seconds=...), 3 flags exposed", msg_record),
+            ("with msg.track(): pass, 3 flags exposed", msg_track),
+        ]:
+            samples = [loop(number) / number for _ in range(rounds)]
+            results[label] = {"median": statistics.median(samples), "best": min(samples)}
         scrapes = [("metrics_text()", scrape_text)]
         collector = scrape_collector(store)
         if collector is not None:

@@ -39,9 +39,9 @@ int parse_args(const char *function, PyObject *const *args, Py_ssize_t nargs, Py
     for (Py_ssize_t i = 0; i < nargs; i++) {
         slots[params[i]] = args[i];
     }
-    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t nkw = kwnames != NULL ? tuple_size(kwnames) : 0;
     for (Py_ssize_t k = 0; k < nkw; k++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        PyObject *key = tuple_item(kwnames, k);
         int slot = -1;
         for (int j = 0; j < param_count; j++) {
             int p = params[j];
@@ -84,9 +84,10 @@ static int read_id(PyObject *value, const char *what, int64_t *out, uint32_t *pr
     if (value == NULL || value == Py_None) {
         return 0;
     }
-    if (!PyLong_Check(value) || PyBool_Check(value)) {
-        PyErr_Format(PyExc_TypeError, "%s must be an int or None, not %.100s", what,
-                     Py_TYPE(value)->tp_name);
+    if (!is_int(value) || PyBool_Check(value)) {
+        PyObject *type_name = type_name_of(value);
+        PyErr_Format(PyExc_TypeError, "%s must be an int or None, not %V", what, type_name, "?");
+        Py_XDECREF(type_name);
         return -1;
     }
     int overflow = 0;
@@ -117,9 +118,8 @@ static int read_chat_type(PyObject *value, uint32_t *out) {
             return 0;
         }
     }
-    if (!PyUnicode_Check(value)) {
-        PyErr_Format(PyExc_TypeError, "chat_type must be a str or None, not %.100s",
-                     Py_TYPE(value)->tp_name);
+    if (!is_str(value)) {
+        RAISE_FOR_TYPE(PyExc_TypeError, "chat_type must be a str or None, not %V", value);
         return -1;
     }
     for (uint32_t t = 1; t < CHAT_TYPE_COUNT; t++) {
@@ -136,9 +136,8 @@ static int read_chat_type(PyObject *value, uint32_t *out) {
 }
 
 int read_name(PyObject *value, const char **ptr, size_t *len) {
-    if (!PyUnicode_Check(value)) {
-        PyErr_Format(PyExc_TypeError, "flag name must be a str, not %.100s",
-                     Py_TYPE(value)->tp_name);
+    if (!is_str(value)) {
+        RAISE_FOR_TYPE(PyExc_TypeError, "flag name must be a str, not %V", value);
         return -1;
     }
     Py_ssize_t size = 0;
@@ -157,8 +156,7 @@ int read_default(PyObject *value, bool *out) {
         return 0;
     }
     if (!PyBool_Check(value)) {
-        PyErr_Format(PyExc_TypeError, "default must be a bool, not %.100s",
-                     Py_TYPE(value)->tp_name);
+        RAISE_FOR_TYPE(PyExc_TypeError, "default must be a bool, not %V", value);
         return -1;
     }
     *out = value == Py_True;
@@ -182,14 +180,13 @@ static int read_groups(PyObject *value, context_buf *buf) {
     if (value == NULL || value == Py_None) {
         return 0;
     }
-    if (PyTuple_CheckExact(value) && PyTuple_GET_SIZE(value) == 0) {
+    if (PyTuple_CheckExact(value) && tuple_size(value) == 0) {
         return 0;
     }
     if (PyUnicode_Check(value) || PyBytes_Check(value) || PyByteArray_Check(value)) {
-        PyErr_Format(PyExc_TypeError,
+        RAISE_FOR_TYPE(PyExc_TypeError,
                      "groups must be an iterable of str such as ('beta_testers',), "
-                     "not a single %.100s",
-                     Py_TYPE(value)->tp_name);
+                     "not a single %V", value);
         return -1;
     }
     PyObject *seq;
@@ -200,8 +197,7 @@ static int read_groups(PyObject *value, context_buf *buf) {
         PyObject *iterator = PyObject_GetIter(value);
         if (iterator == NULL) {
             if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-                PyErr_Format(PyExc_TypeError, "groups must be an iterable of str, not %.100s",
-                             Py_TYPE(value)->tp_name);
+                RAISE_FOR_TYPE(PyExc_TypeError, "groups must be an iterable of str, not %V", value);
             }
             return -1;
         }
@@ -212,8 +208,8 @@ static int read_groups(PyObject *value, context_buf *buf) {
         }
     }
     buf->group_seq = seq;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
+    bool is_list = PyList_CheckExact(seq);
+    Py_ssize_t count = is_list ? PyList_Size(seq) : tuple_size(seq);
     ff_str *groups = buf->group_inline;
     if (count > INLINE_GROUPS) {
         groups = PyMem_New(ff_str, (size_t)count);
@@ -224,10 +220,15 @@ static int read_groups(PyObject *value, context_buf *buf) {
         buf->group_heap = groups;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *item = items[i];
-        if (!PyUnicode_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "groups must contain only str, not %.100s",
-                         Py_TYPE(item)->tp_name);
+        /* Borrowed: seq is a list or tuple that nothing else can change
+         * (a list made here, or a tuple; an exact list passed in is not
+         * touched by any Python code until the native call is done). */
+        PyObject *item = is_list ? PyList_GetItem(seq, i) : tuple_item(seq, i);
+        if (item == NULL) {
+            return -1;
+        }
+        if (!is_str(item)) {
+            RAISE_FOR_TYPE(PyExc_TypeError, "groups must contain only str, not %V", item);
             return -1;
         }
         Py_ssize_t size = 0;

@@ -57,8 +57,8 @@ PyObject *make_decision(bool enabled, uint8_t reason, bool has_bucket, uint32_t 
     } else {
         bucket_obj = Py_NewRef(Py_None);
     }
-    PyStructSequence_SET_ITEM(decision, 0, PyBool_FromLong(enabled));
-    PyStructSequence_SET_ITEM(decision, 1, Py_NewRef(reason_str[reason]));
-    PyStructSequence_SET_ITEM(decision, 2, bucket_obj);
+    PyStructSequence_SetItem(decision, 0, PyBool_FromLong(enabled));
+    PyStructSequence_SetItem(decision, 1, Py_NewRef(reason_str[reason]));
+    PyStructSequence_SetItem(decision, 2, bucket_obj);
     return decision;
 }

@@ -36,6 +36,8 @@ static PyObject *exception_for(ff_status status) {
     case FF_INVALID_ARGUMENT:
         /* The arguments were checked in args.c; reaching this is a bug there. */
         return PyExc_ValueError;
+    case FF_UNKNOWN_FLAG: /* complaint() about a flag the file does not define */
+        return PyExc_ValueError;
     default: /* FF_PANIC, an unexpected FF_BUFFER_TOO_SMALL, a future status */
         return PyExc_RuntimeError;
     }

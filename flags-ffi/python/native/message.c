@@ -1,46 +1,72 @@
 /* Message: every flag of one message, as bits plus the name -> bit dict of
  * the file generation they came from. Checks are a dict lookup and a bit
- * test: no native call. */
+ * test: no native call. A check also sets the flag's bit in `exposed`;
+ * record() hands those bits to the native ff_message, which knows each
+ * flag's cohort and counts the outcome on the version the bits came from
+ * (SPEC.md "Outcomes"). */
 
 #include "native.h"
 
+#include <math.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     PyObject_VAR_HEAD
     PyObject *names; /* dict: flag name -> bit index, of this generation */
     uint64_t generation;
     size_t flag_count;
-    uint64_t bits[1]; /* Py_SIZE(self) words */
+    PyObject *store;     /* the FlagStore, whose pool takes `native` back */
+    ff_message *native;  /* owned: the version evaluated, cohorts, the outcome */
+    /* user_id, chat_id, chat_type and groups as given to for_message (the
+     * other slots NULL), for evaluate(). */
+    PyObject *context[ARG_COUNT];
+    uint64_t *exposed;   /* = bits + words: flags asked through this message */
+    uint64_t bits[1];    /* Py_SIZE(self) words: `on` bits, then `exposed` */
 } MessageObject;
 
-PyObject *message_new(PyObject *names, uint64_t generation, size_t flag_count,
+PyObject *message_new(PyObject *store, ff_message *native, PyObject *const *context,
+                      PyObject *names, uint64_t generation, size_t flag_count,
                       const uint64_t *bits) {
     size_t words = (flag_count + 63) / 64;
-    MessageObject *self = PyObject_NewVar(MessageObject, &MessageType, (Py_ssize_t)words);
+    MessageObject *self = PyObject_NewVar(MessageObject, MessageType, (Py_ssize_t)(2 * words));
     if (self == NULL) {
+        store_release_message(store, native);
         return NULL;
     }
     self->names = Py_NewRef(names);
     self->generation = generation;
     self->flag_count = flag_count;
+    self->store = Py_NewRef(store);
+    self->native = native;
+    for (int i = 0; i < ARG_COUNT; i++) {
+        self->context[i] = Py_XNewRef(context[i]);
+    }
+    self->exposed = self->bits + words;
     if (words > 0) {
         memcpy(self->bits, bits, words * sizeof(uint64_t));
+        memset(self->exposed, 0, words * sizeof(uint64_t));
     }
     return (PyObject *)self;
 }
 
 static void message_dealloc(MessageObject *self) {
+    if (self->native != NULL) {
+        store_release_message(self->store, self->native);
+        self->native = NULL;
+    }
+    for (int i = 0; i < ARG_COUNT; i++) {
+        Py_CLEAR(self->context[i]);
+    }
+    Py_XDECREF(self->store);
     Py_XDECREF(self->names);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    free_instance((PyObject *)self);
 }
 
-/* 1 on, 0 off, -1 not a flag of this generation, -2 error. */
-/* 1 on, 0 off, -1 not a flag of this generation, -2 error. */
+/* 1 on, 0 off, -1 not a flag of this generation, -2 error. Exposes the flag. */
 static int message_lookup(MessageObject *self, PyObject *name) {
-    if (!PyUnicode_Check(name)) {
-        PyErr_Format(PyExc_TypeError, "flag name must be a str, not %.100s",
-                     Py_TYPE(name)->tp_name);
+    if (!is_str(name)) {
+        RAISE_FOR_TYPE(PyExc_TypeError, "flag name must be a str, not %V", name);
         return -2;
     }
     PyObject *index_obj = PyDict_GetItemWithError(self->names, name);
@@ -54,6 +80,7 @@ static int message_lookup(MessageObject *self, PyObject *name) {
         }
         return -2;
     }
+    self->exposed[index / 64] |= (uint64_t)1 << (index % 64);
     return (int)((self->bits[index / 64] >> (index % 64)) & 1u);
 }
 
@@ -115,6 +142,194 @@ static PyObject *message_repr(MessageObject *self) {
     return repr;
 }
 
+static PyObject *message_evaluate(MessageObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames) {
+    static const int params[] = {ARG_NAME, ARG_DEFAULT};
+    PyObject *slots[ARG_COUNT] = {NULL};
+    if (parse_args("evaluate", args, nargs, kwnames, params, 2, slots) < 0) {
+        return NULL;
+    }
+    const char *name;
+    size_t name_len;
+    bool default_value;
+    if (read_name(slots[ARG_NAME], &name, &name_len) < 0 ||
+        read_default(slots[ARG_DEFAULT], &default_value) < 0) {
+        return NULL;
+    }
+    /* The context was checked by for_message; reading it again cannot fail
+     * unless a groups iterable changed since (then it raises). */
+    context_buf buf = {0};
+    if (read_context(self->context, &buf) < 0) {
+        return NULL;
+    }
+    ff_decision decision = {0};
+    /* Exposes the flag on the native side, in its cohort. */
+    ff_status status = ff_message_evaluate(self->native, name, name_len, &buf.ctx, &decision);
+    context_release(&buf);
+    if (status != FF_OK) {
+        return raise_status(status);
+    }
+    bool enabled =
+        decision.reason == FF_REASON_UNKNOWN_FLAG ? default_value : decision.enabled;
+    return make_decision(enabled, decision.reason, decision.has_bucket, decision.bucket);
+}
+
+/* Counts the outcome once for every exposed flag; Py_True the first time. */
+static PyObject *record_outcome(MessageObject *self, bool error, double seconds) {
+    size_t words = (size_t)Py_SIZE(self) / 2;
+    bool recorded = false;
+    ff_status status = ff_message_expose_bits(self->native, self->exposed, words);
+    if (status == FF_OK) {
+        status = ff_message_record(self->native, error, seconds, &recorded);
+    }
+    if (status != FF_OK) {
+        return raise_status(status);
+    }
+    return PyBool_FromLong(recorded);
+}
+
+static PyObject *record_error_str;
+static PyObject *record_seconds_str;
+
+static PyObject *message_record(MessageObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames) {
+    PyObject *error_obj = NULL;
+    PyObject *seconds_obj = NULL;
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "record() takes at most 2 positional arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    if (nargs > 0) {
+        error_obj = args[0];
+    }
+    if (nargs > 1) {
+        seconds_obj = args[1];
+    }
+    Py_ssize_t nkw = kwnames != NULL ? tuple_size(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = tuple_item(kwnames, k);
+        PyObject **slot;
+        if (key == record_error_str || PyUnicode_Compare(key, record_error_str) == 0) {
+            slot = &error_obj;
+        } else if (key == record_seconds_str ||
+                   PyUnicode_Compare(key, record_seconds_str) == 0) {
+            slot = &seconds_obj;
+        } else {
+            if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_TypeError,
+                             "record() got an unexpected keyword argument '%U'", key);
+            }
+            return NULL;
+        }
+        if (*slot != NULL) {
+            PyErr_Format(PyExc_TypeError, "record() got multiple values for argument '%U'", key);
+            return NULL;
+        }
+        *slot = args[nargs + k];
+    }
+    if (error_obj == NULL || seconds_obj == NULL) {
+        PyErr_Format(PyExc_TypeError, "record() missing required argument '%s'",
+                     error_obj == NULL ? "error" : "seconds");
+        return NULL;
+    }
+    if (!PyBool_Check(error_obj)) {
+        RAISE_FOR_TYPE(PyExc_TypeError, "error must be a bool, not %V", error_obj);
+        return NULL;
+    }
+    double seconds;
+    if (PyFloat_CheckExact(seconds_obj)) {
+        seconds = PyFloat_AsDouble(seconds_obj); /* no PyFloat_AS_DOUBLE in the limited API */
+    } else if ((is_int(seconds_obj) || PyFloat_Check(seconds_obj)) &&
+               !PyBool_Check(seconds_obj)) {
+        seconds = PyFloat_AsDouble(seconds_obj);
+        if (seconds == -1.0 && PyErr_Occurred()) {
+            return NULL; /* OverflowError for an int too large for a float */
+        }
+    } else {
+        RAISE_FOR_TYPE(PyExc_TypeError, "seconds must be an int or float, not %V", seconds_obj);
+        return NULL;
+    }
+    if (!(seconds >= 0.0) || !isfinite(seconds)) {
+        PyErr_Format(PyExc_ValueError, "seconds must be a finite duration of 0 or more, not %R",
+                     seconds_obj);
+        return NULL;
+    }
+    return record_outcome(self, error_obj == Py_True, seconds);
+}
+
+/* ---- Track: `with msg.track():` ------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    MessageObject *message;
+    struct timespec started;
+} TrackObject;
+
+static PyTypeObject *TrackType;
+
+static PyObject *message_track(MessageObject *self, PyObject *Py_UNUSED(ignored)) {
+    TrackObject *track = PyObject_New(TrackObject, TrackType);
+    if (track == NULL) {
+        return NULL;
+    }
+    track->message = (MessageObject *)Py_NewRef(self);
+    /* Started here too, so a tracker used without `with` still measures. */
+    clock_gettime(CLOCK_MONOTONIC, &track->started);
+    return (PyObject *)track;
+}
+
+static void track_dealloc(TrackObject *self) {
+    Py_XDECREF(self->message);
+    free_instance((PyObject *)self);
+}
+
+static PyObject *track_enter(TrackObject *self, PyObject *Py_UNUSED(ignored)) {
+    clock_gettime(CLOCK_MONOTONIC, &self->started);
+    return Py_NewRef(self);
+}
+
+static PyObject *track_exit(TrackObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double seconds = (double)(now.tv_sec - self->started.tv_sec) +
+                     (double)(now.tv_nsec - self->started.tv_nsec) / 1e9;
+    if (seconds < 0.0) {
+        seconds = 0.0;
+    }
+    bool error = nargs > 0 && args[0] != Py_None;
+    PyObject *recorded = record_outcome(self->message, error, seconds);
+    if (recorded == NULL) {
+        return NULL;
+    }
+    Py_DECREF(recorded);
+    Py_RETURN_FALSE; /* never swallows the exception */
+}
+
+static PyMethodDef track_methods[] = {
+    {"__enter__", (PyCFunction)track_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))track_exit, METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot track_slots[] = {
+    {Py_tp_doc, "Context manager from Message.track(): times the block with a monotonic clock "
+                "and records the message's outcome when it ends (an exception leaving it is an "
+                "error, re-raised)."},
+    {Py_tp_dealloc, track_dealloc},
+    {Py_tp_methods, track_methods},
+    {0, NULL},
+};
+
+static PyType_Spec track_spec = {
+    .name = "feature_flags.Track",
+    .basicsize = (int)sizeof(TrackObject),
+    .itemsize = 0,
+    /* Only Message.track() makes one. */
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = track_slots,
+};
+
 static PyObject *message_get_generation(MessageObject *self, void *Py_UNUSED(closure)) {
     return PyLong_FromUnsignedLongLong(self->generation);
 }
@@ -125,7 +340,19 @@ static PyMethodDef message_methods[] = {
      "is_enabled(name, default=False) -> bool\n\nWhether flag `name` is on for this "
      "message; `default` for a name the file does not have. No native call."},
     {"enabled_flags", (PyCFunction)message_enabled_flags, METH_NOARGS,
-     "enabled_flags() -> list[str]\n\nNames of the flags that are on, in file order."},
+     "enabled_flags() -> list[str]\n\nNames of the flags that are on, in file order "
+     "(exposes none)."},
+    {"evaluate", (PyCFunction)(void (*)(void))message_evaluate, METH_FASTCALL | METH_KEYWORDS,
+     "evaluate(name, default=False) -> Decision\n\nFlag `name` with its reason and bucket, "
+     "on this message's version of the file; exposes it. One native call."},
+    {"record", (PyCFunction)(void (*)(void))message_record, METH_FASTCALL | METH_KEYWORDS,
+     "record(error, seconds) -> bool\n\nCounts how handling this message went for every "
+     "flag it asked about, in the flag's cohort. True the first time; later calls count "
+     "nothing and return False."},
+    {"track", (PyCFunction)message_track, METH_NOARGS,
+     "track() -> context manager\n\n`with msg.track():` times the block (monotonic clock, "
+     "wall time, across awaits too) and records the outcome when it ends; an exception "
+     "leaving the block counts as an error and propagates."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -135,22 +362,35 @@ static PyGetSetDef message_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PySequenceMethods message_as_sequence = {
-    .sq_contains = (objobjproc)message_contains,
+PyTypeObject *MessageType;
+
+static PyType_Slot message_slots[] = {
+    {Py_tp_doc, "Every flag for one message, from one version of the flag file.\n\n"
+                "Made by FlagStore.for_message(); checks cost no native calls."},
+    {Py_tp_dealloc, message_dealloc},
+    {Py_tp_repr, message_repr},
+    {Py_sq_contains, message_contains},
+    {Py_tp_methods, message_methods},
+    {Py_tp_getset, message_getset},
+    {0, NULL},
 };
 
-PyTypeObject MessageType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "feature_flags.Message",
-    .tp_doc = "Every flag for one message, from one version of the flag file.\n\n"
-              "Made by FlagStore.for_message(); checks cost no native calls.",
-    .tp_basicsize = offsetof(MessageObject, bits),
-    .tp_itemsize = sizeof(uint64_t),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_dealloc = (destructor)message_dealloc,
-    .tp_repr = (reprfunc)message_repr,
-    .tp_as_sequence = &message_as_sequence,
-    .tp_methods = message_methods,
-    .tp_getset = message_getset,
+static PyType_Spec message_spec = {
+    .name = "feature_flags.Message",
+    .basicsize = (int)offsetof(MessageObject, bits),
+    .itemsize = (int)sizeof(uint64_t),
+    /* Only for_message() makes one. */
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = message_slots,
 };
 
+int message_init(void) {
+    record_error_str = PyUnicode_InternFromString("error");
+    record_seconds_str = PyUnicode_InternFromString("seconds");
+    if (record_error_str == NULL || record_seconds_str == NULL) {
+        return -1;
+    }
+    TrackType = (PyTypeObject *)PyType_FromSpec(&track_spec);
+    MessageType = (PyTypeObject *)PyType_FromSpec(&message_spec);
+    return TrackType == NULL || MessageType == NULL ? -1 : 0;
+}

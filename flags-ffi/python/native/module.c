@@ -10,16 +10,16 @@ static struct PyModuleDef native_module = {
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (args_init() < 0 || errors_init() < 0 || decision_init() < 0 ||
-        PyType_Ready(&FlagStoreType) < 0 || PyType_Ready(&MessageType) < 0) {
+    if (args_init() < 0 || errors_init() < 0 || decision_init() < 0 || store_init() < 0 ||
+        message_init() < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&native_module);
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "FlagStore", (PyObject *)&FlagStoreType) < 0 ||
-        PyModule_AddObjectRef(module, "Message", (PyObject *)&MessageType) < 0 ||
+    if (PyModule_AddObjectRef(module, "FlagStore", (PyObject *)FlagStoreType) < 0 ||
+        PyModule_AddObjectRef(module, "Message", (PyObject *)MessageType) < 0 ||
         PyModule_AddObjectRef(module, "Decision", (PyObject *)DecisionType) < 0 ||
         PyModule_AddObjectRef(module, "FlagFileError", FlagFileError) < 0 ||
         PyModule_AddObjectRef(module, "ClosedError", ClosedError) < 0 ||

@@ -24,18 +24,71 @@
  *
  * Files: errors.c (exceptions), args.c (argument checks, the ff_context),
  * decision.c (Decision), message.c (Message), store.c (FlagStore),
- * module.c (module init). Single-phase init: one interpreter. */
+ * module.c (module init). Single-phase init: one interpreter.
+ *
+ * Stable ABI: the extension is compiled against the limited API of CPython
+ * 3.10 (Py_LIMITED_API below), so one abi3 wheel serves every CPython from
+ * 3.10 on. That rules out static PyTypeObjects (the types are heap types made
+ * from specs in module init), tp_name and the PyTuple_GET_ITEM family of
+ * macros; the inline helpers below replace them. METH_FASTCALL|METH_KEYWORDS
+ * is in the limited API since 3.10, so the calling convention is unchanged. */
 
 #ifndef FEATURE_FLAGS_NATIVE_H
 #define FEATURE_FLAGS_NATIVE_H
 
 #define PY_SSIZE_T_CLEAN
+#ifndef Py_LIMITED_API
+#define Py_LIMITED_API 0x030A0000 /* CPython 3.10: the oldest supported */
+#endif
 #include <Python.h>
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "feature_flags.h"
+
+/* ---- limited-API helpers ------------------------------------------------ */
+
+/* PyUnicode_Check and PyLong_Check read tp_flags, which the limited API
+ * reaches only through a function call (PyType_GetFlags); the exact type,
+ * by far the common case, is a pointer comparison. */
+static inline int is_str(PyObject *value) {
+    return Py_TYPE(value) == &PyUnicode_Type || PyUnicode_Check(value);
+}
+
+static inline int is_int(PyObject *value) {
+    return Py_TYPE(value) == &PyLong_Type || PyLong_Check(value);
+}
+
+/* Tuples (a vectorcall's keyword names, groups): the limited API has no
+ * PyTuple_GET_SIZE/PyTuple_GET_ITEM macros, only the checked functions.
+ * Measured on is_enabled with three keywords: 79 ns with these calls, 75.5
+ * ns reading the tuple's memory directly (and 75 ns for the old non-limited
+ * build). The direct read is not taken: it assumes PyTupleObject's layout,
+ * which is outside the stable ABI and not promised to stay. */
+static inline Py_ssize_t tuple_size(PyObject *tuple) {
+    return PyTuple_Size(tuple);
+}
+
+static inline PyObject *tuple_item(PyObject *tuple, Py_ssize_t index) {
+    return PyTuple_GetItem(tuple, index); /* borrowed */
+}
+
+/* The name of value's type, for error messages (tp_name is not in the
+ * limited API, PyType_GetName only from 3.11): a new reference, or NULL
+ * with no error set. Use with %V, e.g.
+ *     RAISE_FOR_TYPE(PyExc_TypeError, "x must be an int, not %V", value); */
+PyObject *type_name_of(PyObject *value);
+#define RAISE_FOR_TYPE(exception, format, value)                                              \
+    do {                                                                                       \
+        PyObject *type_name_ = type_name_of(value);                                            \
+        PyErr_Format((exception), (format), type_name_, "?");                                  \
+        Py_XDECREF(type_name_);                                                                \
+    } while (0)
+
+/* Frees an instance of one of the module's heap types (tp_dealloc's last
+ * step): the type's tp_free, then the instance's reference to its type. */
+void free_instance(PyObject *self);
 
 /* ---- errors.c ------------------------------------------------------------ */
 
@@ -89,15 +142,27 @@ PyObject *make_decision(bool enabled, uint8_t reason, bool has_bucket, uint32_t 
 
 /* ---- message.c ----------------------------------------------------------- */
 
-extern PyTypeObject MessageType;
+extern PyTypeObject *MessageType;
+
+int message_init(void);
 
 /* A Message over `bits` (enough words for flag_count) and the name -> bit
- * dict of the same generation (borrowed; the message takes a reference). */
-PyObject *message_new(PyObject *names, uint64_t generation, size_t flag_count,
+ * dict of the same generation (borrowed; the message takes a reference),
+ * owning `native` (begun and evaluated on that generation; given back to
+ * `store` even on failure) and keeping the context slots (ARG_*, borrowed)
+ * for evaluate(). */
+PyObject *message_new(PyObject *store, ff_message *native, PyObject *const *context,
+                      PyObject *names, uint64_t generation, size_t flag_count,
                       const uint64_t *bits);
 
 /* ---- store.c ------------------------------------------------------------- */
 
-extern PyTypeObject FlagStoreType;
+extern PyTypeObject *FlagStoreType;
+
+int store_init(void);
+
+/* Takes back a message's native object for reuse by a later for_message
+ * (or frees it); `store` is the FlagStore it came from. */
+void store_release_message(PyObject *store, ff_message *native);
 
 #endif

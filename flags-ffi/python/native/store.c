@@ -11,6 +11,9 @@
 /* A reload between two native calls of one for_message forces a retry; this
  * many in a row means the file changes faster than anyone can evaluate. */
 #define MAX_SNAPSHOT_RETRIES 32
+/* Native message objects kept for reuse: for_message then allocates nothing
+ * natively. Each keeps the version of the file it last saw until reused. */
+#define MESSAGE_POOL 16
 
 /* is_enabled and evaluate: (name, user_id, chat_id, chat_type, groups, default). */
 static const int FLAG_PARAMS[ARG_COUNT] = {ARG_NAME,      ARG_USER_ID, ARG_CHAT_ID,
@@ -25,10 +28,13 @@ typedef struct {
     PyObject *path;            /* str, or None for from_json */
     PyObject *names;           /* dict name -> bit index of names_generation, or NULL */
     uint64_t names_generation;
+    ff_message *pool[MESSAGE_POOL]; /* owned; for for_message, under the GIL */
+    int pool_len;
 } FlagStoreObject;
 
 static FlagStoreObject *store_alloc(PyTypeObject *type, ff_store *store, PyObject *path) {
-    FlagStoreObject *self = (FlagStoreObject *)type->tp_alloc(type, 0);
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    FlagStoreObject *self = (FlagStoreObject *)alloc(type, 0);
     if (self == NULL) {
         Py_BEGIN_ALLOW_THREADS
         ff_store_free(store);
@@ -41,21 +47,52 @@ static FlagStoreObject *store_alloc(PyTypeObject *type, ff_store *store, PyObjec
     self->path = path;
     self->names = NULL;
     self->names_generation = 0;
+    self->pool_len = 0;
     return self;
 }
 
+/* A native message object for for_message: from the pool, or new. */
+static ff_message *store_take_message(FlagStoreObject *self) {
+    if (self->pool_len > 0) {
+        return self->pool[--self->pool_len];
+    }
+    ff_message *native = NULL;
+    ff_status status = ff_message_new(&native);
+    if (status != FF_OK) {
+        raise_status(status);
+        return NULL;
+    }
+    return native;
+}
+
+void store_release_message(PyObject *store, ff_message *native) {
+    FlagStoreObject *self = (FlagStoreObject *)store;
+    if (!self->closed && self->pool_len < MESSAGE_POOL) {
+        self->pool[self->pool_len++] = native;
+    } else {
+        ff_message_free(native);
+    }
+}
+
+static void store_drain_pool(FlagStoreObject *self) {
+    while (self->pool_len > 0) {
+        ff_message_free(self->pool[--self->pool_len]);
+    }
+}
+
 static PyObject *store_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"path", "watch", "count_decisions", NULL};
+    static char *keywords[] = {"path", "watch", "count_decisions", "count_outcomes", NULL};
     PyObject *path_bytes = NULL;
     int watch = 1;
     int count_decisions = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|$pp:FlagStore", keywords,
+    int count_outcomes = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|$ppp:FlagStore", keywords,
                                      PyUnicode_FSConverter, &path_bytes, &watch,
-                                     &count_decisions)) {
+                                     &count_decisions, &count_outcomes)) {
         return NULL;
     }
-    PyObject *path = PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(path_bytes),
-                                                      PyBytes_GET_SIZE(path_bytes));
+    PyObject *path = PyUnicode_DecodeFSDefaultAndSize(PyBytes_AsString(path_bytes),
+                                                      PyBytes_Size(path_bytes));
     if (path == NULL) {
         Py_DECREF(path_bytes);
         return NULL;
@@ -63,9 +100,10 @@ static PyObject *store_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     ff_store *store = NULL;
     ff_status status;
     char *error_text = NULL;
-    const char *path_c = PyBytes_AS_STRING(path_bytes);
+    const char *path_c = PyBytes_AsString(path_bytes);
     uint32_t options = (watch ? 0u : FF_OPEN_NO_WATCH) |
-                       (count_decisions ? 0u : FF_OPEN_NO_COUNTING);
+                       (count_decisions ? 0u : FF_OPEN_NO_COUNTING) |
+                       (count_outcomes ? 0u : FF_OPEN_NO_OUTCOMES);
     Py_BEGIN_ALLOW_THREADS
     status = ff_store_open(path_c, options, &store);
     if (status != FF_OK) {
@@ -85,17 +123,16 @@ static PyObject *store_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 static PyObject *store_from_json(PyObject *cls, PyObject *text) {
     const char *data;
     Py_ssize_t size;
-    if (PyUnicode_Check(text)) {
+    if (is_str(text)) {
         data = PyUnicode_AsUTF8AndSize(text, &size);
         if (data == NULL) {
             return NULL;
         }
     } else if (PyBytes_Check(text)) {
-        data = PyBytes_AS_STRING(text);
-        size = PyBytes_GET_SIZE(text);
+        data = PyBytes_AsString(text);
+        size = PyBytes_Size(text);
     } else {
-        PyErr_Format(PyExc_TypeError, "from_json() needs a str or bytes, not %.100s",
-                     Py_TYPE(text)->tp_name);
+        RAISE_FOR_TYPE(PyExc_TypeError, "from_json() needs a str or bytes, not %V", text);
         return NULL;
     }
     ff_store *store = NULL;
@@ -115,9 +152,10 @@ static void store_dealloc(FlagStoreObject *self) {
         ff_store_free(store);
         Py_END_ALLOW_THREADS
     }
+    store_drain_pool(self);
     Py_XDECREF(self->path);
     Py_XDECREF(self->names);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    free_instance((PyObject *)self);
 }
 
 /* The arguments of one flag's check, read and validated natively; shared by
@@ -228,7 +266,9 @@ static int refresh_names(FlagStoreObject *self) {
         cursor = end + 1;
     }
     ff_string_free(text);
-    Py_XSETREF(self->names, names);
+    PyObject *old_names = self->names;
+    self->names = names;
+    Py_XDECREF(old_names); /* after the swap: its dealloc may run Python code */
     self->names_generation = generation;
     return 0;
 }
@@ -254,6 +294,10 @@ static PyObject *store_for_message(FlagStoreObject *self, PyObject *const *args,
     uint64_t generation = 0;
     PyObject *names = NULL;
     PyObject *result = NULL;
+    ff_message *native = store_take_message(self);
+    if (native == NULL) {
+        goto done;
+    }
 
     for (int attempt = 0;; attempt++) {
         if (attempt == MAX_SNAPSHOT_RETRIES) {
@@ -262,8 +306,12 @@ static PyObject *store_for_message(FlagStoreObject *self, PyObject *const *args,
                             "evaluate it");
             goto done;
         }
-        ff_status status =
-            ff_store_evaluate_all(self->store, &buf.ctx, bits, words, &flag_count, &generation);
+        /* The native message takes the version served now and evaluates
+         * every flag on it (exposing none: checks expose them, in Python). */
+        ff_status status = ff_message_begin(native, self->store, &generation);
+        if (status == FF_OK) {
+            status = ff_message_evaluate_all(native, &buf.ctx, bits, NULL, words, &flag_count);
+        }
         if (status == FF_BUFFER_TOO_SMALL) {
             size_t needed = (flag_count + 63) / 64;
             uint64_t *grown = PyMem_Realloc(heap_bits, needed * sizeof(uint64_t));
@@ -295,13 +343,47 @@ static PyObject *store_for_message(FlagStoreObject *self, PyObject *const *args,
         /* The file was reloaded between the two calls: evaluate again. */
     }
 
-    result = message_new(names, generation, flag_count, bits);
+    result = message_new((PyObject *)self, native, slots, names, generation, flag_count, bits);
+    native = NULL; /* the message owns it now, or gave it back */
     Py_DECREF(names);
 
 done:
+    if (native != NULL) {
+        store_release_message((PyObject *)self, native);
+    }
     context_release(&buf);
     PyMem_Free(heap_bits);
     return result;
+}
+
+/* complaint(name, user_id=None): one complaint about flag `name`. */
+static PyObject *store_complaint(FlagStoreObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames) {
+    static const int params[] = {ARG_NAME, ARG_USER_ID};
+    PyObject *slots[ARG_COUNT] = {NULL};
+    if (parse_args("complaint", args, nargs, kwnames, params, 2, slots) < 0) {
+        return NULL;
+    }
+    if (self->closed) {
+        return raise_closed();
+    }
+    const char *name;
+    size_t name_len;
+    if (read_name(slots[ARG_NAME], &name, &name_len) < 0) {
+        return NULL;
+    }
+    /* user_id is checked like any id (int in i64, or None) but not counted:
+     * a label per user would make the series unbounded. */
+    context_buf buf = {0};
+    if (read_context(slots, &buf) < 0) {
+        return NULL;
+    }
+    context_release(&buf);
+    ff_status status = ff_store_complaint(self->store, name, name_len);
+    if (status != FF_OK) {
+        return raise_status(status);
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *store_reload(FlagStoreObject *self, PyObject *Py_UNUSED(ignored)) {
@@ -355,6 +437,7 @@ static PyObject *store_close(FlagStoreObject *self, PyObject *Py_UNUSED(ignored)
     /* Set first: callers on other threads stop before reaching the ABI,
      * which itself answers FF_CLOSED to anyone already past this check. */
     self->closed = 1;
+    store_drain_pool(self); /* let go of the versions pooled messages hold */
     ff_status status;
     ff_store *store = self->store;
     Py_BEGIN_ALLOW_THREADS
@@ -460,6 +543,10 @@ static PyMethodDef store_methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "for_message(user_id=None, chat_id=None, chat_type=None, groups=()) -> Message\n\n"
      "Every flag for one message, in one native call, from one version of the file."},
+    {"complaint", (PyCFunction)(void (*)(void))store_complaint, METH_FASTCALL | METH_KEYWORDS,
+     "complaint(name, user_id=None) -> None\n\nCounts one complaint about flag `name` (a "
+     "/feedback command, a support ticket) in feature_flags_complaints_total. ValueError for "
+     "a flag the file does not define (nothing is counted). user_id is checked, not counted."},
     {"reload", (PyCFunction)store_reload, METH_NOARGS,
      "reload() -> None\n\nRe-read the file now. Raises FlagFileError on a bad file, "
      "which keeps the flags loaded before."},
@@ -490,19 +577,31 @@ static PyGetSetDef store_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyTypeObject FlagStoreType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "feature_flags.FlagStore",
-    .tp_doc = "FlagStore(path, *, watch=True, count_decisions=True)\n\nLoads and validates "
-              "the flag file at `path` (raising FlagFileError) and, with watch=True, reloads "
-              "it whenever it changes. count_decisions=True counts every decision per flag "
-              "for metrics_text(). Safe to share between threads; use as a context manager "
-              "or call close().",
-    .tp_basicsize = sizeof(FlagStoreObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = store_new,
-    .tp_dealloc = (destructor)store_dealloc,
-    .tp_repr = (reprfunc)store_repr,
-    .tp_methods = store_methods,
-    .tp_getset = store_getset,
+PyTypeObject *FlagStoreType;
+
+static PyType_Slot store_slots[] = {
+    {Py_tp_doc, "FlagStore(path, *, watch=True, count_decisions=True)\n\nLoads and validates "
+                "the flag file at `path` (raising FlagFileError) and, with watch=True, reloads "
+                "it whenever it changes. count_decisions=True counts every decision per flag "
+                "for metrics_text(). Safe to share between threads; use as a context manager "
+                "or call close()."},
+    {Py_tp_new, store_new},
+    {Py_tp_dealloc, store_dealloc},
+    {Py_tp_repr, store_repr},
+    {Py_tp_methods, store_methods},
+    {Py_tp_getset, store_getset},
+    {0, NULL},
 };
+
+static PyType_Spec store_spec = {
+    .name = "feature_flags.FlagStore",
+    .basicsize = (int)sizeof(FlagStoreObject),
+    .itemsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = store_slots,
+};
+
+int store_init(void) {
+    FlagStoreType = (PyTypeObject *)PyType_FromSpec(&store_spec);
+    return FlagStoreType == NULL ? -1 : 0;
+}

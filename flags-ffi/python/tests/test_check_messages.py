@@ -25,6 +25,10 @@ def is_the_cli(candidate: Path) -> bool:
 
 
 def find_cli() -> Path | None:
+    # The binary installed with the package, then a build in the checkout.
+    packaged = Path(feature_flags.__file__).parent / "bin" / "feature_flags"
+    if packaged.is_file() and is_the_cli(packaged):
+        return packaged
     target_dirs = [Path(os.environ["CARGO_TARGET_DIR"])] if "CARGO_TARGET_DIR" in os.environ else []
     target_dirs.append(REPO_ROOT / "target")
     for target in target_dirs:

@@ -310,8 +310,12 @@ def prometheus():
 @pytest.fixture
 def counted_store(make_file):
     store = feature_flags.FlagStore(make_file(FLAGS), watch=False)
-    for _ in range(3):
-        store.for_message(**CONTEXT)
+    for seconds in (0.01, 0.7, 3.0):
+        message = store.for_message(**CONTEXT)
+        for name in FLAGS:
+            message.is_enabled(name)
+        message.record(error=seconds > 1, seconds=seconds)
+    store.complaint("everyone")
     store.is_enabled("not_in_the_file", **CONTEXT)
     yield store
     store.close()
@@ -329,6 +333,9 @@ def test_the_parser_reads_the_collector_families(prometheus, counted_store) -> N
     assert by_name["feature_flags_decisions"].type == "counter"
     assert by_name["feature_flags_reloads"].type == "counter"
     assert by_name["feature_flags_last_reload_successful"].type == "gauge"
+    assert by_name["feature_flags_outcomes"].type == "counter"
+    assert by_name["feature_flags_outcome_duration_seconds"].type == "histogram"
+    assert by_name["feature_flags_complaints"].type == "counter"
     samples = {
         (sample.name, frozenset(sample.labels.items())): sample.value
         for family in collected

@@ -11,8 +11,10 @@ Each scrape makes one native call (`FlagStore.metrics_text()`) and reads its
 text into prometheus_client metric families, so the series are exactly those
 the Rust library renders for every other binding (see README.md):
 `feature_flags_decisions_total{flag,outcome,reason}`,
-`feature_flags_reloads_total{result}`, `feature_flags_last_reload_successful`
-and the rest.
+`feature_flags_reloads_total{result}`, `feature_flags_last_reload_successful`,
+the outcome families `feature_flags_outcomes_total{flag,cohort,result}`,
+`feature_flags_outcome_duration_seconds{flag,cohort}` (a histogram) and
+`feature_flags_complaints_total{flag}`, and the rest.
 """
 
 from __future__ import annotations
@@ -48,7 +50,12 @@ FAMILIES: tuple[tuple[str, str], ...] = (
     ("feature_flags_flag_rollout_percentage", "gauge"),
     ("feature_flags_decisions", "counter"),
     ("feature_flags_unknown_flag_decisions", "counter"),
+    ("feature_flags_outcomes", "counter"),
+    ("feature_flags_outcome_duration_seconds", "histogram"),
+    ("feature_flags_complaints", "counter"),
 )
+
+_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
 # The library's text, line by line: HELP then TYPE per family, samples with
@@ -80,7 +87,8 @@ def _read_library_text(text: str) -> list[Metric] | None:
     the shape the library writes."""
     families: list[Metric] = []
     family: Metric | None = None
-    help_name, help_text, sample_name = "", "", ""
+    help_name, help_text = "", ""
+    sample_names: tuple[str, ...] = ()
     for line in text.splitlines():
         if line.startswith(_HELP):
             help_name, _, help_text = line[len(_HELP) :].partition(" ")
@@ -94,20 +102,25 @@ def _read_library_text(text: str) -> list[Metric] | None:
                 family = Metric(name[: -len("_total")], help_text, kind)
             elif kind == "gauge":
                 family = Metric(name, help_text, kind)
+            elif kind == "histogram":
+                family = Metric(name, help_text, kind)
             else:
                 return None
             families.append(family)
-            sample_name = name
+            if kind == "histogram":
+                sample_names = tuple(name + suffix for suffix in _HISTOGRAM_SUFFIXES)
+            else:
+                sample_names = (name,)
         elif line:
             match = _SAMPLE.fullmatch(line)
-            if family is None or match is None or match[1] != sample_name:
+            if family is None or match is None or match[1] not in sample_names:
                 return None
             labels = dict(_LABEL.findall(match[2])) if match[2] else {}
             try:
                 number = _number(match[3])
             except ValueError:
                 return None
-            family.add_sample(sample_name, labels, number)
+            family.add_sample(match[1], labels, number)
     return families
 
 

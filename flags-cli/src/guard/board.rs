@@ -1,0 +1,464 @@
+//! What the guard knows after each check, shared with its status server:
+//! per plan its state and trigger readings, the recent decisions, and the
+//! counters of its own metrics. The loop replaces it after each check; the
+//! server only reads it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write;
+
+/// How many decisions the status page keeps.
+pub const RECENT_DECISIONS: usize = 50;
+
+/// The plan states the guard's metrics export, one series each.
+pub const STATES: [&str; 5] = ["pending", "running", "paused", "rolled_back", "done"];
+
+/// One trigger on the last check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerView {
+    pub name: String,
+    /// `on` and `off` values (error share, p95 seconds); for memory and
+    /// complaints `on` is the value and `off` is NaN.
+    pub on: f64,
+    pub off: f64,
+    pub threshold: f64,
+    pub samples: f64,
+    pub off_samples: f64,
+    /// healthy, tripped, no_data, source_error.
+    pub verdict: String,
+    /// Consecutive tripped checks, and how many it takes to act.
+    pub streak: u32,
+    pub sustain: u32,
+}
+
+impl TriggerView {
+    /// error_rate and response_time compare the cohorts; the others are
+    /// one number for the whole flag or process.
+    pub fn by_cohort(&self) -> bool {
+        matches!(self.name.as_str(), "error_rate" | "response_time")
+    }
+}
+
+/// One plan as the status page and the metrics show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanView {
+    pub flag: String,
+    pub state: String,
+    /// 1-based.
+    pub phase: usize,
+    pub phases: usize,
+    pub percentage: f64,
+    /// Percentages of every phase, to draw the progress.
+    pub phase_percentages: Vec<f64>,
+    /// Unix seconds.
+    pub since: f64,
+    /// Earliest time the plan may advance (unix seconds), if it can.
+    pub next_step: Option<f64>,
+    /// `on` outcomes seen in the phase, and how many it needs.
+    pub in_phase: f64,
+    pub min_samples: u64,
+    pub window: String,
+    pub triggers: Vec<TriggerView>,
+    /// Why the plan stands where it does, in one line.
+    pub reason: String,
+}
+
+/// One decision line, as logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionLine {
+    pub at: f64,
+    pub flag: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Board {
+    pub plans: Vec<PlanView>,
+    pub recent: VecDeque<DecisionLine>,
+    /// (flag, action) → count, action = advance, done, rollback.
+    pub actions: BTreeMap<(String, String), u64>,
+    /// source → count.
+    pub source_errors: BTreeMap<String, u64>,
+    pub checks: u64,
+    pub last_check: Option<f64>,
+    /// Problems of the last check that stop every plan (an invalid or
+    /// read-only file), shown at the top of the page.
+    pub problems: Vec<String>,
+    /// The metrics source, as given (`--scrape ...` or `--prometheus ...`).
+    pub source: String,
+    pub interval_seconds: f64,
+}
+
+impl Board {
+    pub fn decided(&mut self, line: DecisionLine) {
+        if self.recent.len() == RECENT_DECISIONS {
+            self.recent.pop_back();
+        }
+        self.recent.push_front(line);
+    }
+
+    pub fn count_action(&mut self, flag: &str, action: &str) {
+        *self
+            .actions
+            .entry((flag.to_owned(), action.to_owned()))
+            .or_default() += 1;
+    }
+
+    pub fn count_source_error(&mut self, source: &str) {
+        *self.source_errors.entry(source.to_owned()).or_default() += 1;
+    }
+
+    /// The guard's own metrics (CONTRACT.md), Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        family(
+            &mut out,
+            "plan_state",
+            "gauge",
+            "1 for the plan's current state, 0 for the others.",
+        );
+        for p in &self.plans {
+            for state in STATES {
+                sample(
+                    &mut out,
+                    "plan_state",
+                    &[("flag", &p.flag), ("state", state)],
+                    f64::from(u8::from(p.state == state)),
+                );
+            }
+        }
+        family(
+            &mut out,
+            "plan_phase",
+            "gauge",
+            "The plan's current phase, from 1.",
+        );
+        for p in &self.plans {
+            sample(&mut out, "plan_phase", &[("flag", &p.flag)], p.phase as f64);
+        }
+        family(
+            &mut out,
+            "plan_phases",
+            "gauge",
+            "How many phases the plan has.",
+        );
+        for p in &self.plans {
+            sample(
+                &mut out,
+                "plan_phases",
+                &[("flag", &p.flag)],
+                p.phases as f64,
+            );
+        }
+        family(
+            &mut out,
+            "plan_percentage",
+            "gauge",
+            "The current phase's rollout percentage.",
+        );
+        for p in &self.plans {
+            sample(
+                &mut out,
+                "plan_percentage",
+                &[("flag", &p.flag)],
+                p.percentage,
+            );
+        }
+        family(
+            &mut out,
+            "trigger_value",
+            "gauge",
+            "Each trigger's value on the last check, per cohort; NaN without data.",
+        );
+        for p in &self.plans {
+            for t in &p.triggers {
+                if t.by_cohort() {
+                    sample(
+                        &mut out,
+                        "trigger_value",
+                        &[("flag", &p.flag), ("trigger", &t.name), ("cohort", "on")],
+                        t.on,
+                    );
+                    sample(
+                        &mut out,
+                        "trigger_value",
+                        &[("flag", &p.flag), ("trigger", &t.name), ("cohort", "off")],
+                        t.off,
+                    );
+                } else {
+                    sample(
+                        &mut out,
+                        "trigger_value",
+                        &[("flag", &p.flag), ("trigger", &t.name), ("cohort", "all")],
+                        t.on,
+                    );
+                }
+            }
+        }
+        family(
+            &mut out,
+            "trigger_threshold",
+            "gauge",
+            "Each trigger's threshold.",
+        );
+        for p in &self.plans {
+            for t in &p.triggers {
+                sample(
+                    &mut out,
+                    "trigger_threshold",
+                    &[("flag", &p.flag), ("trigger", &t.name)],
+                    t.threshold,
+                );
+            }
+        }
+        family(
+            &mut out,
+            "trigger_tripped",
+            "gauge",
+            "1 when the trigger tripped on the last check.",
+        );
+        for p in &self.plans {
+            for t in &p.triggers {
+                sample(
+                    &mut out,
+                    "trigger_tripped",
+                    &[("flag", &p.flag), ("trigger", &t.name)],
+                    f64::from(u8::from(t.verdict == "tripped")),
+                );
+            }
+        }
+        family(
+            &mut out,
+            "actions_total",
+            "counter",
+            "Advances, completions and rollbacks the guard made.",
+        );
+        for ((flag, action), n) in &self.actions {
+            sample(
+                &mut out,
+                "actions_total",
+                &[("flag", flag), ("action", action)],
+                *n as f64,
+            );
+        }
+        family(
+            &mut out,
+            "source_errors_total",
+            "counter",
+            "Checks on which a metrics source could not be read.",
+        );
+        for (source, n) in &self.source_errors {
+            sample(
+                &mut out,
+                "source_errors_total",
+                &[("source", source)],
+                *n as f64,
+            );
+        }
+        family(
+            &mut out,
+            "checks_total",
+            "counter",
+            "Checks made since the guard started.",
+        );
+        sample(&mut out, "checks_total", &[], self.checks as f64);
+        family(
+            &mut out,
+            "last_check_timestamp_seconds",
+            "gauge",
+            "When the last check finished (unix time).",
+        );
+        if let Some(at) = self.last_check {
+            sample(&mut out, "last_check_timestamp_seconds", &[], at);
+        }
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP feature_flags_guard_{name} {help}");
+    let _ = writeln!(out, "# TYPE feature_flags_guard_{name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    let _ = write!(out, "feature_flags_guard_{name}");
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{k}=\"{}\"", escape_label(v));
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {}", go_float(value));
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Prometheus' spelling of special floats.
+pub fn go_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::guard::textformat;
+
+    pub fn sample_board() -> Board {
+        let mut board = Board {
+            source: "--scrape http://127.0.0.1:8080/metrics".into(),
+            interval_seconds: 15.0,
+            ..Board::default()
+        };
+        board.plans.push(PlanView {
+            flag: "new_gpt_model".into(),
+            state: "running".into(),
+            phase: 2,
+            phases: 4,
+            percentage: 25.0,
+            phase_percentages: vec![5.0, 25.0, 50.0, 100.0],
+            since: 1_700_000_000.0,
+            next_step: Some(1_700_259_200.0),
+            in_phase: 412.0,
+            min_samples: 100,
+            window: "5m".into(),
+            triggers: vec![
+                TriggerView {
+                    name: "error_rate".into(),
+                    on: 0.079,
+                    off: 0.008,
+                    threshold: 0.05,
+                    samples: 412.0,
+                    off_samples: 4000.0,
+                    verdict: "tripped".into(),
+                    streak: 1,
+                    sustain: 2,
+                },
+                TriggerView {
+                    name: "response_time".into(),
+                    on: 0.84,
+                    off: 0.8,
+                    threshold: 5.0,
+                    samples: 412.0,
+                    off_samples: 4000.0,
+                    verdict: "healthy".into(),
+                    streak: 0,
+                    sustain: 2,
+                },
+                TriggerView {
+                    name: "memory_usage".into(),
+                    on: f64::NAN,
+                    off: f64::NAN,
+                    threshold: 0.9,
+                    samples: 0.0,
+                    off_samples: 0.0,
+                    verdict: "no_data".into(),
+                    streak: 0,
+                    sustain: 2,
+                },
+                TriggerView {
+                    name: "complaints".into(),
+                    on: 2.0,
+                    off: f64::NAN,
+                    threshold: 10.0,
+                    samples: 2.0,
+                    off_samples: 0.0,
+                    verdict: "healthy".into(),
+                    streak: 0,
+                    sustain: 2,
+                },
+            ],
+            reason: "holding: error_rate tripped 1 of 2 checks".into(),
+        });
+        board.count_action("new_gpt_model", "advance");
+        board.count_source_error("http://127.0.0.1:8080/metrics");
+        board.checks = 7;
+        board.last_check = Some(1_700_000_100.5);
+        board.decided(DecisionLine {
+            at: 1_700_000_100.0,
+            flag: "new_gpt_model".into(),
+            text: "new_gpt_model: advanced to 25 %".into(),
+        });
+        board
+    }
+
+    #[test]
+    fn metrics_are_valid_text_format_with_every_contract_family() {
+        let text = sample_board().metrics_text();
+        let mut seen = Vec::new();
+        textformat::for_each_sample(
+            &text,
+            |_| true,
+            |name, labels, value| {
+                seen.push((
+                    name.to_owned(),
+                    labels.get("state").map(|s| s.into_owned()),
+                    labels.get("cohort").map(|s| s.into_owned()),
+                    value,
+                ));
+            },
+        )
+        .unwrap();
+        for family in [
+            "plan_state",
+            "plan_phase",
+            "plan_phases",
+            "plan_percentage",
+            "trigger_value",
+            "trigger_threshold",
+            "trigger_tripped",
+            "actions_total",
+            "source_errors_total",
+            "checks_total",
+            "last_check_timestamp_seconds",
+        ] {
+            let name = format!("feature_flags_guard_{family}");
+            assert!(seen.iter().any(|s| s.0 == name), "{name} missing:\n{text}");
+        }
+        let running: Vec<_> = seen
+            .iter()
+            .filter(|s| s.0 == "feature_flags_guard_plan_state")
+            .collect();
+        assert_eq!(running.len(), STATES.len());
+        assert_eq!(running.iter().filter(|s| s.3 == 1.0).count(), 1);
+        assert!(
+            running
+                .iter()
+                .any(|s| s.1.as_deref() == Some("running") && s.3 == 1.0)
+        );
+        assert!(text.contains("feature_flags_guard_trigger_value{flag=\"new_gpt_model\",trigger=\"error_rate\",cohort=\"off\"} 0.008\n"));
+        assert!(text.contains("feature_flags_guard_trigger_value{flag=\"new_gpt_model\",trigger=\"memory_usage\",cohort=\"all\"} NaN\n"));
+        assert!(text.contains(
+            "feature_flags_guard_trigger_tripped{flag=\"new_gpt_model\",trigger=\"error_rate\"} 1\n"
+        ));
+        assert!(text.contains("feature_flags_guard_checks_total 7\n"));
+    }
+
+    #[test]
+    fn recent_decisions_are_bounded_newest_first() {
+        let mut board = Board::default();
+        for i in 0..(RECENT_DECISIONS + 10) {
+            board.decided(DecisionLine {
+                at: i as f64,
+                flag: "f".into(),
+                text: format!("d{i}"),
+            });
+        }
+        assert_eq!(board.recent.len(), RECENT_DECISIONS);
+        assert_eq!(board.recent[0].text, format!("d{}", RECENT_DECISIONS + 9));
+    }
+}

@@ -1,0 +1,135 @@
+//! `feature_flags --guard`: builds the metrics source and the status server
+//! from the command line, then checks once (`--once`) or until SIGINT or
+//! SIGTERM, which end it between checks.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::Failure;
+use crate::args::Cli;
+
+use super::board::Board;
+use super::http::{Client, DEFAULT_MAX_REPLY};
+use super::memlimit::default_memory_limit;
+use super::prometheus::PrometheusSource;
+use super::run::{Guard, Source};
+use super::scrape::ScrapeSource;
+use super::server::StatusServer;
+
+/// The longest a scrape or query may take: the interval, at most 10 s.
+fn timeout(interval: Duration) -> Duration {
+    interval.clamp(Duration::from_millis(500), Duration::from_secs(10))
+}
+
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = flags_rollout::parse_duration(text).map_err(|e| format!("--interval {e}"))?;
+    Duration::try_from(d).map_err(|e| e.to_string())
+}
+
+pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
+    let interval = match &cli.interval {
+        Some(text) => parse_interval(text).map_err(Failure::usage)?,
+        None => Duration::from_secs(15),
+    };
+    let memory_limit = match cli.memory_limit {
+        Some(0) => return Err(Failure::usage("--memory-limit must be above 0 bytes")),
+        Some(n) => n,
+        None => default_memory_limit().ok_or_else(|| {
+            Failure::new(
+                "no memory limit found (cgroup or /proc/meminfo): give --memory-limit BYTES",
+            )
+        })?,
+    };
+    let client = Client::new(timeout(interval), DEFAULT_MAX_REPLY);
+    let (source, label) = match (&cli.prometheus, cli.scrape.is_empty()) {
+        (Some(_), false) => {
+            return Err(Failure::usage(
+                "give --scrape URL... or --prometheus URL, not both",
+            ));
+        }
+        (None, true) => {
+            return Err(Failure::usage(
+                "--guard needs a metrics source: --scrape URL (each bot process) or --prometheus URL",
+            ));
+        }
+        (Some(url), true) => {
+            let source = PrometheusSource::new(
+                client,
+                url,
+                cli.selector.as_deref().unwrap_or(""),
+                memory_limit,
+            )
+            .map_err(Failure::usage)?;
+            (
+                Source::Prometheus(source, url.clone()),
+                format!("--prometheus {url}"),
+            )
+        }
+        (None, false) => {
+            if cli.once {
+                return Err(Failure::usage(
+                    "--once needs --prometheus: a scraping guard computes rates from its own history, which one check does not have",
+                ));
+            }
+            if cli.selector.is_some() {
+                return Err(Failure::usage("--selector goes with --prometheus"));
+            }
+            let label = format!("--scrape {}", cli.scrape.join(" "));
+            (
+                Source::Scrape(ScrapeSource::new(client, &cli.scrape, memory_limit)),
+                label,
+            )
+        }
+    };
+    let board = Arc::new(Mutex::new(Board {
+        source: label,
+        interval_seconds: interval.as_secs_f64(),
+        ..Board::default()
+    }));
+    let _server = match &cli.listen {
+        Some(addr) => {
+            let server = StatusServer::start(addr, Arc::clone(&board)).map_err(Failure::new)?;
+            out(&format!(
+                "guard: status page http://{}/ and metrics http://{}/metrics\n",
+                server.addr, server.addr
+            ));
+            Some(server)
+        }
+        None => None,
+    };
+    let mut guard = Guard {
+        file: cli.file.clone(),
+        source,
+        board,
+    };
+    // Problems go to stderr (`error: ...`), decisions to stdout.
+    let mut log = |line: &str| {
+        if line.starts_with("error:") {
+            eprintln!("{line}");
+        } else {
+            out(&format!("{line}\n"));
+        }
+    };
+    if cli.once {
+        guard.check(&mut log);
+        let problems = guard
+            .board
+            .lock()
+            .map(|b| !b.problems.is_empty())
+            .unwrap_or(true);
+        return Ok(u8::from(problems));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
+    }
+    log(&format!(
+        "guard: checking every {}s",
+        interval.as_secs_f64()
+    ));
+    guard.run(interval, &stop, &mut log);
+    log("guard: stopped");
+    Ok(0)
+}

@@ -1,0 +1,15 @@
+//! `feature_flags --guard`: moves running rollout plans along while they are
+//! healthy and rolls them back when they are not (SPEC.md "Rollout plans and
+//! the guard"). The metric sources, the loop and the status server live
+//! here; the decisions are flags-rollout's pure functions.
+
+pub mod board;
+pub mod command;
+pub mod http;
+pub mod memlimit;
+pub mod page;
+pub mod prometheus;
+pub mod run;
+pub mod scrape;
+pub mod server;
+pub mod textformat;

@@ -1,0 +1,454 @@
+//! The guard's loop: each check measures every running plan (no lock),
+//! decides with flags-rollout's pure `decide`, and acts through the locked,
+//! re-reading apply; one log line per plan and check.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use flags_core::{Percentage, parse_flag_file};
+use flags_rollout::measure::Measurements;
+use flags_rollout::{
+    Action, Cause, HoldReason, Reading, RollBackTo, Rollout, RolloutsFile, State, Status, Step,
+    decide, format_duration,
+};
+use jiff::{SignedDuration, Timestamp};
+
+use super::board::{Board, DecisionLine, PlanView, TriggerView};
+use super::page::value;
+use super::prometheus::PrometheusSource;
+use super::scrape::ScrapeSource;
+use crate::report::invalid_line;
+use crate::rollout_apply::{
+    Actor, Applied, apply_step, now as now_to_the_second, read_rollouts, rollouts_path,
+};
+use crate::write::Target;
+
+/// Who the audit log names for the guard's edits.
+pub const ACTOR: &str = "guard";
+
+pub enum Source {
+    Scrape(ScrapeSource),
+    Prometheus(PrometheusSource, String),
+}
+
+impl Source {
+    fn refresh(&mut self, windows: &[Duration]) {
+        match self {
+            Source::Scrape(s) => s.refresh(
+                windows
+                    .iter()
+                    .max()
+                    .copied()
+                    .unwrap_or(Duration::from_secs(300)),
+            ),
+            Source::Prometheus(p, _) => p.refresh(windows),
+        }
+    }
+
+    /// The sources that failed on the last refresh (URLs).
+    fn failed(&self) -> Vec<String> {
+        match self {
+            Source::Scrape(s) => s.failed_urls().to_vec(),
+            Source::Prometheus(p, url) => {
+                p.failure().map(|_| vec![url.clone()]).unwrap_or_default()
+            }
+        }
+    }
+
+    fn failure(&self) -> Option<&str> {
+        match self {
+            Source::Scrape(s) => s.failure(),
+            Source::Prometheus(p, _) => p.failure(),
+        }
+    }
+
+    fn measure(
+        &mut self,
+        flag: &str,
+        window: Duration,
+        since: SystemTime,
+        now: SystemTime,
+    ) -> Measurements {
+        match self {
+            Source::Scrape(s) => s.measure(flag, window, since),
+            Source::Prometheus(p, _) => p.measure(flag, window, since, now),
+        }
+    }
+}
+
+pub struct Guard {
+    pub file: PathBuf,
+    pub source: Source,
+    pub board: Arc<Mutex<Board>>,
+}
+
+fn std_duration(d: SignedDuration) -> Duration {
+    d.try_into().unwrap_or(Duration::ZERO)
+}
+
+fn unix(t: Timestamp) -> f64 {
+    t.as_millisecond() as f64 / 1000.0
+}
+
+fn system_time(t: Timestamp) -> SystemTime {
+    let ms = t.as_millisecond();
+    if ms >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
+    }
+}
+
+fn pct(p: Percentage) -> f64 {
+    f64::from(p.millis()) / 1000.0
+}
+
+/// What a check found wrong with the files: each stops every action.
+fn read_files(file: &std::path::Path) -> (Option<RolloutsFile>, Vec<String>) {
+    let target = Target::resolve(file);
+    let mut problems = Vec::new();
+    match fs::read_to_string(&target.file) {
+        Ok(text) => {
+            if let Err(p) = parse_flag_file(&text) {
+                problems.push(invalid_line(&target.file, &p));
+            }
+        }
+        Err(e) => problems.push(format!(
+            "cannot read flag file {}: {e}",
+            target.file.display()
+        )),
+    }
+    let path = rollouts_path(&target);
+    let plans = match read_rollouts(&path) {
+        Ok(plans) => Some(plans),
+        Err(failure) => {
+            problems.extend(failure.lines);
+            None
+        }
+    };
+    if let Some(plans) = &plans
+        && plans
+            .rollouts
+            .values()
+            .any(|r| r.state.status == Status::Running)
+    {
+        for p in [&target.file, &path] {
+            if fs::metadata(p).is_ok_and(|m| m.permissions().readonly()) {
+                problems.push(format!(
+                    "{} is read-only: the guard cannot act",
+                    p.display()
+                ));
+            }
+        }
+    }
+    (plans, problems)
+}
+
+impl Guard {
+    /// One check. `log` gets one line per plan (and per problem, with
+    /// `error: `), as printed.
+    pub fn check(&mut self, log: &mut dyn FnMut(&str)) {
+        let started = Instant::now();
+        let now = now_to_the_second();
+        let (plans, problems) = read_files(&self.file);
+        for p in &problems {
+            log(&format!("error: {p}; nothing written"));
+        }
+        let plans = plans.unwrap_or_default();
+        let running: Vec<(&String, &Rollout)> = plans
+            .rollouts
+            .iter()
+            .filter(|(_, r)| r.state.status == Status::Running)
+            .collect();
+        let mut steps: Vec<(String, Step, f64)> = Vec::new();
+        let mut failed = Vec::new();
+        if problems.is_empty() && !running.is_empty() {
+            let windows: Vec<Duration> = running
+                .iter()
+                .map(|(_, r)| std_duration(r.plan.window))
+                .collect();
+            self.source.refresh(&windows);
+            failed = self.source.failed();
+            if let Some(f) = self.source.failure() {
+                log(&format!("error: metrics source: {f}; every plan holds"));
+            }
+            let wall = system_time(now);
+            for (flag, rollout) in &running {
+                let m = self.source.measure(
+                    flag,
+                    std_duration(rollout.plan.window),
+                    system_time(rollout.state.since),
+                    wall,
+                );
+                let in_phase = m.flag.as_ref().map_or(f64::NAN, |w| w.on_outcomes_in_phase);
+                let step = decide(&rollout.plan, &rollout.state, &m, now);
+                steps.push(((*flag).clone(), step, in_phase));
+            }
+        }
+
+        let mut lines = Vec::new();
+        let mut acted = Vec::new();
+        // Through the CLI's shared apply: under the lock, both files read
+        // again, nothing written unless the plan is still as measured.
+        let outcome: Vec<Option<Result<Applied, String>>> = steps
+            .iter()
+            .map(|(flag, step, _)| {
+                let rollout = &plans.rollouts[flag];
+                needs_write(&rollout.state, step).then(|| {
+                    apply_step(&self.file, flag, rollout, step, Actor::Guard)
+                        .map_err(|f| f.lines.join("; "))
+                })
+            })
+            .collect();
+        for (i, (flag, step, _)) in steps.iter().enumerate() {
+            let line = decision_line(flag, &plans.rollouts[flag], step);
+            match &outcome[i] {
+                None => {
+                    log(&line);
+                    lines.push((i, line));
+                }
+                Some(Ok(Applied::Written { .. })) => {
+                    if step.action.name() != "hold" {
+                        acted.push((flag.clone(), step.action.name()));
+                    }
+                    log(&line);
+                    lines.push((i, line));
+                }
+                Some(Ok(Applied::Stale { why })) => log(&format!("{why}; nothing done")),
+                Some(Err(e)) => log(&format!("error: {flag}: {e}; nothing written")),
+            }
+        }
+
+        let mut board = self.board.lock().unwrap_or_else(|p| p.into_inner());
+        board.problems = problems;
+        if let Some(f) = self.source.failure().filter(|_| !failed.is_empty()) {
+            board.problems.push(format!("metrics source: {f}"));
+        }
+        for url in &failed {
+            board.count_source_error(url);
+        }
+        for (flag, action) in acted {
+            board.count_action(&flag, action);
+        }
+        let at = unix(now);
+        for (i, line) in lines {
+            let (flag, step, _) = &steps[i];
+            if step.action.name() != "hold" {
+                board.decided(DecisionLine {
+                    at,
+                    flag: flag.clone(),
+                    text: line,
+                });
+            }
+        }
+        board.plans = plans
+            .rollouts
+            .iter()
+            .map(|(flag, r)| {
+                let step = steps.iter().find(|(f, _, _)| f == flag);
+                plan_view(
+                    flag,
+                    r,
+                    step.map(|(_, s, _)| s),
+                    step.map_or(f64::NAN, |(_, _, n)| *n),
+                )
+            })
+            .collect();
+        board.checks += 1;
+        board.last_check = Some(unix(Timestamp::now()));
+        let _ = started;
+    }
+
+    /// Checks every `interval` until `stop` is set; a stop request ends the
+    /// wait at once, never a check half-way.
+    pub fn run(&mut self, interval: Duration, stop: &AtomicBool, log: &mut dyn FnMut(&str)) {
+        while !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            self.check(log);
+            while started.elapsed() < interval && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50).min(interval));
+            }
+        }
+    }
+}
+
+/// Holds change only the streaks and the last decision: write them when
+/// the streaks or the reason changed, not every check.
+fn needs_write(before: &State, step: &Step) -> bool {
+    step.action.name() != "hold"
+        || before.streaks != step.state.streaks
+        || before.last_decision.as_ref().map(|d| &d.reason)
+            != step.state.last_decision.as_ref().map(|d| &d.reason)
+}
+
+fn reading_text(r: &Reading) -> String {
+    let name = r.trigger.name();
+    let shown = |v: f64| {
+        if v.is_nan() {
+            "no data".to_owned()
+        } else {
+            value(name, v)
+        }
+    };
+    match name {
+        "error_rate" | "response_time" => format!(
+            "{name} {} (off {}), {}/{} samples",
+            shown(r.on),
+            shown(r.off),
+            count(r.samples),
+            count(r.off_samples)
+        ),
+        _ => format!("{name} {}", shown(r.on)),
+    }
+}
+
+fn count(v: f64) -> String {
+    if v.is_nan() {
+        "0".into()
+    } else {
+        format!("{}", v.floor() as i64)
+    }
+}
+
+/// One log line: what was decided, and on what.
+pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
+    let plan = &rollout.plan;
+    let window = format_duration(plan.window);
+    let phases = plan.phases.len();
+    let readings = step
+        .readings
+        .iter()
+        .map(reading_text)
+        .collect::<Vec<_>>()
+        .join("; ");
+    match &step.action {
+        Action::RollBack { cause, to } => {
+            let target = match to {
+                RollBackTo::Disable => "0 % (disabled)".to_owned(),
+                RollBackTo::Phase { index, percentage } => {
+                    format!("{} % (phase {}/{phases})", pct(*percentage), index + 1)
+                }
+            };
+            match cause {
+                Cause::Trigger {
+                    trigger,
+                    value: v,
+                    threshold,
+                    samples,
+                } => {
+                    let name = trigger.name();
+                    let off = step
+                        .readings
+                        .iter()
+                        .find(|r| r.trigger == *trigger)
+                        .filter(|r| {
+                            !r.off.is_nan() && matches!(name, "error_rate" | "response_time")
+                        })
+                        .map(|r| format!(" (off cohort {})", value(name, r.off)))
+                        .unwrap_or_default();
+                    format!(
+                        "{flag}: rolled back to {target}: {name} {} > {}{off}, {} samples in {window}",
+                        value(name, *v),
+                        value(name, *threshold),
+                        count(*samples)
+                    )
+                }
+                Cause::Operator => format!("{flag}: rolled back to {target}: aborted"),
+            }
+        }
+        Action::Advance { to, percentage } => format!(
+            "{flag}: advanced to phase {}/{phases} ({} %): healthy; {readings}",
+            to + 1,
+            pct(*percentage)
+        ),
+        Action::Done { percentage } => format!(
+            "{flag}: done at {} %: healthy; {readings}",
+            pct(*percentage)
+        ),
+        Action::Hold(reason) => {
+            let phase = rollout.state.phase;
+            let at = pct(plan.phases[phase].percentage);
+            let why = match reason {
+                HoldReason::HoldTime { until } => {
+                    // Whole seconds, rounded up: "1s more", never "963ms 57µs".
+                    let left = until
+                        .duration_since(Timestamp::now())
+                        .as_secs_f64()
+                        .ceil()
+                        .max(1.0);
+                    format!(
+                        "healthy, holding {} more",
+                        format_duration(SignedDuration::from_secs(left as i64))
+                    )
+                }
+                other => other.to_string(),
+            };
+            if readings.is_empty() {
+                format!(
+                    "{flag}: holds at phase {}/{phases} ({at} %): {why}",
+                    phase + 1
+                )
+            } else {
+                format!(
+                    "{flag}: holds at phase {}/{phases} ({at} %): {why}; {readings}",
+                    phase + 1
+                )
+            }
+        }
+        other => format!("{flag}: {other}"),
+    }
+}
+
+fn plan_view(flag: &str, r: &Rollout, step: Option<&Step>, in_phase: f64) -> PlanView {
+    let state = step.map_or(&r.state, |s| &s.state);
+    let plan = &r.plan;
+    let readings: Vec<Reading> = match step {
+        Some(s) => s.readings.clone(),
+        None => state
+            .last_decision
+            .as_ref()
+            .map(|d| d.readings.clone())
+            .unwrap_or_default(),
+    };
+    let phase = state.phase.min(plan.phases.len().saturating_sub(1));
+    let next_step = plan.phases[phase]
+        .hold
+        .filter(|_| state.status == Status::Running)
+        .and_then(|h| state.since.checked_add(h).ok())
+        .map(unix);
+    PlanView {
+        flag: flag.to_owned(),
+        state: state.status.name().to_owned(),
+        phase: phase + 1,
+        phases: plan.phases.len(),
+        percentage: pct(plan.phases[phase].percentage),
+        phase_percentages: plan.phases.iter().map(|p| pct(p.percentage)).collect(),
+        since: unix(state.since),
+        next_step,
+        in_phase,
+        min_samples: plan.min_samples,
+        window: format_duration(plan.window),
+        triggers: readings
+            .iter()
+            .map(|rd| TriggerView {
+                name: rd.trigger.name().to_owned(),
+                on: rd.on,
+                off: rd.off,
+                threshold: rd.threshold,
+                samples: rd.samples,
+                off_samples: rd.off_samples,
+                verdict: rd.verdict.name().to_owned(),
+                streak: state.streak(rd.trigger),
+                sustain: plan.sustain,
+            })
+            .collect(),
+        reason: state
+            .last_decision
+            .as_ref()
+            .map(|d| d.reason.clone())
+            .unwrap_or_default(),
+    }
+}

@@ -1,0 +1,382 @@
+"""End to end: a real bot process (bot.py: the `feature_flags` package with
+synthetic traffic), the real `feature_flags` binary as guard and CLI, and,
+for the fleet cases, a real Prometheus server. Short holds and windows
+(seconds); every wait is bounded.
+
+Run by scripts/test.sh with the project's virtualenv:
+    FEATURE_FLAGS_BIN=target/debug/feature_flags python -m pytest flags-cli/tests/guard_e2e
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+BIN = os.environ.get("FEATURE_FLAGS_BIN", str(ROOT / "target" / "debug" / "feature_flags"))
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+
+INTERVAL = 1.0  # the guard's --interval in every case
+SUSTAIN = 2
+MIN_SAMPLES = 50
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what: str, predicate, timeout: float, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(step)
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+class Lines:
+    """A process's output lines, each with the time it arrived."""
+
+    def __init__(self, stream):
+        self.lines: list[tuple[float, str]] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for raw in iter(stream.readline, ""):
+            self.lines.append((time.monotonic(), raw.rstrip("\n")))
+
+    def text(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+    def first(self, predicate):
+        return next(((t, line) for t, line in list(self.lines) if predicate(line)), None)
+
+
+class World:
+    """One test's folder: the flag file, its bot(s), its guard."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.flags = tmp / "flags.json"
+        self.flags.write_text('{"version": 1, "flags": {"gpt": {"enabled": true, "rollout_percentage": 0}}}\n')
+        self.control = tmp / "control.json"
+        self.shares = tmp / "shares.jsonl"
+        self.procs: list[subprocess.Popen] = []
+        self.bot: subprocess.Popen | None = None
+        self.bot_port = free_port()
+        self.guard: subprocess.Popen | None = None
+        self.log: Lines | None = None
+        self.status_url = ""
+
+    def traffic(self, **control) -> None:
+        tmp = self.control.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"rate": 1000, **control}))
+        tmp.replace(self.control)
+
+    def start_bot(self) -> None:
+        self.bot = subprocess.Popen(
+            [sys.executable, str(HERE / "bot.py"), "--flags", str(self.flags), "--flag", "gpt",
+             "--port", str(self.bot_port), "--control", str(self.control), "--shares", str(self.shares)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.procs.append(self.bot)
+        line = wait_for("the bot to listen", lambda: self.bot.stdout.readline(), 30)
+        assert line.startswith("listening"), line
+
+    def stop_bot(self) -> None:
+        stop(self.bot)
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([BIN, "--file", str(self.flags), *args], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    def plan(self, phases: str, window: str = "3s", triggers: str | None = None) -> None:
+        args = ["--feature", "gpt", "--plan", phases, "--window", window,
+                "--min-samples", str(MIN_SAMPLES), "--sustain", str(SUSTAIN)]
+        if triggers:
+            args += ["--triggers", triggers]
+        self.cli(*args, "--start")
+
+    def start_guard(self, *source: str) -> None:
+        if not source:
+            source = ("--scrape", f"http://127.0.0.1:{self.bot_port}/metrics")
+        self.guard = subprocess.Popen(
+            [BIN, "--file", str(self.flags), "--guard", "--interval", f"{INTERVAL:g}s",
+             "--listen", "127.0.0.1:0", *source],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.procs.append(self.guard)
+        self.log = Lines(self.guard.stdout)
+        found = wait_for("the status page address", lambda: self.log.first(lambda l: "status page" in l), 10)
+        self.status_url = re.search(r"http://\S+/", found[1]).group(0)
+
+    def stop_guard(self) -> None:
+        stop(self.guard)
+
+    def rollout(self) -> dict:
+        return json.loads((self.tmp / "flags.json.rollouts.json").read_text())["rollouts"]["gpt"]
+
+    def flag(self) -> dict:
+        return json.loads(self.flags.read_text())["flags"]["gpt"]
+
+    def audit(self) -> list[dict]:
+        path = self.tmp / "flags.json.audit.jsonl"
+        return [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+
+    def guard_metrics(self) -> str:
+        with urllib.request.urlopen(self.status_url + "metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def close(self) -> None:
+        for p in reversed(self.procs):
+            stop(p)
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = World(tmp_path)
+    yield w
+    w.close()
+    if w.log is not None:
+        print("guard log:\n" + w.log.text())
+
+
+SAMPLES = re.compile(r"error_rate [^;]*?, (\d+)/(\d+) samples")
+
+
+def enough_samples(line: str) -> bool:
+    m = SAMPLES.search(line)
+    return bool(m) and int(m.group(1)) >= MIN_SAMPLES
+
+
+def assert_rolled_back_on(world: World, trigger: str, timeout: float = 30) -> float:
+    """Waits for the rollback; checks the reaction bound, the flag and the
+    audit line. Returns the reaction time from the first check with data."""
+    rolled = wait_for("a rollback", lambda: world.log.first(lambda l: "rolled back" in l), timeout)
+    assert f": {trigger} " in rolled[1], rolled[1]
+    if trigger in ("error_rate", "response_time"):
+        first = world.log.first(enough_samples)
+        assert first is not None, world.log.text()
+        reaction = rolled[0] - first[0]
+        assert reaction <= INTERVAL * SUSTAIN + 2, f"{reaction:.1f} s"
+    else:
+        reaction = float("nan")
+    assert world.flag()["enabled"] is False
+    assert world.rollout()["state"] == "rolled_back"
+    entries = [e for e in world.audit() if e.get("action") == "rollback"]
+    assert entries and all(e["user"] == "guard" for e in entries), world.audit()
+    assert any(e.get("trigger") == trigger for e in entries), entries
+    return reaction
+
+
+def phase_spans(world: World, timeout: float) -> list[tuple[float, float, float]]:
+    """Polls the flag file until the plan is done: (percentage, from, to)
+    wall-clock spans of each percentage the bots were given."""
+    spans = []
+    current, since = world.flag()["rollout_percentage"], time.time()
+    deadline = time.monotonic() + timeout
+    while world.rollout()["state"] != "done":
+        assert world.rollout()["state"] == "running", world.rollout()
+        assert time.monotonic() < deadline, f"not done in {timeout} s: {world.rollout()}"
+        pct = world.flag()["rollout_percentage"]
+        if pct != current:
+            spans.append((current, since, time.time()))
+            current, since = pct, time.time()
+        time.sleep(0.1)
+    done_at = time.time()
+    last = world.flag()["rollout_percentage"]
+    if last != current:
+        spans.append((current, since, done_at))
+        since = done_at
+    spans.append((last, since, done_at + 2))
+    time.sleep(2.5)
+    return spans
+
+
+def on_share(world: World, start: float, end: float) -> float:
+    on = total = 0
+    for line in world.shares.read_text().splitlines():
+        entry = json.loads(line)
+        # A window that starts after the reload has settled (0.7 s) and ends
+        # before the next change.
+        if start + 0.7 <= entry["t"] - 0.5 and entry["t"] <= end:
+            on += entry["on"]
+            total += entry["all"]
+    assert total >= 300, f"only {total} messages between {start} and {end}"
+    return on / total
+
+
+def check_healthy_rollout(world: World, timeout: float = 60, resumed: bool = False) -> None:
+    spans = phase_spans(world, timeout)
+    assert [s[0] for s in spans] == [5, 25, 50, 100], spans
+    # A resumed rollout's first phase was mostly held before: its hold is
+    # over, so it may move on at the first check with data.
+    for pct, start, end in spans[1:] if resumed else spans:
+        share = on_share(world, start, end)
+        assert abs(share - pct / 100) < 0.04, f"{pct} %: on share {share:.3f}"
+    assert world.flag()["enabled"] is True
+    assert [e["action"] for e in world.audit() if e.get("field") == "rollout_percentage"][-3:] == ["advance", "advance", "done"]
+
+
+# ---- scraping guard -------------------------------------------------------
+
+
+def test_healthy_plan_advances_to_done_and_the_on_share_follows(world):
+    world.traffic(on_error=0.01, off_error=0.01)
+    world.start_bot()
+    world.plan("5:3s,25:3s,50:3s,100")
+    world.start_guard()
+    check_healthy_rollout(world)
+    metrics = world.guard_metrics()
+    assert 'feature_flags_guard_plan_state{flag="gpt",state="done"} 1' in metrics
+    assert 'feature_flags_guard_actions_total{flag="gpt",action="advance"} 2' in metrics
+    assert 'feature_flags_guard_actions_total{flag="gpt",action="done"} 1' in metrics
+
+
+def test_on_cohort_failing_is_rolled_back_on_error_rate(world):
+    world.traffic(on_error=0.20, off_error=0.01)
+    world.start_bot()
+    world.plan("25:1h,100")
+    world.start_guard()
+    reaction = assert_rolled_back_on(world, "error_rate")
+    print(f"reaction time from the first check with enough samples: {reaction:.2f} s")
+    line = world.log.first(lambda l: "rolled back" in l)[1]
+    assert re.search(r"rolled back to 0 % \(disabled\): error_rate \d+(\.\d)? % > 5 % \(off cohort \d+(\.\d)? %\), \d+ samples in 3s", line), line
+
+
+def test_a_global_incident_rolls_nothing_back(world):
+    world.traffic(on_error=0.20, off_error=0.20)
+    world.start_bot()
+    world.plan("25:1h,100")
+    world.start_guard()
+    wait_for("6 checks with data", lambda: sum(enough_samples(l) for _, l in world.log.lines) >= 6, 30)
+    assert world.log.first(lambda l: "rolled back" in l) is None, world.log.text()
+    assert world.rollout()["state"] == "running"
+    assert world.flag() == {"enabled": True, "rollout_percentage": 25}
+
+
+def test_slow_on_answers_are_rolled_back_on_response_time(world):
+    world.traffic(on_error=0.01, off_error=0.01, on_seconds=7.0, off_seconds=0.3)
+    world.start_bot()
+    world.plan("25:1h,100")
+    world.start_guard()
+    assert_rolled_back_on(world, "response_time")
+
+
+def test_complaints_reaching_the_threshold_roll_back(world):
+    world.traffic(on_error=0.01, off_error=0.01)
+    world.start_bot()
+    world.plan("25:1h,100", triggers="complaints=10")
+    world.start_guard()
+    wait_for("a check with data", lambda: world.log.first(enough_samples), 20)
+    world.traffic(on_error=0.01, off_error=0.01, complaints_per_second=5)
+    assert_rolled_back_on(world, "complaints", timeout=20)
+
+
+def test_a_stopped_bot_holds_the_plan_and_a_restarted_guard_continues(world):
+    world.traffic(on_error=0.01, off_error=0.01)
+    world.start_bot()
+    world.plan("5:3s,25:3s,50:3s,100")
+    world.start_guard()
+    wait_for("a check with data", lambda: world.log.first(enough_samples), 20)
+    world.stop_bot()
+    before = (world.rollout()["state"], world.rollout()["phase"], world.flag())
+    seen = len(world.log.lines)
+    wait_for("3 reported source errors", lambda: sum("error: metrics source" in l for _, l in world.log.lines[seen:]) >= 3, 20)
+    # The hold time is long over, but nothing moved while the bot was away.
+    assert (world.rollout()["state"], world.rollout()["phase"], world.flag()) == before
+    assert "feature_flags_guard_source_errors_total{source=" in world.guard_metrics()
+    # The guard restarts mid-phase, the bot comes back: it carries on.
+    world.stop_guard()
+    world.start_bot()
+    world.start_guard()
+    check_healthy_rollout(world, resumed=True)
+
+
+# ---- a fleet behind Prometheus ---------------------------------------------
+
+
+@pytest.fixture
+def prometheus(tmp_path):
+    if not Path(PROMETHEUS).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have prometheus (.ci/run installs it)")
+        pytest.skip("no prometheus")
+    port = free_port()
+    bot_port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        f"scrape_configs:\n  - job_name: bot\n    static_configs:\n      - targets: ['127.0.0.1:{bot_port}']\n"
+    )
+    proc = subprocess.Popen(
+        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+    def ready():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for("prometheus to be ready", ready, 30, step=0.2)
+        yield f"http://127.0.0.1:{port}", bot_port
+    finally:
+        stop(proc)
+
+
+def test_prometheus_healthy_plan_advances_to_done(world, prometheus):
+    url, world.bot_port = prometheus
+    world.traffic(on_error=0.01, off_error=0.01)
+    world.start_bot()
+    world.plan("5:3s,25:3s,50:3s,100", window="5s")
+    # One check and out (cron style) holds: no history yet, nothing moves.
+    once = subprocess.run([BIN, "--file", str(world.flags), "--guard", "--once", "--prometheus", url,
+                           "--selector", '{job="bot"}'], capture_output=True, text=True, timeout=30)
+    assert once.returncode == 0, once.stderr
+    assert once.stdout.startswith("gpt: holds at phase 1/4 (5 %)"), once.stdout
+    world.start_guard("--prometheus", url, "--selector", '{job="bot"}')
+    check_healthy_rollout(world, timeout=90)
+
+
+def test_prometheus_on_cohort_failing_is_rolled_back(world, prometheus):
+    url, world.bot_port = prometheus
+    world.traffic(on_error=0.20, off_error=0.01)
+    world.start_bot()
+    world.plan("25:1h,100", window="5s")
+    world.start_guard("--prometheus", url, "--selector", '{job="bot"}')
+    reaction = assert_rolled_back_on(world, "error_rate", timeout=40)
+    print(f"reaction time (Prometheus) from the first check with enough samples: {reaction:.2f} s")

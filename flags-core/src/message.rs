@@ -1,0 +1,233 @@
+//! [`Message`]: the flags one message asked about, in which cohort, and the
+//! one outcome the bot reports for it (SPEC.md "Outcomes").
+
+use std::ops::Deref;
+
+use crate::decision::{Context, Decision, Reason};
+use crate::outcomes::{Cohort, Outcome};
+use crate::snapshot::{Handle, Snapshot};
+
+/// Flags whose exposure a [`Message`] keeps on the stack: bits for the
+/// first 256 flags of the file, 64 bytes. A file with more flags still
+/// works; see [`Message`].
+pub const INLINE_FLAGS: usize = 256;
+const INLINE_WORDS: usize = INLINE_FLAGS / 64;
+
+/// One incoming message: evaluates flags on one version of the file,
+/// remembers which flags it asked about (*exposed*) and in which cohort,
+/// and counts one outcome for all of them.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use flags_core::{Context, FlagStore, Outcome};
+/// # let store = FlagStore::from_json(r#"{"version": 1, "flags": {"new_gpt_model": {"enabled": true, "rollout_percentage": 50}}}"#)?;
+///
+/// let started = Instant::now();
+/// let mut msg = store.message(Context::new().user(123));
+/// if msg.is_enabled("new_gpt_model") {  // exposes new_gpt_model
+///     // …answer with the new model
+/// }
+/// assert!(msg.record(Outcome::ok(started.elapsed())));
+/// assert!(!msg.record(Outcome::ok(started.elapsed())), "once per message");
+/// # Ok::<(), flags_core::Error>(())
+/// ```
+///
+/// - Only flags asked through the message are exposed; a flag counts in
+///   its cohort ([`Cohort::of`]): `on` for any decision that turned it on,
+///   `off` only when the rollout step turned it off. Other offs and unknown
+///   flags are exposed to nothing.
+/// - The message keeps the snapshot it evaluated on (`S`: a `&Snapshot`, a
+///   [`crate::SnapshotGuard`] or an `Arc<Snapshot>`), so a reload between
+///   the check and [`Message::record`] cannot count the outcome against
+///   another version's flags.
+/// - [`Message::record`] counts once; later calls count nothing and return
+///   `false`. Dropping a message without recording counts nothing.
+/// - No allocation, no lock, no clock: the bot measures the duration. For
+///   files of more than [`INLINE_FLAGS`] flags, the first exposure of a
+///   flag past that position allocates one bit array for the rest of the
+///   file (a quarter of a byte per flag), once per message.
+pub struct Message<'c, S: Deref<Target = Snapshot>> {
+    snapshot: S,
+    ctx: Context<'c>,
+    exposures: Exposures,
+    recorded: bool,
+}
+
+impl<S: Deref<Target = Snapshot>> std::fmt::Debug for Message<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("generation", &self.snapshot.generation())
+            .field("ctx", &self.ctx)
+            .field("recorded", &self.recorded)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'c, S: Deref<Target = Snapshot>> Message<'c, S> {
+    /// A message over `snapshot` (hold it for this message only).
+    #[inline]
+    pub fn new(snapshot: S, ctx: Context<'c>) -> Self {
+        Message {
+            snapshot,
+            ctx,
+            exposures: Exposures::default(),
+            recorded: false,
+        }
+    }
+
+    /// The version of the file this message evaluates on.
+    #[inline]
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    pub fn context(&self) -> &Context<'c> {
+        &self.ctx
+    }
+
+    /// Evaluates flag `name` and exposes it.
+    // Always inlined, as evaluation is: a call costs more than exposing
+    // (saved registers, the decision returned through memory).
+    #[inline(always)]
+    pub fn evaluate(&mut self, name: &str) -> Decision {
+        match self.snapshot.position(name) {
+            Some(position) => self.evaluate_position(position),
+            None => self.snapshot.evaluate(name, &self.ctx),
+        }
+    }
+
+    /// Whether flag `name` is on (`false` for a flag the file does not
+    /// define); exposes it.
+    #[inline(always)]
+    pub fn is_enabled(&mut self, name: &str) -> bool {
+        self.evaluate(name).enabled
+    }
+
+    /// Whether flag `name` is on; `default` for a flag the file does not
+    /// define (which is exposed to nothing).
+    #[inline(always)]
+    pub fn is_enabled_or(&mut self, name: &str, default: bool) -> bool {
+        let decision = self.evaluate(name);
+        match decision.reason {
+            Reason::UnknownFlag => default,
+            _ => decision.enabled,
+        }
+    }
+
+    /// Evaluates the flag behind `handle` and exposes it.
+    #[inline(always)]
+    pub fn evaluate_handle(&mut self, handle: Handle) -> Decision {
+        match self.snapshot.handle_position(handle) {
+            Some(position) => self.evaluate_position(position),
+            None => self.snapshot.evaluate_handle(handle, &self.ctx),
+        }
+    }
+
+    #[inline(always)]
+    fn evaluate_position(&mut self, position: usize) -> Decision {
+        let decision = self.snapshot.evaluate_known(position, &self.ctx);
+        self.exposures
+            .expose(position, &decision, self.snapshot.len());
+        decision
+    }
+
+    /// The cohort flag `name` is exposed in for this message, or `None`
+    /// when the message has not asked about it or it is in no cohort.
+    pub fn cohort(&self, name: &str) -> Option<Cohort> {
+        self.exposures.cohort(self.snapshot.position(name)?)
+    }
+
+    /// Whether an outcome was recorded for this message.
+    pub fn is_recorded(&self) -> bool {
+        self.recorded
+    }
+
+    /// Counts `outcome` for every flag this message exposed, in its cohort.
+    /// Returns `true` the first time, `false` (counting nothing) after.
+    #[inline]
+    pub fn record(&mut self, outcome: Outcome) -> bool {
+        if self.recorded {
+            return false;
+        }
+        self.recorded = true;
+        let e = &self.exposures;
+        self.snapshot.record_outcome_from(0, &e.on, &e.off, outcome);
+        if let Some(spill) = &e.spill {
+            let (on, off) = spill.split_at(spill.len() / 2);
+            self.snapshot
+                .record_outcome_from(INLINE_WORDS, on, off, outcome);
+        }
+        true
+    }
+}
+
+/// Bit sets over the snapshot's flag positions: exposed in the `on` cohort,
+/// exposed in the `off` cohort.
+#[derive(Debug, Default)]
+struct Exposures {
+    on: [u64; INLINE_WORDS],
+    off: [u64; INLINE_WORDS],
+    /// Positions from [`INLINE_FLAGS`] on: the `on` words, then as many
+    /// `off` words.
+    spill: Option<Box<[u64]>>,
+}
+
+impl Exposures {
+    #[inline(always)]
+    fn expose(&mut self, position: usize, decision: &Decision, flags: usize) {
+        let on = u64::from(decision.enabled);
+        let off = u64::from(!decision.enabled & (decision.reason == Reason::Rollout));
+        let (word, bit) = (position / 64, position % 64);
+        if word < INLINE_WORDS {
+            self.on[word] |= on << bit;
+            self.off[word] |= off << bit;
+        } else {
+            self.expose_spilled(word - INLINE_WORDS, bit, on, off, flags);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expose_spilled(&mut self, word: usize, bit: usize, on: u64, off: u64, flags: usize) {
+        let words = flags
+            .div_ceil(64)
+            .saturating_sub(INLINE_WORDS)
+            .max(word + 1);
+        let spill = self
+            .spill
+            .get_or_insert_with(|| vec![0; 2 * words].into_boxed_slice());
+        let half = spill.len() / 2;
+        spill[word] |= on << bit;
+        spill[half + word] |= off << bit;
+    }
+
+    fn cohort(&self, position: usize) -> Option<Cohort> {
+        let (word, bit) = (position / 64, position % 64);
+        let (on, off) = if word < INLINE_WORDS {
+            (self.on[word], self.off[word])
+        } else {
+            let spill = self.spill.as_deref()?;
+            let half = spill.len() / 2;
+            let word = word - INLINE_WORDS;
+            (spill[word], spill[half + word])
+        };
+        if on >> bit & 1 == 1 {
+            Some(Cohort::On)
+        } else if off >> bit & 1 == 1 {
+            Some(Cohort::Off)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_small_enough_for_the_stack() {
+        // Two inline bit sets, the spill pointer, the snapshot and context.
+        assert!(std::mem::size_of::<Message<'_, &Snapshot>>() <= 160);
+    }
+}

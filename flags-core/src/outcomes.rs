@@ -1,0 +1,312 @@
+//! What the flags did to the messages (SPEC.md "Outcomes"): per flag,
+//! outcomes by cohort and result, a duration histogram by cohort, and
+//! complaints, counted without locks and without allocating.
+//!
+//! The counters are striped exactly like the decision counters
+//! ([`crate::counters`]): a thread bumps the cells of its own stripe with a
+//! plain load and store, threads past the exclusive stripes share an
+//! overflow stripe with `fetch_add`, and readers sum the stripes. Durations
+//! are summed as integer nanoseconds, so the sum is exact whatever order
+//! threads add in (a float sum would depend on it).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::counters::{EXCLUSIVE_STRIPES, StripeIndex, bump};
+use crate::decision::{Decision, Reason};
+
+/// Upper bounds (`le`, in seconds) of the duration histogram's buckets,
+/// besides `+Inf`. Fixed by SPEC.md: 2 s and 5 s are the deployment plan's
+/// alert and rollback thresholds, so counts above them are exact.
+pub const DURATION_BOUNDS: [f64; 10] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+
+/// [`DURATION_BOUNDS`] in nanoseconds, which is how durations are compared
+/// (so a duration exactly at a bound lands in that bound's bucket).
+const BOUND_NANOS: [u64; 10] = [
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_000_000_000,
+    5_000_000_000,
+    10_000_000_000,
+    30_000_000_000,
+];
+
+/// Buckets of the histogram: one per bound, plus `+Inf`.
+pub const DURATION_BUCKETS: usize = DURATION_BOUNDS.len() + 1;
+
+/// Which side of a rollout a message was on, for one flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cohort {
+    /// The flag was on for the message, whatever step decided.
+    On,
+    /// The rollout step turned the flag off (reason `rollout`, bucket at or
+    /// above the threshold): the control group.
+    Off,
+}
+
+impl Cohort {
+    /// Both cohorts, in the order metrics list them.
+    pub const ALL: [Cohort; 2] = [Cohort::On, Cohort::Off];
+
+    /// The cohort a decision puts its message in, or `None` for an off that
+    /// is no fair control group (disabled, excluded chat, chat type, missing
+    /// key, unknown flag): SPEC.md "Outcomes".
+    #[inline]
+    pub fn of(decision: &Decision) -> Option<Cohort> {
+        if decision.enabled {
+            Some(Cohort::On)
+        } else if decision.reason == Reason::Rollout {
+            Some(Cohort::Off)
+        } else {
+            None
+        }
+    }
+
+    /// `"on"` or `"off"`, the metrics' label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cohort::On => "on",
+            Cohort::Off => "off",
+        }
+    }
+}
+
+/// How handling one message went: reported once per message, counted for
+/// every flag the message exposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Outcome {
+    /// Whether handling failed.
+    pub error: bool,
+    /// How long handling took.
+    pub duration: Duration,
+}
+
+impl Outcome {
+    /// Handling succeeded and took `duration`.
+    pub const fn ok(duration: Duration) -> Outcome {
+        Outcome {
+            error: false,
+            duration,
+        }
+    }
+
+    /// Handling failed after `duration`.
+    pub const fn error(duration: Duration) -> Outcome {
+        Outcome {
+            error: true,
+            duration,
+        }
+    }
+}
+
+/// The outcomes of one cohort of one flag, summed over every thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct CohortCounts {
+    pub ok: u64,
+    pub error: u64,
+    /// Cumulative, as Prometheus exposes them: `buckets[i]` counts the
+    /// outcomes that took at most `DURATION_BOUNDS[i]` seconds; the last is
+    /// `+Inf`, every outcome.
+    pub buckets: [u64; DURATION_BUCKETS],
+    /// Sum of the durations, in nanoseconds.
+    pub sum_nanos: u64,
+}
+
+impl CohortCounts {
+    /// Outcomes counted in the histogram (its `+Inf` bucket).
+    pub fn count(&self) -> u64 {
+        self.buckets[DURATION_BUCKETS - 1]
+    }
+
+    /// Sum of the durations, in seconds.
+    pub fn sum_seconds(&self) -> f64 {
+        self.sum_nanos as f64 / 1e9
+    }
+}
+
+/// Everything counted about one flag's outcomes since it appeared in the
+/// store's file (like decision counts, they survive reloads that keep the
+/// flag and start again from zero for a flag removed and added back).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct OutcomeCounts {
+    pub on: CohortCounts,
+    pub off: CohortCounts,
+    pub complaints: u64,
+}
+
+impl OutcomeCounts {
+    pub fn cohort(&self, cohort: Cohort) -> &CohortCounts {
+        match cohort {
+            Cohort::On => &self.on,
+            Cohort::Off => &self.off,
+        }
+    }
+}
+
+/// A stripe's cells for one cohort: ok, error, a bucket per bound and
+/// `+Inf` (not cumulative), and the sum in nanoseconds.
+const OK: usize = 0;
+const FIRST_BUCKET: usize = 2;
+const SUM: usize = FIRST_BUCKET + DURATION_BUCKETS;
+const CELLS: usize = SUM + 1;
+
+/// One thread's outcome cells for both cohorts, on cache lines of its own.
+#[derive(Default)]
+#[repr(align(64))]
+struct OutcomeStripe([[AtomicU64; CELLS]; 2]);
+
+/// The outcome counters of one flag.
+#[derive(Default)]
+pub(crate) struct OutcomeCounters {
+    stripes: [OutcomeStripe; EXCLUSIVE_STRIPES + 1],
+    /// Complaints are rare (a `/feedback` command), so one shared atomic.
+    complaints: AtomicU64,
+}
+
+/// An outcome in the form the counters take it, computed once per message
+/// and shared by every flag it is counted for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tallied {
+    result: usize,
+    bucket: usize,
+    nanos: u64,
+}
+
+impl Tallied {
+    #[inline]
+    pub(crate) fn new(outcome: Outcome) -> Tallied {
+        // Durations past u64 nanoseconds (584 years) saturate.
+        let nanos = u64::try_from(outcome.duration.as_nanos()).unwrap_or(u64::MAX);
+        Tallied {
+            result: usize::from(outcome.error),
+            bucket: bucket_of(nanos),
+            nanos,
+        }
+    }
+}
+
+/// The (non-cumulative) bucket a duration falls in: the first bound at or
+/// above it, or `+Inf`.
+#[inline]
+fn bucket_of(nanos: u64) -> usize {
+    BOUND_NANOS.iter().map(|&b| usize::from(nanos > b)).sum()
+}
+
+impl OutcomeCounters {
+    /// Counts one outcome in `cohort` on the calling thread's `stripe`.
+    #[inline(always)]
+    pub(crate) fn record_on(&self, stripe: StripeIndex, cohort: Cohort, outcome: Tallied) {
+        let cells = &self.stripes[stripe.get()].0[cohort as usize];
+        bump(&cells[OK + (outcome.result & 1)], stripe, 1);
+        bump(
+            &cells[FIRST_BUCKET + outcome.bucket.min(DURATION_BUCKETS - 1)],
+            stripe,
+            1,
+        );
+        bump(&cells[SUM], stripe, outcome.nanos);
+    }
+
+    pub(crate) fn complain(&self) {
+        self.complaints.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn cohort_counts(&self, cohort: Cohort) -> CohortCounts {
+        let mut cells = [0u64; CELLS];
+        for stripe in &self.stripes {
+            for (total, cell) in cells.iter_mut().zip(&stripe.0[cohort as usize]) {
+                *total = total.wrapping_add(cell.load(Ordering::Relaxed));
+            }
+        }
+        let mut buckets = [0u64; DURATION_BUCKETS];
+        let mut below = 0u64;
+        for (cumulative, count) in buckets.iter_mut().zip(&cells[FIRST_BUCKET..SUM]) {
+            below = below.wrapping_add(*count);
+            *cumulative = below;
+        }
+        CohortCounts {
+            ok: cells[OK],
+            error: cells[OK + 1],
+            buckets,
+            sum_nanos: cells[SUM],
+        }
+    }
+
+    pub(crate) fn counts(&self) -> OutcomeCounts {
+        OutcomeCounts {
+            on: self.cohort_counts(Cohort::On),
+            off: self.cohort_counts(Cohort::Off),
+            complaints: self.complaints.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl std::fmt::Debug for OutcomeCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("OutcomeCounters")
+            .field(&self.counts())
+            .finish()
+    }
+}
+
+/// Seconds as a [`Duration`] for the bindings, which take seconds as a
+/// float: an error text for a negative, NaN, infinite or absurdly large
+/// value (beyond `Duration`'s range).
+pub fn duration_from_seconds(seconds: f64) -> Result<Duration, String> {
+    if seconds.is_nan() {
+        return Err("seconds is NaN; expected a duration in seconds, 0 or more".into());
+    }
+    if seconds < 0.0 {
+        return Err(format!(
+            "seconds is {seconds}; a duration cannot be negative"
+        ));
+    }
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("seconds is {seconds}; expected a finite duration in seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_in_nanos_are_the_bounds_in_seconds() {
+        for (seconds, nanos) in DURATION_BOUNDS.iter().zip(BOUND_NANOS) {
+            assert_eq!((seconds * 1e9).round() as u64, nanos);
+        }
+    }
+
+    #[test]
+    fn a_duration_at_a_bound_lands_in_that_bounds_bucket() {
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_of(25_000_000), 0);
+        assert_eq!(bucket_of(25_000_001), 1);
+        assert_eq!(bucket_of(2_000_000_000), 6);
+        assert_eq!(bucket_of(5_000_000_000), 7);
+        assert_eq!(bucket_of(5_000_000_001), 8);
+        assert_eq!(bucket_of(30_000_000_000), 9);
+        assert_eq!(bucket_of(30_000_000_001), 10);
+        assert_eq!(bucket_of(u64::MAX), 10);
+    }
+
+    #[test]
+    fn stripes_are_whole_cache_lines() {
+        assert_eq!(std::mem::size_of::<OutcomeStripe>() % 64, 0);
+        assert_eq!(std::mem::align_of::<OutcomeStripe>(), 64);
+    }
+
+    #[test]
+    fn seconds_are_checked() {
+        assert_eq!(
+            duration_from_seconds(0.84),
+            Ok(Duration::from_secs_f64(0.84))
+        );
+        assert_eq!(duration_from_seconds(0.0), Ok(Duration::ZERO));
+        for bad in [-0.1, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300] {
+            assert!(duration_from_seconds(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! Outcomes (SPEC.md "Outcomes"): exposure, cohorts, once per message, a
+//! reload between the check and the report, exact counts across threads,
+//! the histogram, complaints, and the three metric families.
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use flags_core::{
+    ChatType, Cohort, CohortCounts, Context, DURATION_BOUNDS, FlagStore, Message, Outcome,
+    OutcomeCounts, Reason, StoreOptions,
+};
+
+/// One flag per evaluation step.
+const FLAGS: &str = r#"{
+    "version": 1,
+    "groups": { "beta": [7] },
+    "flags": {
+        "off_switch":   { "enabled": false },
+        "excluded":     { "enabled": true, "exclude_chats": [-100] },
+        "private_only": { "enabled": true, "chat_types": ["private"], "rollout_percentage": 100 },
+        "beta_only":    { "enabled": true, "rollout_percentage": 0, "user_groups": ["beta"] },
+        "everyone":     { "enabled": true },
+        "half":         { "enabled": true, "rollout_percentage": 50 },
+        "nobody":       { "enabled": true, "rollout_percentage": 0 }
+    }
+}"#;
+
+fn store() -> FlagStore {
+    FlagStore::from_json(FLAGS).unwrap()
+}
+
+fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
+
+fn counts(store: &FlagStore, name: &str) -> OutcomeCounts {
+    store.outcome_counts(name).expect(name)
+}
+
+/// A cohort's counts from ok/error numbers and a list of durations.
+fn cohort_counts(ok: u64, error: u64, durations: &[Duration]) -> CohortCounts {
+    let mut buckets = [0u64; DURATION_BOUNDS.len() + 1];
+    for d in durations {
+        for (i, bound) in DURATION_BOUNDS.iter().enumerate() {
+            if d.as_secs_f64() <= *bound {
+                buckets[i] += 1;
+            }
+        }
+        buckets[DURATION_BOUNDS.len()] += 1;
+    }
+    CohortCounts {
+        ok,
+        error,
+        buckets,
+        sum_nanos: durations.iter().map(|d| d.as_nanos() as u64).sum(),
+    }
+}
+
+/// Every reason, with the cohort SPEC.md gives it: `on` for any on, `off`
+/// only for the rollout step's off, none for every other off.
+#[test]
+fn each_reason_gets_the_cohort_the_spec_gives_it() {
+    let store = store();
+    let cases: [(&str, Context<'static>, Reason, bool, Option<Cohort>); 9] = [
+        (
+            "off_switch",
+            Context::new().user(1),
+            Reason::Disabled,
+            false,
+            None,
+        ),
+        (
+            "excluded",
+            Context::new().user(1).chat(-100, ChatType::Group),
+            Reason::ChatExcluded,
+            false,
+            None,
+        ),
+        (
+            "private_only",
+            Context::new().user(1).chat(-5, ChatType::Group),
+            Reason::ChatType,
+            false,
+            None,
+        ),
+        (
+            "beta_only",
+            Context::new().user(7),
+            Reason::Group,
+            true,
+            Some(Cohort::On),
+        ),
+        (
+            "everyone",
+            Context::new(),
+            Reason::Rollout,
+            true,
+            Some(Cohort::On),
+        ),
+        ("half", Context::new(), Reason::MissingKey, false, None),
+        (
+            "nobody",
+            Context::new().user(1),
+            Reason::Rollout,
+            false,
+            Some(Cohort::Off),
+        ),
+        (
+            "beta_only",
+            Context::new().user(8),
+            Reason::Rollout,
+            false,
+            Some(Cohort::Off),
+        ),
+        (
+            "no_such_flag",
+            Context::new().user(1),
+            Reason::UnknownFlag,
+            false,
+            None,
+        ),
+    ];
+    for (name, ctx, reason, enabled, cohort) in cases {
+        let mut msg = store.message(ctx);
+        let decision = msg.evaluate(name);
+        assert_eq!(
+            (decision.reason, decision.enabled),
+            (reason, enabled),
+            "{name}"
+        );
+        assert_eq!(Cohort::of(&decision), cohort, "{name}: {decision:?}");
+        assert_eq!(msg.cohort(name), cohort, "{name}");
+        let before = store.outcome_counts(name).unwrap_or_default();
+        assert!(msg.record(Outcome::error(ms(30))));
+        let after = store.outcome_counts(name).unwrap_or_default();
+        let (on, off) = match cohort {
+            Some(Cohort::On) => (1, 0),
+            Some(Cohort::Off) => (0, 1),
+            None => (0, 0),
+        };
+        assert_eq!(after.on.error - before.on.error, on, "{name}");
+        assert_eq!(after.off.error - before.off.error, off, "{name}");
+        assert_eq!(after.on.ok + after.off.ok, 0, "{name}");
+        assert_eq!(after.on.count() - before.on.count(), on, "{name}");
+        assert_eq!(after.off.count() - before.off.count(), off, "{name}");
+    }
+    // A rollout of `half` on a user id lands in one of the two cohorts.
+    let (mut on, mut off) = (0, 0);
+    for user in 0..200 {
+        let mut msg = store.message(Context::new().user(user));
+        match (msg.is_enabled("half"), msg.cohort("half")) {
+            (true, Some(Cohort::On)) => on += 1,
+            (false, Some(Cohort::Off)) => off += 1,
+            other => panic!("user {user}: {other:?}"),
+        }
+        msg.record(Outcome::ok(ms(1)));
+    }
+    assert!(on > 50 && off > 50, "{on} {off}");
+    let half = counts(&store, "half");
+    assert_eq!((half.on.ok, half.off.ok), (on, off));
+}
+
+#[test]
+fn only_the_flags_a_message_asked_about_are_exposed() {
+    let store = store();
+    let ctx = Context::new().user(1).chat(1, ChatType::Private);
+    let mut msg = store.message(ctx);
+    assert!(msg.is_enabled("everyone"));
+    assert!(msg.is_enabled_or("private_only", false));
+    // Evaluating on the snapshot, outside the message, exposes nothing.
+    assert!(msg.snapshot().evaluate("nobody", &ctx).reason == Reason::Rollout);
+    assert_eq!(msg.cohort("nobody"), None);
+    assert!(msg.record(Outcome::ok(ms(80))));
+    for name in ["everyone", "private_only"] {
+        assert_eq!(
+            counts(&store, name).on,
+            cohort_counts(1, 0, &[ms(80)]),
+            "{name}"
+        );
+    }
+    for name in ["off_switch", "excluded", "beta_only", "half", "nobody"] {
+        assert_eq!(counts(&store, name), OutcomeCounts::default(), "{name}");
+    }
+}
+
+#[test]
+fn asking_twice_exposes_once_and_a_message_records_once() {
+    let store = store();
+    let handle = store.handle("everyone");
+    let mut msg = store.message(Context::new().user(3));
+    assert!(msg.is_enabled("everyone"));
+    assert!(msg.evaluate_handle(handle).enabled);
+    assert!(msg.evaluate("everyone").enabled);
+    assert!(!msg.is_recorded());
+    assert!(msg.record(Outcome::ok(ms(10))));
+    assert!(msg.is_recorded());
+    assert!(!msg.record(Outcome::error(ms(10))));
+    assert!(!msg.record(Outcome::ok(ms(10))));
+    assert_eq!(
+        counts(&store, "everyone").on,
+        cohort_counts(1, 0, &[ms(10)])
+    );
+    // A message dropped without a report counts nothing.
+    let mut dropped = store.message(Context::new().user(3));
+    dropped.is_enabled("everyone");
+    drop(dropped);
+    assert_eq!(counts(&store, "everyone").on.count(), 1);
+}
+
+/// The outcome goes to the flags and cohorts of the version the message
+/// checked, even after a reload that flips, moves and removes flags.
+#[test]
+fn a_reload_between_the_check_and_the_report_cannot_misattribute() {
+    let store = store();
+    let ctx = Context::new().user(1);
+    let mut msg = store.message(ctx);
+    let mut held = Message::new(store.snapshot_arc(), ctx);
+    assert!(!msg.is_enabled("nobody"));
+    assert!(msg.is_enabled("everyone"));
+    assert!(!held.is_enabled("nobody"));
+    // Exposed, then removed by the reload: counted where nobody looks.
+    assert_eq!(held.evaluate("half").reason, Reason::Rollout);
+    // `nobody` goes to 100 %, `everyone` off, and they swap places; `half`
+    // is removed.
+    store
+        .replace_json(
+            r#"{"version": 1, "flags": {
+                "everyone": { "enabled": false },
+                "nobody":   { "enabled": true },
+                "off_switch": { "enabled": false }
+            }}"#,
+        )
+        .unwrap();
+    assert!(msg.record(Outcome::ok(ms(5))));
+    assert!(held.record(Outcome::ok(ms(5))));
+    assert_eq!(msg.snapshot().generation(), 1);
+    let nobody = counts(&store, "nobody");
+    assert_eq!((nobody.off.ok, nobody.on.ok), (2, 0), "the old cohort: off");
+    let everyone = counts(&store, "everyone");
+    assert_eq!(
+        (everyone.on.ok, everyone.off.ok),
+        (1, 0),
+        "the old cohort: on"
+    );
+    assert_eq!(store.outcome_counts("half"), None, "removed");
+    // The new version's messages count in the new cohorts.
+    let mut next = store.message(ctx);
+    assert!(next.is_enabled("nobody"));
+    next.record(Outcome::ok(ms(5)));
+    assert_eq!(counts(&store, "nobody").on.ok, 1);
+}
+
+#[test]
+fn eight_threads_of_a_hundred_thousand_messages_count_exactly() {
+    const THREADS: usize = 8;
+    const MESSAGES: u64 = 100_000;
+    let store = Arc::new(store());
+    let start = Arc::new(Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                let everyone = store.handle("everyone");
+                let mut reader = store.reader();
+                let mut expected = [[0u64; 2]; 2]; // half: [cohort][result]
+                start.wait();
+                for i in 0..MESSAGES {
+                    let user = (t as i64) * 1_000_000 + i as i64;
+                    let mut msg = reader.message(Context::new().user(user));
+                    msg.evaluate_handle(everyone);
+                    let on = msg.is_enabled("half");
+                    msg.is_enabled("nobody");
+                    let error = i % 7 == 0;
+                    let nanos = (i % 50) * 1_000_000;
+                    assert!(msg.record(Outcome {
+                        error,
+                        duration: Duration::from_nanos(nanos),
+                    }));
+                    expected[usize::from(!on)][usize::from(error)] += 1;
+                }
+                expected
+            })
+        })
+        .collect();
+    let mut half = [[0u64; 2]; 2];
+    for t in threads {
+        for (total, part) in half
+            .iter_mut()
+            .flatten()
+            .zip(t.join().unwrap().iter().flatten())
+        {
+            *total += part;
+        }
+    }
+    let all = THREADS as u64 * MESSAGES;
+    let errors = THREADS as u64 * MESSAGES.div_ceil(7);
+    // Every thread's durations: (i % 50) ms, 2000 times each value.
+    let sum_nanos = THREADS as u64 * (MESSAGES / 50) * (0..50).sum::<u64>() * 1_000_000;
+    let everyone = counts(&store, "everyone");
+    assert_eq!(everyone.on.ok + everyone.on.error, all);
+    assert_eq!(everyone.on.error, errors);
+    assert_eq!(everyone.on.count(), all);
+    assert_eq!(everyone.on.sum_nanos, sum_nanos);
+    // 0..=25 ms in the first bucket, 26..=49 ms in the second.
+    assert_eq!(
+        everyone.on.buckets[0],
+        THREADS as u64 * (MESSAGES / 50) * 26
+    );
+    assert_eq!(everyone.on.buckets[1], all);
+    assert_eq!(everyone.off, CohortCounts::default());
+    let nobody = counts(&store, "nobody");
+    assert_eq!((nobody.off.count(), nobody.off.error), (all, errors));
+    let got = counts(&store, "half");
+    assert_eq!(
+        [[got.on.ok, got.on.error], [got.off.ok, got.off.error]],
+        half
+    );
+    assert!(half[0][0] > 0 && half[1][0] > 0);
+    assert_eq!(got.on.count() + got.off.count(), all);
+}
+
+#[test]
+fn the_histogram_has_every_bucket_a_sum_and_a_count() {
+    let store = store();
+    let durations: Vec<Duration> = [
+        0, 25, 26, 50, 99, 100, 250, 251, 500, 999, 1000, 2000, 2001, 5000, 5001, 10_000, 30_000,
+        30_001, 3_600_000,
+    ]
+    .into_iter()
+    .map(ms)
+    .collect();
+    for (i, &d) in durations.iter().enumerate() {
+        let mut msg = store.message(Context::new());
+        msg.is_enabled("everyone");
+        msg.record(Outcome {
+            error: i % 2 == 1,
+            duration: d,
+        });
+    }
+    let on = counts(&store, "everyone").on;
+    assert_eq!(on, cohort_counts(10, 9, &durations));
+    // Read literally: 2 s and 5 s are bounds, so "slower than 5 s" is exact.
+    assert_eq!(on.buckets, [2, 4, 6, 7, 9, 11, 12, 14, 16, 17, 19]);
+    assert_eq!(on.count(), 19);
+    let sum: f64 = durations.iter().map(Duration::as_secs_f64).sum();
+    assert!((on.sum_seconds() - sum).abs() < 1e-9);
+    // Sub-millisecond precision survives: durations are summed in nanoseconds.
+    let mut msg = store.message(Context::new());
+    msg.is_enabled("everyone");
+    msg.record(Outcome::ok(Duration::from_nanos(1)));
+    assert_eq!(counts(&store, "everyone").on.sum_nanos, on.sum_nanos + 1);
+}
+
+#[test]
+fn complaints_count_per_flag_and_unknown_flags_are_refused() {
+    let store = store();
+    for _ in 0..3 {
+        assert!(store.complaint("half"));
+    }
+    assert!(store.complaint("off_switch"));
+    assert!(!store.complaint("no_such_flag"));
+    assert!(!store.complaint(""));
+    assert_eq!(counts(&store, "half").complaints, 3);
+    assert_eq!(counts(&store, "off_switch").complaints, 1);
+    assert_eq!(counts(&store, "everyone").complaints, 0);
+    let text = store.metrics_text();
+    assert!(text.contains("\nfeature_flags_complaints_total{flag=\"half\"} 3\n"));
+    assert!(!text.contains("no_such_flag"));
+}
+
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
+}
+
+#[test]
+fn every_series_exists_at_zero_from_the_first_load_and_leaves_with_its_flag() {
+    let store = store();
+    let text = store.metrics_text();
+    let mut expected = Vec::new();
+    for flag in ["off_switch", "half", "nobody"] {
+        for cohort in ["on", "off"] {
+            for result in ["ok", "error"] {
+                expected.push(format!(
+                    "feature_flags_outcomes_total{{flag=\"{flag}\",cohort=\"{cohort}\",result=\"{result}\"}} 0"
+                ));
+            }
+            for le in [
+                "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2", "5", "10", "30", "+Inf",
+            ] {
+                expected.push(format!(
+                    "feature_flags_outcome_duration_seconds_bucket{{flag=\"{flag}\",cohort=\"{cohort}\",le=\"{le}\"}} 0"
+                ));
+            }
+            expected.push(format!(
+                "feature_flags_outcome_duration_seconds_sum{{flag=\"{flag}\",cohort=\"{cohort}\"}} 0"
+            ));
+            expected.push(format!(
+                "feature_flags_outcome_duration_seconds_count{{flag=\"{flag}\",cohort=\"{cohort}\"}} 0"
+            ));
+        }
+        expected.push(format!(
+            "feature_flags_complaints_total{{flag=\"{flag}\"}} 0"
+        ));
+    }
+    for line in &expected {
+        assert!(has_line(&text, line), "missing {line:?} in\n{text}");
+    }
+    for (kind, family) in [
+        ("counter", "outcomes_total"),
+        ("histogram", "outcome_duration_seconds"),
+        ("counter", "complaints_total"),
+    ] {
+        assert!(has_line(
+            &text,
+            &format!("# TYPE feature_flags_{family} {kind}")
+        ));
+    }
+    // 7 flags × (4 outcome series + 2 × 13 histogram series + 1 complaint).
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("feature_flags_outcome") || l.starts_with("feature_flags_complaints")
+            })
+            .count()
+    };
+    assert_eq!(series(&text), 7 * (4 + 26 + 1));
+
+    let mut msg = store.message(Context::new().user(1));
+    msg.is_enabled("nobody");
+    msg.record(Outcome::error(Duration::from_millis(1500)));
+    let text = store.metrics_text();
+    for line in [
+        "feature_flags_outcomes_total{flag=\"nobody\",cohort=\"off\",result=\"error\"} 1",
+        "feature_flags_outcome_duration_seconds_bucket{flag=\"nobody\",cohort=\"off\",le=\"1\"} 0",
+        "feature_flags_outcome_duration_seconds_bucket{flag=\"nobody\",cohort=\"off\",le=\"2\"} 1",
+        "feature_flags_outcome_duration_seconds_bucket{flag=\"nobody\",cohort=\"off\",le=\"+Inf\"} 1",
+        "feature_flags_outcome_duration_seconds_sum{flag=\"nobody\",cohort=\"off\"} 1.5",
+        "feature_flags_outcome_duration_seconds_count{flag=\"nobody\",cohort=\"off\"} 1",
+    ] {
+        assert!(has_line(&text, line), "missing {line:?} in\n{text}");
+    }
+
+    store
+        .replace_json(r#"{"version": 1, "flags": {"half": {"enabled": true}}}"#)
+        .unwrap();
+    let text = store.metrics_text();
+    assert_eq!(series(&text), 4 + 26 + 1);
+    assert!(!text.contains("flag=\"nobody\""), "{text}");
+    // Back again: a new flag, from zero.
+    store.replace_json(FLAGS).unwrap();
+    assert_eq!(counts(&store, "nobody"), OutcomeCounts::default());
+}
+
+#[test]
+fn outcomes_are_counted_without_decision_counting_unless_switched_off() {
+    let without_decisions = StoreOptions::new()
+        .count_decisions(false)
+        .from_json(FLAGS)
+        .unwrap();
+    let mut msg = without_decisions.message(Context::new());
+    msg.is_enabled("everyone");
+    assert!(msg.record(Outcome::ok(ms(1))));
+    assert!(without_decisions.complaint("everyone"));
+    assert_eq!(without_decisions.decision_counts("everyone"), None);
+    let counted = without_decisions.outcome_counts("everyone").unwrap();
+    assert_eq!((counted.on.ok, counted.complaints), (1, 1));
+    let text = without_decisions.metrics_text();
+    assert!(!text.contains("decisions_total"));
+    assert!(
+        text.contains(
+            "feature_flags_outcomes_total{flag=\"everyone\",cohort=\"on\",result=\"ok\"} 1"
+        )
+    );
+
+    let without_outcomes = StoreOptions::new()
+        .count_outcomes(false)
+        .from_json(FLAGS)
+        .unwrap();
+    let mut msg = without_outcomes.message(Context::new());
+    msg.is_enabled("everyone");
+    assert!(msg.record(Outcome::ok(ms(1))), "still once per message");
+    assert!(!msg.record(Outcome::ok(ms(1))));
+    assert!(without_outcomes.complaint("everyone"));
+    assert!(!without_outcomes.complaint("no_such_flag"));
+    assert_eq!(without_outcomes.outcome_counts("everyone"), None);
+    assert!(without_outcomes.decision_counts("everyone").is_some());
+    let text = without_outcomes.metrics_text();
+    assert!(!text.contains("feature_flags_outcome"), "{text}");
+    assert!(!text.contains("complaints"), "{text}");
+}
+
+/// Past [`flags_core::INLINE_FLAGS`], exposures spill to the heap and still
+/// count exactly.
+#[test]
+fn files_with_more_flags_than_the_inline_bits_still_count_every_flag() {
+    let flags: Vec<String> = (0..600)
+        .map(|i| {
+            let percentage = if i % 2 == 0 { 100 } else { 0 };
+            format!(r#""f{i}": {{"enabled": true, "rollout_percentage": {percentage}}}"#)
+        })
+        .collect();
+    let text = format!(r#"{{"version": 1, "flags": {{{}}}}}"#, flags.join(","));
+    let store = FlagStore::from_json(&text).unwrap();
+    let asked = [0usize, 1, 255, 256, 257, 400, 511, 512, 599];
+    let mut msg = store.message(Context::new().user(9));
+    for i in asked {
+        assert_eq!(msg.is_enabled(&format!("f{i}")), i % 2 == 0);
+    }
+    assert!(msg.record(Outcome::ok(ms(2))));
+    for i in 0..600 {
+        let c = counts(&store, &format!("f{i}"));
+        let expected = if !asked.contains(&i) {
+            (0, 0)
+        } else if i % 2 == 0 {
+            (1, 0)
+        } else {
+            (0, 1)
+        };
+        assert_eq!((c.on.ok, c.off.ok), expected, "f{i}");
+    }
+}
+
+#[test]
+fn bindings_can_record_their_own_exposure_bits() {
+    let store = store();
+    let snapshot = store.snapshot();
+    let half = snapshot.position("half").unwrap();
+    let nobody = snapshot.position("nobody").unwrap();
+    let everyone = snapshot.position("everyone").unwrap();
+    // A bit in both sets counts as `on`; bits past the flags are ignored.
+    let on = [1u64 << half | 1 << everyone, u64::MAX];
+    let off = [1u64 << nobody | 1 << everyone];
+    snapshot.record_outcome_bits(&on, &off, Outcome::error(ms(7)));
+    assert_eq!(counts(&store, "half").on.error, 1);
+    assert_eq!(counts(&store, "everyone").on.error, 1);
+    assert_eq!(counts(&store, "everyone").off.error, 0);
+    assert_eq!(counts(&store, "nobody").off.error, 1);
+}
