@@ -206,8 +206,8 @@ typedef struct ff_decision {
 
 /**
  * The flag file (or JSON text) was read but is not a valid flag file; the
- * last error text lists every problem, one per line, as `feature_flags
- * --check` prints them.
+ * last error text lists the problems, one per line, as `feature_flags
+ * --check` prints them (the first 100, then how many more: bounded).
  */
 #define FF_INVALID_FILE 5
 
@@ -309,8 +309,8 @@ const char *ff_version(void);
  * # Returns
  * `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_UTF8`, `FF_INVALID_ARGUMENT`
  * (an unknown option bit); `FF_FILE_ERROR` (cannot read or watch the
- * file); `FF_INVALID_FILE` (the last error text lists every problem, one a
- * line, as `feature_flags --check` prints them).
+ * file); `FF_INVALID_FILE` (the last error text lists the problems, one a
+ * line, as `feature_flags --check` prints them: the first 100, then a count).
  *
  * # Memory and lifetimes
  * `path` is only read during the call. The store in `*out` belongs to the
@@ -333,7 +333,7 @@ ff_status ff_store_open(const char *path, uint32_t options, struct ff_store **ou
  *
  * # Returns
  * `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_UTF8`; `FF_INVALID_FILE` (the
- * last error text lists every problem).
+ * last error text lists the problems, bounded as `--check` prints them).
  *
  * # Memory and lifetimes
  * `json` is only read during the call. The store in `*out` belongs to the

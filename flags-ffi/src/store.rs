@@ -119,8 +119,8 @@ fn options() -> flags_core::StoreOptions {
 /// # Returns
 /// `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_UTF8`, `FF_INVALID_ARGUMENT`
 /// (an unknown option bit); `FF_FILE_ERROR` (cannot read or watch the
-/// file); `FF_INVALID_FILE` (the last error text lists every problem, one a
-/// line, as `feature_flags --check` prints them).
+/// file); `FF_INVALID_FILE` (the last error text lists the problems, one a
+/// line, as `feature_flags --check` prints them: the first 100, then a count).
 ///
 /// # Memory and lifetimes
 /// `path` is only read during the call. The store in `*out` belongs to the
@@ -170,7 +170,7 @@ pub unsafe extern "C" fn ff_store_open(
 ///
 /// # Returns
 /// `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_UTF8`; `FF_INVALID_FILE` (the
-/// last error text lists every problem).
+/// last error text lists the problems, bounded as `--check` prints them).
 ///
 /// # Memory and lifetimes
 /// `json` is only read during the call. The store in `*out` belongs to the

@@ -20,8 +20,8 @@ pub const FF_INVALID_ARGUMENT: ff_status = 3;
 /// The flag file could not be read.
 pub const FF_FILE_ERROR: ff_status = 4;
 /// The flag file (or JSON text) was read but is not a valid flag file; the
-/// last error text lists every problem, one per line, as `feature_flags
-/// --check` prints them.
+/// last error text lists the problems, one per line, as `feature_flags
+/// --check` prints them (the first 100, then how many more: bounded).
 pub const FF_INVALID_FILE: ff_status = 5;
 /// The store was closed by `ff_store_close`.
 pub const FF_CLOSED: ff_status = 6;
