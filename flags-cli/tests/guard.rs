@@ -270,6 +270,14 @@ fn usage_errors() {
             ],
             "--interval",
         ),
+        (
+            vec!["--guard", "--scrape", "127.0.0.1:8080/metrics"],
+            "is not an http:// or https:// URL",
+        ),
+        (
+            vec!["--guard", "--prometheus", "http://"],
+            "is not an http:// or https:// URL",
+        ),
     ] {
         let out = bin()
             .arg("--file")

@@ -27,7 +27,27 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     Duration::try_from(d).map_err(|e| e.to_string())
 }
 
+/// A source URL must say how to reach it: a typo should stop the guard at
+/// once, not leave it holding every plan on a source that can never answer.
+fn check_url(option: &str, url: &str) -> Result<(), Failure> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
+        _ => Err(Failure::usage(format!(
+            "{option} {url:?} is not an http:// or https:// URL such as http://127.0.0.1:8080/metrics"
+        ))),
+    }
+}
+
 pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
+    for url in &cli.scrape {
+        check_url("--scrape", url)?;
+    }
+    if let Some(url) = &cli.prometheus {
+        check_url("--prometheus", url)?;
+    }
     let interval = match &cli.interval {
         Some(text) => parse_interval(text).map_err(Failure::usage)?,
         None => Duration::from_secs(15),
