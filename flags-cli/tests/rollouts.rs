@@ -493,6 +493,64 @@ fn concurrent_starts_and_pauses_lose_nothing() {
 }
 
 #[test]
+fn racing_pause_resume_and_start_on_one_flag_apply_in_some_order_and_lose_nothing() {
+    let env = Env::new();
+    env.run(&["--feature", "new_gpt_model", "--plan", "--start"])
+        .ok();
+    let commands = ["--pause", "--resume", "--start"];
+    let mut succeeded = 0;
+    for _wave in 0..4 {
+        let children: Vec<_> = commands
+            .iter()
+            .flat_map(|command| [command, command])
+            .map(|command| {
+                bin()
+                    .arg("--file")
+                    .arg(&env.file)
+                    .args(["--feature", "new_gpt_model", command])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            let status = child.wait().unwrap();
+            // Refused (a pause of a paused plan, a start of a running one)
+            // is fine; a crash or a usage error is not.
+            assert!(matches!(status.code(), Some(0 | 1)), "{status:?}");
+            succeeded += usize::from(status.success());
+        }
+    }
+    // Every command that succeeded changed the state once, in the order
+    // the lock let them in: the audit log is one unbroken chain from
+    // `running` to what the file says now.
+    let changes: Vec<(String, String)> = env
+        .audit_lines()
+        .iter()
+        .filter(|l| l["field"] == "plan.state")
+        .map(|l| {
+            (
+                l["old"].as_str().unwrap_or("").to_owned(),
+                l["new"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(changes.len(), 1 + succeeded, "{changes:?}");
+    for pair in changes.windows(2) {
+        assert_eq!(
+            pair[0].1, pair[1].0,
+            "a lost or doubled change: {changes:?}"
+        );
+    }
+    let now = rollouts(&env).rollouts["new_gpt_model"].state.status;
+    assert_eq!(changes.last().unwrap().1, now.to_string());
+    // Whatever the order, the flag is at phase 1's percentage and on.
+    assert_eq!(flag(&env, "new_gpt_model")["rollout_percentage"], 5);
+    assert_eq!(flag(&env, "new_gpt_model")["enabled"], true);
+}
+
+#[test]
 fn apply_step_acts_once_and_refuses_a_stale_decision() {
     let env = Env::new();
     env.run(&[
