@@ -7,11 +7,13 @@ use crate::decision::{Context, Decision, Reason};
 use crate::outcomes::{Cohort, Outcome};
 use crate::snapshot::{Handle, Snapshot};
 
-/// Flags whose exposure a [`Message`] keeps on the stack: bits for the
-/// first 256 flags of the file, 64 bytes. A file with more flags still
-/// works; see [`Message`].
+/// Flags whose exposure a [`Message`] keeps on the stack: two bits for
+/// each of the first 256 flags of the file, 64 bytes. A file with more
+/// flags still works; see [`Message`].
 pub const INLINE_FLAGS: usize = 256;
-const INLINE_WORDS: usize = INLINE_FLAGS / 64;
+/// Flags per word of exposure pairs.
+const PAIRS_PER_WORD: usize = 32;
+const INLINE_WORDS: usize = INLINE_FLAGS / PAIRS_PER_WORD;
 
 /// One incoming message: evaluates flags on one version of the file,
 /// remembers which flags it asked about (*exposed*) and in which cohort,
@@ -125,10 +127,12 @@ impl<'c, S: Deref<Target = Snapshot>> Message<'c, S> {
 
     #[inline(always)]
     fn evaluate_position(&mut self, position: usize) -> Decision {
-        let decision = self.snapshot.evaluate_known(position, &self.ctx);
-        self.exposures
-            .expose(position, &decision, self.snapshot.len());
-        decision
+        let flags = self.snapshot.len();
+        let exposures = &mut self.exposures;
+        self.snapshot
+            .evaluate_known(position, &self.ctx, |decision| {
+                exposures.expose(position, decision, flags)
+            })
     }
 
     /// The cohort flag `name` is exposed in for this message, or `None`
@@ -151,72 +155,67 @@ impl<'c, S: Deref<Target = Snapshot>> Message<'c, S> {
         }
         self.recorded = true;
         let e = &self.exposures;
-        self.snapshot.record_outcome_from(0, &e.on, &e.off, outcome);
+        self.snapshot.record_outcome_pairs(0, &e.inline, outcome);
         if let Some(spill) = &e.spill {
-            let (on, off) = spill.split_at(spill.len() / 2);
             self.snapshot
-                .record_outcome_from(INLINE_WORDS, on, off, outcome);
+                .record_outcome_pairs(INLINE_FLAGS, spill, outcome);
         }
         true
     }
 }
 
-/// Bit sets over the snapshot's flag positions: exposed in the `on` cohort,
-/// exposed in the `off` cohort.
+/// The exposed flags, two bits per flag position (bits `2p` and `2p + 1`
+/// of word `p / 32`): the low bit says the decision was on, the high bit
+/// that the rollout step decided. `on` is the low bit; `off` is the high
+/// bit alone (SPEC.md "Outcomes"); neither bit, not exposed or in no
+/// cohort.
+///
+/// Why pairs rather than an `on` and an `off` bit set: a check then costs
+/// one shift and one OR into one word, with no test of the decision.
 #[derive(Debug, Default)]
 struct Exposures {
-    on: [u64; INLINE_WORDS],
-    off: [u64; INLINE_WORDS],
-    /// Positions from [`INLINE_FLAGS`] on: the `on` words, then as many
-    /// `off` words.
+    inline: [u64; INLINE_WORDS],
+    /// Positions from [`INLINE_FLAGS`] on, in the same layout.
     spill: Option<Box<[u64]>>,
 }
 
 impl Exposures {
     #[inline(always)]
     fn expose(&mut self, position: usize, decision: &Decision, flags: usize) {
-        let on = u64::from(decision.enabled);
-        let off = u64::from(!decision.enabled & (decision.reason == Reason::Rollout));
-        let (word, bit) = (position / 64, position % 64);
-        if word < INLINE_WORDS {
-            self.on[word] |= on << bit;
-            self.off[word] |= off << bit;
-        } else {
-            self.expose_spilled(word - INLINE_WORDS, bit, on, off, flags);
+        let pair = u64::from(decision.enabled) | u64::from(decision.reason == Reason::Rollout) << 1;
+        // The shift wraps at 64 as x86's and Arm's shift instructions do,
+        // so it needs no masking.
+        let bits = pair.wrapping_shl((2 * position) as u32);
+        let word = position / PAIRS_PER_WORD;
+        match self.inline.get_mut(word) {
+            Some(exposed) => *exposed |= bits,
+            None => self.expose_spilled(word - INLINE_WORDS, bits, flags),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn expose_spilled(&mut self, word: usize, bit: usize, on: u64, off: u64, flags: usize) {
+    fn expose_spilled(&mut self, word: usize, bits: u64, flags: usize) {
         let words = flags
-            .div_ceil(64)
+            .div_ceil(PAIRS_PER_WORD)
             .saturating_sub(INLINE_WORDS)
             .max(word + 1);
         let spill = self
             .spill
-            .get_or_insert_with(|| vec![0; 2 * words].into_boxed_slice());
-        let half = spill.len() / 2;
-        spill[word] |= on << bit;
-        spill[half + word] |= off << bit;
+            .get_or_insert_with(|| vec![0; words].into_boxed_slice());
+        spill[word] |= bits;
     }
 
     fn cohort(&self, position: usize) -> Option<Cohort> {
-        let (word, bit) = (position / 64, position % 64);
-        let (on, off) = if word < INLINE_WORDS {
-            (self.on[word], self.off[word])
-        } else {
-            let spill = self.spill.as_deref()?;
-            let half = spill.len() / 2;
-            let word = word - INLINE_WORDS;
-            (spill[word], spill[half + word])
+        let word = position / PAIRS_PER_WORD;
+        let bits = match self.inline.get(word) {
+            Some(&bits) => bits,
+            None => *self.spill.as_deref()?.get(word - INLINE_WORDS)?,
         };
-        if on >> bit & 1 == 1 {
-            Some(Cohort::On)
-        } else if off >> bit & 1 == 1 {
-            Some(Cohort::Off)
-        } else {
-            None
+        match bits >> (2 * position % 64) & 0b11 {
+            0b01 | 0b11 => Some(Cohort::On),
+            0b10 => Some(Cohort::Off),
+            _ => None,
         }
     }
 }
@@ -227,7 +226,7 @@ mod tests {
 
     #[test]
     fn a_message_is_small_enough_for_the_stack() {
-        // Two inline bit sets, the spill pointer, the snapshot and context.
+        // The inline pairs, the spill pointer, the snapshot and context.
         assert!(std::mem::size_of::<Message<'_, &Snapshot>>() <= 160);
     }
 }

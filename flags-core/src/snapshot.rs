@@ -184,10 +184,15 @@ impl CompiledFlag {
     #[inline(always)]
     fn evaluate(&self, ctx: &Context<'_>) -> Decision {
         let decision = self.decide(ctx);
-        if let Some(counters) = &self.counters {
-            counters.record(Tally::of(&decision));
-        }
+        self.count(&decision);
         decision
+    }
+
+    #[inline(always)]
+    fn count(&self, decision: &Decision) {
+        if let Some(counters) = &self.counters {
+            counters.record(Tally::of(decision));
+        }
     }
 
     /// [`CompiledFlag::evaluate`] for batches, which look the thread's
@@ -400,11 +405,25 @@ impl Snapshot {
         }
     }
 
-    /// Evaluates the flag at `position`, which must be below `len()`.
+    /// Evaluates the flag at `position` (an unknown flag past `len()`),
+    /// handing a known flag's decision to `decided` before counting it: a
+    /// [`crate::Message`] exposes it there, while the decision is still in
+    /// registers (after the count it had to be reloaded from the stack, a
+    /// third of exposure's cost).
     #[inline(always)]
-    pub(crate) fn evaluate_known(&self, position: usize, ctx: &Context<'_>) -> Decision {
+    pub(crate) fn evaluate_known(
+        &self,
+        position: usize,
+        ctx: &Context<'_>,
+        decided: impl FnOnce(&Decision),
+    ) -> Decision {
         match self.flags.get(position) {
-            Some(flag) => flag.evaluate(ctx),
+            Some(flag) => {
+                let decision = flag.decide(ctx);
+                decided(&decision);
+                flag.count(&decision);
+                decision
+            }
             None => self.unknown_flag(),
         }
     }
@@ -514,6 +533,36 @@ impl Snapshot {
             for (mut bits, cohort) in [(on, Cohort::On), (off, Cohort::Off)] {
                 while bits != 0 {
                     let position = base + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if let Some(flag) = counters.get(position) {
+                        flag.record_on(stripe, cohort, tallied);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts `outcome` for the flags exposed in `pairs`, two bits per flag
+    /// from position `first` on (the layout of a [`crate::Message`]'s
+    /// exposures: low bit on, high bit alone off).
+    #[inline]
+    pub(crate) fn record_outcome_pairs(&self, first: usize, pairs: &[u64], outcome: Outcome) {
+        const LOW_BITS: u64 = 0x5555_5555_5555_5555;
+        let Some(counters) = self.outcomes.as_deref() else {
+            return;
+        };
+        let tallied = Tallied::new(outcome);
+        let stripe = current_stripe();
+        for (word, &bits) in pairs.iter().enumerate() {
+            if bits == 0 {
+                continue;
+            }
+            let on = bits & LOW_BITS;
+            let off = bits >> 1 & !bits & LOW_BITS;
+            let base = first + word * 32;
+            for (mut bits, cohort) in [(on, Cohort::On), (off, Cohort::Off)] {
+                while bits != 0 {
+                    let position = base + bits.trailing_zeros() as usize / 2;
                     bits &= bits - 1;
                     if let Some(flag) = counters.get(position) {
                         flag.record_on(stripe, cohort, tallied);

@@ -9,6 +9,7 @@ use flags_core::{
     ChatType, Cohort, CohortCounts, Context, DURATION_BOUNDS, FlagStore, Message, Outcome,
     OutcomeCounts, Reason, StoreOptions,
 };
+use proptest::prelude::*;
 
 /// One flag per evaluation step.
 const FLAGS: &str = r#"{
@@ -536,4 +537,76 @@ fn bindings_can_record_their_own_exposure_bits() {
     assert_eq!(counts(&store, "everyone").on.error, 1);
     assert_eq!(counts(&store, "everyone").off.error, 0);
     assert_eq!(counts(&store, "nobody").off.error, 1);
+}
+
+/// The flag of kind `kind` (one per evaluation step, and rollouts between
+/// 0 and 100 %), as JSON.
+fn flag_of_kind(kind: u8) -> String {
+    match kind % 8 {
+        0 => r#"{"enabled": false}"#.into(),
+        1 => r#"{"enabled": true, "exclude_chats": [-100]}"#.into(),
+        2 => r#"{"enabled": true, "chat_types": ["private"]}"#.into(),
+        3 => r#"{"enabled": true, "rollout_percentage": 0, "user_groups": ["beta"]}"#.into(),
+        4 => r#"{"enabled": true, "rollout_percentage": 30, "bucket_by": "chat"}"#.into(),
+        percentage => format!(
+            r#"{{"enabled": true, "rollout_percentage": {}}}"#,
+            (percentage - 5) * 50
+        ),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Whatever the file's size (past the inline exposures too), however a
+    /// flag is asked (by name or handle, once or again, or not at all) and
+    /// whatever decided it, one recorded outcome counts once for exactly
+    /// the flags asked, each in the cohort [`Cohort::of`] its decision gives.
+    #[test]
+    fn a_message_counts_exactly_the_flags_it_asked_in_their_cohorts(
+        kinds in prop::collection::vec(any::<u8>(), 1..700),
+        asks in prop::collection::vec((any::<prop::sample::Index>(), any::<bool>()), 0..40),
+        user in prop_oneof![Just(7i64), 1i64..1_000_000],
+        chat in prop_oneof![Just(None), Just(Some(-100i64)), (-1_000i64..-200).prop_map(Some)],
+    ) {
+        let flags: Vec<String> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, &kind)| format!(r#""f{i}": {}"#, flag_of_kind(kind)))
+            .collect();
+        let text = format!(
+            r#"{{"version": 1, "groups": {{"beta": [7]}}, "flags": {{{}}}}}"#,
+            flags.join(",")
+        );
+        let store = FlagStore::from_json(&text).unwrap();
+        let ctx = match chat {
+            Some(chat) => Context::new().user(user).chat(chat, ChatType::Group),
+            None => Context::new().user(user),
+        };
+        let mut msg = store.message(ctx);
+        let mut expected = vec![None; kinds.len()];
+        for (index, by_handle) in &asks {
+            let i = index.index(kinds.len());
+            let name = format!("f{i}");
+            let decision = if *by_handle {
+                msg.evaluate_handle(store.handle(&name))
+            } else {
+                msg.evaluate(&name)
+            };
+            expected[i] = Some(Cohort::of(&decision));
+            prop_assert_eq!(msg.cohort(&name), Cohort::of(&decision));
+        }
+        prop_assert!(msg.record(Outcome::error(ms(3))));
+        prop_assert!(!msg.record(Outcome::error(ms(3))));
+        for (i, expected) in expected.iter().enumerate() {
+            let c = counts(&store, &format!("f{i}"));
+            let counted = (c.on.error, c.off.error);
+            let want = match expected.flatten() {
+                Some(Cohort::On) => (1, 0),
+                Some(Cohort::Off) => (0, 1),
+                None => (0, 0),
+            };
+            prop_assert_eq!(counted, want, "f{} (kind {})", i, kinds[i] % 8);
+        }
+    }
 }
