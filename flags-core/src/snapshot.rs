@@ -184,7 +184,9 @@ impl CompiledFlag {
     #[inline(always)]
     fn evaluate(&self, ctx: &Context<'_>) -> Decision {
         let decision = self.decide(ctx);
-        self.count(&decision);
+        if let Some(counters) = &self.counters {
+            counters.record(Tally::of(&decision));
+        }
         decision
     }
 
