@@ -171,7 +171,7 @@ impl<'c, S: Deref<Target = Snapshot>> Message<'c, S> {
 /// cohort.
 ///
 /// Why pairs rather than an `on` and an `off` bit set: a check then costs
-/// one shift and one OR into one word, with no test of the decision.
+/// one shift and one OR into one word instead of two.
 #[derive(Debug, Default)]
 struct Exposures {
     inline: [u64; INLINE_WORDS],

@@ -511,37 +511,15 @@ impl Snapshot {
     /// bits (a [`crate::Message`] does this for you); bits past the flag
     /// count are ignored, and a bit set in both counts as `on`.
     pub fn record_outcome_bits(&self, on: &[u64], off: &[u64], outcome: Outcome) {
-        self.record_outcome_from(0, on, off, outcome);
-    }
-
-    /// [`Snapshot::record_outcome_bits`] for bits that start at word
-    /// `first_word`.
-    #[inline]
-    pub(crate) fn record_outcome_from(
-        &self,
-        first_word: usize,
-        on: &[u64],
-        off: &[u64],
-        outcome: Outcome,
-    ) {
         let Some(counters) = self.outcomes.as_deref() else {
             return;
         };
-        let tallied = Tallied::new(outcome);
-        let stripe = current_stripe();
-        let words = on.len().max(off.len());
-        for word in 0..words {
+        let (tallied, stripe) = (Tallied::new(outcome), current_stripe());
+        for word in 0..on.len().max(off.len()) {
             let on = on.get(word).copied().unwrap_or(0);
             let off = off.get(word).copied().unwrap_or(0) & !on;
-            let base = (first_word + word) * 64;
-            for (mut bits, cohort) in [(on, Cohort::On), (off, Cohort::Off)] {
-                while bits != 0 {
-                    let position = base + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    if let Some(flag) = counters.get(position) {
-                        flag.record_on(stripe, cohort, tallied);
-                    }
-                }
+            for (bits, cohort) in [(on, Cohort::On), (off, Cohort::Off)] {
+                record_set_bits(counters, stripe, tallied, cohort, word * 64, 1, bits);
             }
         }
     }
@@ -555,23 +533,23 @@ impl Snapshot {
         let Some(counters) = self.outcomes.as_deref() else {
             return;
         };
-        let tallied = Tallied::new(outcome);
-        let stripe = current_stripe();
+        let (tallied, stripe) = (Tallied::new(outcome), current_stripe());
         for (word, &bits) in pairs.iter().enumerate() {
             if bits == 0 {
                 continue;
             }
             let on = bits & LOW_BITS;
             let off = bits >> 1 & !bits & LOW_BITS;
-            let base = first + word * 32;
-            for (mut bits, cohort) in [(on, Cohort::On), (off, Cohort::Off)] {
-                while bits != 0 {
-                    let position = base + bits.trailing_zeros() as usize / 2;
-                    bits &= bits - 1;
-                    if let Some(flag) = counters.get(position) {
-                        flag.record_on(stripe, cohort, tallied);
-                    }
-                }
+            for (bits, cohort) in [(on, Cohort::On), (off, Cohort::Off)] {
+                record_set_bits(
+                    counters,
+                    stripe,
+                    tallied,
+                    cohort,
+                    first + word * 32,
+                    2,
+                    bits,
+                );
             }
         }
     }
@@ -598,6 +576,27 @@ impl Snapshot {
     #[inline]
     pub fn message<'c>(&self, ctx: Context<'c>) -> crate::Message<'c, &Snapshot> {
         crate::Message::new(self, ctx)
+    }
+}
+
+/// Counts `tallied` in `cohort` for the flag at `first + i / bits_per_flag`
+/// for each set bit `i` of `bits` (positions past the flags are ignored).
+#[inline(always)]
+fn record_set_bits(
+    counters: &[Arc<OutcomeCounters>],
+    stripe: StripeIndex,
+    tallied: Tallied,
+    cohort: Cohort,
+    first: usize,
+    bits_per_flag: usize,
+    mut bits: u64,
+) {
+    while bits != 0 {
+        let position = first + bits.trailing_zeros() as usize / bits_per_flag;
+        bits &= bits - 1;
+        if let Some(flag) = counters.get(position) {
+            flag.record_on(stripe, cohort, tallied);
+        }
     }
 }
 

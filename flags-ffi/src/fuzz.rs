@@ -170,12 +170,7 @@ pub fn exercise(data: &[u8]) {
         // before reading.
         let status = match op % 14 {
             0 => {
-                let mut decision = ff_decision {
-                    enabled: false,
-                    reason: 0,
-                    has_bucket: false,
-                    bucket: 0,
-                };
+                let mut decision = ff_decision::default();
                 // SAFETY: arguments are NULL or live locals of the stated length.
                 let status = unsafe {
                     ff_store_evaluate(store_ptr, name_ptr, name_len, ctx_ptr, &raw mut decision)
@@ -203,12 +198,7 @@ pub fn exercise(data: &[u8]) {
                             ff_store_handle(store_ptr, name_ptr, name_len, &raw mut handle)
                         };
                         assert_eq!(s, FF_OK);
-                        let mut again = ff_decision {
-                            enabled: false,
-                            reason: 0,
-                            has_bucket: false,
-                            bucket: 0,
-                        };
+                        let mut again = ff_decision::default();
                         // SAFETY: arguments are NULL or live locals of the stated length.
                         let s = unsafe {
                             ff_store_evaluate_handle(store_ptr, handle, ctx_ptr, &raw mut again)
@@ -253,12 +243,7 @@ pub fn exercise(data: &[u8]) {
                 unsafe { ff_store_handle(store_ptr, name_ptr, name_len, out) }
             }
             3 => {
-                let mut decision = ff_decision {
-                    enabled: false,
-                    reason: 0,
-                    has_bucket: false,
-                    bucket: 0,
-                };
+                let mut decision = ff_decision::default();
                 // SAFETY: arguments are NULL or live locals of the stated length.
                 unsafe {
                     ff_store_evaluate_handle(

@@ -125,7 +125,7 @@ pub struct ff_context {
 
 /// The answer for one flag and one message.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ff_decision {
     pub enabled: bool,
     /// One of `FF_REASON_*`.

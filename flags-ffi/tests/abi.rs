@@ -321,12 +321,7 @@ fn is_enabled_gives_the_default_only_for_unknown_flags() {
 fn null_pointers_are_reported_not_dereferenced() {
     let store = from_json(SMALL_FILE);
     let ctx = context(Some(1), None, FF_CHAT_TYPE_NONE, &[]);
-    let mut decision = ff_decision {
-        enabled: false,
-        reason: 0,
-        has_bucket: false,
-        bucket: 0,
-    };
+    let mut decision = ff_decision::default();
     let mut flag = false;
     let mut number = 0u64;
     let mut handle_out = 0u32;
@@ -462,12 +457,7 @@ fn invalid_utf8_and_out_of_range_arguments_are_rejected() {
     let store = from_json(SMALL_FILE);
     let ctx = context(Some(1), Some(2), FF_CHAT_TYPE_GROUP, &[]);
     let bad = b"al\xffpha";
-    let mut decision = ff_decision {
-        enabled: false,
-        reason: 0,
-        has_bucket: false,
-        bucket: 0,
-    };
+    let mut decision = ff_decision::default();
     // SAFETY: valid pointers for the call.
     let status =
         unsafe { ff_store_evaluate(store, bad.as_ptr().cast(), bad.len(), &ctx, &mut decision) };
@@ -550,12 +540,7 @@ fn handles_this_store_never_returned_are_rejected() {
         Ok(FF_REASON_UNKNOWN_FLAG)
     );
     let handles = [beta, later + 7];
-    let mut out = [ff_decision {
-        enabled: false,
-        reason: 0,
-        has_bucket: false,
-        bucket: 0,
-    }; 2];
+    let mut out = [ff_decision::default(); 2];
     // SAFETY: `out` has room for both handles.
     let status =
         unsafe { ff_store_evaluate_handles(store, handles.as_ptr(), 2, &ctx, out.as_mut_ptr()) };
@@ -654,12 +639,7 @@ fn a_closed_store_answers_ff_closed_until_freed() {
     let mut text = ptr::null_mut();
     let mut h = 0;
     let mut flag = false;
-    let mut decision = ff_decision {
-        enabled: false,
-        reason: 0,
-        has_bucket: false,
-        bucket: 0,
-    };
+    let mut decision = ff_decision::default();
     // SAFETY: a closed but not freed store stays a valid pointer.
     unsafe {
         assert_eq!(ff_store_generation(store, &mut number), FF_CLOSED);

@@ -59,12 +59,7 @@ fn ff(text: &str) -> ff_str {
 
 /// Runs every evaluation entry point `rounds` times with `groups`.
 fn evaluate_everything(store: *const ff_store, handles: &[u32], groups: &[ff_str], rounds: i64) {
-    let mut decision = ff_decision {
-        enabled: false,
-        reason: 0,
-        has_bucket: false,
-        bucket: 0,
-    };
+    let mut decision = ff_decision::default();
     let mut decisions = [decision; 3];
     let mut bits = [0u64; 1];
     let mut enabled = false;
@@ -157,12 +152,7 @@ fn a_reused_message_allocates_nothing() {
         };
         let (mut enabled, mut recorded) = (false, false);
         let (mut bits, mut control) = ([0u64; 1], [0u64; 1]);
-        let mut decision = ff_decision {
-            enabled: false,
-            reason: 0,
-            has_bucket: false,
-            bucket: 0,
-        };
+        let mut decision = ff_decision::default();
         // SAFETY: every pointer is valid for the call.
         let statuses = unsafe {
             [

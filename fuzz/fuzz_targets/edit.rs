@@ -24,23 +24,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         return;
     };
     let Ok(before) = parse_flag_file(text) else {
-        // Targeting (bits of h[5] beyond its lowest): bucket_by, description,
-        // a user group added.
-        let bucket_by = match (h[5] >> 1) & 3 {
-            1 => Some(BucketBy::User),
-            2 => Some(BucketBy::Chat),
-            _ => None,
-        };
-        let description = (h[5] & 8 != 0).then(|| format!("d{}", h[2]));
-        let add_group = (h[5] & 16 != 0).then(|| "beta_testers".to_owned());
-        let targeting = Targeting {
-            bucket_by,
-            description: description.clone(),
-            add_user_groups: add_group.iter().cloned().collect(),
-            ..Targeting::default()
-        };
         let request = EditRequest {
-            targeting,
+            targeting: targeting_of(h),
             flag: "f".into(),
             enabled: Some(true),
             ..EditRequest::default()
@@ -85,21 +70,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             },
         )
         .collect();
-    // Targeting (bits of h[5] beyond its lowest): bucket_by, description,
-    // a user group added.
-    let bucket_by = match (h[5] >> 1) & 3 {
-        1 => Some(BucketBy::User),
-        2 => Some(BucketBy::Chat),
-        _ => None,
-    };
-    let description = (h[5] & 8 != 0).then(|| format!("d{}", h[2]));
-    let add_group = (h[5] & 16 != 0).then(|| "beta_testers".to_owned());
-    let targeting = Targeting {
-        bucket_by,
-        description: description.clone(),
-        add_user_groups: add_group.iter().cloned().collect(),
-        ..Targeting::default()
-    };
+    let targeting = targeting_of(h);
+    let bucket_by = targeting.bucket_by;
+    let description = targeting.description.clone();
+    let add_group = targeting.add_user_groups.first().cloned();
     let request = EditRequest {
         targeting,
         flag: name.clone(),
@@ -213,3 +187,22 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         "bytes after the edit changed"
     );
 });
+
+/// Targeting from the bits of `h[5]` beyond its lowest: bucket_by, a
+/// description, a user group added.
+fn targeting_of(h: &[u8]) -> Targeting {
+    let bucket_by = match (h[5] >> 1) & 3 {
+        1 => Some(BucketBy::User),
+        2 => Some(BucketBy::Chat),
+        _ => None,
+    };
+    Targeting {
+        bucket_by,
+        description: (h[5] & 8 != 0).then(|| format!("d{}", h[2])),
+        add_user_groups: (h[5] & 16 != 0)
+            .then(|| "beta_testers".to_owned())
+            .into_iter()
+            .collect(),
+        ..Targeting::default()
+    }
+}
