@@ -461,6 +461,7 @@ pub fn check(file: &Path, flag_text: &str) -> Result<(), Failure> {
         lines: problems
             .iter()
             .map(|p| format!("{}: {p}", path.display()))
+            .chain(problems.unlisted_line())
             .collect(),
         code: 1,
     })?;

@@ -381,6 +381,37 @@ fn a_hand_broken_rollouts_file_is_refused_and_left_as_it_is() {
     );
 }
 
+/// A rollouts file with more problems than a report lists: `--check`
+/// prints the first ones and counts the rest, as it does for a flag file.
+#[test]
+fn check_counts_the_rollouts_problems_it_does_not_list() {
+    let env = Env::new();
+    env.run(&["--feature", "new_gpt_model", "--plan"]).ok();
+    let mut file: Value =
+        serde_json::from_str(&fs::read_to_string(env.path(ROLLOUTS)).unwrap()).unwrap();
+    let mut plan = file["rollouts"]["new_gpt_model"].clone();
+    plan["state"] = "runing".into();
+    let plans: serde_json::Map<String, Value> = (0..150)
+        .map(|i| (format!("plan_{i}"), plan.clone()))
+        .collect();
+    file["rollouts"] = plans.into();
+    fs::write(env.path(ROLLOUTS), file.to_string()).unwrap();
+    let check = env.run(&["--check"]);
+    assert_eq!(check.code, 1, "{check:?}");
+    let lines: Vec<&str> = check.stderr.lines().collect();
+    let listed = lines
+        .iter()
+        .filter(|l| l.contains("rollouts.json: "))
+        .count();
+    assert_eq!(listed, flags_core::MAX_LISTED_PROBLEMS, "{check:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("... and ") && l.ends_with(" more problems")),
+        "{check:?}"
+    );
+}
+
 #[test]
 fn orphan_plans_are_reported() {
     let env = Env::new();
