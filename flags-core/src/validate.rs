@@ -15,7 +15,7 @@
 
 mod stream;
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::de::DeserializeSeed;
 
@@ -44,7 +44,6 @@ const MAX_NAME_LEN: usize = 128;
 /// Parses and validates flag file text. The whole file is rejected if any
 /// part of it is wrong; the error lists every problem found.
 pub fn parse_flag_file(text: &str) -> Result<FlagFile, Problems> {
-    let whole_file = |message: String| Problems::whole_file(message);
     // A UTF-8 byte-order mark, which Windows editors write, is not part of
     // the JSON: skip it (README, "Decisions where the spec is silent").
     let text = text.strip_prefix(BOM).unwrap_or(text);
@@ -52,9 +51,8 @@ pub fn parse_flag_file(text: &str) -> Result<FlagFile, Problems> {
     // U+2028 is not empty but not JSON either.
     let content = text.trim_start_matches(JSON_WHITESPACE);
     if content.is_empty() {
-        return Err(whole_file(
-            "the file is empty; a flag file is a JSON object with \"version\": 1 and \"flags\""
-                .into(),
+        return Err(Problems::whole_file(
+            "the file is empty; a flag file is a JSON object with \"version\": 1 and \"flags\"",
         ));
     }
     // The fast reader takes nearly every file; what it leaves (a syntax
@@ -62,8 +60,9 @@ pub fn parse_flag_file(text: &str) -> Result<FlagFile, Problems> {
     // messages name the error and its place.
     let (file, problems) = match validate_fast(text) {
         Some(result) => result,
-        None => validate_with_serde_json(text)
-            .map_err(|e| whole_file(format!("not valid JSON: {e}{}", odd_start_hint(content))))?,
+        None => validate_with_serde_json(text).map_err(|e| {
+            Problems::whole_file(format!("not valid JSON: {e}{}", odd_start_hint(content)))
+        })?,
     };
     if problems.is_empty() {
         Ok(file)
@@ -136,14 +135,6 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The path of `key` inside the object at `parent`.
-#[cfg(test)]
-fn child(parent: &str, key: &str) -> String {
-    let mut path = parent.to_owned();
-    push_key(&mut path, key);
-    path
-}
-
 /// Appends the step to `key` to `path`: `.key`, or `["a key"]` for a key
 /// that is not a plain word. A long key is shortened in the middle.
 fn push_key(path: &mut String, key: &str) {
@@ -160,11 +151,6 @@ fn push_key(path: &mut String, key: &str) {
     } else {
         let _ = write!(path, "[{}]", Quoted(key));
     }
-}
-
-#[cfg(test)]
-fn index(parent: &str, i: usize) -> String {
-    format!("{parent}[{i}]")
 }
 
 /// Where a value is, as a chain of borrowed steps on the stack: walking a
@@ -214,33 +200,6 @@ impl<'a> Path<'a> {
     }
 }
 
-/// A duplicate-key problem with its place in the report: the pre-order
-/// number of its object, then the order it was found in.
-struct RankedDuplicate {
-    rank: (usize, usize),
-    problem: Problem,
-}
-
-impl PartialEq for RankedDuplicate {
-    fn eq(&self, other: &Self) -> bool {
-        self.rank == other.rank
-    }
-}
-
-impl Eq for RankedDuplicate {}
-
-impl PartialOrd for RankedDuplicate {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for RankedDuplicate {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.rank.cmp(&other.rank)
-    }
-}
-
 #[derive(Default)]
 struct Validator {
     /// The first [`MAX_LISTED_PROBLEMS`] of validation's problems, in file
@@ -252,11 +211,10 @@ struct Validator {
     /// streamed object learns its duplicates only after its members, but
     /// they are listed first, before validation's problems, parents before
     /// children, as a walk of the whole tree would find them. Only the
-    /// [`MAX_LISTED_PROBLEMS`] first in that order are kept (a max-heap:
-    /// the last in order is the one dropped).
-    duplicates: BinaryHeap<RankedDuplicate>,
-    /// Duplicates found so far, for their rank among one object's.
-    duplicates_found: usize,
+    /// [`MAX_LISTED_PROBLEMS`] first in that order are kept, by (object
+    /// number, problems found so far): the last in order is the one
+    /// dropped.
+    duplicates: BTreeMap<(usize, usize), Problem>,
     /// Objects and collected trees numbered so far, in pre-order.
     numbered: usize,
     /// Reused while reading an id array, so each array costs one allocation
@@ -283,14 +241,7 @@ impl Validator {
     }
 
     fn into_problems(self) -> Problems {
-        let listed = self
-            .duplicates
-            .into_sorted_vec()
-            .into_iter()
-            .map(|ranked| ranked.problem)
-            .chain(self.problems)
-            .take(MAX_LISTED_PROBLEMS)
-            .collect();
+        let listed = self.duplicates.into_values().chain(self.problems).collect();
         Problems::new(listed, self.found)
     }
 
@@ -370,23 +321,22 @@ impl Validator {
 
     fn report_duplicate(&mut self, number: usize, path: &Path, key: &str, count: usize) {
         self.found += 1;
-        self.duplicates_found += 1;
-        let rank = (number, self.duplicates_found);
+        let rank = (number, self.found);
         if self.duplicates.len() >= MAX_LISTED_PROBLEMS {
-            match self.duplicates.peek() {
-                Some(last) if rank < last.rank => {
-                    self.duplicates.pop();
+            match self.duplicates.last_key_value() {
+                Some((&last, _)) if rank < last => {
+                    self.duplicates.pop_last();
                 }
                 _ => return,
             }
         }
-        self.duplicates.push(RankedDuplicate {
+        self.duplicates.insert(
             rank,
-            problem: Problem {
+            Problem {
                 path: path.key(key).render(),
                 message: format!("appears {count} times in one object; JSON keeps only one, so remove or rename the others"),
             },
-        });
+        );
     }
 
     fn unknown_field(&mut self, path: &Path, key: &str, known: &[&str]) {
@@ -675,11 +625,11 @@ mod tests {
 
     #[test]
     fn paths_quote_unusual_keys() {
-        assert_eq!(child("", "flags"), "flags");
-        assert_eq!(child("flags", "a.b"), "flags[\"a.b\"]");
-        assert_eq!(
-            index("flags.x.exclude_chats", 2),
-            "flags.x.exclude_chats[2]"
-        );
+        let flags = Path::Root.key("flags");
+        assert_eq!(flags.render(), "flags");
+        assert_eq!(flags.key("a.b").render(), "flags[\"a.b\"]");
+        let x = flags.key("x");
+        let ids = x.key("exclude_chats");
+        assert_eq!(ids.at(2).render(), "flags.x.exclude_chats[2]");
     }
 }
