@@ -12,7 +12,7 @@ use crate::args::Cli;
 use crate::audit::{self, AuditLog};
 use crate::edit::{self, Change, EditError, EditRequest};
 use crate::explain::{self, Message};
-use crate::report::invalid_line;
+use crate::report::{invalid_line, problem_lines};
 use crate::show;
 use crate::write::{EditLock, Target, replace_file};
 
@@ -110,15 +110,11 @@ fn check(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
             return Ok(1);
         }
         Err(problems) => {
-            // One line per problem, each naming the file (like a compiler).
-            // The report is bounded (flags_core::MAX_LISTED_PROBLEMS): the
-            // rest are counted on a last line.
-            let lines = problems
-                .iter()
-                .map(|p| format!("{}: {p}", path.display()))
-                .chain(problems.unlisted_line())
-                .collect();
-            return Err(Failure { lines, code: 1 });
+            // The report is bounded (flags_core::MAX_LISTED_PROBLEMS).
+            return Err(Failure {
+                lines: problem_lines(path, &problems),
+                code: 1,
+            });
         }
     }
     crate::rollouts::check(path, &text)?;

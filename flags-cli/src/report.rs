@@ -4,6 +4,16 @@ use std::path::Path;
 
 use flags_core::Problems;
 
+/// `--check`'s lines for an invalid file: one per listed problem, naming
+/// the file (like a compiler), then the count of the rest, if any.
+pub fn problem_lines(path: &Path, problems: &Problems) -> Vec<String> {
+    problems
+        .iter()
+        .map(|p| format!("{}: {p}", path.display()))
+        .chain(problems.unlisted_line())
+        .collect()
+}
+
 /// One line for an edit or a read that met an invalid file; `--check` lists
 /// every problem.
 pub fn invalid_line(path: &Path, problems: &Problems) -> String {

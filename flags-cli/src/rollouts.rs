@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::Failure;
 use crate::args::Cli;
 use crate::edit::{self, Change, EditRequest};
-use crate::report::invalid_line;
+use crate::report::{invalid_line, problem_lines};
 use crate::rollout_apply::{Actor, Locked, commit, now, read_rollouts, rollouts_path};
 use crate::write::{EditLock, Target};
 
@@ -458,11 +458,7 @@ pub fn check(file: &Path, flag_text: &str) -> Result<(), Failure> {
         }
     };
     let rollouts = RolloutsFile::parse(&text).map_err(|problems| Failure {
-        lines: problems
-            .iter()
-            .map(|p| format!("{}: {p}", path.display()))
-            .chain(problems.unlisted_line())
-            .collect(),
+        lines: problem_lines(&path, &problems),
         code: 1,
     })?;
     let flags = parse_flag_file(flag_text)
