@@ -4,7 +4,7 @@
 # newer: manylinux2014) and the sdist, into target/wheelhouse/ (or $1), and
 # checks the wheel with auditwheel and abi3audit.
 #
-#   bash scripts/build-wheel.sh            # or: make -C flags-ffi/python wheel
+#   bash scripts/build-wheel.sh            # or: make wheel
 #   scp target/wheelhouse/feature_flags-*.whl server:
 #   server$ pip install feature_flags-*.whl  # no Rust, no C compiler needed
 #

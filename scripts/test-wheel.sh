@@ -94,4 +94,4 @@ rm -rf "$sdist_wheels"
     tar xzf "$OLDPWD/$sdist"
     pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$OLDPWD/$sdist_wheels" ./feature_flags-*/
 )
-test_install python3 "$(ls "$sdist_wheels"/feature_flags-*-cp310-abi3-*.whl)" sdist-3.11
+test_install python3 "$(ls "$sdist_wheels"/feature_flags-*-cp310-abi3-*.whl)" "sdist-$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"

@@ -234,7 +234,7 @@ class BuildExtWithCargo(build_ext):
                 stale.unlink()
         super().build_extension(ext)
         # Beside the module, in the built package: feature_flags/bin/feature_flags.
-        bin_dir = Path(self.get_ext_fullpath(ext.name)).parent / "bin"
+        bin_dir = module.parent / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(binary, bin_dir / CLI_BINARY)
         (bin_dir / CLI_BINARY).chmod(0o755)
@@ -291,9 +291,9 @@ native = Extension(
     include_dirs=[str(HEADER_DIR), "native"],
     depends=[str(HEADER_DIR / "feature_flags.h"), "native/native.h", "native/exports.map"],
     libraries=SYSTEM_LIBRARIES,
-    # The stable ABI of CPython 3.10 (native.h defines Py_LIMITED_API too):
-    # the module is named _native.abi3.so and loads on any CPython >= 3.10.
-    define_macros=[("Py_LIMITED_API", "0x030A0000")],
+    # The stable ABI of CPython 3.10 (native.h, included first by every
+    # source, defines Py_LIMITED_API): the module is named _native.abi3.so
+    # and loads on any CPython >= 3.10.
     py_limited_api=True,
     # -flto inlines the argument checks (args.c) into the methods (store.c):
     # about 10 ns of a 90 ns is_enabled. An undeclared function is an error:

@@ -183,17 +183,19 @@ static int read_groups(PyObject *value, context_buf *buf) {
     if (PyTuple_CheckExact(value) && tuple_size(value) == 0) {
         return 0;
     }
-    if (PyUnicode_Check(value) || PyBytes_Check(value) || PyByteArray_Check(value)) {
-        RAISE_FOR_TYPE(PyExc_TypeError,
-                     "groups must be an iterable of str such as ('beta_testers',), "
-                     "not a single %V", value);
-        return -1;
-    }
     PyObject *seq;
+    /* An exact list or tuple first: it cannot be a str, and under the
+     * limited API each type check below is a function call. */
     if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {
         Py_INCREF(value);
         seq = value;
     } else {
+        if (PyUnicode_Check(value) || PyBytes_Check(value) || PyByteArray_Check(value)) {
+            RAISE_FOR_TYPE(PyExc_TypeError,
+                         "groups must be an iterable of str such as ('beta_testers',), "
+                         "not a single %V", value);
+            return -1;
+        }
         PyObject *iterator = PyObject_GetIter(value);
         if (iterator == NULL) {
             if (PyErr_ExceptionMatches(PyExc_TypeError)) {
