@@ -172,11 +172,12 @@ def bot_has_outcomes(python: str) -> bool:
     return result.stdout.strip() == "True"
 
 
-def prometheus_config(folder: Path, bots: list[int], guard: int | None) -> Path:
+def prometheus_config(folder: Path, bots: list[int], guard: int) -> Path:
     # Prometheus reads YAML, and JSON is YAML: no YAML library needed.
-    scrape = [{"job_name": BOT_JOB, "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in bots]}]}]
-    if guard is not None:
-        scrape.append({"job_name": GUARD_JOB, "static_configs": [{"targets": [f"127.0.0.1:{guard}"]}]})
+    scrape = [
+        {"job_name": BOT_JOB, "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in bots]}]},
+        {"job_name": GUARD_JOB, "static_configs": [{"targets": [f"127.0.0.1:{guard}"]}]},
+    ]
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(path) for path in RULE_FILES],
@@ -187,18 +188,17 @@ def prometheus_config(folder: Path, bots: list[int], guard: int | None) -> Path:
     return path
 
 
-def prove_until(dashboard, prometheus, concrete, deadline, processes, may_be_empty) -> list[str]:
+def prove_until(dashboard, prometheus, concrete, deadline, processes) -> list[str]:
     failures = []
     while True:
         processes.check_alive()
-        failures = gd.prove(dashboard, prometheus, concrete, log=lambda _line: None, may_be_empty=may_be_empty)
+        failures = gd.prove(dashboard, prometheus, concrete, log=lambda _line: None)
         if not failures or time.monotonic() > deadline:
             return failures
         time.sleep(1)
 
 
-def prover_catches_broken_panels(dashboard: dict, prometheus: gd.Prometheus, concrete: dict,
-                                 may_be_empty: dict[str, str]) -> None:
+def prover_catches_broken_panels(dashboard: dict, prometheus: gd.Prometheus, concrete: dict) -> None:
     """The prover must fail on a panel without data and one that does not
     parse, or the proof above proves nothing."""
     broken = copy.deepcopy(dashboard)
@@ -212,7 +212,7 @@ def prover_catches_broken_panels(dashboard: dict, prometheus: gd.Prometheus, con
         panel["gridPos"] = {"x": 0, "y": 9000 + 10 * offset, "w": 24, "h": 4}
         panel["targets"] = [{"refId": "A", "expr": expr, "datasource": gd.DATASOURCE}]
         broken["panels"].append(panel)
-    failures = gd.prove(broken, prometheus, concrete, log=lambda _line: None, may_be_empty=may_be_empty)
+    failures = gd.prove(broken, prometheus, concrete, log=lambda _line: None)
     for title in ("no such metric", "does not parse"):
         if not any(f'"{title}"' in failure for failure in failures):
             raise Failed(f"the prover did not report the panel {title!r}; it reported: {failures}")
@@ -250,8 +250,6 @@ def main() -> int:
         if not bot_has_outcomes(args.bot_python):
             raise Failed("the Python package has no outcomes API (Message.record, FlagStore.complaint): "
                          "the outcome and complaint queries cannot be proven")
-        # Every query must return data: nothing may be empty.
-        may_be_empty: dict[str, str] = {}
         # The broken flag's plan starts once Prometheus watches the guard, so
         # that its rollback is a change Prometheus sees (the annotation).
         for flag, plan in PLANS.items():
@@ -314,14 +312,14 @@ def main() -> int:
         print(f"  guard: source error reported after {time.monotonic() - started:.0f}s")
 
         concrete = {"job": BOT_JOB, "instance": f"127.0.0.1:{bots[0]}", "flag": CONCRETE_FLAG}
-        failures = prove_until(dashboard, prometheus, concrete, deadline, processes, may_be_empty)
+        failures = prove_until(dashboard, prometheus, concrete, deadline, processes)
         # One last pass with the log on, so that what was proven is visible.
         print(f"  queries and rules, with how many series each returned "
               f"(after {time.monotonic() - started:.0f}s):")
-        failures = gd.prove(dashboard, prometheus, concrete, log=print, may_be_empty=may_be_empty)
+        failures = gd.prove(dashboard, prometheus, concrete, log=print)
         if failures:
             raise Failed(f"{len(failures)} queries or rules failed:\n" + "\n".join(failures))
-        prover_catches_broken_panels(dashboard, prometheus, concrete, may_be_empty)
+        prover_catches_broken_panels(dashboard, prometheus, concrete)
         print("  the prover reports a panel without data and one that does not parse")
     except (Failed, gd.DashboardError, subprocess.TimeoutExpired) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -315,20 +315,9 @@ def run_query(prometheus: Prometheus, query: Query, expr: str) -> int:
     return len(prometheus.instant(expr))
 
 
-def prove(dashboard: dict, prometheus: Prometheus, concrete: dict[str, str], log=print,
-          may_be_empty: dict[str, str] | None = None) -> list[str]:
+def prove(dashboard: dict, prometheus: Prometheus, concrete: dict[str, str], log=print) -> list[str]:
     """Every failure of the dashboard's queries and of Prometheus' loaded
-    rules against the live Prometheus; empty when every one returned data.
-
-    may_be_empty maps text to a reason: a query containing the text may
-    return nothing (it must still run without error), logged as not proven
-    with the reason. For proving what exists while a metric's source is not
-    built yet; an empty map (the default) proves everything."""
-    may_be_empty = may_be_empty or {}
-
-    def excuse(expr: str) -> str | None:
-        return next((why for text, why in may_be_empty.items() if text in expr), None)
-
+    rules against the live Prometheus; empty when every one returned data."""
     failures = []
     everything = all_values(dashboard)
     defined = variables(dashboard)
@@ -352,9 +341,8 @@ def prove(dashboard: dict, prometheus: Prometheus, concrete: dict[str, str], log
             except DashboardError as error:
                 failures.append(f"[{label}] {query.where}: {error}\n    {expr}")
                 continue
-            why = excuse(expr) if count == 0 else None
-            log(f"  {count:4} [{label}] {query.where}" + (f"  NOT PROVEN: {why}" if why else ""))
-            if count == 0 and not why:
+            log(f"  {count:4} [{label}] {query.where}")
+            if count == 0:
                 failures.append(f"[{label}] {query.where}: no series\n    {expr}")
     rules = prometheus.rules()
     if not rules:
@@ -369,9 +357,8 @@ def prove(dashboard: dict, prometheus: Prometheus, concrete: dict[str, str], log
         except DashboardError as error:
             failures.append(f"{where}: {error}")
             continue
-        why = excuse(rule["query"]) if count == 0 and rule["type"] == "recording" else None
-        log(f"  {count:4} {where}" + (f"  NOT PROVEN: {why}" if why else ""))
-        if rule["type"] == "recording" and count == 0 and not why:
+        log(f"  {count:4} {where}")
+        if rule["type"] == "recording" and count == 0:
             failures.append(f"{where}: no series\n    {rule['query']}")
     return failures
 
