@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::args::Cli;
-use crate::audit::{self, AuditLog};
-use crate::edit::{self, Change, EditError, EditRequest};
-use crate::explain::{self, Message};
+use crate::edits::{self, Change, EditError, EditRequest};
+use crate::read::explain::{self, Message};
+use crate::read::table;
 use crate::report::{invalid_line, problem_lines};
-use crate::show;
-use crate::write::{EditLock, Target, replace_file};
+use crate::store::audit::{self, AuditLog};
+use crate::store::file::{EditLock, Target, replace_file};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
@@ -22,7 +22,7 @@ pub fn run(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
     if cli.guard {
         return crate::guard::command::run(cli, out);
     }
-    if let Some(result) = crate::rollouts::run(cli, out) {
+    if let Some(result) = crate::plans::commands::run(cli, out) {
         return result;
     }
     if cli.check {
@@ -31,7 +31,7 @@ pub fn run(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
         list(cli, out)
     } else if cli.history {
         history(cli, out)
-    } else if let Some(result) = crate::manage::run(cli, out) {
+    } else if let Some(result) = crate::edits::manage::run(cli, out) {
         result
     } else if let Some(request) = edit_request(cli)? {
         edit(cli, &request, out)
@@ -117,16 +117,16 @@ fn check(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
             });
         }
     }
-    crate::rollouts::check(path, &text)?;
+    crate::plans::commands::check(path, &text)?;
     Ok(0)
 }
 
 fn list(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
     let snapshot = load(&cli.file)?;
     if cli.json {
-        out(&json_line(&show::list_json(snapshot.file())));
+        out(&json_line(&table::list_json(snapshot.file())));
     } else {
-        out(&show::list_table(snapshot.file()));
+        out(&table::list_table(snapshot.file()));
     }
     Ok(0)
 }
@@ -135,19 +135,19 @@ fn find<'s>(snapshot: &'s Snapshot, name: &str) -> Result<&'s FlagDef, Failure> 
     snapshot
         .file()
         .flag(name)
-        .ok_or_else(|| Failure::new(edit::unknown_flag(snapshot.file(), name).to_string()))
+        .ok_or_else(|| Failure::new(edits::unknown_flag(snapshot.file(), name).to_string()))
 }
 
 fn show_flag(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     let snapshot = load(&cli.file)?;
     let def = find(&snapshot, name)?;
     if cli.json {
-        let mut shown = show::flag_json(snapshot.file(), name, def);
-        crate::rollouts::show_under_flag(&cli.file, name, Some(&mut shown), out);
+        let mut shown = table::flag_json(snapshot.file(), name, def);
+        crate::plans::commands::show_under_flag(&cli.file, name, Some(&mut shown), out);
         out(&json_line(&shown));
     } else {
-        out(&show::flag_text(snapshot.file(), name, def));
-        crate::rollouts::show_under_flag(&cli.file, name, None, out);
+        out(&table::flag_text(snapshot.file(), name, def));
+        crate::plans::commands::show_under_flag(&cli.file, name, None, out);
     }
     Ok(0)
 }
@@ -202,7 +202,7 @@ fn history(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
         e.get(key).and_then(Value::as_str).unwrap_or("?").to_owned()
     };
     for entry in &entries {
-        if let Some(group_edit) = crate::groups::history_text(entry) {
+        if let Some(group_edit) = crate::edits::groups::history_text(entry) {
             let (time, user) = (text(entry, "time"), text(entry, "user"));
             out(&format!("{time}  {user}  {group_edit}\n"));
             continue;
@@ -259,7 +259,8 @@ fn edit_request(cli: &Cli) -> Result<Option<EditRequest>, Failure> {
         percentage: cli.percentage,
         exclude_chats: cli.exclude_chat.clone(),
         include_chats: cli.include_chat.clone(),
-        targeting: crate::targeting::Targeting::from_args(&cli.manage).map_err(Failure::usage)?,
+        targeting: crate::edits::targeting::Targeting::from_args(&cli.manage)
+            .map_err(Failure::usage)?,
     }))
 }
 
@@ -286,8 +287,8 @@ fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, Failu
 
     if cli.dry_run {
         let text = fs::read_to_string(&target.file).map_err(|e| cannot_read(e.to_string()))?;
-        let edited = edit::apply(&text, request).map_err(|e| edit_failure(&cli.file, e))?;
-        let impact = crate::rebucket::guard(&text, &edited, &request.flag, true)?;
+        let edited = edits::apply(&text, request).map_err(|e| edit_failure(&cli.file, e))?;
+        let impact = crate::edits::rebucket::guard(&text, &edited, &request.flag, true)?;
         print_outcome(&edited, out);
         if let Some(line) = &impact {
             out(&format!("{line}\n"));
@@ -306,8 +307,8 @@ fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, Failu
     // Read only under the lock: an edit that finished while we waited is
     // part of what we edit, never overwritten by a stale copy.
     let text = fs::read_to_string(&target.file).map_err(|e| cannot_read(e.to_string()))?;
-    let edited = edit::apply(&text, request).map_err(|e| edit_failure(&cli.file, e))?;
-    let impact = crate::rebucket::guard(&text, &edited, &request.flag, cli.manage.force)?;
+    let edited = edits::apply(&text, request).map_err(|e| edit_failure(&cli.file, e))?;
+    let impact = crate::edits::rebucket::guard(&text, &edited, &request.flag, cli.manage.force)?;
     if edited.changes.is_empty() {
         print_outcome(&edited, out);
         out("nothing to change\n");
@@ -325,11 +326,11 @@ fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, Failu
             target.audit.display()
         ))
     })?;
-    crate::rollouts::after_hand_edit(&target, lock, request, out)?;
+    crate::plans::commands::after_hand_edit(&target, lock, request, out)?;
     Ok(0)
 }
 
-fn print_outcome(edited: &edit::Edited, out: &mut Out<'_>) {
+fn print_outcome(edited: &edits::Edited, out: &mut Out<'_>) {
     for note in &edited.already {
         out(&format!("{note}\n"));
     }

@@ -2,27 +2,13 @@
 //! logic can be fuzzed and reused (the binary is `src/main.rs`).
 
 pub mod args;
-pub mod audit;
 pub mod commands;
-pub mod edit;
-pub mod explain;
-pub mod groups;
+pub mod edits;
 pub mod guard;
-pub mod lifecycle;
-pub mod locked;
-pub mod manage;
-pub mod manage_args;
-pub mod patch;
-pub mod rebucket;
+pub mod plans;
+pub mod read;
 pub mod report;
-pub mod rollout_apply;
-pub mod rollout_args;
-pub mod rollouts;
-pub mod show;
-pub mod span;
-pub mod splice;
-pub mod targeting;
-pub mod write;
+pub mod store;
 
 /// Why a command failed: what to tell the operator, and the exit status.
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use flags_cli::rollout_apply::{Actor, Applied, apply_step};
+use flags_cli::plans::apply::{Actor, Applied, apply_step};
 use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
 use flags_rollout::{Action, RolloutsFile, decide};
 

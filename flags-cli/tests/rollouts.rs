@@ -5,7 +5,7 @@
 use std::fs;
 use std::process::Stdio;
 
-use flags_cli::rollout_apply::{Actor, Applied, apply_step};
+use flags_cli::plans::apply::{Actor, Applied, apply_step};
 use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
 use flags_rollout::{RolloutsFile, Status, decide};
 use serde_json::Value;

@@ -1,4 +1,4 @@
-//! The CLI's in-place edit (`flags_cli::edit::apply`): any valid file, any
+//! The CLI's in-place edit (`flags_cli::edits::apply`): any valid file, any
 //! edit. The result is a valid file; the edit took effect; every other
 //! flag and group is unchanged; bytes outside the edited flag (or, for a
 //! created flag, outside the `flags` object) are untouched; an edit never
@@ -8,9 +8,9 @@
 //! real files seed the corpus: 16 bytes, then the file).
 #![no_main]
 
-use flags_cli::edit::{EditError, EditRequest, apply};
-use flags_cli::span;
-use flags_cli::targeting::Targeting;
+use flags_cli::edits::{EditError, EditRequest, apply};
+use flags_cli::edits::span;
+use flags_cli::edits::targeting::Targeting;
 use flags_core::{BucketBy, Percentage, check_name, parse_flag_file};
 
 const HEADER: usize = 16;

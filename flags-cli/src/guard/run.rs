@@ -20,11 +20,11 @@ use super::board::{Board, DecisionLine, PlanView, TriggerView};
 use super::page::value;
 use super::prometheus::PrometheusSource;
 use super::scrape::ScrapeSource;
-use crate::report::invalid_line;
-use crate::rollout_apply::{
+use crate::plans::apply::{
     Actor, Applied, apply_step, now as now_to_the_second, read_rollouts, rollouts_path,
 };
-use crate::write::Target;
+use crate::report::invalid_line;
+use crate::store::file::Target;
 
 /// Who the audit log names for the guard's edits.
 pub const ACTOR: &str = "guard";

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::args::Cli;
-use crate::edit::{self, Change, EditRequest};
+use crate::edits::{self, Change, EditRequest};
+use crate::plans::apply::{Actor, Locked, commit, now, read_rollouts, rollouts_path};
 use crate::report::{invalid_line, problem_lines};
-use crate::rollout_apply::{Actor, Locked, commit, now, read_rollouts, rollouts_path};
-use crate::write::{EditLock, Target};
+use crate::store::file::{EditLock, Target};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
@@ -49,7 +49,7 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
         .map_err(|problems| Failure::new(invalid_line(&cli.file, &problems)))?;
     let mut rollouts = locked.rollouts()?;
     if flags.flag(flag).is_none() {
-        return Err(Failure::new(edit::unknown_flag(&flags, flag).to_string()));
+        return Err(Failure::new(edits::unknown_flag(&flags, flag).to_string()));
     }
     let now = now();
     let before = rollouts.rollouts.get(flag).cloned();

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Parser};
 use flags_core::{ChatType, Percentage, parse_id};
 
+pub mod manage;
+pub mod rollout;
+
 const EXAMPLES: &str = "\
 Examples:
   feature_flags --list
@@ -207,10 +210,10 @@ pub struct Cli {
 
     /// Groups, targeting, rebucketing and life cycle (src/manage_args.rs).
     #[command(flatten)]
-    pub manage: crate::manage_args::ManageArgs,
+    pub manage: crate::args::manage::ManageArgs,
 
     #[command(flatten)]
-    pub rollout: crate::rollout_args::RolloutArgs,
+    pub rollout: crate::args::rollout::RolloutArgs,
 }
 
 fn percentage_arg(s: &str) -> Result<Percentage, String> {

@@ -13,8 +13,8 @@ use flags_core::{
 };
 use serde_json::{Value, json};
 
-use crate::span::{self, Node};
-use crate::splice::{self, ObjectStyle};
+use crate::edits::span::{self, Node};
+use crate::edits::splice::{self, ObjectStyle};
 
 /// Everything one command asks to change about one flag.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct EditRequest {
     pub exclude_chats: Vec<i64>,
     pub include_chats: Vec<i64>,
     /// User groups, chat types, description, bucket_by, salt.
-    pub targeting: crate::targeting::Targeting,
+    pub targeting: crate::edits::targeting::Targeting,
 }
 
 /// One field of one flag that an edit changed (one audit log line).
@@ -242,12 +242,12 @@ pub fn apply(text: &str, request: &EditRequest) -> Result<Edited, EditError> {
             .find(|(n, _)| n == name)
             .map(|(_, d)| d)
             .ok_or_else(|| EditError::Internal("flag vanished".into()))?;
-        let out = crate::targeting::Applied {
+        let out = crate::edits::targeting::Applied {
             changes: &mut changes,
             already: &mut already,
         };
         let groups = &before.groups;
-        crate::targeting::apply(&mut doc.text, name, &request.targeting, def, groups, out)?;
+        crate::edits::targeting::apply(&mut doc.text, name, &request.targeting, def, groups, out)?;
     }
 
     if !changes.is_empty() {

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use crate::edit::Change;
+use crate::edits::Change;
 
 /// The audit log, opened for appending before the flag file is replaced so a
 /// log that cannot be written stops the edit instead of going missing.

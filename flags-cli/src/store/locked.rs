@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::Failure;
-use crate::audit::AuditLog;
-use crate::write::{EditLock, Target, replace_file};
+use crate::store::audit::AuditLog;
+use crate::store::file::{EditLock, Target, replace_file};
 
 /// What a command would do to the file's text.
 #[derive(Debug, Default)]

@@ -4,7 +4,7 @@
 use flags_core::{ChatType, Context, Snapshot};
 
 use crate::Failure;
-use crate::edit::Edited;
+use crate::edits::Edited;
 
 /// How many sample users the sample has.
 pub const SAMPLE_USERS: u32 = 100_000;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use flags_core::{FlagDef, FlagFile};
 use serde_json::{Value, json};
 
-use crate::groups;
+use crate::edits::groups;
 
 /// Every field of a flag, defaults filled in, `salt` as evaluation uses it,
 /// and the size of each of its user groups (`null`: not in the file).

@@ -58,7 +58,7 @@ pub fn explain(snapshot: &Snapshot, name: &str, def: &FlagDef, msg: &Message) ->
         bucket_by: def.bucket_by,
         percentage: def.rollout_percentage,
         in_rollout_from,
-        user_groups: crate::groups::sizes(snapshot.file(), &def.user_groups)
+        user_groups: crate::edits::groups::sizes(snapshot.file(), &def.user_groups)
             .into_iter()
             .map(|(group, size)| (group.to_owned(), size))
             .collect(),
@@ -120,7 +120,7 @@ impl Explanation {
             let groups: Vec<String> = self
                 .user_groups
                 .iter()
-                .map(|(group, size)| crate::groups::size_text(group, *size))
+                .map(|(group, size)| crate::edits::groups::size_text(group, *size))
                 .collect();
             out.push_str(&format!("user groups: {}\n", groups.join(", ")));
         }

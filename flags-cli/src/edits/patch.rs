@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use crate::span::{self, Node};
-use crate::splice::{self, ObjectStyle};
+use crate::edits::span::{self, Node};
+use crate::edits::splice::{self, ObjectStyle};
 
 /// The node at `path` (object keys from the root), or why it is missing.
 fn at<'n>(root: &'n Node, path: &[&str]) -> Result<&'n Node, String> {

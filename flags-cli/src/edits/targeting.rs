@@ -1,14 +1,14 @@
 //! A flag's targeting edits — user groups, chat types, description, and the
 //! rebucketing fields `bucket_by` and `salt` — applied to the text as part
-//! of [`crate::edit::apply`], so they share its one write and its check that
+//! of [`crate::edits::apply`], so they share its one write and its check that
 //! the result reads back as exactly the intended flags.
 
 use flags_core::{BucketBy, ChatType, FlagDef};
 use serde_json::{Value, json};
 
-use crate::edit::{Change, EditError};
-use crate::manage_args::ManageArgs;
-use crate::patch::{self, json_string};
+use crate::args::manage::ManageArgs;
+use crate::edits::patch::{self, json_string};
+use crate::edits::{Change, EditError};
 
 /// The targeting part of one command's edit of one flag.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,11 +7,11 @@ use flags_core::parse_flag_file;
 use serde_json::Value;
 
 use crate::Failure;
-use crate::audit::change_entry;
-use crate::edit::{Change, unknown_flag};
-use crate::locked::Planned;
-use crate::patch;
+use crate::edits::patch;
+use crate::edits::{Change, unknown_flag};
 use crate::report::invalid_line;
+use crate::store::audit::change_entry;
+use crate::store::locked::Planned;
 
 /// `--feature NAME --delete`: the file without the flag. The audit entry
 /// keeps the whole definition, so the flag can be put back.

@@ -13,11 +13,11 @@ use flags_core::{FlagFile, nearest_name, parse_flag_file};
 use serde_json::{Map, Value, json};
 
 use crate::Failure;
-use crate::audit::change_entry;
-use crate::edit::Change;
-use crate::locked::Planned;
-use crate::patch;
+use crate::edits::Change;
+use crate::edits::patch;
 use crate::report::invalid_line;
+use crate::store::audit::change_entry;
+use crate::store::locked::Planned;
 
 /// At most this many ids are printed per change (the audit log has all).
 const SHOWN_IDS: usize = 20;

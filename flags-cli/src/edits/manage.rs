@@ -6,11 +6,11 @@ use std::fs;
 
 use crate::Failure;
 use crate::args::Cli;
-use crate::locked::{self, Planned};
-use crate::manage_args::group_name_arg;
-use crate::rollout_apply::{read_rollouts, rollouts_path};
-use crate::write::Target;
-use crate::{groups, lifecycle};
+use crate::args::manage::group_name_arg;
+use crate::edits::{groups, lifecycle};
+use crate::plans::apply::{read_rollouts, rollouts_path};
+use crate::store::file::Target;
+use crate::store::locked::{self, Planned};
 use flags_rollout::Status;
 
 type Out<'a> = dyn FnMut(&str) + 'a;

@@ -20,10 +20,10 @@ use flags_rollout::{Action, Cause, Rollout, RolloutsFile, State, Step};
 use serde_json::{Map, Value, json};
 
 use crate::Failure;
-use crate::audit::{self, AuditLog};
-use crate::edit::{self, Change, EditError, EditRequest};
+use crate::edits::{self, Change, EditError, EditRequest};
 use crate::report::invalid_line;
-use crate::write::{EditLock, Target, replace_file_like};
+use crate::store::audit::{self, AuditLog};
+use crate::store::file::{EditLock, Target, replace_file_like};
 
 /// Who makes a change: named as the audit log's `user`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +209,7 @@ pub(crate) fn commit(
                 percentage: wanted.percentage,
                 ..EditRequest::default()
             };
-            let edited = edit::apply(&text, &request).map_err(|e| match e {
+            let edited = edits::apply(&text, &request).map_err(|e| match e {
                 EditError::Invalid(problems) => {
                     Failure::new(invalid_line(&locked.target.file, &problems))
                 }
@@ -239,7 +239,7 @@ pub(crate) fn commit(
         Some(AuditLog::open(&target.audit).map_err(Failure::new)?)
     };
     if let Some(text) = &new_flag_text {
-        crate::write::replace_file(target, text.as_bytes()).map_err(Failure::new)?;
+        crate::store::file::replace_file(target, text.as_bytes()).map_err(Failure::new)?;
     }
     if rollouts_changed {
         let rollouts_target = Target {
