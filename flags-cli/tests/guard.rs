@@ -10,6 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use flags_cli::plans::apply::{Actor, Applied, apply_step};
+use flags_cli::store::file::FileStore;
 use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
 use flags_rollout::{Action, RolloutsFile, decide};
 
@@ -95,7 +96,14 @@ fn two_guards_measuring_the_same_state_act_once() {
                 );
                 s.spawn(move || {
                     barrier.wait();
-                    apply_step(&file, "gpt", &rollout, &step, Actor::Guard).unwrap()
+                    apply_step(
+                        &mut FileStore::new(&file),
+                        "gpt",
+                        &rollout,
+                        &step,
+                        Actor::Guard,
+                    )
+                    .unwrap()
                 })
             })
             .collect();

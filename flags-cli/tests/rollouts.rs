@@ -6,6 +6,7 @@ use std::fs;
 use std::process::Stdio;
 
 use flags_cli::plans::apply::{Actor, Applied, apply_step};
+use flags_cli::store::file::FileStore;
 use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
 use flags_rollout::{RolloutsFile, Status, decide};
 use serde_json::Value;
@@ -624,7 +625,14 @@ fn apply_step_acts_once_and_refuses_a_stale_decision() {
         &m,
         flags_rollout::jiff::Timestamp::now(),
     );
-    let first = apply_step(&env.file, "new_gpt_model", &decided_on, &step, Actor::Guard).unwrap();
+    let first = apply_step(
+        &mut FileStore::new(&env.file),
+        "new_gpt_model",
+        &decided_on,
+        &step,
+        Actor::Guard,
+    )
+    .unwrap();
     let Applied::Written { changes } = first else {
         panic!("{first:?}")
     };
@@ -649,7 +657,14 @@ fn apply_step_acts_once_and_refuses_a_stale_decision() {
     // a second guard with the same decision does nothing
     let flags_before = env.text();
     let rollouts_before = fs::read(env.path(ROLLOUTS)).unwrap();
-    let second = apply_step(&env.file, "new_gpt_model", &decided_on, &step, Actor::Guard).unwrap();
+    let second = apply_step(
+        &mut FileStore::new(&env.file),
+        "new_gpt_model",
+        &decided_on,
+        &step,
+        Actor::Guard,
+    )
+    .unwrap();
     assert!(matches!(second, Applied::Stale { .. }), "{second:?}");
     assert_eq!(env.text(), flags_before);
     assert_eq!(fs::read(env.path(ROLLOUTS)).unwrap(), rollouts_before);

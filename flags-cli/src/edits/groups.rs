@@ -165,7 +165,7 @@ pub fn edit_members(
             text: text.to_owned(),
             lines,
             entries: Vec::new(),
-            also: None,
+            rollouts: None,
         });
     }
 
@@ -236,7 +236,7 @@ pub fn edit_members(
         text: verified(edited, &expected)?,
         lines,
         entries: vec![entry],
-        also: None,
+        rollouts: None,
     })
 }
 
@@ -297,7 +297,7 @@ pub fn delete(path: &Path, text: &str, group: &str, force: bool) -> Result<Plann
         text: verified(edited, &expected)?,
         lines,
         entries,
-        also: None,
+        rollouts: None,
     })
 }
 

@@ -53,7 +53,7 @@ pub fn delete(path: &Path, text: &str, name: &str) -> Result<Planned, Failure> {
             ),
         ],
         entries: vec![change_entry(&change)],
-        also: None,
+        rollouts: None,
     })
 }
 

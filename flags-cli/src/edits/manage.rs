@@ -1,17 +1,15 @@
-//! The commands of `manage_args.rs` that are not field edits of one flag:
+//! The commands of `args/manage.rs` that are not field edits of one flag:
 //! `--group NAME` (show, `--list-users`, membership, `--delete`), a flag's
 //! `--delete`, and the refused `--rename`. Called from `commands::run`.
 
-use std::fs;
+use flags_rollout::Status;
 
 use crate::Failure;
 use crate::args::Cli;
 use crate::args::manage::group_name_arg;
 use crate::edits::{groups, lifecycle};
-use crate::plans::apply::{read_rollouts, rollouts_path};
-use crate::store::file::Target;
 use crate::store::locked::{self, Planned};
-use flags_rollout::Status;
+use crate::store::{self, parse_rollouts};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
@@ -43,11 +41,6 @@ pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
     None
 }
 
-fn read(cli: &Cli) -> Result<String, Failure> {
-    fs::read_to_string(&cli.file)
-        .map_err(|e| Failure::new(format!("cannot read flag file {}: {e}", cli.file.display())))
-}
-
 fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
     let args = &cli.manage;
     if cli.feature.is_some() {
@@ -61,11 +54,13 @@ fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
         return Err(Failure::usage("give one --group NAME to manage"));
     };
     group_name_arg(group).map_err(|e| Failure::usage(format!("--group: {e}")))?;
-    let path = cli.file.as_path();
+    let mut store = store::open(cli)?;
+    let path = store.flags_name().to_owned();
+    let path = path.as_path();
 
     if args.delete {
-        return locked::write(path, cli.dry_run, out, &mut |text, _| {
-            groups::delete(path, text, group, args.force)
+        return locked::write(&mut *store, cli.dry_run, out, &mut |docs| {
+            groups::delete(path, &docs.flags, group, args.force)
         });
     }
     if !args.add_user.is_empty() || !args.remove_user.is_empty() {
@@ -78,11 +73,11 @@ fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
                 "user {id} is given to both --add-user and --remove-user"
             )));
         }
-        return locked::write(path, cli.dry_run, out, &mut |text, _| {
-            groups::edit_members(path, text, group, &args.add_user, &args.remove_user)
+        return locked::write(&mut *store, cli.dry_run, out, &mut |docs| {
+            groups::edit_members(path, &docs.flags, group, &args.add_user, &args.remove_user)
         });
     }
-    let text = read(cli)?;
+    let text = store.read()?.flags;
     let shown = if args.list_users {
         groups::list_users(path, &text, group, cli.json)?
     } else {
@@ -93,13 +88,14 @@ fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
 }
 
 fn delete_flag(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
-    let path = cli.file.as_path();
-    locked::write(path, cli.dry_run, out, &mut |text, target: &Target| {
-        let mut planned: Planned = lifecycle::delete(path, text, name)?;
+    let mut store = store::open(cli)?;
+    let path = store.flags_name().to_owned();
+    let rollouts_name = store.rollouts_name().to_owned();
+    locked::write(&mut *store, cli.dry_run, out, &mut |docs| {
+        let mut planned: Planned = lifecycle::delete(&path, &docs.flags, name)?;
         // Read under the lock: plans are started under it too. A paused
         // plan counts: --resume would carry on with a flag that is gone.
-        let rollouts_file = rollouts_path(target);
-        let mut rollouts = read_rollouts(&rollouts_file)?;
+        let mut rollouts = parse_rollouts(&rollouts_name, docs.rollouts.as_deref())?;
         if let Some(rollout) = rollouts.rollouts.remove(name) {
             let status = rollout.state.status;
             if matches!(status, Status::Running | Status::Paused) {
@@ -120,7 +116,7 @@ fn delete_flag(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure> 
                 .cloned()
                 .unwrap_or_default(),
             );
-            planned.also = Some((rollouts_file, rollouts.to_text()));
+            planned.rollouts = Some(rollouts.to_text());
         }
         Ok(planned)
     })

@@ -3,6 +3,7 @@
 //! `span`, `splice`), for one flag's fields and targeting, user groups,
 //! and a flag's life (create, delete); plus the bucket-movement check.
 
+pub mod command;
 pub mod flag;
 pub mod groups;
 pub mod lifecycle;

@@ -2,7 +2,6 @@
 //! decides with flags-rollout's pure `decide`, and acts through the locked,
 //! re-reading apply; one log line per plan and check.
 
-use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,11 +19,10 @@ use super::board::{Board, DecisionLine, PlanView, TriggerView};
 use super::page::value;
 use super::prometheus::PrometheusSource;
 use super::scrape::ScrapeSource;
-use crate::plans::apply::{
-    Actor, Applied, apply_step, now as now_to_the_second, read_rollouts, rollouts_path,
-};
+use crate::plans::apply::{Actor, Applied, apply_step, now as now_to_the_second};
 use crate::report::invalid_line;
-use crate::store::file::Target;
+use crate::store::file::FileStore;
+use crate::store::{Store, parse_rollouts};
 
 /// Who the audit log names for the guard's edits.
 pub const ACTOR: &str = "guard";
@@ -106,23 +104,17 @@ fn pct(p: Percentage) -> f64 {
     f64::from(p.millis()) / 1000.0
 }
 
-/// What a check found wrong with the files: each stops every action.
-fn read_files(file: &std::path::Path) -> (Option<RolloutsFile>, Vec<String>) {
-    let target = Target::resolve(file);
+/// What a check found wrong with the documents: each stops every action.
+fn read_documents(store: &mut dyn Store) -> (Option<RolloutsFile>, Vec<String>) {
     let mut problems = Vec::new();
-    match fs::read_to_string(&target.file) {
-        Ok(text) => {
-            if let Err(p) = parse_flag_file(&text) {
-                problems.push(invalid_line(&target.file, &p));
-            }
-        }
-        Err(e) => problems.push(format!(
-            "cannot read flag file {}: {e}",
-            target.file.display()
-        )),
+    let docs = match store.read() {
+        Ok(docs) => docs,
+        Err(failure) => return (None, failure.lines),
+    };
+    if let Err(p) = parse_flag_file(&docs.flags) {
+        problems.push(invalid_line(store.flags_name(), &p));
     }
-    let path = rollouts_path(&target);
-    let plans = match read_rollouts(&path) {
+    let plans = match parse_rollouts(store.rollouts_name(), docs.rollouts.as_deref()) {
         Ok(plans) => Some(plans),
         Err(failure) => {
             problems.extend(failure.lines);
@@ -135,14 +127,7 @@ fn read_files(file: &std::path::Path) -> (Option<RolloutsFile>, Vec<String>) {
             .values()
             .any(|r| r.state.status == Status::Running)
     {
-        for p in [&target.file, &path] {
-            if fs::metadata(p).is_ok_and(|m| m.permissions().readonly()) {
-                problems.push(format!(
-                    "{} is read-only: the guard cannot act",
-                    p.display()
-                ));
-            }
-        }
+        problems.extend(store.cannot_write());
     }
     (plans, problems)
 }
@@ -153,7 +138,8 @@ impl Guard {
     pub fn check(&mut self, log: &mut dyn FnMut(&str)) {
         let started = Instant::now();
         let now = now_to_the_second();
-        let (plans, problems) = read_files(&self.file);
+        let mut store = FileStore::new(&self.file);
+        let (plans, problems) = read_documents(&mut store);
         for p in &problems {
             log(&format!("error: {p}; nothing written"));
         }
@@ -198,7 +184,7 @@ impl Guard {
             .map(|(flag, step, _)| {
                 let rollout = &plans.rollouts[flag];
                 needs_write(&rollout.state, step).then(|| {
-                    apply_step(&self.file, flag, rollout, step, Actor::Guard)
+                    apply_step(&mut store, flag, rollout, step, Actor::Guard)
                         .map_err(|f| f.lines.join("; "))
                 })
             })

@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use crate::Failure;
 use crate::args::Cli;
 use crate::edits::{self, Change, EditRequest};
-use crate::plans::apply::{Actor, Locked, commit, now, read_rollouts, rollouts_path};
+use crate::plans::apply::{Actor, Names, now, state_changes, step_commit, why};
 use crate::report::{invalid_line, problem_lines};
-use crate::store::file::{EditLock, Target};
+use crate::store::{self, Store, audit, parse_rollouts};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
@@ -35,19 +35,16 @@ pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
     None
 }
 
-fn print_changes(changes: &[Change], out: &mut Out<'_>) {
-    for change in changes {
-        out(&format!("{change}\n"));
-    }
-}
-
 fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     let args = &cli.rollout;
-    let locked = Locked::acquire(&cli.file)?;
-    // Both files are read only under the lock.
-    let flags = parse_flag_file(&locked.flag_text()?)
-        .map_err(|problems| Failure::new(invalid_line(&cli.file, &problems)))?;
-    let mut rollouts = locked.rollouts()?;
+    let mut store = store::open(cli)?;
+    let names = Names::of(&*store);
+    let mut printed = String::new();
+    store.update(&mut |docs| {
+    // Both documents are read only under the lock.
+    let flags = parse_flag_file(&docs.flags)
+        .map_err(|problems| Failure::new(invalid_line(&names.flags, &problems)))?;
+    let mut rollouts = parse_rollouts(&names.rollouts, docs.rollouts.as_deref())?;
     if flags.flag(flag).is_none() {
         return Err(Failure::new(edits::unknown_flag(&flags, flag).to_string()));
     }
@@ -123,8 +120,9 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
         rollout.state = step.state.clone();
     }
     rollouts.rollouts.insert(flag.to_owned(), rollout);
-    let changes = commit(
-        &locked,
+    let (commit, changes) = step_commit(
+        &names,
+        docs,
         &rollouts,
         flag,
         before.as_ref(),
@@ -132,13 +130,19 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
         plan_changes,
         Actor::Operator,
     )?;
+    printed.clear();
     if changes.is_empty() {
-        out("nothing to change\n");
+        printed.push_str("nothing to change\n");
     }
-    print_changes(&changes, out);
+    for change in &changes {
+        let _ = writeln!(printed, "{change}");
+    }
     if let Some(step) = &step {
-        out(&format!("{flag}: {}\n", step.action));
+        let _ = writeln!(printed, "{flag}: {}", step.action);
     }
+    Ok(commit)
+    })?;
+    out(&printed);
     Ok(0)
 }
 
@@ -172,23 +176,21 @@ fn plan_changes(flag: &str, before: Option<&Plan>, after: &Plan) -> Vec<Change> 
 
 /// After a hand edit of `--percentage`, `--enable` or `--disable`, or a
 /// rebucketing one (`--salt`, `--bucket-by`: the cohorts the guard compares
-/// are reshuffled mid-phase), still under the edit's lock: a running plan
-/// of that flag is paused, so the guard neither undoes the operator's
-/// decision nor judges a phase on a mix of two populations. A rollouts file that cannot
-/// be read does not stop the edit (the kill switch must always work); it is
-/// reported on stderr.
-pub fn after_hand_edit(
-    target: &Target,
-    lock: EditLock,
+/// are reshuffled mid-phase), in the edit's own commit: a running plan of
+/// that flag is paused, so the guard neither undoes the operator's
+/// decision nor judges a phase on a mix of two populations.
+/// A rollouts document that cannot be read does not stop the edit (the
+/// kill switch must always work); it is reported on stderr.
+pub fn pause_for_hand_edit(
+    rollouts_name: &Path,
+    rollouts_text: Option<&str>,
     request: &EditRequest,
-    out: &mut Out<'_>,
-) -> Result<(), Failure> {
+) -> Result<Option<HandEditPause>, Failure> {
     let rebucketed = request.targeting.salt.is_some() || request.targeting.bucket_by.is_some();
     if request.percentage.is_none() && request.enabled.is_none() && !rebucketed {
-        return Ok(());
+        return Ok(None);
     }
-    let locked = Locked::held(target.clone(), lock);
-    let mut rollouts = match locked.rollouts() {
+    let mut rollouts = match parse_rollouts(rollouts_name, rollouts_text) {
         Ok(r) => r,
         Err(failure) => {
             for line in failure.lines {
@@ -197,36 +199,40 @@ pub fn after_hand_edit(
                     request.flag
                 );
             }
-            return Ok(());
+            return Ok(None);
         }
     };
-    let Some(before) = rollouts.rollouts.get(&request.flag).cloned() else {
-        return Ok(());
+    let Some(rollout) = rollouts.rollouts.get_mut(&request.flag) else {
+        return Ok(None);
     };
-    if before.state.status != Status::Running {
-        return Ok(());
+    if rollout.state.status != Status::Running {
+        return Ok(None);
     }
-    let step = flags_rollout::pause(&before.plan, &before.state, now(), "a hand edit wins")
+    let before = rollout.state.clone();
+    let step = flags_rollout::pause(&rollout.plan, &rollout.state, now(), "a hand edit wins")
         .map_err(Failure::new)?;
-    if let Some(r) = rollouts.rollouts.get_mut(&request.flag) {
-        r.state = step.state.clone();
-    }
-    let changes = commit(
-        &locked,
-        &rollouts,
-        &request.flag,
-        Some(&before),
-        Some(&step),
-        Vec::new(),
-        Actor::Operator,
-    )?;
-    print_changes(&changes, out);
-    out(&format!(
-        "{}: rollout plan paused by this hand edit; --resume continues it at phase {}\n",
-        request.flag,
-        before.state.phase + 1
-    ));
-    Ok(())
+    rollout.state = step.state.clone();
+    let changes = state_changes(&request.flag, Some(&before), &rollout.state);
+    Ok(Some(HandEditPause {
+        rollouts: rollouts.to_text(),
+        audit: audit::entries(&changes, &Actor::Operator.user(), &why(Some(&step))),
+        changes,
+        note: format!(
+            "{}: rollout plan paused by this hand edit; --resume continues it at phase {}",
+            request.flag,
+            before.phase + 1
+        ),
+    }))
+}
+
+/// What [`pause_for_hand_edit`] adds to the edit's commit.
+pub struct HandEditPause {
+    /// The rollouts document's new text.
+    pub rollouts: String,
+    pub changes: Vec<Change>,
+    pub audit: Vec<serde_json::Map<String, Value>>,
+    /// What to print after the changes.
+    pub note: String,
 }
 
 /// When the plan can next move, and to what.
@@ -297,11 +303,13 @@ fn rollout_json(name: &str, r: &Rollout, orphan: bool) -> Value {
 }
 
 /// Names of the plans whose flag the flag file no longer has.
-fn orphans<'r>(file: &Path, rollouts: &'r RolloutsFile) -> Result<Vec<&'r str>, Failure> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Failure::new(format!("cannot read flag file {}: {e}", file.display())))?;
-    let flags =
-        parse_flag_file(&text).map_err(|problems| Failure::new(invalid_line(file, &problems)))?;
+fn orphans<'r>(
+    flags_name: &Path,
+    text: &str,
+    rollouts: &'r RolloutsFile,
+) -> Result<Vec<&'r str>, Failure> {
+    let flags = parse_flag_file(text)
+        .map_err(|problems| Failure::new(invalid_line(flags_name, &problems)))?;
     Ok(rollouts
         .rollouts
         .keys()
@@ -311,9 +319,10 @@ fn orphans<'r>(file: &Path, rollouts: &'r RolloutsFile) -> Result<Vec<&'r str>, 
 }
 
 fn status(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
-    let target = Target::resolve(&cli.file);
-    let rollouts = read_rollouts(&rollouts_path(&target))?;
-    let orphans = orphans(&cli.file, &rollouts)?;
+    let mut store = store::open(cli)?;
+    let docs = store.read()?;
+    let rollouts = parse_rollouts(store.rollouts_name(), docs.rollouts.as_deref())?;
+    let orphans = orphans(store.flags_name(), &docs.flags, &rollouts)?;
     let shown: Vec<(&String, &Rollout)> = rollouts
         .rollouts
         .iter()
@@ -388,8 +397,14 @@ fn status(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
 
 /// `--feature NAME`: the flag's plan, below the flag's fields. A rollouts
 /// file that cannot be read is reported as a warning: the flag shows anyway.
-pub fn show_under_flag(file: &Path, name: &str, json_out: Option<&mut Value>, out: &mut Out<'_>) {
-    let rollouts = match read_rollouts(&rollouts_path(&Target::resolve(file))) {
+pub fn show_under_flag(
+    store: &dyn Store,
+    docs: &store::Documents,
+    name: &str,
+    json_out: Option<&mut Value>,
+    out: &mut Out<'_>,
+) {
+    let rollouts = match parse_rollouts(store.rollouts_name(), docs.rollouts.as_deref()) {
         Ok(r) => r,
         Err(failure) => {
             for line in failure.lines {
@@ -445,24 +460,17 @@ pub fn show_under_flag(file: &Path, name: &str, json_out: Option<&mut Value>, ou
 /// `--check` of a valid flag file `flag_text`: every problem of the
 /// rollouts file (one error line each), and a warning on stderr for each
 /// plan whose flag the flag file no longer has.
-pub fn check(file: &Path, flag_text: &str) -> Result<(), Failure> {
-    let path = rollouts_path(&Target::resolve(file));
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(Failure::new(format!(
-                "cannot read rollouts file {}: {e}",
-                path.display()
-            )));
-        }
+pub fn check(store: &dyn Store, docs: &store::Documents) -> Result<(), Failure> {
+    let path = store.rollouts_name();
+    let Some(text) = &docs.rollouts else {
+        return Ok(());
     };
-    let rollouts = RolloutsFile::parse(&text).map_err(|problems| Failure {
-        lines: problem_lines(&path, &problems),
+    let rollouts = RolloutsFile::parse(text).map_err(|problems| Failure {
+        lines: problem_lines(path, &problems),
         code: 1,
     })?;
-    let flags = parse_flag_file(flag_text)
-        .map_err(|problems| Failure::new(invalid_line(file, &problems)))?;
+    let flags = parse_flag_file(&docs.flags)
+        .map_err(|problems| Failure::new(invalid_line(store.flags_name(), &problems)))?;
     for name in rollouts.rollouts.keys() {
         if flags.flag(name).is_none() {
             eprintln!(

@@ -1,4 +1,5 @@
-//! The audit log beside the flag file: one JSON object per line and change.
+//! The audit trail: one JSON object per change, as a line of the audit log
+//! beside the flag file (and as a row of the database's audit table).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -25,36 +26,11 @@ impl AuditLog {
             .map_err(|e| format!("cannot open audit log {}: {e}", path.display()))
     }
 
-    /// Appends one line per change, all in one write.
-    pub fn record(&mut self, changes: &[Change]) -> io::Result<()> {
-        self.record_by(changes, &operator(), &Map::new())
-    }
-
-    /// Appends one line per change by `user` (an operator, or `guard`),
-    /// each line also carrying the fields of `extra` (why it was made).
-    pub fn record_by(
-        &mut self,
-        changes: &[Change],
-        user: &str,
-        extra: &Map<String, Value>,
-    ) -> io::Result<()> {
-        let time = rfc3339_utc(SystemTime::now());
+    /// Appends `entries`, one line each, all in one write, and syncs.
+    pub fn write(&mut self, entries: &[Map<String, Value>]) -> io::Result<()> {
         let mut lines = String::new();
-        for change in changes {
-            let mut line = json!({
-                "time": time,
-                "user": user,
-                "flag": change.flag,
-                "field": change.field,
-                "old": change.old,
-                "new": change.new,
-            });
-            if let Some(object) = line.as_object_mut() {
-                for (key, value) in extra {
-                    object.entry(key.clone()).or_insert_with(|| value.clone());
-                }
-            }
-            lines.push_str(&line.to_string());
+        for entry in entries {
+            lines.push_str(&Value::Object(entry.clone()).to_string());
             lines.push('\n');
         }
         self.file.write_all(lines.as_bytes())?;
@@ -62,25 +38,39 @@ impl AuditLog {
     }
 }
 
-impl AuditLog {
-    /// Appends `entries` (group edits, deletions), each stamped first with
-    /// the time and the operator like [`AuditLog::record`]'s lines, all in
-    /// one write.
-    pub fn record_entries(&mut self, entries: &[Map<String, Value>]) -> io::Result<()> {
-        let time = rfc3339_utc(SystemTime::now());
-        let user = operator();
-        let mut lines = String::new();
-        for entry in entries {
+/// One audit entry per change by `user` (an operator, or `guard`), each
+/// stamped with the same time and also carrying the fields of `extra`
+/// (why it was made).
+pub fn entries(
+    changes: &[Change],
+    user: &str,
+    extra: &Map<String, Value>,
+) -> Vec<Map<String, Value>> {
+    stamp(changes.iter().map(change_entry).collect(), user)
+        .into_iter()
+        .map(|mut entry| {
+            for (key, value) in extra {
+                entry.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+            entry
+        })
+        .collect()
+}
+
+/// `entries` (group edits, deletions) stamped first with the time and
+/// `user`.
+pub fn stamp(entries: Vec<Map<String, Value>>, user: &str) -> Vec<Map<String, Value>> {
+    let time = rfc3339_utc(SystemTime::now());
+    entries
+        .into_iter()
+        .map(|entry| {
             let mut line = Map::new();
             line.insert("time".into(), json!(time));
             line.insert("user".into(), json!(user));
-            line.extend(entry.iter().map(|(k, v)| (k.clone(), v.clone())));
-            lines.push_str(&Value::Object(line).to_string());
-            lines.push('\n');
-        }
-        self.file.write_all(lines.as_bytes())?;
-        self.file.sync_all()
-    }
+            line.extend(entry);
+            line
+        })
+        .collect()
 }
 
 /// A flag's change as an audit entry (without time and operator).
