@@ -10,6 +10,7 @@ mod guard;
 mod guard_page;
 mod lifecycle;
 mod manage_bad_input;
+mod mirrored;
 mod read_only;
 mod rollouts;
 mod safety;
