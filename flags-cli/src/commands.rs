@@ -5,11 +5,19 @@
 
 use crate::Failure;
 use crate::args::Cli;
-use crate::{edits, guard, plans, read};
+use crate::{edits, fleet, guard, plans, read};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
 pub fn run(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
+    if cli.listen.is_some() && !cli.guard && !cli.fleet.sync {
+        return Err(Failure::usage(
+            "--listen serves the metrics of --guard or --sync; give one of them",
+        ));
+    }
+    if let Some(result) = fleet::run(cli, out) {
+        return result;
+    }
     if cli.guard {
         return guard::command::run(cli, out);
     }

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod commands;
 pub mod edits;
+pub mod fleet;
 pub mod guard;
 pub mod plans;
 pub mod read;

@@ -4,14 +4,13 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
 
 use flags_cli::args::Cli;
 use flags_cli::commands;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_from_env() {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
     };

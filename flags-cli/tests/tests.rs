@@ -4,6 +4,7 @@
 mod util;
 
 mod bad_input;
+mod database;
 mod edits;
 mod groups;
 mod guard;

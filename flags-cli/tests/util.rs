@@ -44,6 +44,8 @@ pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_feature_flags"));
     cmd.env_remove("FEATURE_FLAGS_FILE")
         .env_remove("SUDO_USER")
+        .env_remove("FEATURE_FLAGS_DATABASE_URL")
+        .env_remove("PGPASSWORD")
         .env("USER", "tester")
         // A panic would print a backtrace; the tests check that none does.
         .env("RUST_BACKTRACE", "1");

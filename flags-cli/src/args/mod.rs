@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Parser};
 use flags_core::{ChatType, Percentage, parse_id};
 
+pub mod fleet;
 pub mod manage;
 pub mod rollout;
 
@@ -185,13 +186,9 @@ pub struct Cli {
     pub interval: Option<String>,
 
     /// With --guard: serve a status page (/) and the guard's metrics
-    /// (/metrics) on this address, such as 127.0.0.1:9181.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        requires = "guard",
-        help_heading = "Rollout guard"
-    )]
+    /// (/metrics) on this address, such as 127.0.0.1:9181. With --sync:
+    /// the sync's metrics (/metrics).
+    #[arg(long, value_name = "ADDR", help_heading = "Rollout guard")]
     pub listen: Option<String>,
 
     /// With --guard: the bots' memory limit in bytes, for memory_usage
@@ -214,6 +211,33 @@ pub struct Cli {
 
     #[command(flatten)]
     pub rollout: crate::args::rollout::RolloutArgs,
+
+    #[command(flatten)]
+    pub fleet: crate::args::fleet::FleetArgs,
+
+    /// Whether --file was given on the command line (not by
+    /// $FEATURE_FLAGS_FILE or its default): set by [`Cli::parse_from_env`].
+    #[arg(skip)]
+    pub file_given: bool,
+}
+
+impl Cli {
+    /// The command line of this process.
+    pub fn parse_from_env() -> Result<Cli, clap::Error> {
+        Cli::parse_args(std::env::args_os())
+    }
+
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.file_given = matches.value_source("file") == Some(ValueSource::CommandLine);
+        Ok(cli)
+    }
 }
 
 fn percentage_arg(s: &str) -> Result<Percentage, String> {

@@ -169,6 +169,11 @@ pub fn history(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
         e.get(key).and_then(Value::as_str).unwrap_or("?").to_owned()
     };
     for entry in &entries {
+        if entry.get("action").and_then(Value::as_str) == Some("import") {
+            let (time, user) = (text(entry, "time"), text(entry, "user"));
+            out(&format!("{time}  {user}  imported {}\n", text(entry, "new")));
+            continue;
+        }
         if let Some(group_edit) = crate::edits::groups::history_text(entry) {
             let (time, user) = (text(entry, "time"), text(entry, "user"));
             out(&format!("{time}  {user}  {group_edit}\n"));

@@ -9,6 +9,7 @@
 //! against [`Store`] and do not know which one they have.
 
 pub mod audit;
+pub mod database;
 pub mod file;
 pub mod locked;
 
@@ -80,9 +81,29 @@ pub trait Store {
     }
 }
 
-/// The store the command line names.
+/// The store the command line names: `--database URL` (or
+/// `$FEATURE_FLAGS_DATABASE_URL`), else the flag file.
 pub fn open(cli: &Cli) -> Result<Box<dyn Store>, Failure> {
-    Ok(Box::new(file::FileStore::new(&cli.file)))
+    match &cli.fleet.database {
+        Some(url) => {
+            refuse_file_with_database(cli)?;
+            Ok(Box::new(database::DatabaseStore::new(url)?))
+        }
+        None => Ok(Box::new(file::FileStore::new(&cli.file))),
+    }
+}
+
+/// `--file` and `--database` name two truths; only `--sync` takes both
+/// (the file it mirrors). `$FEATURE_FLAGS_FILE`, set for a server's bots,
+/// does not count.
+pub fn refuse_file_with_database(cli: &Cli) -> Result<(), Failure> {
+    if cli.file_given {
+        return Err(Failure::usage(
+            "--file and --database name two different flag truths; give one \
+             (with --database, --file only names the file that --sync mirrors)",
+        ));
+    }
+    Ok(())
 }
 
 /// The rollouts document parsed; none is an empty one.

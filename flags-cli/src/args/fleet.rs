@@ -1,0 +1,73 @@
+//! The fleet's options (PostgreSQL as the flag truth), flattened into
+//! [`crate::args::Cli`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args};
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("fleet_command")
+        .args(["init", "import", "export", "sync"])
+        .conflicts_with_all(["action", "edit", "guard", "feature", "status"])
+))]
+pub struct FleetArgs {
+    /// The fleet's PostgreSQL instead of --file: a URL or a key=value
+    /// string; writers give every host with target_session_attrs=read-write
+    /// (postgres://flags@db1,db2/bot?target_session_attrs=read-write). The
+    /// password comes from the URL, $PGPASSWORD or ~/.pgpass and is never
+    /// printed.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "FEATURE_FLAGS_DATABASE_URL",
+        hide_env_values = true,
+        help_heading = "Fleet (PostgreSQL)"
+    )]
+    pub database: Option<String>,
+
+    /// Create the database's schema, or bring it up to date; harmless to
+    /// repeat. Refuses a schema newer than this feature_flags knows.
+    #[arg(long, requires = "database", help_heading = "Fleet (PostgreSQL)")]
+    pub init: bool,
+
+    /// Load a flag file into the database, which must hold none yet, with
+    /// FILE.rollouts.json and FILE.audit.jsonl beside it if they exist.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "database",
+        help_heading = "Fleet (PostgreSQL)"
+    )]
+    pub import: Option<PathBuf>,
+
+    /// Print the database's flag document, byte for byte.
+    #[arg(long, requires = "database", help_heading = "Fleet (PostgreSQL)")]
+    pub export: bool,
+
+    /// Keep --file a copy of the database's flag document for this
+    /// server's bots (listening for changes, and polling), until SIGINT or
+    /// SIGTERM. --listen ADDR serves its metrics.
+    #[arg(long, requires = "database", help_heading = "Fleet (PostgreSQL)")]
+    pub sync: bool,
+
+    /// With --sync: how often to read the database besides listening for
+    /// changes (default 5s; notifications are lost when a connection drops).
+    #[arg(long, value_name = "DURATION", requires = "sync", value_parser = poll_arg, help_heading = "Fleet (PostgreSQL)")]
+    pub poll: Option<Duration>,
+}
+
+/// The default of `--poll`.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
+
+fn poll_arg(s: &str) -> Result<Duration, String> {
+    let d = flags_rollout::parse_duration(s)?;
+    let d: Duration = d
+        .try_into()
+        .map_err(|_| format!("{s:?} is not a positive duration"))?;
+    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+        return Err(format!("{s:?}: give a poll interval from 100ms to 1h"));
+    }
+    Ok(d)
+}

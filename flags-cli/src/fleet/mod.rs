@@ -1,0 +1,119 @@
+//! The fleet's own commands: `--init` (the schema), `--import FILE` (a flag
+//! file into an empty database), `--export` (the flag document, byte for
+//! byte) and `--sync` (a server's mirror of it). Every other command works
+//! on the database through [`crate::store::Store`].
+
+use std::fs;
+use std::path::Path;
+
+use flags_core::parse_flag_file;
+use flags_rollout::RolloutsFile;
+use serde_json::{Map, Value, json};
+
+use crate::Failure;
+use crate::args::Cli;
+use crate::report::problem_lines;
+use crate::store::database::DatabaseStore;
+use crate::store::file::{FileStore, Target};
+use crate::store::{Store, audit, refuse_file_with_database};
+
+type Out<'a> = dyn FnMut(&str) + 'a;
+
+/// Runs a fleet command if the command line has one.
+pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
+    let fleet = &cli.fleet;
+    let url = fleet.database.as_deref()?;
+    if fleet.init {
+        Some(init(cli, url, out))
+    } else if let Some(file) = &fleet.import {
+        Some(import(cli, url, file, out))
+    } else if fleet.export {
+        Some(export(cli, url, out))
+    } else if fleet.sync {
+        Some(crate::sync::command::run(cli, url, out))
+    } else {
+        None
+    }
+}
+
+fn init(cli: &Cli, url: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
+    refuse_file_with_database(cli)?;
+    let mut store = DatabaseStore::new(url)?;
+    let migrated = store.database()?.init();
+    let (from, to) = migrated.map_err(|e| store.failure(e))?;
+    let name = store.flags_name().display().to_string();
+    out(&match (from, to) {
+        (0, to) => format!("{name}: schema feature_flags created (version {to})\n"),
+        (from, to) if from == to => {
+            format!("{name}: schema feature_flags is up to date (version {to}); nothing to do\n")
+        }
+        (from, to) => format!("{name}: schema feature_flags migrated from version {from} to {to}\n"),
+    });
+    Ok(0)
+}
+
+/// Reads `file` and what is beside it, all validated as strictly as an
+/// edit would, then loads them in one transaction.
+fn import(cli: &Cli, url: &str, file: &Path, out: &mut Out<'_>) -> Result<u8, Failure> {
+    refuse_file_with_database(cli)?;
+    let mut source = FileStore::new(file);
+    let docs = source.read()?;
+    let flags = parse_flag_file(&docs.flags).map_err(|problems| Failure {
+        lines: problem_lines(file, &problems),
+        code: 1,
+    })?;
+    let target = Target::resolve(file);
+    let plans = match &docs.rollouts {
+        Some(text) => RolloutsFile::parse(text).map_err(|problems| Failure {
+            lines: problem_lines(&target.rollouts, &problems),
+            code: 1,
+        })?,
+        None => RolloutsFile::default(),
+    };
+    for name in plans.rollouts.keys() {
+        if flags.flag(name).is_none() {
+            eprintln!(
+                "warning: {}: rollout plan for {name:?}, which the flag file does not have (an orphan; the guard ignores it)",
+                target.rollouts.display()
+            );
+        }
+    }
+    let history = source.history()?;
+    for line in &history.unreadable {
+        eprintln!("warning: {line}; not imported");
+    }
+    let mut entries = history.entries;
+    entries.extend(audit::stamp(vec![import_entry(file)], &audit::operator()));
+
+    let mut store = DatabaseStore::new(url)?;
+    let imported = store
+        .database()?
+        .import(&docs.flags, docs.rollouts.as_deref(), &entries);
+    let imported = imported.map_err(|e| store.failure(e))?;
+    out(&format!(
+        "imported {} into {}: {} flags, {} rollout plans, {} audit entries (document version {})\n",
+        file.display(),
+        store.flags_name().display(),
+        flags.flags.len(),
+        plans.rollouts.len(),
+        entries.len(),
+        imported.flags_version
+    ));
+    Ok(0)
+}
+
+/// The audit entry that says where the database's document came from.
+fn import_entry(file: &Path) -> Map<String, Value> {
+    let path = fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
+    json!({ "action": "import", "field": "import", "old": null, "new": path.display().to_string() })
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn export(cli: &Cli, url: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
+    refuse_file_with_database(cli)?;
+    let mut store = DatabaseStore::new(url)?;
+    out(&store.read()?.flags);
+    Ok(0)
+}

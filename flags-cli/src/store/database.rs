@@ -1,0 +1,154 @@
+//! The fleet's PostgreSQL as a [`Store`]: both documents and the audit
+//! table in schema `feature_flags`, one update one transaction (row locks,
+//! re-read, write, audit rows, notify, commit).
+
+use std::path::{Path, PathBuf};
+
+use flags_postgres::{Database, DatabaseUrl, Update};
+use serde_json::Value;
+
+use super::{Change, Documents, History, Store};
+use crate::Failure;
+
+/// How many audit entries `--history` reads at most (the newest).
+const HISTORY_LIMIT: usize = 100_000;
+
+pub struct DatabaseStore {
+    url: DatabaseUrl,
+    /// Connected on first use, and again after a connection failed (the
+    /// guard outlives a failover; its next check finds the new primary).
+    db: Option<Database>,
+    flags_name: PathBuf,
+    rollouts_name: PathBuf,
+}
+
+impl DatabaseStore {
+    /// Parses `url` (nothing is connected yet: a usage error never waits
+    /// for a database).
+    pub fn new(url: &str) -> Result<DatabaseStore, Failure> {
+        let url = DatabaseUrl::parse(url).map_err(|e| Failure::usage(format!("--database: {e}")))?;
+        let masked = url.masked();
+        Ok(DatabaseStore {
+            flags_name: PathBuf::from(format!("database {masked}")),
+            rollouts_name: PathBuf::from(format!("database {masked} (rollouts document)")),
+            url,
+            db: None,
+        })
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// The connection, made if there is none (or the last one broke).
+    pub fn database(&mut self) -> Result<&mut Database, Failure> {
+        if self.db.as_ref().is_none_or(Database::is_closed) {
+            self.db = None;
+            let db = Database::connect(&self.url).map_err(|e| self.failure(e))?;
+            self.db = Some(db);
+        }
+        self.db
+            .as_mut()
+            .ok_or_else(|| Failure::new("no database connection"))
+    }
+
+    /// A database error as one line naming the database (its password
+    /// masked); a connection that failed is dropped, to be made anew.
+    pub fn failure(&mut self, e: flags_postgres::Error) -> Failure {
+        if self.db.as_ref().is_some_and(Database::is_closed) {
+            self.db = None;
+        }
+        Failure::new(format!("{}: {e}", self.flags_name.display()))
+    }
+}
+
+impl Store for DatabaseStore {
+    fn flags_name(&self) -> &Path {
+        &self.flags_name
+    }
+
+    fn rollouts_name(&self) -> &Path {
+        &self.rollouts_name
+    }
+
+    fn audit_name(&self) -> String {
+        format!("the audit table of {}", self.flags_name.display())
+    }
+
+    fn read(&mut self) -> Result<Documents, Failure> {
+        let docs = self.database()?.read();
+        let docs = docs.map_err(|e| self.failure(e))?;
+        Ok(Documents {
+            flags: docs.flags,
+            rollouts: docs.rollouts,
+        })
+    }
+
+    fn update(&mut self, change: &mut Change<'_>) -> Result<(), Failure> {
+        let host = host_name();
+        let result = self.database()?.edit(|docs| {
+            let docs = Documents {
+                flags: docs.flags.clone(),
+                rollouts: docs.rollouts.clone(),
+            };
+            let Some(commit) = change(&docs).map_err(Failed::Command)? else {
+                return Ok((None, ()));
+            };
+            let audit = commit
+                .audit
+                .into_iter()
+                .map(|mut entry| {
+                    entry.entry("host").or_insert_with(|| host.clone());
+                    entry
+                })
+                .collect();
+            let update = Update {
+                flags: commit.flags.filter(|text| *text != docs.flags),
+                rollouts: commit
+                    .rollouts
+                    .filter(|text| docs.rollouts.as_ref() != Some(text)),
+                audit,
+            };
+            Ok((Some(update), ()))
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(Failed::Command(failure)) => Err(failure),
+            Err(Failed::Database(e)) => Err(self.failure(e)),
+        }
+    }
+
+    fn history(&mut self) -> Result<History, Failure> {
+        let entries = self.database()?.history(None, HISTORY_LIMIT);
+        let entries = entries.map_err(|e| self.failure(e))?;
+        Ok(History {
+            entries,
+            unreadable: Vec::new(),
+        })
+    }
+}
+
+/// Why an update failed: the command refused (bad input, a stale plan), or
+/// the database did.
+enum Failed {
+    Command(Failure),
+    Database(flags_postgres::Error),
+}
+
+impl From<flags_postgres::Error> for Failed {
+    fn from(e: flags_postgres::Error) -> Failed {
+        Failed::Database(e)
+    }
+}
+
+/// This machine's name, for the audit table's `host`.
+fn host_name() -> Value {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    if name.is_empty() {
+        Value::Null
+    } else {
+        Value::String(name)
+    }
+}

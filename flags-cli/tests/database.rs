@@ -1,0 +1,231 @@
+//! Every command on the fleet's database (`--database URL`) against a real
+//! PostgreSQL that the tests start (`flags_postgres::testing`): the schema,
+//! import and export, edits as one transaction each, bad input that leaves
+//! the database as it was, plans, history, and a password that is never
+//! printed.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use flags_core::parse_flag_file;
+use flags_postgres::testing::{Cluster, PASSWORD};
+use serde_json::Value;
+
+use crate::util::{EXAMPLE, Env, Run, bin};
+
+/// A fresh, empty database in the shared cluster; its URL (password in it).
+fn new_database() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let cluster = Cluster::shared();
+    let name = format!("cli{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    cluster.sql(&format!("CREATE DATABASE {name} OWNER flags"));
+    cluster.url_text(&name)
+}
+
+fn db(url: &str, args: &[&str]) -> Run {
+    let run = Run::from(
+        bin()
+            .arg("--database")
+            .arg(url)
+            .args(args)
+            .output()
+            .expect("run feature_flags"),
+    );
+    assert!(
+        !run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD),
+        "the password was printed: {args:?}"
+    );
+    run
+}
+
+/// A database with the example imported.
+fn imported() -> String {
+    let url = new_database();
+    db(&url, &["--init"]).ok();
+    let env = Env::new();
+    db(&url, &["--import", env.file.to_str().unwrap()]).ok();
+    url
+}
+
+fn export(url: &str) -> String {
+    db(url, &["--export"]).ok().stdout.clone()
+}
+
+fn history(url: &str) -> Vec<Value> {
+    serde_json::from_str::<Value>(&db(url, &["--history", "--json"]).ok().stdout)
+        .expect("history is JSON")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn init_twice_import_export_gives_the_same_bytes() {
+    let url = new_database();
+    assert!(db(&url, &["--init"]).ok().stdout.contains("created"));
+    assert!(db(&url, &["--init"]).ok().stdout.contains("nothing to do"));
+    // Nothing imported yet: a read says what to do.
+    let line = db(&url, &["--list"]).fails(1).to_owned();
+    assert!(line.contains("--import"), "{line}");
+
+    let env = Env::with(&EXAMPLE.replace("  ", "\t"));
+    let run = db(&url, &["--import", env.file.to_str().unwrap()]);
+    assert!(run.ok().stdout.contains("3 flags"), "{run:?}");
+    assert_eq!(export(&url), env.text(), "export is byte for byte");
+    // A second import would overwrite the fleet's truth: refused.
+    let line = db(&url, &["--import", env.file.to_str().unwrap()]).fails(1).to_owned();
+    assert!(line.contains("not empty") || line.contains("already"), "{line}");
+    assert_eq!(export(&url), env.text());
+}
+
+#[test]
+fn import_refuses_an_invalid_file_and_loads_nothing() {
+    let url = new_database();
+    db(&url, &["--init"]).ok();
+    let env = Env::with(&EXAMPLE.replace("\"rollout_percentage\": 10", "\"rollout_percentage\": 150"));
+    let run = db(&url, &["--import", env.file.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("rollout_percentage"), "{run:?}");
+    assert!(db(&url, &["--export"]).fails(1).contains("--import"));
+}
+
+#[test]
+fn an_edit_is_one_transaction_with_its_audit_row() {
+    let url = imported();
+    let before = history(&url).len();
+    let run = db(&url, &["--feature", "new_gpt_model", "--percentage", "50"]);
+    assert_eq!(run.ok().stdout, "new_gpt_model: rollout_percentage 10 -> 50\n");
+    let text = export(&url);
+    let file = parse_flag_file(&text).unwrap();
+    assert_eq!(
+        file.flag("new_gpt_model").unwrap().rollout_percentage.to_string(),
+        "50"
+    );
+    // Only that line changed: the document is edited in place.
+    assert_eq!(text, EXAMPLE.replace("\"rollout_percentage\": 10", "\"rollout_percentage\": 50"));
+    let entries = history(&url);
+    assert_eq!(entries.len(), before + 1);
+    let last = entries.last().unwrap();
+    assert_eq!(last["flag"], "new_gpt_model");
+    assert_eq!(last["field"], "rollout_percentage");
+    assert_eq!(last["user"], "tester");
+    assert!(last["host"].is_string(), "{last}");
+    let shown = db(&url, &["--history", "--feature", "new_gpt_model"]);
+    assert!(shown.ok().stdout.contains("tester  new_gpt_model: rollout_percentage 10 -> 50"));
+}
+
+#[test]
+fn bad_input_leaves_the_database_as_it_was() {
+    let url = imported();
+    let (text, entries) = (export(&url), history(&url).len());
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["--feature", "new_gpt_modl", "--percentage", "50"], 1, "did you mean \"new_gpt_model\""),
+        (&["--feature", "new_gpt_model", "--percentage", "150"], 2, "percentage"),
+        (&["--feature", "new_gpt_model", "--exclude-chat", "abc"], 2, "integer"),
+        (&["--feature", "voice_replies", "--create"], 1, "already exists"),
+        (&["--group", "nobody", "--delete"], 1, "nobody"),
+    ];
+    for (args, code, needle) in cases {
+        let line = db(&url, args).fails(*code).to_owned();
+        assert!(line.contains(needle), "{args:?}: {line}");
+    }
+    assert_eq!(export(&url), text);
+    assert_eq!(history(&url).len(), entries);
+}
+
+#[test]
+fn file_and_database_together_are_refused() {
+    let url = imported();
+    let env = Env::new();
+    let run = Run::from(
+        bin()
+            .args(["--database", &url, "--file"])
+            .arg(&env.file)
+            .args(["--feature", "new_gpt_model", "--percentage", "50"])
+            .output()
+            .unwrap(),
+    );
+    assert!(run.fails(2).contains("--file and --database"));
+    assert_eq!(env.text(), EXAMPLE);
+    assert_eq!(export(&url), EXAMPLE);
+}
+
+#[test]
+fn read_only_commands_work_on_the_database() {
+    let url = imported();
+    assert!(db(&url, &["--check"]).ok().stdout.starts_with("ok: database postgres://flags:"));
+    assert!(db(&url, &["--list"]).ok().stdout.contains("enhanced_video_download"));
+    assert!(db(&url, &["--feature", "voice_replies"]).ok().stdout.contains("voice_replies"));
+    let explained = db(
+        &url,
+        &["--feature", "new_gpt_model", "--explain", "--user", "111111111", "--chat", "5", "--chat-type", "private"],
+    );
+    assert!(explained.ok().stdout.contains("beta_testers"), "{explained:?}");
+}
+
+#[test]
+fn plans_run_on_the_database_and_a_hand_edit_pauses_in_the_same_transaction() {
+    let url = imported();
+    db(&url, &["--feature", "new_gpt_model", "--plan", "5:1d,100", "--start"]).ok();
+    let status = db(&url, &["--status"]);
+    assert!(status.ok().stdout.contains("running"), "{status:?}");
+    let run = db(&url, &["--feature", "new_gpt_model", "--percentage", "30"]);
+    assert!(run.ok().stdout.contains("rollout plan paused by this hand edit"), "{run:?}");
+    let status = db(&url, &["--status", "--json"]);
+    let plans: Value = serde_json::from_str(&status.ok().stdout).unwrap();
+    assert_eq!(plans[0]["state"], "paused", "{plans}");
+    let entries = history(&url);
+    let fields: Vec<&str> = entries.iter().filter_map(|e| e["field"].as_str()).collect();
+    assert!(fields.ends_with(&["rollout_percentage", "plan.state"]), "{fields:?}");
+}
+
+#[test]
+fn racing_edits_from_many_processes_lose_nothing() {
+    let url = imported();
+    let before = history(&url).len();
+    let ids: Vec<i64> = (0..20).map(|i| -1_000_000_000_000 - i).collect();
+    let children: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            bin()
+                .args(["--database", &url, "--feature", "enhanced_video_download", "--exclude-chat"])
+                .arg(id.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let file = parse_flag_file(&export(&url)).unwrap();
+    let excluded = &file.flag("enhanced_video_download").unwrap().exclude_chats;
+    for id in &ids {
+        assert!(excluded.contains(id), "{id} lost");
+    }
+    assert_eq!(history(&url).len(), before + ids.len());
+}
+
+#[test]
+fn a_password_is_never_printed() {
+    let url = imported();
+    // A wrong password: the error names the database, masked.
+    let wrong = url.replace(PASSWORD, "Wr0ng-Secret-9");
+    let run = Run::from(bin().args(["--database", &wrong, "--list"]).output().unwrap());
+    let line = run.fails(1).to_owned();
+    assert!(!line.contains("Wr0ng-Secret-9"), "{line}");
+    assert!(line.contains("postgres://flags:***@"), "{line}");
+    // --help with the URL in the environment does not show it.
+    let help = Run::from(
+        bin()
+            .env("FEATURE_FLAGS_DATABASE_URL", &url)
+            .arg("--help")
+            .output()
+            .unwrap(),
+    );
+    assert!(!help.ok().stdout.contains(PASSWORD));
+    // Nor the audit rows.
+    db(&url, &["--feature", "voice_replies", "--enable"]).ok();
+    assert!(!db(&url, &["--history", "--json"]).ok().stdout.contains(PASSWORD));
+}
