@@ -69,7 +69,7 @@ class Cluster:
             with open(os.path.join(c.data, "postgresql.conf"), "a") as f:
                 f.write(
                     f"\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{c.dir}'\n"
-                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                    "fsync = off\nfull_page_writes = off\n"
                     "shared_buffers = 16MB\nmax_connections = 60\nwal_level = replica\n"
                     "max_wal_senders = 4\nlog_min_messages = warning\n")
             c.start()

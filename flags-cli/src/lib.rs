@@ -21,6 +21,7 @@ pub mod rollouts;
 pub mod show;
 pub mod span;
 pub mod splice;
+pub mod sync;
 pub mod targeting;
 pub mod write;
 

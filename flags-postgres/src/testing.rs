@@ -94,9 +94,11 @@ impl Cluster {
                 "--locale=C",
             ],
         );
+        // fsync off is safe against a killed server (the OS keeps the
+        // writes); synchronous_commit stays on so that a stop loses nothing.
         let conf = format!(
             "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
-             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
+             fsync = off\nfull_page_writes = off\n\
              shared_buffers = 16MB\nmax_connections = 60\nwal_level = replica\n\
              max_wal_senders = 4\nlog_min_messages = warning\n",
             cluster.dir.path().display()
