@@ -22,6 +22,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "Rust tests (core, CLI, C ABI + C example, header, metrics)"
 cargo test --workspace --locked
 
+step "PostgreSQL test clusters: scripts/pg_cluster.py self-test (primary, standby, promote; ~4 s)"
+python3 scripts/pg_cluster.py selftest
+
 step "Python package in a fresh virtualenv"
 venv=target/py-venv
 rm -rf "$venv"

@@ -10,6 +10,7 @@ pub mod plans;
 pub mod read;
 pub mod report;
 pub mod store;
+pub mod sync;
 
 /// Why a command failed: what to tell the operator, and the exit status.
 #[derive(Debug)]

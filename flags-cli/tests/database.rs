@@ -17,7 +17,11 @@ use crate::util::{EXAMPLE, Env, Run, bin};
 fn new_database() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     let cluster = Cluster::shared();
-    let name = format!("cli{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "cli{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
     cluster.sql(&format!("CREATE DATABASE {name} OWNER flags"));
     cluster.url_text(&name)
 }
@@ -73,8 +77,13 @@ fn init_twice_import_export_gives_the_same_bytes() {
     assert!(run.ok().stdout.contains("3 flags"), "{run:?}");
     assert_eq!(export(&url), env.text(), "export is byte for byte");
     // A second import would overwrite the fleet's truth: refused.
-    let line = db(&url, &["--import", env.file.to_str().unwrap()]).fails(1).to_owned();
-    assert!(line.contains("not empty") || line.contains("already"), "{line}");
+    let line = db(&url, &["--import", env.file.to_str().unwrap()])
+        .fails(1)
+        .to_owned();
+    assert!(
+        line.contains("not empty") || line.contains("already"),
+        "{line}"
+    );
     assert_eq!(export(&url), env.text());
 }
 
@@ -82,7 +91,8 @@ fn init_twice_import_export_gives_the_same_bytes() {
 fn import_refuses_an_invalid_file_and_loads_nothing() {
     let url = new_database();
     db(&url, &["--init"]).ok();
-    let env = Env::with(&EXAMPLE.replace("\"rollout_percentage\": 10", "\"rollout_percentage\": 150"));
+    let env =
+        Env::with(&EXAMPLE.replace("\"rollout_percentage\": 10", "\"rollout_percentage\": 150"));
     let run = db(&url, &["--import", env.file.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("rollout_percentage"), "{run:?}");
@@ -94,15 +104,24 @@ fn an_edit_is_one_transaction_with_its_audit_row() {
     let url = imported();
     let before = history(&url).len();
     let run = db(&url, &["--feature", "new_gpt_model", "--percentage", "50"]);
-    assert_eq!(run.ok().stdout, "new_gpt_model: rollout_percentage 10 -> 50\n");
+    assert_eq!(
+        run.ok().stdout,
+        "new_gpt_model: rollout_percentage 10 -> 50\n"
+    );
     let text = export(&url);
     let file = parse_flag_file(&text).unwrap();
     assert_eq!(
-        file.flag("new_gpt_model").unwrap().rollout_percentage.to_string(),
+        file.flag("new_gpt_model")
+            .unwrap()
+            .rollout_percentage
+            .to_string(),
         "50"
     );
     // Only that line changed: the document is edited in place.
-    assert_eq!(text, EXAMPLE.replace("\"rollout_percentage\": 10", "\"rollout_percentage\": 50"));
+    assert_eq!(
+        text,
+        EXAMPLE.replace("\"rollout_percentage\": 10", "\"rollout_percentage\": 50")
+    );
     let entries = history(&url);
     assert_eq!(entries.len(), before + 1);
     let last = entries.last().unwrap();
@@ -111,7 +130,12 @@ fn an_edit_is_one_transaction_with_its_audit_row() {
     assert_eq!(last["user"], "tester");
     assert!(last["host"].is_string(), "{last}");
     let shown = db(&url, &["--history", "--feature", "new_gpt_model"]);
-    assert!(shown.ok().stdout.contains("tester  new_gpt_model: rollout_percentage 10 -> 50"));
+    assert!(
+        shown
+            .ok()
+            .stdout
+            .contains("tester  new_gpt_model: rollout_percentage 10 -> 50")
+    );
 }
 
 #[test]
@@ -119,10 +143,26 @@ fn bad_input_leaves_the_database_as_it_was() {
     let url = imported();
     let (text, entries) = (export(&url), history(&url).len());
     let cases: &[(&[&str], i32, &str)] = &[
-        (&["--feature", "new_gpt_modl", "--percentage", "50"], 1, "did you mean \"new_gpt_model\""),
-        (&["--feature", "new_gpt_model", "--percentage", "150"], 2, "percentage"),
-        (&["--feature", "new_gpt_model", "--exclude-chat", "abc"], 2, "integer"),
-        (&["--feature", "voice_replies", "--create"], 1, "already exists"),
+        (
+            &["--feature", "new_gpt_modl", "--percentage", "50"],
+            1,
+            "did you mean \"new_gpt_model\"",
+        ),
+        (
+            &["--feature", "new_gpt_model", "--percentage", "150"],
+            2,
+            "percentage",
+        ),
+        (
+            &["--feature", "new_gpt_model", "--exclude-chat", "abc"],
+            2,
+            "integer",
+        ),
+        (
+            &["--feature", "voice_replies", "--create"],
+            1,
+            "already exists",
+        ),
         (&["--group", "nobody", "--delete"], 1, "nobody"),
     ];
     for (args, code, needle) in cases {
@@ -153,30 +193,76 @@ fn file_and_database_together_are_refused() {
 #[test]
 fn read_only_commands_work_on_the_database() {
     let url = imported();
-    assert!(db(&url, &["--check"]).ok().stdout.starts_with("ok: database postgres://flags:"));
-    assert!(db(&url, &["--list"]).ok().stdout.contains("enhanced_video_download"));
-    assert!(db(&url, &["--feature", "voice_replies"]).ok().stdout.contains("voice_replies"));
+    assert!(
+        db(&url, &["--check"])
+            .ok()
+            .stdout
+            .starts_with("ok: database postgres://flags:")
+    );
+    assert!(
+        db(&url, &["--list"])
+            .ok()
+            .stdout
+            .contains("enhanced_video_download")
+    );
+    assert!(
+        db(&url, &["--feature", "voice_replies"])
+            .ok()
+            .stdout
+            .contains("voice_replies")
+    );
     let explained = db(
         &url,
-        &["--feature", "new_gpt_model", "--explain", "--user", "111111111", "--chat", "5", "--chat-type", "private"],
+        &[
+            "--feature",
+            "new_gpt_model",
+            "--explain",
+            "--user",
+            "111111111",
+            "--chat",
+            "5",
+            "--chat-type",
+            "private",
+        ],
     );
-    assert!(explained.ok().stdout.contains("beta_testers"), "{explained:?}");
+    assert!(
+        explained.ok().stdout.contains("beta_testers"),
+        "{explained:?}"
+    );
 }
 
 #[test]
 fn plans_run_on_the_database_and_a_hand_edit_pauses_in_the_same_transaction() {
     let url = imported();
-    db(&url, &["--feature", "new_gpt_model", "--plan", "5:1d,100", "--start"]).ok();
+    db(
+        &url,
+        &[
+            "--feature",
+            "new_gpt_model",
+            "--plan",
+            "5:1d,100",
+            "--start",
+        ],
+    )
+    .ok();
     let status = db(&url, &["--status"]);
     assert!(status.ok().stdout.contains("running"), "{status:?}");
     let run = db(&url, &["--feature", "new_gpt_model", "--percentage", "30"]);
-    assert!(run.ok().stdout.contains("rollout plan paused by this hand edit"), "{run:?}");
+    assert!(
+        run.ok()
+            .stdout
+            .contains("rollout plan paused by this hand edit"),
+        "{run:?}"
+    );
     let status = db(&url, &["--status", "--json"]);
     let plans: Value = serde_json::from_str(&status.ok().stdout).unwrap();
     assert_eq!(plans[0]["state"], "paused", "{plans}");
     let entries = history(&url);
     let fields: Vec<&str> = entries.iter().filter_map(|e| e["field"].as_str()).collect();
-    assert!(fields.ends_with(&["rollout_percentage", "plan.state"]), "{fields:?}");
+    assert!(
+        fields.ends_with(&["rollout_percentage", "plan.state"]),
+        "{fields:?}"
+    );
 }
 
 #[test]
@@ -188,7 +274,13 @@ fn racing_edits_from_many_processes_lose_nothing() {
         .iter()
         .map(|id| {
             bin()
-                .args(["--database", &url, "--feature", "enhanced_video_download", "--exclude-chat"])
+                .args([
+                    "--database",
+                    &url,
+                    "--feature",
+                    "enhanced_video_download",
+                    "--exclude-chat",
+                ])
                 .arg(id.to_string())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -212,7 +304,12 @@ fn a_password_is_never_printed() {
     let url = imported();
     // A wrong password: the error names the database, masked.
     let wrong = url.replace(PASSWORD, "Wr0ng-Secret-9");
-    let run = Run::from(bin().args(["--database", &wrong, "--list"]).output().unwrap());
+    let run = Run::from(
+        bin()
+            .args(["--database", &wrong, "--list"])
+            .output()
+            .unwrap(),
+    );
     let line = run.fails(1).to_owned();
     assert!(!line.contains("Wr0ng-Secret-9"), "{line}");
     assert!(line.contains("postgres://flags:***@"), "{line}");
@@ -227,5 +324,10 @@ fn a_password_is_never_printed() {
     assert!(!help.ok().stdout.contains(PASSWORD));
     // Nor the audit rows.
     db(&url, &["--feature", "voice_replies", "--enable"]).ok();
-    assert!(!db(&url, &["--history", "--json"]).ok().stdout.contains(PASSWORD));
+    assert!(
+        !db(&url, &["--history", "--json"])
+            .ok()
+            .stdout
+            .contains(PASSWORD)
+    );
 }

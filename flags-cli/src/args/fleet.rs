@@ -58,9 +58,6 @@ pub struct FleetArgs {
     pub poll: Option<Duration>,
 }
 
-/// The default of `--poll`.
-pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
-
 fn poll_arg(s: &str) -> Result<Duration, String> {
     let d = flags_rollout::parse_duration(s)?;
     let d: Duration = d

@@ -47,7 +47,9 @@ fn init(cli: &Cli, url: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
         (from, to) if from == to => {
             format!("{name}: schema feature_flags is up to date (version {to}); nothing to do\n")
         }
-        (from, to) => format!("{name}: schema feature_flags migrated from version {from} to {to}\n"),
+        (from, to) => {
+            format!("{name}: schema feature_flags migrated from version {from} to {to}\n")
+        }
     });
     Ok(0)
 }

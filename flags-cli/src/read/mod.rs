@@ -171,7 +171,10 @@ pub fn history(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
     for entry in &entries {
         if entry.get("action").and_then(Value::as_str) == Some("import") {
             let (time, user) = (text(entry, "time"), text(entry, "user"));
-            out(&format!("{time}  {user}  imported {}\n", text(entry, "new")));
+            out(&format!(
+                "{time}  {user}  imported {}\n",
+                text(entry, "new")
+            ));
             continue;
         }
         if let Some(group_edit) = crate::edits::groups::history_text(entry) {

@@ -26,7 +26,8 @@ impl DatabaseStore {
     /// Parses `url` (nothing is connected yet: a usage error never waits
     /// for a database).
     pub fn new(url: &str) -> Result<DatabaseStore, Failure> {
-        let url = DatabaseUrl::parse(url).map_err(|e| Failure::usage(format!("--database: {e}")))?;
+        let url =
+            DatabaseUrl::parse(url).map_err(|e| Failure::usage(format!("--database: {e}")))?;
         let masked = url.masked();
         Ok(DatabaseStore {
             flags_name: PathBuf::from(format!("database {masked}")),
