@@ -2,6 +2,7 @@
 //! decides with flags-rollout's pure `decide`, and acts through the locked,
 //! re-reading apply; one log line per plan and check.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +13,7 @@ use flags_core::{Percentage, parse_flag_file};
 use flags_rollout::measure::Measurements;
 use flags_rollout::{
     Action, Cause, HoldReason, Reading, RollBackTo, Rollout, RolloutsFile, State, Status, Step,
-    decide, format_duration,
+    decide, format_duration, never_raise,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -35,16 +36,22 @@ pub enum Source {
 }
 
 impl Source {
-    fn refresh(&mut self, windows: &[Duration]) {
+    /// Reads the source for the running plans' flags and windows.
+    fn refresh(&mut self, planned: &[(String, Duration)]) {
         match self {
-            Source::Scrape(s) => s.refresh(
-                windows
-                    .iter()
-                    .max()
-                    .copied()
-                    .unwrap_or(Duration::from_secs(300)),
-            ),
-            Source::Prometheus(p, _) => p.refresh(windows),
+            Source::Scrape(s) => s.refresh(planned),
+            Source::Prometheus(p, _) => {
+                let windows: Vec<Duration> = planned.iter().map(|(_, w)| *w).collect();
+                p.refresh(&windows)
+            }
+        }
+    }
+
+    /// The bad samples' reasons since the last refresh.
+    fn take_bad_samples(&mut self) -> Vec<&'static str> {
+        match self {
+            Source::Scrape(s) => std::mem::take(&mut s.bad_samples),
+            Source::Prometheus(p, _) => std::mem::take(&mut p.bad_samples),
         }
     }
 
@@ -107,15 +114,21 @@ fn pct(p: Percentage) -> f64 {
 }
 
 /// What a check found wrong with the files: each stops every action.
-fn read_files(file: &std::path::Path) -> (Option<RolloutsFile>, Vec<String>) {
+fn read_files(file: &std::path::Path) -> (Option<RolloutsFile>, Vec<String>, Percentages) {
     let target = Target::resolve(file);
     let mut problems = Vec::new();
+    let mut percentages = Percentages::new();
     match fs::read_to_string(&target.file) {
-        Ok(text) => {
-            if let Err(p) = parse_flag_file(&text) {
-                problems.push(invalid_line(&target.file, &p));
+        Ok(text) => match parse_flag_file(&text) {
+            Ok(flags) => {
+                percentages = flags
+                    .flags
+                    .iter()
+                    .map(|(name, def)| (name.clone(), def.rollout_percentage))
+                    .collect();
             }
-        }
+            Err(p) => problems.push(invalid_line(&target.file, &p)),
+        },
         Err(e) => problems.push(format!(
             "cannot read flag file {}: {e}",
             target.file.display()
@@ -144,8 +157,11 @@ fn read_files(file: &std::path::Path) -> (Option<RolloutsFile>, Vec<String>) {
             }
         }
     }
-    (plans, problems)
+    (plans, problems, percentages)
 }
+
+/// Each flag's percentage in the flag file: a rollback never goes above it.
+type Percentages = std::collections::HashMap<String, Percentage>;
 
 impl Guard {
     /// One check. `log` gets one line per plan (and per problem, with
@@ -153,7 +169,7 @@ impl Guard {
     pub fn check(&mut self, log: &mut dyn FnMut(&str)) {
         let started = Instant::now();
         let now = now_to_the_second();
-        let (plans, problems) = read_files(&self.file);
+        let (plans, problems, percentages) = read_files(&self.file);
         for p in &problems {
             log(&format!("error: {p}; nothing written"));
         }
@@ -165,13 +181,16 @@ impl Guard {
             .collect();
         let mut steps: Vec<(String, Step, f64)> = Vec::new();
         let mut failed = Vec::new();
+        let mut bad_samples = Vec::new();
+        let mut bad_parts: Vec<(String, Vec<String>)> = Vec::new();
         if problems.is_empty() && !running.is_empty() {
-            let windows: Vec<Duration> = running
+            let planned: Vec<(String, Duration)> = running
                 .iter()
-                .map(|(_, r)| std_duration(r.plan.window))
+                .map(|(flag, r)| ((*flag).clone(), std_duration(r.plan.window)))
                 .collect();
-            self.source.refresh(&windows);
+            self.source.refresh(&planned);
             failed = self.source.failed();
+            bad_samples = self.source.take_bad_samples();
             if let Some(f) = self.source.failure() {
                 log(&format!("error: metrics source: {f}; every plan holds"));
             }
@@ -184,7 +203,12 @@ impl Guard {
                     wall,
                 );
                 let in_phase = m.flag.as_ref().map_or(f64::NAN, |w| w.on_outcomes_in_phase);
-                let step = decide(&rollout.plan, &rollout.state, &m, now);
+                let bad = m.flag.as_ref().map(|w| w.bad.clone()).unwrap_or_default();
+                let step = never_raise(
+                    decide(&rollout.plan, &rollout.state, &m, now),
+                    percentages.get(flag.as_str()).copied(),
+                );
+                bad_parts.push(((*flag).clone(), bad));
                 steps.push(((*flag).clone(), step, in_phase));
             }
         }
@@ -203,22 +227,38 @@ impl Guard {
                 })
             })
             .collect();
+        // What the files say after this check, per plan: the step's state
+        // only where it was written (or needed no write).
+        let mut applied: Vec<bool> = Vec::new();
         for (i, (flag, step, _)) in steps.iter().enumerate() {
-            let line = decision_line(flag, &plans.rollouts[flag], step);
+            let mut line = decision_line(flag, &plans.rollouts[flag], step);
+            if let Some((_, bad)) = bad_parts.iter().find(|(f, _)| f == flag)
+                && !bad.is_empty()
+            {
+                let _ = write!(line, "; bad data: {}", bad.join(", "));
+            }
             match &outcome[i] {
                 None => {
+                    applied.push(true);
                     log(&line);
                     lines.push((i, line));
                 }
                 Some(Ok(Applied::Written { .. })) => {
+                    applied.push(true);
                     if step.action.name() != "hold" {
-                        acted.push((flag.clone(), step.action.name()));
+                        acted.push((flag.clone(), step.action.clone()));
                     }
                     log(&line);
                     lines.push((i, line));
                 }
-                Some(Ok(Applied::Stale { why })) => log(&format!("{why}; nothing done")),
-                Some(Err(e)) => log(&format!("error: {flag}: {e}; nothing written")),
+                Some(Ok(Applied::Stale { why })) => {
+                    applied.push(false);
+                    log(&format!("{why}; nothing done"))
+                }
+                Some(Err(e)) => {
+                    applied.push(false);
+                    log(&format!("error: {flag}: {e}; nothing written"))
+                }
             }
         }
 
@@ -230,8 +270,14 @@ impl Guard {
         for url in &failed {
             board.count_source_error(url);
         }
+        for flag in plans.rollouts.keys() {
+            board.know_flag(flag);
+        }
+        for reason in bad_samples {
+            board.count_bad_sample(reason);
+        }
         for (flag, action) in acted {
-            board.count_action(&flag, action);
+            board.count_action(&flag, &action);
         }
         let at = unix(now);
         for (i, line) in lines {
@@ -248,13 +294,22 @@ impl Guard {
             .rollouts
             .iter()
             .map(|(flag, r)| {
-                let step = steps.iter().find(|(f, _, _)| f == flag);
-                plan_view(
+                let i = steps.iter().position(|(f, _, _)| f == flag);
+                let step = i.map(|i| &steps[i]);
+                let bad = bad_parts
+                    .iter()
+                    .find(|(f, _)| f == flag)
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default();
+                let mut view = plan_view(
                     flag,
                     r,
                     step.map(|(_, s, _)| s),
+                    i.is_some_and(|i| applied[i]),
                     step.map_or(f64::NAN, |(_, _, n)| *n),
-                )
+                );
+                view.bad = bad;
+                view
             })
             .collect();
         board.checks += 1;
@@ -276,12 +331,25 @@ impl Guard {
 }
 
 /// Holds change only the streaks and the last decision: write them when
-/// the streaks or the reason changed, not every check.
+/// the streaks or the kind of hold changed, not when only its numbers did
+/// (samples seen, time left): a waiting phase would otherwise rewrite the
+/// file, with an fsync and a new inode, on every check.
 fn needs_write(before: &State, step: &Step) -> bool {
+    let kind = |d: Option<&flags_rollout::LastDecision>| {
+        d.map(|d| (d.action.clone(), hold_kind(&d.reason)))
+    };
     step.action.name() != "hold"
         || before.streaks != step.state.streaks
-        || before.last_decision.as_ref().map(|d| &d.reason)
-            != step.state.last_decision.as_ref().map(|d| &d.reason)
+        || before.evidence != step.state.evidence
+        || kind(before.last_decision.as_ref()) != kind(step.state.last_decision.as_ref())
+}
+
+/// A hold's reason without its numbers.
+fn hold_kind(reason: &str) -> String {
+    reason
+        .chars()
+        .filter(|c| !c.is_ascii_digit() && *c != '.')
+        .collect()
 }
 
 fn reading_text(r: &Reading) -> String {
@@ -402,8 +470,26 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
     }
 }
 
-fn plan_view(flag: &str, r: &Rollout, step: Option<&Step>, in_phase: f64) -> PlanView {
-    let state = step.map_or(&r.state, |s| &s.state);
+fn plan_view(
+    flag: &str,
+    r: &Rollout,
+    step: Option<&Step>,
+    applied: bool,
+    in_phase: f64,
+) -> PlanView {
+    // The state as the files have it: a step that was not applied (stale,
+    // failed) shows nothing it did not do.
+    let state = match step {
+        Some(s) if applied && s.action.name() != "hold" => &s.state,
+        Some(s) if applied => {
+            if needs_write(&r.state, s) {
+                &s.state
+            } else {
+                &r.state
+            }
+        }
+        _ => &r.state,
+    };
     let plan = &r.plan;
     let readings: Vec<Reading> = match step {
         Some(s) => s.readings.clone(),
@@ -445,10 +531,12 @@ fn plan_view(flag: &str, r: &Rollout, step: Option<&Step>, in_phase: f64) -> Pla
                 sustain: plan.sustain,
             })
             .collect(),
-        reason: state
-            .last_decision
-            .as_ref()
+        reason: step
+            .filter(|_| applied)
+            .and_then(|s| s.state.last_decision.as_ref())
+            .or(state.last_decision.as_ref())
             .map(|d| d.reason.clone())
             .unwrap_or_default(),
+        bad: Vec::new(),
     }
 }
