@@ -138,7 +138,12 @@ fn setup() -> (tempfile::TempDir, Guard) {
     let client = Client::new(Duration::from_secs(5), 64 << 20);
     let guard = Guard {
         file,
-        source: Source::Scrape(ScrapeSource::new(client, &urls, 8 << 30)),
+        source: Source::Scrape(ScrapeSource::new(
+            client,
+            &urls,
+            8 << 30,
+            Duration::from_secs(15),
+        )),
         board: Arc::new(Mutex::new(Board::default())),
     };
     (dir, guard)
