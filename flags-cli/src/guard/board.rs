@@ -532,6 +532,7 @@ pub(crate) mod tests {
             "trigger_threshold",
             "trigger_tripped",
             "actions_total",
+            "bad_samples_total",
             "source_errors_total",
             "checks_total",
             "last_check_timestamp_seconds",
@@ -556,6 +557,54 @@ pub(crate) mod tests {
             "feature_flags_guard_trigger_tripped{flag=\"new_gpt_model\",trigger=\"error_rate\"} 1\n"
         ));
         assert!(text.contains("feature_flags_guard_checks_total 7\n"));
+    }
+
+    #[test]
+    fn actions_are_exported_at_zero_then_counted_by_trigger() {
+        let mut board = Board::default();
+        board.know_flag("gpt");
+        let text = board.metrics_text();
+        for (action, trigger) in ACTION_SERIES {
+            let line = format!(
+                "feature_flags_guard_actions_total{{flag=\"gpt\",action=\"{action}\",trigger=\"{trigger}\"}} 0\n"
+            );
+            assert!(text.contains(&line), "{line} missing:\n{text}");
+        }
+        for reason in BAD_REASONS {
+            let line = format!("feature_flags_guard_bad_samples_total{{reason=\"{reason}\"}} 0\n");
+            assert!(text.contains(&line), "{line}");
+        }
+        board.count_action(
+            "gpt",
+            &Action::RollBack {
+                cause: Cause::Trigger {
+                    trigger: Trigger::ErrorRate,
+                    value: 0.2,
+                    threshold: 0.05,
+                    samples: 400.0,
+                },
+                to: flags_rollout::RollBackTo::Disable,
+            },
+        );
+        board.count_action(
+            "gpt",
+            &Action::Hold(flags_rollout::HoldReason::NoData(Trigger::Complaints)),
+        );
+        board.count_bad_sample("missing");
+        let text = board.metrics_text();
+        assert!(text.contains("feature_flags_guard_actions_total{flag=\"gpt\",action=\"rolled_back\",trigger=\"error_rate\"} 1\n"));
+        assert!(text.contains("feature_flags_guard_actions_total{flag=\"gpt\",action=\"advanced\",trigger=\"none\"} 0\n"));
+        assert!(text.contains(
+            "feature_flags_guard_rollback_value{flag=\"gpt\",trigger=\"error_rate\"} 0.2\n"
+        ));
+        assert!(text.contains(
+            "feature_flags_guard_rollback_threshold{flag=\"gpt\",trigger=\"error_rate\"} 0.05\n"
+        ));
+        assert!(text.contains("feature_flags_guard_bad_samples_total{reason=\"missing\"} 1\n"));
+        assert_eq!(
+            text.matches("feature_flags_guard_actions_total{").count(),
+            6
+        );
     }
 
     #[test]

@@ -104,7 +104,9 @@ impl Tracked {
     fn new() -> Tracked {
         Tracked {
             counters: [Counter::UNSEEN; SLOTS],
-            history: VecDeque::new(),
+            // Exactly what it may hold (a scrape is pushed before the
+            // oldest goes): growing by doubling would double the budget.
+            history: VecDeque::with_capacity(HISTORY_POINTS + 3),
             complaints: VecDeque::new(),
             phase_baseline: None,
             bad: Vec::new(),
