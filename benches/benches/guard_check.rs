@@ -13,6 +13,7 @@ use flags_cli::guard::board::Board;
 use flags_cli::guard::http::Client;
 use flags_cli::guard::run::{Guard, Source};
 use flags_cli::guard::scrape::ScrapeSource;
+use flags_cli::store::file::FileStore;
 
 const PROCESSES: usize = 10;
 const FLAGS: usize = 200;
@@ -137,8 +138,13 @@ fn setup() -> (tempfile::TempDir, Guard) {
     .unwrap();
     let client = Client::new(Duration::from_secs(5), 64 << 20);
     let guard = Guard {
-        file,
-        source: Source::Scrape(ScrapeSource::new(client, &urls, 8 << 30)),
+        store: Box::new(FileStore::new(&file)),
+        source: Source::Scrape(ScrapeSource::new(
+            client,
+            &urls,
+            8 << 30,
+            Duration::from_secs(15),
+        )),
         board: Arc::new(Mutex::new(Board::default())),
     };
     (dir, guard)

@@ -57,11 +57,13 @@ fn healthy() -> Measurements {
             off: cohort,
             complaints_last_hour: 0.0,
             on_outcomes_in_phase: 1005.0,
+            bad: Vec::new(),
         }),
         memory: Ok(Some(MemoryReading {
             max_ratio: 0.2,
             processes: 1,
         })),
+        evidence: None,
     }
 }
 
@@ -144,6 +146,10 @@ fn once(env: &Env) -> std::process::Output {
             "--once",
             "--prometheus",
             "http://127.0.0.1:1",
+            "--selector",
+            "{}",
+            "--memory-limit",
+            "1000000000",
         ])
         .output()
         .unwrap()
@@ -285,6 +291,10 @@ fn usage_errors() {
         (
             vec!["--guard", "--prometheus", "http://"],
             "is not an http:// or https:// URL",
+        ),
+        (
+            vec!["--guard", "--prometheus", "http://127.0.0.1:1"],
+            "--prometheus needs --selector",
         ),
     ] {
         let out = bin()

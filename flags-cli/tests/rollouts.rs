@@ -613,11 +613,13 @@ fn apply_step_acts_once_and_refuses_a_stale_decision() {
             off: good,
             complaints_last_hour: 0.0,
             on_outcomes_in_phase: 1000.0,
+            bad: Vec::new(),
         }),
         memory: Ok(Some(MemoryReading {
             max_ratio: 0.1,
             processes: 1,
         })),
+        evidence: None,
     };
     let step = decide(
         &decided_on.plan,

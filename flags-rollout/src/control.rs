@@ -4,7 +4,9 @@
 
 use jiff::Timestamp;
 
-use crate::decide::{Action, Cause, Step, finish, rollback_target};
+use flags_core::Percentage;
+
+use crate::decide::{Action, Cause, Step, finish, never_raise, rollback_target};
 use crate::plan::Plan;
 use crate::state::{State, Status};
 
@@ -70,8 +72,14 @@ pub fn resume(plan: &Plan, state: &State, now: Timestamp) -> Result<Step, String
 }
 
 /// `--abort`: rolls back as a trip would (the plan's `on_trigger`), from
-/// running or paused.
-pub fn abort(plan: &Plan, state: &State, now: Timestamp) -> Result<Step, String> {
+/// running or paused, never above `current` (the flag's percentage now: a
+/// plan hand-lowered below its previous phase stays where it is).
+pub fn abort(
+    plan: &Plan,
+    state: &State,
+    now: Timestamp,
+    current: Option<Percentage>,
+) -> Result<Step, String> {
     if !matches!(state.status, Status::Running | Status::Paused) {
         return Err(format!(
             "its plan is {}; only a running or paused plan can be aborted",
@@ -82,5 +90,8 @@ pub fn abort(plan: &Plan, state: &State, now: Timestamp) -> Result<Step, String>
         cause: Cause::Operator,
         to: rollback_target(plan, state.phase),
     };
-    Ok(finish(plan, state.clone(), action, Vec::new(), now))
+    Ok(never_raise(
+        finish(plan, state.clone(), action, Vec::new(), now),
+        current,
+    ))
 }

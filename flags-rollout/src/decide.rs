@@ -6,7 +6,7 @@ use std::fmt;
 use flags_core::Percentage;
 use jiff::Timestamp;
 
-use crate::measure::{FlagWindow, Measurements};
+use crate::measure::{CohortWindow, DURATION_BOUNDS, FlagWindow, Measurements};
 use crate::plan::{OnTrigger, Plan, Trigger, fmt_number};
 use crate::state::{LastDecision, Reading, State, Status, Verdict};
 use crate::stats::{
@@ -192,9 +192,10 @@ impl fmt::Display for HoldReason {
                 f,
                 "{trigger} tripped on {streak} of {sustain} consecutive checks"
             ),
-            HoldReason::NoData(trigger) => {
-                write!(f, "{trigger}: no data (too few outcomes in the window)")
-            }
+            HoldReason::NoData(trigger) => write!(
+                f,
+                "{trigger}: no data (too few outcomes in the window, or counts that cannot be trusted)"
+            ),
             HoldReason::HoldTime { until } => write!(f, "holding the phase until {until}"),
             HoldReason::FewSamplesInPhase { seen, need } => write!(
                 f,
@@ -242,6 +243,31 @@ pub struct Step {
     pub readings: Vec<Reading>,
 }
 
+/// A rollback never raises exposure: when the flag is already below the
+/// previous phase (lowered by hand, or by an edit the plan did not see),
+/// the step keeps the flag where it is (`current`, the flag's percentage
+/// in the flag file) and says so. Other steps are returned as they are.
+pub fn never_raise(mut step: Step, current: Option<Percentage>) -> Step {
+    let Action::RollBack {
+        to: RollBackTo::Phase { index, percentage },
+        ..
+    } = &mut step.action
+    else {
+        return step;
+    };
+    let _ = index;
+    if let Some(current) = current
+        && current < *percentage
+    {
+        *percentage = current;
+        let reason = step.action.to_string();
+        if let Some(d) = &mut step.state.last_decision {
+            d.reason = reason;
+        }
+    }
+    step
+}
+
 /// Where a trip (or `--abort`) from `phase` leaves the flag.
 pub fn rollback_target(plan: &Plan, phase: usize) -> RollBackTo {
     match plan.on_trigger {
@@ -272,16 +298,27 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
     }
     let readings = readings(plan, measurements);
     let mut next = state.clone();
+    let fresh = is_fresh(state, measurements);
+    let mut counted = false;
     for trigger in Trigger::ALL {
         let streak = &mut next.streaks[trigger as usize];
         match readings.iter().find(|r| r.trigger == trigger) {
             None => *streak = 0,
             Some(r) => match r.verdict {
-                Verdict::Tripped => *streak = streak.saturating_add(1),
+                Verdict::Tripped if fresh => {
+                    *streak = streak.saturating_add(1);
+                    counted = true;
+                }
+                // The same observation seen again: neither more nor less
+                // evidence than last time.
+                Verdict::Tripped => {}
                 Verdict::Healthy => *streak = 0,
                 Verdict::NoData | Verdict::SourceError => {}
             },
         }
+    }
+    if counted {
+        next.evidence = measurements.evidence.map(|e| e.at);
     }
     let with = |verdict: Verdict| readings.iter().find(move |r| r.verdict == verdict);
     let acting = readings
@@ -316,6 +353,18 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
     finish(plan, next, action, readings, now)
 }
 
+/// Whether this check's data is a new observation for the streaks: at
+/// least `spacing` newer than the data of the check that last counted.
+fn is_fresh(state: &State, measurements: &Measurements) -> bool {
+    let (Some(now), Some(before)) = (measurements.evidence, state.evidence) else {
+        return true;
+    };
+    match before.checked_add(now.spacing) {
+        Ok(due) => now.at > before && now.at >= due,
+        Err(_) => false,
+    }
+}
+
 /// A healthy plan: done, advance, or hold for time or samples.
 fn progress(plan: &Plan, state: &State, measurements: &Measurements, now: Timestamp) -> Action {
     let phase = state.phase;
@@ -339,7 +388,8 @@ fn progress(plan: &Plan, state: &State, measurements: &Measurements, now: Timest
         }
     };
     let seen = window.on_outcomes_in_phase;
-    if !at_least(seen, plan.min_samples as f64) {
+    // An infinite count is garbage, not plenty.
+    if !seen.is_finite() || !at_least(seen, plan.min_samples as f64) {
         return Action::Hold(HoldReason::FewSamplesInPhase {
             seen,
             need: plan.min_samples,
@@ -452,7 +502,7 @@ fn read(plan: &Plan, trigger: Trigger, threshold: f64, m: &Measurements) -> Read
                 let mut r = blank(trigger, threshold, Verdict::NoData);
                 r.on = memory.max_ratio;
                 r.samples = memory.processes as f64;
-                if memory.processes > 0 && memory.max_ratio.is_finite() {
+                if memory.processes > 0 && count(memory.max_ratio) {
                     r.verdict = verdict(memory.max_ratio > threshold);
                 }
                 r
@@ -519,15 +569,13 @@ fn compare(plan: &Plan, trigger: Trigger, threshold: f64, window: &FlagWindow) -
         }
     };
     let min = plan.min_samples as f64;
-    let counts_ok = |bad: f64, ok: f64, errors: f64| {
-        [bad, ok, errors].iter().all(|v| v.is_finite() && *v >= 0.0)
-    };
-    if !counts_ok(bad_on, on.ok, on.errors) || !at_least(on.total(), min) {
+    let buckets = trigger == Trigger::ResponseTime;
+    if !usable(on, buckets) || !count(bad_on) || !at_least(on.total(), min) {
         return r;
     }
-    if !counts_ok(bad_off, off.ok, off.errors) {
-        // `off` counts that are not numbers: no comparison can be trusted,
-        // and the threshold alone could mistake a global incident for ours.
+    if !usable(off, buckets) || !count(bad_off) {
+        // `off` counts that cannot be trusted: no comparison can be, and
+        // the threshold alone could mistake a global incident for ours.
         return r;
     }
     let on_share = bad_on / on.total();
@@ -541,6 +589,27 @@ fn compare(plan: &Plan, trigger: Trigger, threshold: f64, window: &FlagWindow) -
     let worse_than_off = !off_enough || r.z > Z_CRITICAL;
     r.verdict = verdict(on_share > limit && worse_than_off);
     r
+}
+
+fn count(v: f64) -> bool {
+    v.is_finite() && v >= 0.0
+}
+
+/// Whether a cohort's counts can be judged: each a finite count, and for
+/// `response_time` the buckets cumulative and within the outcomes (a
+/// little slack for increases computed in floating point).
+pub fn usable(c: &CohortWindow, with_buckets: bool) -> bool {
+    if !(count(c.ok) && count(c.errors)) {
+        return false;
+    }
+    if !with_buckets {
+        return true;
+    }
+    let slack = |v: f64| 1e-6 * v.abs().max(1.0);
+    let total = c.total();
+    c.duration_le.iter().all(|&v| count(v))
+        && c.duration_le.windows(2).all(|w| w[1] >= w[0] - slack(w[0]))
+        && c.duration_le[DURATION_BOUNDS.len() - 1] <= total + slack(total)
 }
 
 fn share(part: f64, total: f64) -> f64 {

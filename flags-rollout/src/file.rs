@@ -37,7 +37,7 @@ pub struct RolloutsFile {
 }
 
 const TOP_FIELDS: [&str; 2] = ["version", "rollouts"];
-const ROLLOUT_FIELDS: [&str; 11] = [
+const ROLLOUT_FIELDS: [&str; 12] = [
     "phases",
     "triggers",
     "window",
@@ -48,6 +48,7 @@ const ROLLOUT_FIELDS: [&str; 11] = [
     "phase",
     "since",
     "streaks",
+    "evidence",
     "last_decision",
 ];
 const PHASE_FIELDS: [&str; 2] = ["percentage", "hold"];
@@ -180,7 +181,7 @@ fn rollout_json(r: &Rollout) -> Value {
         .iter()
         .map(|&t| (t.name().to_owned(), Value::from(state.streak(t))))
         .collect();
-    json!({
+    let mut out = json!({
         "phases": plan.phases.iter().map(phase_json).collect::<Vec<_>>(),
         "triggers": triggers_json(&plan.triggers),
         "window": format_duration(plan.window),
@@ -192,7 +193,11 @@ fn rollout_json(r: &Rollout) -> Value {
         "since": timestamp(state.since),
         "streaks": streaks,
         "last_decision": state.last_decision.as_ref().map_or(Value::Null, decision_json),
-    })
+    });
+    if let (Some(at), Some(o)) = (state.evidence, out.as_object_mut()) {
+        o.insert("evidence".into(), timestamp(at));
+    }
+    out
 }
 
 fn child(parent: &str, key: &str) -> String {
@@ -357,6 +362,10 @@ impl Checker {
             Some(v) => self.streaks(&child(path, "streaks"), v),
             None => Some([0; 4]),
         };
+        let evidence = match object.get("evidence") {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => self.timestamp(&child(path, "evidence"), v).map(Some),
+        };
         let last_decision = match object.get("last_decision") {
             None | Some(Value::Null) => Some(None),
             Some(v) => self.decision(&child(path, "last_decision"), v).map(Some),
@@ -378,6 +387,7 @@ impl Checker {
                 phase: phase? as usize - 1,
                 since: since?,
                 streaks: streaks?,
+                evidence: evidence?,
                 last_decision: last_decision?,
             },
         })

@@ -12,7 +12,7 @@
 //! let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
 //! let mut state = State::pending(now);
 //! state.status = flags_rollout::Status::Running;
-//! let quiet = Measurements { flag: Ok(FlagWindow::default()), memory: Ok(None) };
+//! let quiet = Measurements { flag: Ok(FlagWindow::default()), memory: Ok(None), evidence: None };
 //! let step = decide(&plan, &state, &quiet, now);
 //! assert!(matches!(step.action, Action::Hold(HoldReason::NoData(_))));
 //! ```
@@ -29,7 +29,8 @@ mod strict;
 
 pub use control::{abort, pause, resume, start};
 pub use decide::{
-    Action, Cause, FlagEdit, HoldReason, RollBackTo, Step, decide, readings, rollback_target,
+    Action, Cause, FlagEdit, HoldReason, RollBackTo, Step, decide, never_raise, readings,
+    rollback_target,
 };
 pub use duration::{format_duration, parse_duration};
 pub use file::{Rollout, RolloutsFile};

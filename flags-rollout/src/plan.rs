@@ -45,7 +45,7 @@ impl Trigger {
         Trigger::Complaints,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Trigger::ErrorRate => "error_rate",
             Trigger::ResponseTime => "response_time",

@@ -144,6 +144,10 @@ pub struct State {
     pub since: Timestamp,
     /// Consecutive tripped checks per trigger, in [`Trigger::ALL`] order.
     pub streaks: [u32; 4],
+    /// When the data of the last check that added to a streak was taken:
+    /// a later check adds only with newer data (two guards, a restart or a
+    /// Prometheus slower than the guard never count one observation twice).
+    pub evidence: Option<Timestamp>,
     pub last_decision: Option<LastDecision>,
 }
 
@@ -155,6 +159,7 @@ impl State {
             phase: 0,
             since: now,
             streaks: [0; 4],
+            evidence: None,
             last_decision: None,
         }
     }

@@ -41,6 +41,7 @@ fn window(on: CohortWindow, off: CohortWindow) -> FlagWindow {
         off,
         complaints_last_hour: 0.0,
         on_outcomes_in_phase: 10_000.0,
+        bad: Vec::new(),
     }
 }
 
@@ -55,6 +56,7 @@ fn measured(flag: FlagWindow) -> Measurements {
             max_ratio: 0.5,
             processes: 4,
         })),
+        evidence: None,
     }
 }
 
@@ -103,6 +105,7 @@ fn table() {
             max_ratio: ratio,
             processes: 3,
         })),
+        evidence: None,
     };
     let nan_on = {
         let mut w = healthy();
@@ -274,6 +277,7 @@ fn table() {
             Measurements {
                 flag: Ok(healthy()),
                 memory: Ok(None),
+                evidence: None,
             },
             days(2),
             Want::Hold("no data"),
@@ -285,6 +289,7 @@ fn table() {
             Measurements {
                 flag: Ok(healthy()),
                 memory: Err("connection refused".into()),
+                evidence: None,
             },
             days(2),
             Want::Hold("source error"),
@@ -299,6 +304,7 @@ fn table() {
                     max_ratio: 0.99,
                     processes: 1,
                 })),
+                evidence: None,
             },
             days(0),
             Want::RollBack(Trigger::MemoryUsage),
@@ -335,6 +341,7 @@ fn table() {
                     max_ratio: 0.1,
                     processes: 1,
                 })),
+                evidence: None,
             },
             days(2),
             Want::Hold("source error"),
@@ -549,6 +556,7 @@ proptest! {
         let m = Measurements {
             flag: if flag_ok { Ok(window(c, c)) } else { Err("down".into()) },
             memory: if flag_ok { Err("down".into()) } else { Ok(Some(MemoryReading { max_ratio: ratio.min(0.8), processes: 1 })) },
+            evidence: None,
         };
         let step = decide(&eager(), &running(0), &m, days(30));
         prop_assert_eq!(kind(&step.action), Want::Hold("source error"));

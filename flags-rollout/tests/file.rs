@@ -57,6 +57,7 @@ fn writes_deterministically_and_reads_back_what_it_wrote() {
             ..FlagWindow::default()
         }),
         memory: Ok(None),
+        evidence: None,
     };
     let step = decide(&r.plan, &r.state, &m, now);
     r.state = step.state;

@@ -6,11 +6,25 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write;
 
+use flags_rollout::{Action, Cause, Trigger};
+
+use super::scrape::BAD_REASONS;
+
 /// How many decisions the status page keeps.
 pub const RECENT_DECISIONS: usize = 50;
 
 /// The plan states the guard's metrics export, one series each.
 pub const STATES: [&str; 5] = ["pending", "running", "paused", "rolled_back", "done"];
+
+/// The (action, trigger) pairs of `feature_flags_guard_actions_total`.
+pub const ACTION_SERIES: [(&str, &str); 6] = [
+    ("advanced", "none"),
+    ("done", "none"),
+    ("rolled_back", Trigger::ErrorRate.name()),
+    ("rolled_back", Trigger::ResponseTime.name()),
+    ("rolled_back", Trigger::MemoryUsage.name()),
+    ("rolled_back", Trigger::Complaints.name()),
+];
 
 /// One trigger on the last check.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +74,9 @@ pub struct PlanView {
     pub triggers: Vec<TriggerView>,
     /// Why the plan stands where it does, in one line.
     pub reason: String,
+    /// Samples of the last check that were missing or not counts (why a
+    /// trigger has no data).
+    pub bad: Vec<String>,
 }
 
 /// One decision line, as logged.
@@ -74,8 +91,13 @@ pub struct DecisionLine {
 pub struct Board {
     pub plans: Vec<PlanView>,
     pub recent: VecDeque<DecisionLine>,
-    /// (flag, action) → count, action = advance, done, rollback.
-    pub actions: BTreeMap<(String, String), u64>,
+    /// (flag, action, trigger) → count; action = advanced, done,
+    /// rolled_back; trigger = the tripping one for a rollback, else none.
+    pub actions: BTreeMap<(String, String, String), u64>,
+    /// (flag, trigger) → (reading, threshold) at the last applied rollback.
+    pub rollbacks: BTreeMap<(String, String), (f64, f64)>,
+    /// reason → samples not used (`BAD_REASONS`).
+    pub bad_samples: BTreeMap<String, u64>,
     /// source → count.
     pub source_errors: BTreeMap<String, u64>,
     pub checks: u64,
@@ -96,11 +118,49 @@ impl Board {
         self.recent.push_front(line);
     }
 
-    pub fn count_action(&mut self, flag: &str, action: &str) {
+    /// Every (action, trigger) pair of `flag` at 0, so that `increase()`
+    /// sees the first one.
+    pub fn know_flag(&mut self, flag: &str) {
+        for (action, trigger) in ACTION_SERIES {
+            self.actions
+                .entry((flag.to_owned(), action.to_owned(), trigger.to_owned()))
+                .or_default();
+        }
+    }
+
+    /// Counts a step the guard applied (advances, completions, rollbacks;
+    /// holds and operator commands are not counted).
+    pub fn count_action(&mut self, flag: &str, action: &Action) {
+        self.know_flag(flag);
+        let (name, trigger) = match action {
+            Action::Advance { .. } => ("advanced", "none"),
+            Action::Done { .. } => ("done", "none"),
+            Action::RollBack {
+                cause:
+                    Cause::Trigger {
+                        trigger,
+                        value,
+                        threshold,
+                        ..
+                    },
+                ..
+            } => {
+                self.rollbacks.insert(
+                    (flag.to_owned(), trigger.name().to_owned()),
+                    (*value, *threshold),
+                );
+                ("rolled_back", trigger.name())
+            }
+            _ => return,
+        };
         *self
             .actions
-            .entry((flag.to_owned(), action.to_owned()))
+            .entry((flag.to_owned(), name.to_owned(), trigger.to_owned()))
             .or_default() += 1;
+    }
+
+    pub fn count_bad_sample(&mut self, reason: &str) {
+        *self.bad_samples.entry(reason.to_owned()).or_default() += 1;
     }
 
     pub fn count_source_error(&mut self, source: &str) {
@@ -230,14 +290,57 @@ impl Board {
             &mut out,
             "actions_total",
             "counter",
-            "Advances, completions and rollbacks the guard made.",
+            "Advances, completions and rollbacks the guard applied; trigger is the one that tripped a rollback, else none.",
         );
-        for ((flag, action), n) in &self.actions {
+        for ((flag, action, trigger), n) in &self.actions {
             sample(
                 &mut out,
                 "actions_total",
-                &[("flag", flag), ("action", action)],
+                &[("flag", flag), ("action", action), ("trigger", trigger)],
                 *n as f64,
+            );
+        }
+        family(
+            &mut out,
+            "rollback_value",
+            "gauge",
+            "The reading that tripped the last applied rollback.",
+        );
+        for ((flag, trigger), (value, _)) in &self.rollbacks {
+            sample(
+                &mut out,
+                "rollback_value",
+                &[("flag", flag), ("trigger", trigger)],
+                *value,
+            );
+        }
+        family(
+            &mut out,
+            "rollback_threshold",
+            "gauge",
+            "The threshold of the last applied rollback's trigger.",
+        );
+        for ((flag, trigger), (_, threshold)) in &self.rollbacks {
+            sample(
+                &mut out,
+                "rollback_threshold",
+                &[("flag", flag), ("trigger", trigger)],
+                *threshold,
+            );
+        }
+        family(
+            &mut out,
+            "bad_samples_total",
+            "counter",
+            "Samples of planned flags not used: missing, nan, negative, infinite, decrease (a counter down without a restart), buckets (not cumulative).",
+        );
+        for reason in BAD_REASONS {
+            let n = self.bad_samples.get(reason).copied().unwrap_or(0);
+            sample(
+                &mut out,
+                "bad_samples_total",
+                &[("reason", reason)],
+                n as f64,
             );
         }
         family(
@@ -383,8 +486,15 @@ pub(crate) mod tests {
                 },
             ],
             reason: "holding: error_rate tripped 1 of 2 checks".into(),
+            bad: Vec::new(),
         });
-        board.count_action("new_gpt_model", "advance");
+        board.count_action(
+            "new_gpt_model",
+            &Action::Advance {
+                to: 1,
+                percentage: flags_core::Percentage::from_millis(25_000).unwrap(),
+            },
+        );
         board.count_source_error("http://127.0.0.1:8080/metrics");
         board.checks = 7;
         board.last_check = Some(1_700_000_100.5);
@@ -422,6 +532,7 @@ pub(crate) mod tests {
             "trigger_threshold",
             "trigger_tripped",
             "actions_total",
+            "bad_samples_total",
             "source_errors_total",
             "checks_total",
             "last_check_timestamp_seconds",
@@ -446,6 +557,54 @@ pub(crate) mod tests {
             "feature_flags_guard_trigger_tripped{flag=\"new_gpt_model\",trigger=\"error_rate\"} 1\n"
         ));
         assert!(text.contains("feature_flags_guard_checks_total 7\n"));
+    }
+
+    #[test]
+    fn actions_are_exported_at_zero_then_counted_by_trigger() {
+        let mut board = Board::default();
+        board.know_flag("gpt");
+        let text = board.metrics_text();
+        for (action, trigger) in ACTION_SERIES {
+            let line = format!(
+                "feature_flags_guard_actions_total{{flag=\"gpt\",action=\"{action}\",trigger=\"{trigger}\"}} 0\n"
+            );
+            assert!(text.contains(&line), "{line} missing:\n{text}");
+        }
+        for reason in BAD_REASONS {
+            let line = format!("feature_flags_guard_bad_samples_total{{reason=\"{reason}\"}} 0\n");
+            assert!(text.contains(&line), "{line}");
+        }
+        board.count_action(
+            "gpt",
+            &Action::RollBack {
+                cause: Cause::Trigger {
+                    trigger: Trigger::ErrorRate,
+                    value: 0.2,
+                    threshold: 0.05,
+                    samples: 400.0,
+                },
+                to: flags_rollout::RollBackTo::Disable,
+            },
+        );
+        board.count_action(
+            "gpt",
+            &Action::Hold(flags_rollout::HoldReason::NoData(Trigger::Complaints)),
+        );
+        board.count_bad_sample("missing");
+        let text = board.metrics_text();
+        assert!(text.contains("feature_flags_guard_actions_total{flag=\"gpt\",action=\"rolled_back\",trigger=\"error_rate\"} 1\n"));
+        assert!(text.contains("feature_flags_guard_actions_total{flag=\"gpt\",action=\"advanced\",trigger=\"none\"} 0\n"));
+        assert!(text.contains(
+            "feature_flags_guard_rollback_value{flag=\"gpt\",trigger=\"error_rate\"} 0.2\n"
+        ));
+        assert!(text.contains(
+            "feature_flags_guard_rollback_threshold{flag=\"gpt\",trigger=\"error_rate\"} 0.05\n"
+        ));
+        assert!(text.contains("feature_flags_guard_bad_samples_total{reason=\"missing\"} 1\n"));
+        assert_eq!(
+            text.matches("feature_flags_guard_actions_total{").count(),
+            6
+        );
     }
 
     #[test]

@@ -42,6 +42,12 @@ fn check_url(option: &str, url: &str) -> Result<(), Failure> {
 }
 
 pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
+    if cli.fleet.database.is_some() && cli.prometheus.is_none() {
+        // Its decisions reach every server: so must its measurements.
+        return Err(Failure::usage(
+            "--guard on --database acts for the whole fleet: give --prometheus URL (every server's bots), not --scrape (one server's)",
+        ));
+    }
     for url in &cli.scrape {
         check_url("--scrape", url)?;
     }
@@ -52,15 +58,10 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
         Some(text) => parse_interval(text).map_err(Failure::usage)?,
         None => Duration::from_secs(15),
     };
-    let memory_limit = match cli.memory_limit {
-        Some(0) => return Err(Failure::usage("--memory-limit must be above 0 bytes")),
-        Some(n) => n,
-        None => default_memory_limit().ok_or_else(|| {
-            Failure::new(
-                "no memory limit found (cgroup or /proc/meminfo): give --memory-limit BYTES",
-            )
-        })?,
-    };
+    if cli.memory_limit == Some(0) {
+        return Err(Failure::usage("--memory-limit must be above 0 bytes"));
+    }
+
     let client = Client::new(timeout(interval), DEFAULT_MAX_REPLY);
     let (source, label) = match (&cli.prometheus, cli.scrape.is_empty()) {
         (Some(_), false) => {
@@ -74,13 +75,29 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
             ));
         }
         (Some(url), true) => {
+            if cli.selector.is_none() {
+                // Without one, memory and outcomes would include
+                // Prometheus' own process and every other job it scrapes
+                // (staging counting against production).
+                return Err(Failure::usage(
+                    "--prometheus needs --selector naming the bots' series, such as '{job=\"bot\"}' (--selector '{}' takes every series Prometheus has)",
+                ));
+            }
             let source = PrometheusSource::new(
                 client,
                 url,
                 cli.selector.as_deref().unwrap_or(""),
-                memory_limit,
+                cli.memory_limit,
+                interval,
             )
             .map_err(Failure::usage)?;
+            if cli.memory_limit.is_none() {
+                // The guard's own limit is not the bots' (a 128 MiB CronJob
+                // pod would make 600 MB bots 460 %).
+                eprintln!(
+                    "warning: no --memory-limit: the memory_usage trigger has no data (give the bots' limit in bytes)"
+                );
+            }
             (
                 Source::Prometheus(source, url.clone()),
                 format!("--prometheus {url}"),
@@ -95,9 +112,23 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
             if cli.selector.is_some() {
                 return Err(Failure::usage("--selector goes with --prometheus"));
             }
+            // Beside the bots on one machine: their cgroup, or the machine.
+            let memory_limit = match cli.memory_limit {
+                Some(n) => n,
+                None => default_memory_limit().ok_or_else(|| {
+                    Failure::new(
+                        "no memory limit found (cgroup or /proc/meminfo): give --memory-limit BYTES",
+                    )
+                })?,
+            };
             let label = format!("--scrape {}", cli.scrape.join(" "));
             (
-                Source::Scrape(ScrapeSource::new(client, &cli.scrape, memory_limit)),
+                Source::Scrape(ScrapeSource::new(
+                    client,
+                    &cli.scrape,
+                    memory_limit,
+                    interval,
+                )),
                 label,
             )
         }
@@ -119,7 +150,7 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
         None => None,
     };
     let mut guard = Guard {
-        file: cli.file.clone(),
+        store: crate::store::open(cli)?,
         source,
         board,
     };

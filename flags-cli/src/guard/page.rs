@@ -104,6 +104,13 @@ fn plan_section(h: &mut String, p: &PlanView, now: f64) {
         _ => h.push_str("the guard leaves it alone"),
     }
     let _ = write!(h, "</p><p class=\"reason\">{}</p>", esc(&p.reason));
+    if !p.bad.is_empty() {
+        let _ = write!(
+            h,
+            "<p class=\"problem\">no data from: {}</p>",
+            esc(&p.bad.join("; "))
+        );
+    }
     h.push_str(
         "<table><thead><tr><th>trigger</th><th>on</th><th>off</th><th>threshold</th>\
 <th>samples (on/off)</th><th>verdict</th></tr></thead><tbody>",

@@ -1,12 +1,15 @@
 //! `--prometheus URL`: the guard asks a Prometheus server, which already
 //! scrapes every bot of the fleet, with instant queries on its HTTP API
 //! (`/api/v1/query`), summing across instances. A series that Prometheus
-//! answers with NaN, or does not answer at all, is no data (never a healthy
-//! zero): the decision then waits for `min_samples`.
+//! answers with NaN, a negative or infinite value, or does not answer at all
+//! (a relabel rule that drops `_bucket` series, say), makes its part of the
+//! window NaN: no data for the triggers that read it, never a healthy zero.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use flags_rollout::jiff::{SignedDuration, Timestamp};
+use flags_rollout::measure::Evidence;
 use flags_rollout::measure::{
     CohortWindow, DURATION_BOUNDS, FlagWindow, Measurements, MemoryReading,
 };
@@ -22,7 +25,8 @@ pub struct Series {
     pub value: f64,
 }
 
-/// Reads an `/api/v1/query` reply: the vector's series, NaN values left out.
+/// Reads an `/api/v1/query` reply: the vector's series, NaN values kept
+/// (they are bad samples, not absent ones).
 pub fn parse_vector(body: &str) -> Result<Vec<Series>, String> {
     let reply: Value = serde_json::from_str(body).map_err(|e| format!("reply is not JSON: {e}"))?;
     if reply.get("status").and_then(Value::as_str) != Some("success") {
@@ -50,7 +54,7 @@ pub fn parse_vector(body: &str) -> Result<Vec<Series>, String> {
             .and_then(Value::as_str)
             .ok_or("a result has no value")?;
         let value: f64 = match value {
-            "NaN" => continue,
+            "NaN" => f64::NAN,
             "+Inf" => f64::INFINITY,
             "-Inf" => f64::NEG_INFINITY,
             v => v
@@ -105,21 +109,39 @@ fn seconds(d: Duration) -> u64 {
     d.as_secs().max(1)
 }
 
-/// The window's numbers of every flag, from three queries.
+/// Which series of a flag a query answered: the four outcomes, then per
+/// cohort the ten bounds and `+Inf`.
+const SERIES: usize = 4 + 2 * (DURATION_BOUNDS.len() + 1);
+
+/// One flag's window and which of its series were answered.
+#[derive(Default, Clone)]
+struct Answered {
+    window: FlagWindow,
+    seen: [bool; SERIES],
+    inf: [f64; 2],
+}
+
+/// The window's numbers of every flag.
 #[derive(Default)]
 struct WindowData {
-    flags: HashMap<String, FlagWindow>,
+    flags: HashMap<String, Answered>,
 }
 
 pub struct PrometheusSource {
     client: Client,
     base: String,
     matchers: String,
-    memory_limit: f64,
+    memory_limit: Option<f64>,
     windows: HashMap<u64, WindowData>,
     complaints: HashMap<String, f64>,
     memory: Option<MemoryReading>,
     failure: Option<String>,
+    /// The bad samples' reasons of the last refresh.
+    pub bad_samples: Vec<&'static str>,
+    /// The newest outcome sample Prometheus holds, and the least time
+    /// between two counted observations.
+    newest: Option<Timestamp>,
+    spacing: Duration,
 }
 
 impl PrometheusSource {
@@ -127,17 +149,21 @@ impl PrometheusSource {
         client: Client,
         url: &str,
         selector: &str,
-        memory_limit_bytes: u64,
+        memory_limit_bytes: Option<u64>,
+        interval: Duration,
     ) -> Result<PrometheusSource, String> {
         Ok(PrometheusSource {
             client,
             base: url.trim_end_matches('/').to_owned(),
             matchers: selector_matchers(selector)?,
-            memory_limit: memory_limit_bytes as f64,
+            memory_limit: memory_limit_bytes.map(|b| b as f64),
             windows: HashMap::new(),
             complaints: HashMap::new(),
             memory: None,
             failure: None,
+            bad_samples: Vec::new(),
+            newest: None,
+            spacing: interval.mul_f64(0.9),
         })
     }
 
@@ -152,11 +178,21 @@ impl PrometheusSource {
     /// Runs the queries every plan shares: per distinct window, outcomes and
     /// duration buckets by flag and cohort; complaints over the hour; memory.
     pub fn refresh(&mut self, windows: &[Duration]) {
+        self.bad_samples.clear();
         self.failure = self.try_refresh(windows).err();
     }
 
     fn try_refresh(&mut self, windows: &[Duration]) -> Result<(), String> {
         self.windows.clear();
+        self.newest = self
+            .query(&format!(
+                "max(timestamp({}))",
+                series(OUTCOMES, &self.matchers, "")
+            ))?
+            .first()
+            .map(|s| s.value)
+            .filter(|v| v.is_finite())
+            .and_then(|v| Timestamp::from_millisecond((v * 1000.0) as i64).ok());
         let mut distinct: Vec<u64> = windows.iter().map(|w| seconds(*w)).collect();
         distinct.sort_unstable();
         distinct.dedup();
@@ -171,14 +207,22 @@ impl PrometheusSource {
                 else {
                     continue;
                 };
-                let entry = data.flags.entry(flag.clone()).or_default();
-                let Some(c) = cohort_of(entry, cohort) else {
+                let Some(k) = cohort_index(cohort) else {
                     continue;
                 };
-                match s.labels.get("result").map(String::as_str) {
-                    Some("ok") => c.ok += s.value,
-                    Some("error") => c.errors += s.value,
-                    _ => {}
+                let r = match s.labels.get("result").map(String::as_str) {
+                    Some("ok") => 0,
+                    Some("error") => 1,
+                    _ => continue,
+                };
+                let value = self.checked(s.value);
+                let entry = data.flags.entry(flag.clone()).or_default();
+                entry.seen[k * 2 + r] = true;
+                let c = cohort_mut(&mut entry.window, k);
+                if r == 0 {
+                    c.ok += value;
+                } else {
+                    c.errors += value;
                 }
             }
             let buckets = self.query(&format!(
@@ -193,16 +237,28 @@ impl PrometheusSource {
                 ) else {
                     continue;
                 };
-                let Ok(le) = le.parse::<f64>() else { continue };
-                let Some(i) = DURATION_BOUNDS
-                    .iter()
-                    .position(|b| (b - le).abs() <= 1e-9 * b)
-                else {
+                let i = if le == "+Inf" {
+                    DURATION_BOUNDS.len()
+                } else {
+                    let Ok(le) = le.parse::<f64>() else { continue };
+                    let Some(i) = DURATION_BOUNDS
+                        .iter()
+                        .position(|b| (b - le).abs() <= 1e-9 * b)
+                    else {
+                        continue;
+                    };
+                    i
+                };
+                let Some(k) = cohort_index(cohort) else {
                     continue;
                 };
+                let value = self.checked(s.value);
                 let entry = data.flags.entry(flag.clone()).or_default();
-                if let Some(c) = cohort_of(entry, cohort) {
-                    c.duration_le[i] += s.value;
+                entry.seen[4 + k * (DURATION_BOUNDS.len() + 1) + i] = true;
+                if i == DURATION_BOUNDS.len() {
+                    entry.inf[k] += value;
+                } else {
+                    cohort_mut(&mut entry.window, k).duration_le[i] += value;
                 }
             }
             self.windows.insert(w, data);
@@ -213,14 +269,21 @@ impl PrometheusSource {
             series(COMPLAINTS, &self.matchers, "")
         ))? {
             if let Some(flag) = s.labels.get("flag") {
-                *self.complaints.entry(flag.clone()).or_default() += s.value;
+                let value = self.checked(s.value);
+                *self.complaints.entry(flag.clone()).or_default() += value;
             }
         }
+        // Without the bots' limit there is nothing to divide by: no data
+        // (the guard's own limit is not theirs).
+        let Some(limit) = self.memory_limit else {
+            self.memory = None;
+            return Ok(());
+        };
         let memory = self.query(&series(RESIDENT_MEMORY, &self.matchers, ""))?;
         self.memory = memory
             .iter()
-            .filter(|s| s.value.is_finite())
-            .map(|s| s.value / self.memory_limit)
+            .filter(|s| s.value.is_finite() && s.value >= 0.0)
+            .map(|s| s.value / limit)
             .fold(None, |acc: Option<MemoryReading>, ratio| {
                 let mut r = acc.unwrap_or(MemoryReading {
                     max_ratio: 0.0,
@@ -237,6 +300,17 @@ impl PrometheusSource {
         self.failure.as_deref()
     }
 
+    /// A sample's value, or NaN (counted) when it is not a count.
+    fn checked(&mut self, value: f64) -> f64 {
+        match super::scrape::bad_reason(value) {
+            Some(reason) => {
+                self.bad_samples.push(reason);
+                f64::NAN
+            }
+            None => value,
+        }
+    }
+
     /// One plan's measurements; `on` outcomes since the phase started take
     /// one more query (each plan's phase has its own start).
     pub fn measure(
@@ -250,15 +324,66 @@ impl PrometheusSource {
             return Measurements {
                 flag: Err(failure.clone()),
                 memory: Err(failure.clone()),
+                evidence: None,
             };
         }
-        let mut fw = self
+        let evidence = self.newest.and_then(|at| {
+            Some(Evidence {
+                at,
+                spacing: SignedDuration::try_from(self.spacing).ok()?,
+            })
+        });
+        let answered = self
             .windows
             .get(&seconds(window))
             .and_then(|d| d.flags.get(flag))
-            .cloned()
-            .unwrap_or_default();
-        fw.complaints_last_hour = self.complaints.get(flag).copied().unwrap_or(0.0);
+            .cloned();
+        let mut fw = FlagWindow::default();
+        if let Some(a) = answered {
+            fw = a.window;
+            let missing = a.seen.iter().filter(|s| !**s).count();
+            if missing > 0 {
+                self.bad_samples
+                    .extend(std::iter::repeat_n("missing", missing));
+                fw.bad.push(format!("{missing} series missing"));
+                for k in 0..2 {
+                    let per = DURATION_BOUNDS.len() + 1;
+                    let c = cohort_mut(&mut fw, k);
+                    if !a.seen[k * 2] || !a.seen[k * 2 + 1] {
+                        c.ok = f64::NAN;
+                        c.errors = f64::NAN;
+                    }
+                    if a.seen[4 + k * per..4 + (k + 1) * per].iter().any(|s| !s) {
+                        c.duration_le = [f64::NAN; DURATION_BOUNDS.len()];
+                    }
+                }
+            }
+            for k in 0..2 {
+                let c = cohort_mut(&mut fw, k);
+                let last = c.duration_le[DURATION_BOUNDS.len() - 1];
+                // `+Inf` below the last bound: the buckets contradict.
+                if a.inf[k] < last - 1e-6 * last.abs().max(1.0) {
+                    self.bad_samples.push("buckets");
+                    c.duration_le = [f64::NAN; DURATION_BOUNDS.len()];
+                    fw.bad.push("buckets above +Inf".into());
+                }
+            }
+            if [fw.on.ok, fw.on.errors, fw.off.ok, fw.off.errors]
+                .iter()
+                .chain(&fw.on.duration_le)
+                .chain(&fw.off.duration_le)
+                .any(|v| v.is_nan())
+                && fw.bad.is_empty()
+            {
+                fw.bad.push("a series was NaN, negative or infinite".into());
+            }
+        } else {
+            // Prometheus has nothing of the flag: too few outcomes, as a
+            // new flag has; every series absent is no count at all.
+            fw.on = CohortWindow::default();
+            fw.off = CohortWindow::default();
+        }
+        fw.complaints_last_hour = self.complaints.get(flag).copied().unwrap_or(f64::NAN);
         let in_phase = now.duration_since(phase_started).unwrap_or_default();
         let query = format!(
             "sum(increase({}[{}s]))",
@@ -270,26 +395,38 @@ impl PrometheusSource {
             seconds(in_phase)
         );
         match self.query(&query) {
-            Ok(result) => fw.on_outcomes_in_phase = result.iter().map(|s| s.value).sum(),
+            Ok(result) => {
+                fw.on_outcomes_in_phase = result.iter().map(|s| self.checked(s.value)).sum()
+            }
             Err(e) => {
                 return Measurements {
                     flag: Err(e.clone()),
                     memory: Err(e),
+                    evidence,
                 };
             }
         }
         Measurements {
             flag: Ok(fw),
             memory: Ok(self.memory),
+            evidence,
         }
     }
 }
 
-fn cohort_of<'a>(window: &'a mut FlagWindow, cohort: &str) -> Option<&'a mut CohortWindow> {
+fn cohort_index(cohort: &str) -> Option<usize> {
     match cohort {
-        "on" => Some(&mut window.on),
-        "off" => Some(&mut window.off),
+        "on" => Some(0),
+        "off" => Some(1),
         _ => None,
+    }
+}
+
+fn cohort_mut(window: &mut FlagWindow, k: usize) -> &mut CohortWindow {
+    if k == 0 {
+        &mut window.on
+    } else {
+        &mut window.off
     }
 }
 
@@ -298,16 +435,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_vectors_and_drops_nan() {
+    fn reads_vectors_and_keeps_nan() {
         let body = r#"{"status":"success","data":{"resultType":"vector","result":[
             {"metric":{"flag":"f","cohort":"on","result":"ok"},"value":[1700000000.1,"412.5"]},
             {"metric":{"flag":"f","cohort":"on","result":"error"},"value":[1700000000.1,"NaN"]},
             {"metric":{},"value":[1700000000.1,"+Inf"]}]}}"#;
         let got = parse_vector(body).unwrap();
-        assert_eq!(got.len(), 2);
+        assert_eq!(got.len(), 3);
         assert_eq!(got[0].value, 412.5);
         assert_eq!(got[0].labels["cohort"], "on");
-        assert_eq!(got[1].value, f64::INFINITY);
+        assert!(got[1].value.is_nan());
+        assert_eq!(got[2].value, f64::INFINITY);
         let empty = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
         assert!(parse_vector(empty).unwrap().is_empty());
     }

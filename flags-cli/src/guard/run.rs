@@ -2,7 +2,7 @@
 //! decides with flags-rollout's pure `decide`, and acts through the locked,
 //! re-reading apply; one log line per plan and check.
 
-use std::path::PathBuf;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -11,7 +11,7 @@ use flags_core::{Percentage, parse_flag_file};
 use flags_rollout::measure::Measurements;
 use flags_rollout::{
     Action, Cause, HoldReason, Reading, RollBackTo, Rollout, RolloutsFile, State, Status, Step,
-    decide, format_duration,
+    decide, format_duration, never_raise,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -21,7 +21,6 @@ use super::prometheus::PrometheusSource;
 use super::scrape::ScrapeSource;
 use crate::plans::apply::{Actor, Applied, apply_step, now as now_to_the_second};
 use crate::report::invalid_line;
-use crate::store::file::FileStore;
 use crate::store::{Store, parse_rollouts};
 
 /// Who the audit log names for the guard's edits.
@@ -33,16 +32,22 @@ pub enum Source {
 }
 
 impl Source {
-    fn refresh(&mut self, windows: &[Duration]) {
+    /// Reads the source for the running plans' flags and windows.
+    fn refresh(&mut self, planned: &[(String, Duration)]) {
         match self {
-            Source::Scrape(s) => s.refresh(
-                windows
-                    .iter()
-                    .max()
-                    .copied()
-                    .unwrap_or(Duration::from_secs(300)),
-            ),
-            Source::Prometheus(p, _) => p.refresh(windows),
+            Source::Scrape(s) => s.refresh(planned),
+            Source::Prometheus(p, _) => {
+                let windows: Vec<Duration> = planned.iter().map(|(_, w)| *w).collect();
+                p.refresh(&windows)
+            }
+        }
+    }
+
+    /// The bad samples' reasons since the last refresh.
+    fn take_bad_samples(&mut self) -> Vec<&'static str> {
+        match self {
+            Source::Scrape(s) => std::mem::take(&mut s.bad_samples),
+            Source::Prometheus(p, _) => std::mem::take(&mut p.bad_samples),
         }
     }
 
@@ -78,7 +83,9 @@ impl Source {
 }
 
 pub struct Guard {
-    pub file: PathBuf,
+    /// The flag file, or the fleet's database: the guard does not know
+    /// which; every check reads both documents again.
+    pub store: Box<dyn Store>,
     pub source: Source,
     pub board: Arc<Mutex<Board>>,
 }
@@ -105,14 +112,22 @@ fn pct(p: Percentage) -> f64 {
 }
 
 /// What a check found wrong with the documents: each stops every action.
-fn read_documents(store: &mut dyn Store) -> (Option<RolloutsFile>, Vec<String>) {
+fn read_documents(store: &mut dyn Store) -> (Option<RolloutsFile>, Vec<String>, Percentages) {
     let mut problems = Vec::new();
+    let mut percentages = Percentages::new();
     let docs = match store.read() {
         Ok(docs) => docs,
-        Err(failure) => return (None, failure.lines),
+        Err(failure) => return (None, failure.lines, percentages),
     };
-    if let Err(p) = parse_flag_file(&docs.flags) {
-        problems.push(invalid_line(store.flags_name(), &p));
+    match parse_flag_file(&docs.flags) {
+        Ok(flags) => {
+            percentages = flags
+                .flags
+                .iter()
+                .map(|(name, def)| (name.clone(), def.rollout_percentage))
+                .collect();
+        }
+        Err(p) => problems.push(invalid_line(store.flags_name(), &p)),
     }
     let plans = match parse_rollouts(store.rollouts_name(), docs.rollouts.as_deref()) {
         Ok(plans) => Some(plans),
@@ -129,8 +144,11 @@ fn read_documents(store: &mut dyn Store) -> (Option<RolloutsFile>, Vec<String>) 
     {
         problems.extend(store.cannot_write());
     }
-    (plans, problems)
+    (plans, problems, percentages)
 }
+
+/// Each flag's percentage in the flag file: a rollback never goes above it.
+type Percentages = std::collections::HashMap<String, Percentage>;
 
 impl Guard {
     /// One check. `log` gets one line per plan (and per problem, with
@@ -138,8 +156,7 @@ impl Guard {
     pub fn check(&mut self, log: &mut dyn FnMut(&str)) {
         let started = Instant::now();
         let now = now_to_the_second();
-        let mut store = FileStore::new(&self.file);
-        let (plans, problems) = read_documents(&mut store);
+        let (plans, problems, percentages) = read_documents(&mut *self.store);
         for p in &problems {
             log(&format!("error: {p}; nothing written"));
         }
@@ -151,13 +168,16 @@ impl Guard {
             .collect();
         let mut steps: Vec<(String, Step, f64)> = Vec::new();
         let mut failed = Vec::new();
+        let mut bad_samples = Vec::new();
+        let mut bad_parts: Vec<(String, Vec<String>)> = Vec::new();
         if problems.is_empty() && !running.is_empty() {
-            let windows: Vec<Duration> = running
+            let planned: Vec<(String, Duration)> = running
                 .iter()
-                .map(|(_, r)| std_duration(r.plan.window))
+                .map(|(flag, r)| ((*flag).clone(), std_duration(r.plan.window)))
                 .collect();
-            self.source.refresh(&windows);
+            self.source.refresh(&planned);
             failed = self.source.failed();
+            bad_samples = self.source.take_bad_samples();
             if let Some(f) = self.source.failure() {
                 log(&format!("error: metrics source: {f}; every plan holds"));
             }
@@ -170,7 +190,12 @@ impl Guard {
                     wall,
                 );
                 let in_phase = m.flag.as_ref().map_or(f64::NAN, |w| w.on_outcomes_in_phase);
-                let step = decide(&rollout.plan, &rollout.state, &m, now);
+                let bad = m.flag.as_ref().map(|w| w.bad.clone()).unwrap_or_default();
+                let step = never_raise(
+                    decide(&rollout.plan, &rollout.state, &m, now),
+                    percentages.get(flag.as_str()).copied(),
+                );
+                bad_parts.push(((*flag).clone(), bad));
                 steps.push(((*flag).clone(), step, in_phase));
             }
         }
@@ -184,27 +209,43 @@ impl Guard {
             .map(|(flag, step, _)| {
                 let rollout = &plans.rollouts[flag];
                 needs_write(&rollout.state, step).then(|| {
-                    apply_step(&mut store, flag, rollout, step, Actor::Guard)
+                    apply_step(&mut *self.store, flag, rollout, step, Actor::Guard)
                         .map_err(|f| f.lines.join("; "))
                 })
             })
             .collect();
+        // What the files say after this check, per plan: the step's state
+        // only where it was written (or needed no write).
+        let mut applied: Vec<bool> = Vec::new();
         for (i, (flag, step, _)) in steps.iter().enumerate() {
-            let line = decision_line(flag, &plans.rollouts[flag], step);
+            let mut line = decision_line(flag, &plans.rollouts[flag], step);
+            if let Some((_, bad)) = bad_parts.iter().find(|(f, _)| f == flag)
+                && !bad.is_empty()
+            {
+                let _ = write!(line, "; bad data: {}", bad.join(", "));
+            }
             match &outcome[i] {
                 None => {
+                    applied.push(true);
                     log(&line);
                     lines.push((i, line));
                 }
                 Some(Ok(Applied::Written { .. })) => {
+                    applied.push(true);
                     if step.action.name() != "hold" {
-                        acted.push((flag.clone(), step.action.name()));
+                        acted.push((flag.clone(), step.action.clone()));
                     }
                     log(&line);
                     lines.push((i, line));
                 }
-                Some(Ok(Applied::Stale { why })) => log(&format!("{why}; nothing done")),
-                Some(Err(e)) => log(&format!("error: {flag}: {e}; nothing written")),
+                Some(Ok(Applied::Stale { why })) => {
+                    applied.push(false);
+                    log(&format!("{why}; nothing done"))
+                }
+                Some(Err(e)) => {
+                    applied.push(false);
+                    log(&format!("error: {flag}: {e}; nothing written"))
+                }
             }
         }
 
@@ -216,8 +257,14 @@ impl Guard {
         for url in &failed {
             board.count_source_error(url);
         }
+        for flag in plans.rollouts.keys() {
+            board.know_flag(flag);
+        }
+        for reason in bad_samples {
+            board.count_bad_sample(reason);
+        }
         for (flag, action) in acted {
-            board.count_action(&flag, action);
+            board.count_action(&flag, &action);
         }
         let at = unix(now);
         for (i, line) in lines {
@@ -234,13 +281,22 @@ impl Guard {
             .rollouts
             .iter()
             .map(|(flag, r)| {
-                let step = steps.iter().find(|(f, _, _)| f == flag);
-                plan_view(
+                let i = steps.iter().position(|(f, _, _)| f == flag);
+                let step = i.map(|i| &steps[i]);
+                let bad = bad_parts
+                    .iter()
+                    .find(|(f, _)| f == flag)
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default();
+                let mut view = plan_view(
                     flag,
                     r,
                     step.map(|(_, s, _)| s),
+                    i.is_some_and(|i| applied[i]),
                     step.map_or(f64::NAN, |(_, _, n)| *n),
-                )
+                );
+                view.bad = bad;
+                view
             })
             .collect();
         board.checks += 1;
@@ -262,12 +318,25 @@ impl Guard {
 }
 
 /// Holds change only the streaks and the last decision: write them when
-/// the streaks or the reason changed, not every check.
+/// the streaks or the kind of hold changed, not when only its numbers did
+/// (samples seen, time left): a waiting phase would otherwise rewrite the
+/// file, with an fsync and a new inode, on every check.
 fn needs_write(before: &State, step: &Step) -> bool {
+    let kind = |d: Option<&flags_rollout::LastDecision>| {
+        d.map(|d| (d.action.clone(), hold_kind(&d.reason)))
+    };
     step.action.name() != "hold"
         || before.streaks != step.state.streaks
-        || before.last_decision.as_ref().map(|d| &d.reason)
-            != step.state.last_decision.as_ref().map(|d| &d.reason)
+        || before.evidence != step.state.evidence
+        || kind(before.last_decision.as_ref()) != kind(step.state.last_decision.as_ref())
+}
+
+/// A hold's reason without its numbers.
+fn hold_kind(reason: &str) -> String {
+    reason
+        .chars()
+        .filter(|c| !c.is_ascii_digit() && *c != '.')
+        .collect()
 }
 
 fn reading_text(r: &Reading) -> String {
@@ -388,8 +457,26 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
     }
 }
 
-fn plan_view(flag: &str, r: &Rollout, step: Option<&Step>, in_phase: f64) -> PlanView {
-    let state = step.map_or(&r.state, |s| &s.state);
+fn plan_view(
+    flag: &str,
+    r: &Rollout,
+    step: Option<&Step>,
+    applied: bool,
+    in_phase: f64,
+) -> PlanView {
+    // The state as the files have it: a step that was not applied (stale,
+    // failed) shows nothing it did not do.
+    let state = match step {
+        Some(s) if applied && s.action.name() != "hold" => &s.state,
+        Some(s) if applied => {
+            if needs_write(&r.state, s) {
+                &s.state
+            } else {
+                &r.state
+            }
+        }
+        _ => &r.state,
+    };
     let plan = &r.plan;
     let readings: Vec<Reading> = match step {
         Some(s) => s.readings.clone(),
@@ -431,10 +518,12 @@ fn plan_view(flag: &str, r: &Rollout, step: Option<&Step>, in_phase: f64) -> Pla
                 sustain: plan.sustain,
             })
             .collect(),
-        reason: state
-            .last_decision
-            .as_ref()
+        reason: step
+            .filter(|_| applied)
+            .and_then(|s| s.state.last_decision.as_ref())
+            .or(state.last_decision.as_ref())
             .map(|d| d.reason.clone())
             .unwrap_or_default(),
+        bad: Vec::new(),
     }
 }

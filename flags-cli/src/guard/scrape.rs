@@ -1,19 +1,33 @@
 //! `--scrape URL`: the guard reads every bot process's `/metrics` itself and
-//! keeps, per process, the history it needs in memory: the counters of each
-//! scrape over the longest plan window, and the complaint counters once a
-//! minute over the last hour.
+//! keeps, per process and per *planned* flag only, the history it needs in
+//! bounded memory: at most [`HISTORY_POINTS`] + 2 scrapes spread over the
+//! plan's window, and the complaint counters once a minute over the hour.
 //!
 //! Increases are computed as Prometheus does for counters: the sum of the
-//! differences between consecutive scrapes, where a counter that went down
-//! is a restarted process counting from zero (the whole new value is the
-//! increase). Without extrapolation: the window's increase is what was seen
-//! between its oldest scrape and the latest.
+//! differences between consecutive scrapes, without extrapolation.
+//!
+//! **No data is never zero.** A series of a planned flag that is missing
+//! from a scrape, NaN, negative or infinite, or a cohort whose buckets are
+//! not cumulative or exceed their `+Inf` bucket, is a bad sample: that
+//! count is NaN at that scrape, so every window that starts or ends there
+//! is *no data* for the triggers that read it (never a healthy zero, never
+//! a 100 % slow share). A reply that does not end with a newline is cut
+//! off: a source error, nothing read.
+//!
+//! **Counter resets.** A bot restart is normal and counts from zero. When
+//! the process exports `process_start_time_seconds`, a restart is exactly a
+//! change of it; a counter that went down while it stayed the same is a bad
+//! sample (`decrease`), not a reset. Without it, a scrape is a restart only
+//! when at least one of the process's tracked counters went down and none
+//! went up (a restarted process restarts every counter at once; one series
+//! dropping while the others climb is garbage).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
+use flags_rollout::jiff::{SignedDuration, Timestamp};
 use flags_rollout::measure::{
-    CohortWindow, DURATION_BOUNDS, FlagWindow, Measurements, MemoryReading,
+    CohortWindow, DURATION_BOUNDS, Evidence, FlagWindow, Measurements, MemoryReading,
 };
 
 use super::http::Client;
@@ -23,23 +37,32 @@ pub const OUTCOMES: &str = "feature_flags_outcomes_total";
 pub const DURATION_BUCKETS: &str = "feature_flags_outcome_duration_seconds_bucket";
 pub const COMPLAINTS: &str = "feature_flags_complaints_total";
 pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+pub const PROCESS_START: &str = "process_start_time_seconds";
 
 /// Per flag, the counters read: ok/error for `on` and `off`, the ten
-/// duration buckets for `on` and `off`, complaints.
+/// duration buckets and `+Inf` for `on` and `off`, complaints.
 const ON_OK: usize = 0;
 const ON_ERROR: usize = 1;
 const OFF_OK: usize = 2;
 const OFF_ERROR: usize = 3;
 const ON_LE: usize = 4;
-const OFF_LE: usize = ON_LE + DURATION_BOUNDS.len();
-const COMPLAINT: usize = OFF_LE + DURATION_BOUNDS.len();
+const BUCKETS: usize = DURATION_BOUNDS.len() + 1;
+const OFF_LE: usize = ON_LE + BUCKETS;
+const COMPLAINT: usize = OFF_LE + BUCKETS;
 const SLOTS: usize = COMPLAINT + 1;
 
 /// Bounds on what one process may make the guard keep.
 pub const MAX_FLAGS_PER_PROCESS: usize = 10_000;
-const MAX_POINTS: usize = 4096;
+/// Scrapes kept per planned flag and process, spread over its window: the
+/// window's start is exact to 1/128 of the window (or one interval).
+pub const HISTORY_POINTS: usize = 128;
 const COMPLAINT_STEP: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
+
+/// Why a sample was not used (`feature_flags_guard_bad_samples_total`).
+pub const BAD_REASONS: [&str; 6] = [
+    "missing", "nan", "negative", "infinite", "decrease", "buckets",
+];
 
 /// One counter series across scrapes: its last raw value and the increase
 /// seen since the guard first read it, restarts counted from zero.
@@ -54,69 +77,99 @@ impl Counter {
         last: f64::NAN,
         total: 0.0,
     };
-
-    fn observe(&mut self, raw: f64) {
-        if raw.is_nan() {
-            return;
-        }
-        if !self.last.is_nan() {
-            self.total += if raw >= self.last {
-                raw - self.last
-            } else {
-                raw
-            };
-        }
-        self.last = raw;
-    }
 }
 
-/// The running totals of every flag at one scrape.
+/// The running totals of one flag at one scrape; NaN where the scrape's
+/// sample was bad.
+#[derive(Debug, Clone)]
 struct Point {
     at: Instant,
     wall: SystemTime,
-    totals: Vec<[f64; SLOTS]>,
+    totals: [f64; SLOTS],
+}
+
+/// One planned flag in one process.
+struct Tracked {
+    counters: [Counter; SLOTS],
+    history: VecDeque<Point>,
+    /// (when, complaint total), one a minute over the last hour.
+    complaints: VecDeque<(Instant, f64)>,
+    /// The phase start it was taken for and the `on` total then.
+    phase_baseline: Option<(SystemTime, f64)>,
+    /// What was wrong with the latest scrape's samples.
+    bad: Vec<String>,
+}
+
+impl Tracked {
+    fn new() -> Tracked {
+        Tracked {
+            counters: [Counter::UNSEEN; SLOTS],
+            // Exactly what it may hold (a scrape is pushed before the
+            // oldest goes): growing by doubling would double the budget.
+            history: VecDeque::with_capacity(HISTORY_POINTS + 3),
+            complaints: VecDeque::new(),
+            phase_baseline: None,
+            bad: Vec::new(),
+        }
+    }
 }
 
 /// Everything kept about one bot process.
 pub struct Process {
     pub url: String,
-    flag_index: HashMap<String, usize>,
-    counters: Vec<[Counter; SLOTS]>,
-    history: VecDeque<Point>,
-    /// (when, complaint totals per flag index), one a minute.
-    complaint_history: VecDeque<(Instant, Vec<f64>)>,
+    tracked: HashMap<String, Tracked>,
     resident_bytes: Option<f64>,
-    /// Per flag: the phase start it was taken for and the `on` total then.
-    phase_baselines: HashMap<String, (SystemTime, f64)>,
+    start_time: Option<f64>,
+}
+
+/// What one scrape read of one planned flag.
+type Raw = [f64; SLOTS];
+
+/// Why a counter sample is unusable, if it is.
+pub fn bad_reason(value: f64) -> Option<&'static str> {
+    if value.is_nan() {
+        Some("nan")
+    } else if value.is_infinite() {
+        Some("infinite")
+    } else if value < 0.0 {
+        Some("negative")
+    } else {
+        None
+    }
 }
 
 impl Process {
     pub fn new(url: impl Into<String>) -> Process {
         Process {
             url: url.into(),
-            flag_index: HashMap::new(),
-            counters: Vec::new(),
-            history: VecDeque::new(),
-            complaint_history: VecDeque::new(),
+            tracked: HashMap::new(),
             resident_bytes: None,
-            phase_baselines: HashMap::new(),
+            start_time: None,
         }
     }
 
-    /// Reads one scrape taken at `at` (`wall` on the system clock), keeping
-    /// the history `keep` long. On an error nothing is changed.
+    /// Reads one scrape taken at `at` (`wall` on the system clock) for the
+    /// `planned` flags and their windows; returns the bad samples' reasons
+    /// (one per sample). On an error nothing is changed.
     pub fn ingest(
         &mut self,
         text: &str,
         at: Instant,
         wall: SystemTime,
-        keep: Duration,
-    ) -> Result<(), String> {
-        let mut raw: Vec<[f64; SLOTS]> = vec![[f64::NAN; SLOTS]; self.counters.len()];
-        let mut new_flags: Vec<String> = Vec::new();
+        planned: &[(String, Duration)],
+    ) -> Result<Vec<&'static str>, String> {
+        if !text.ends_with('\n') {
+            return Err(format!(
+                "{}: the reply does not end with a newline (cut off?)",
+                self.url
+            ));
+        }
+        let mut raw: Vec<Raw> = vec![[f64::NAN; SLOTS]; planned.len()];
+        let mut seen = vec![[false; SLOTS]; planned.len()];
         let mut resident = None;
-        let mut problem = None;
-        let flag_index = &self.flag_index;
+        let mut start = None;
+        let mut flags = 0usize;
+        let mut bad: Vec<(usize, usize, &'static str)> = Vec::new();
         textformat::for_each_sample(
             text,
             |name| {
@@ -124,10 +177,15 @@ impl Process {
                     || name == DURATION_BUCKETS
                     || name == COMPLAINTS
                     || name == RESIDENT_MEMORY
+                    || name == PROCESS_START
             },
             |name, labels, value| {
                 if name == RESIDENT_MEMORY {
                     resident = Some(value);
+                    return;
+                }
+                if name == PROCESS_START {
+                    start = Some(value);
                     return;
                 }
                 let Some(slot) = slot_of(name, &labels) else {
@@ -136,126 +194,240 @@ impl Process {
                 let Some(flag) = labels.get("flag") else {
                     return;
                 };
-                let index = match flag_index.get(flag.as_ref()) {
-                    Some(&i) => i,
-                    None => match new_flags.iter().position(|f| *f == flag) {
-                        Some(i) => flag_index.len() + i,
-                        None => {
-                            if flag_index.len() + new_flags.len() >= MAX_FLAGS_PER_PROCESS {
-                                problem.get_or_insert_with(|| {
-                                    format!("more than {MAX_FLAGS_PER_PROCESS} flags")
-                                });
-                                return;
-                            }
-                            new_flags.push(flag.into_owned());
-                            flag_index.len() + new_flags.len() - 1
-                        }
-                    },
-                };
-                if index >= raw.len() {
-                    raw.resize(index + 1, [f64::NAN; SLOTS]);
+                if slot == ON_OK {
+                    flags += 1;
                 }
-                raw[index][slot] = value;
+                let Some(index) = planned.iter().position(|(f, _)| *f == flag) else {
+                    return;
+                };
+                seen[index][slot] = true;
+                match bad_reason(value) {
+                    Some(reason) => bad.push((index, slot, reason)),
+                    None => raw[index][slot] = value,
+                }
             },
         )
         .map_err(|e| format!("{}: {e}", self.url))?;
-        if let Some(problem) = problem {
-            return Err(format!("{}: {problem}", self.url));
+        if flags > MAX_FLAGS_PER_PROCESS {
+            return Err(format!(
+                "{}: more than {MAX_FLAGS_PER_PROCESS} flags",
+                self.url
+            ));
         }
-
-        for flag in new_flags {
-            self.flag_index.insert(flag, self.counters.len());
-            self.counters.push([Counter::UNSEEN; SLOTS]);
-        }
-        for (counters, values) in self.counters.iter_mut().zip(&raw) {
-            for (counter, &value) in counters.iter_mut().zip(values) {
-                counter.observe(value);
+        for (index, row) in seen.iter().enumerate() {
+            for (slot, &was) in row.iter().enumerate() {
+                if !was {
+                    bad.push((index, slot, "missing"));
+                }
             }
         }
-        self.resident_bytes = resident.filter(|v| v.is_finite());
-        let totals: Vec<[f64; SLOTS]> = self
-            .counters
-            .iter()
-            .map(|c| std::array::from_fn(|i| c[i].total))
-            .collect();
+        // Buckets must be cumulative up to their +Inf bucket.
+        for (index, row) in raw.iter_mut().enumerate() {
+            for le in [ON_LE, OFF_LE] {
+                let b = &mut row[le..le + BUCKETS];
+                let finite = b.iter().all(|v| !v.is_nan());
+                if finite && b.windows(2).any(|w| w[1] < w[0]) {
+                    bad.push((index, le, "buckets"));
+                    b.fill(f64::NAN);
+                }
+            }
+        }
 
-        if self
-            .complaint_history
-            .back()
-            .is_none_or(|(when, _)| at.duration_since(*when) >= COMPLAINT_STEP)
-        {
-            let complaints = totals.iter().map(|t| t[COMPLAINT]).collect();
-            self.complaint_history.push_back((at, complaints));
+        // Forget the flags no longer planned; start the new ones.
+        self.tracked
+            .retain(|flag, _| planned.iter().any(|(f, _)| f == flag));
+        for (flag, _) in planned {
+            if !self.tracked.contains_key(flag) {
+                self.tracked.insert(flag.clone(), Tracked::new());
+            }
         }
-        while self.complaint_history.len() > 2
-            && at.duration_since(self.complaint_history[1].0) >= HOUR
-        {
-            self.complaint_history.pop_front();
+        let restarted = match (self.start_time, start.filter(|s| s.is_finite())) {
+            (Some(before), Some(now)) => now != before,
+            (None, None) => self.all_went_down(planned, &raw),
+            _ => false,
+        };
+        if start.is_some_and(f64::is_finite) {
+            self.start_time = start;
         }
-        self.history.push_back(Point { at, wall, totals });
-        // Keep one point at or before the start of the longest window.
-        while self.history.len() > MAX_POINTS
-            || (self.history.len() > 2 && at.duration_since(self.history[1].at) >= keep)
-        {
-            self.history.pop_front();
+        let mut reasons: Vec<&'static str> = bad.iter().map(|b| b.2).collect();
+        for (index, (flag, window)) in planned.iter().enumerate() {
+            let tracked = self.tracked.get_mut(flag).expect("inserted above");
+            tracked.bad = bad
+                .iter()
+                .filter(|b| b.0 == index)
+                .map(|b| format!("{} {}", slot_name(b.1), b.2))
+                .collect();
+            tracked.bad.dedup();
+            let mut totals = [f64::NAN; SLOTS];
+            for slot in 0..SLOTS {
+                let value = raw[index][slot];
+                let counter = &mut tracked.counters[slot];
+                if value.is_nan() {
+                    continue;
+                }
+                if counter.last.is_nan() {
+                    // First sight: the baseline, counted from here.
+                } else if restarted {
+                    counter.total += value;
+                } else if value >= counter.last {
+                    counter.total += value - counter.last;
+                } else {
+                    reasons.push("decrease");
+                    tracked.bad.push(format!("{} decrease", slot_name(slot)));
+                    continue;
+                }
+                counter.last = value;
+                totals[slot] = counter.total;
+            }
+            if tracked.bad.len() > 4 {
+                let more = tracked.bad.len() - 3;
+                tracked.bad.truncate(3);
+                tracked.bad.push(format!("{more} more"));
+            }
+            remember(tracked, at, wall, totals, *window);
         }
-        Ok(())
+        self.resident_bytes = resident.filter(|v| v.is_finite() && *v >= 0.0);
+        Ok(reasons)
     }
 
-    fn total(point: &Point, index: usize, slot: usize) -> f64 {
-        point.totals.get(index).map_or(0.0, |t| t[slot])
+    /// Without a start time: some tracked counter went down and none up.
+    fn all_went_down(&self, planned: &[(String, Duration)], raw: &[Raw]) -> bool {
+        let (mut down, mut up) = (false, false);
+        for (index, (flag, _)) in planned.iter().enumerate() {
+            let Some(tracked) = self.tracked.get(flag) else {
+                continue;
+            };
+            for (counter, &value) in tracked.counters.iter().zip(&raw[index]) {
+                if value.is_nan() || counter.last.is_nan() {
+                    continue;
+                }
+                down |= value < counter.last;
+                up |= value > counter.last;
+            }
+        }
+        down && !up
     }
 
     /// What this process saw of `flag`: its increases over `window` up to
     /// the latest scrape, complaints over the last hour, `on` outcomes since
-    /// `phase_started`.
+    /// `phase_started`. NaN where a sample at either end was bad.
     pub fn flag_window(
         &mut self,
         flag: &str,
         window: Duration,
         phase_started: SystemTime,
     ) -> FlagWindow {
-        let (Some(&index), Some(latest)) = (self.flag_index.get(flag), self.history.back()) else {
+        let Some(tracked) = self.tracked.get_mut(flag) else {
+            return FlagWindow::default();
+        };
+        let Some(latest) = tracked.history.back() else {
             return FlagWindow::default();
         };
         let now = latest.at;
-        let base = self
+        // The newest point at or before the window's start (the window is
+        // at most one kept spacing longer), else the oldest.
+        let base = tracked
             .history
             .iter()
-            .find(|p| now.duration_since(p.at) <= window)
+            .rev()
+            .find(|p| now.duration_since(p.at) >= window)
+            .or(tracked.history.front())
             .unwrap_or(latest);
-        let increase = |slot| Self::total(latest, index, slot) - Self::total(base, index, slot);
+        let increase = |slot: usize| latest.totals[slot] - base.totals[slot];
         let cohort = |ok, error, le: usize| CohortWindow {
             ok: increase(ok),
             errors: increase(error),
             duration_le: std::array::from_fn(|i| increase(le + i)),
         };
-        let complaints_base = self
-            .complaint_history
+        let complaints_base = tracked
+            .complaints
             .iter()
             .find(|(when, _)| now.duration_since(*when) <= HOUR)
-            .map_or(0.0, |(_, c)| c.get(index).copied().unwrap_or(0.0));
-        let on_total = |p: &Point| Self::total(p, index, ON_OK) + Self::total(p, index, ON_ERROR);
-        let baseline = match self.phase_baselines.get(flag) {
-            Some(&(started, baseline)) if started == phase_started => baseline,
+            .map_or(f64::NAN, |(_, c)| *c);
+        let on_total = |p: &Point| p.totals[ON_OK] + p.totals[ON_ERROR];
+        let baseline = match tracked.phase_baseline {
+            Some((started, baseline)) if started == phase_started && !baseline.is_nan() => baseline,
             _ => {
                 // The first scrape at or after the phase start; a guard that
                 // started later counts from its oldest scrape.
-                let baseline = self
+                let baseline = tracked
                     .history
                     .iter()
                     .find(|p| p.wall >= phase_started)
                     .map_or_else(|| on_total(latest), on_total);
-                self.phase_baselines
-                    .insert(flag.to_owned(), (phase_started, baseline));
+                tracked.phase_baseline = Some((phase_started, baseline));
                 baseline
             }
         };
-        FlagWindow {
+        let mut out = FlagWindow {
             on: cohort(ON_OK, ON_ERROR, ON_LE),
             off: cohort(OFF_OK, OFF_ERROR, OFF_LE),
-            complaints_last_hour: Self::total(latest, index, COMPLAINT) - complaints_base,
+            complaints_last_hour: latest.totals[COMPLAINT] - complaints_base,
             on_outcomes_in_phase: on_total(latest) - baseline,
+            bad: tracked.bad.clone(),
+        };
+        // The +Inf buckets are not in the window; they checked the scrape.
+        if out.bad.is_empty() && (0..SLOTS).any(|s| increase(s).is_nan()) {
+            out.bad.push(format!(
+                "{}: a bad or missing sample in the window",
+                self.url
+            ));
+        } else {
+            for b in &mut out.bad {
+                *b = format!("{}: {b}", self.url);
+            }
+        }
+        out
+    }
+}
+
+/// Keeps `totals` as the newest point, and at most [`HISTORY_POINTS`]
+/// older ones spread over `window` (one at or before its start).
+fn remember(t: &mut Tracked, at: Instant, wall: SystemTime, totals: Raw, window: Duration) {
+    let spacing = window / HISTORY_POINTS as u32;
+    let point = Point { at, wall, totals };
+    let n = t.history.len();
+    if n >= 2 && t.history[n - 1].at.duration_since(t.history[n - 2].at) < spacing {
+        // The newest is still too close to the last kept point: this
+        // scrape replaces it.
+        t.history[n - 1] = point;
+    } else {
+        t.history.push_back(point);
+    }
+    while t.history.len() > HISTORY_POINTS + 2
+        || (t.history.len() > 2 && at.duration_since(t.history[1].at) >= window)
+    {
+        t.history.pop_front();
+    }
+    if t.complaints
+        .back()
+        .is_none_or(|(when, _)| at.duration_since(*when) >= COMPLAINT_STEP)
+    {
+        t.complaints.push_back((at, totals[COMPLAINT]));
+    } else if let Some(last) = t.complaints.back_mut()
+        && last.1.is_nan()
+    {
+        last.1 = totals[COMPLAINT];
+    }
+    while t.complaints.len() > 2 && at.duration_since(t.complaints[1].0) >= HOUR {
+        t.complaints.pop_front();
+    }
+}
+
+fn slot_name(slot: usize) -> String {
+    let cohort = |s: usize| if s < OFF_LE { "on" } else { "off" };
+    match slot {
+        ON_OK => "outcomes{on,ok}".into(),
+        ON_ERROR => "outcomes{on,error}".into(),
+        OFF_OK => "outcomes{off,ok}".into(),
+        OFF_ERROR => "outcomes{off,error}".into(),
+        COMPLAINT => "complaints".into(),
+        s => {
+            let i = (s - ON_LE) % BUCKETS;
+            let le = DURATION_BOUNDS
+                .get(i)
+                .map_or("+Inf".to_owned(), |b| b.to_string());
+            format!("duration_bucket{{{},le={le}}}", cohort(s))
         }
     }
 }
@@ -279,10 +451,15 @@ fn slot_of(name: &str, labels: &Labels<'_>) -> Option<usize> {
             _ => None,
         };
     }
-    let le: f64 = labels.get("le")?.parse().ok()?;
-    let bound = DURATION_BOUNDS
-        .iter()
-        .position(|b| (b - le).abs() <= 1e-9 * b)?;
+    let le = labels.get("le")?;
+    let bound = if le == "+Inf" {
+        DURATION_BOUNDS.len()
+    } else {
+        let le: f64 = le.parse().ok()?;
+        DURATION_BOUNDS
+            .iter()
+            .position(|b| (b - le).abs() <= 1e-9 * b)?
+    };
     Some(if on { ON_LE } else { OFF_LE } + bound)
 }
 
@@ -301,35 +478,54 @@ pub struct ScrapeSource {
     memory_limit: f64,
     failure: Option<String>,
     failed_urls: Vec<String>,
+    /// The bad samples' reasons of the last refresh.
+    pub bad_samples: Vec<&'static str>,
+    /// When the last refresh read every process.
+    refreshed: Option<SystemTime>,
+    /// The least data time between two counted observations.
+    spacing: Duration,
 }
 
 impl ScrapeSource {
-    pub fn new(client: Client, urls: &[String], memory_limit_bytes: u64) -> ScrapeSource {
+    pub fn new(
+        client: Client,
+        urls: &[String],
+        memory_limit_bytes: u64,
+        interval: Duration,
+    ) -> ScrapeSource {
         ScrapeSource {
             client,
             processes: urls.iter().map(Process::new).collect(),
             memory_limit: memory_limit_bytes as f64,
             failure: None,
             failed_urls: Vec::new(),
+            bad_samples: Vec::new(),
+            refreshed: None,
+            spacing: interval.mul_f64(0.9),
         }
     }
 
-    /// Scrapes every process once; `keep` is the longest window in use.
-    pub fn refresh(&mut self, keep: Duration) {
+    /// Scrapes every process once for the planned flags and their windows.
+    pub fn refresh(&mut self, planned: &[(String, Duration)]) {
         let mut failures = Vec::new();
         self.failed_urls.clear();
+        self.bad_samples.clear();
         for process in &mut self.processes {
             let fetched =
                 self.client
                     .get(&process.url, &[], "text/plain;version=0.0.4;q=1,*/*;q=0.1");
             let result = fetched
-                .and_then(|text| process.ingest(&text, Instant::now(), SystemTime::now(), keep));
-            if let Err(e) = result {
-                self.failed_urls.push(process.url.clone());
-                failures.push(e);
+                .and_then(|text| process.ingest(&text, Instant::now(), SystemTime::now(), planned));
+            match result {
+                Ok(bad) => self.bad_samples.extend(bad),
+                Err(e) => {
+                    self.failed_urls.push(process.url.clone());
+                    failures.push(e);
+                }
             }
         }
         self.failure = (!failures.is_empty()).then(|| failures.join("; "));
+        self.refreshed = Some(SystemTime::now());
     }
 
     /// The URLs that could not be read on the last refresh.
@@ -349,10 +545,17 @@ impl ScrapeSource {
         window: Duration,
         phase_started: SystemTime,
     ) -> Measurements {
+        let evidence = self.refreshed.and_then(|t| {
+            Some(Evidence {
+                at: Timestamp::try_from(t).ok()?,
+                spacing: SignedDuration::try_from(self.spacing).ok()?,
+            })
+        });
         if let Some(failure) = &self.failure {
             return Measurements {
                 flag: Err(failure.clone()),
                 memory: Err(failure.clone()),
+                evidence,
             };
         }
         let mut sum = FlagWindow::default();
@@ -362,10 +565,12 @@ impl ScrapeSource {
             add(&mut sum.off, &one.off);
             sum.complaints_last_hour += one.complaints_last_hour;
             sum.on_outcomes_in_phase += one.on_outcomes_in_phase;
+            sum.bad.extend(one.bad);
         }
         Measurements {
             flag: Ok(sum),
             memory: Ok(self.memory()),
+            evidence,
         }
     }
 
@@ -436,59 +641,74 @@ mod tests {
 
     const LONG: Duration = Duration::from_secs(3600);
 
+    fn plan(flag: &str, window: Duration) -> Vec<(String, Duration)> {
+        vec![(flag.to_owned(), window)]
+    }
+
+    /// Feeds `text` at `s` seconds after (t0, w0).
+    fn feed(
+        p: &mut Process,
+        s: u64,
+        text: &str,
+        planned: &[(String, Duration)],
+    ) -> Vec<&'static str> {
+        let (t0, w0) = origin();
+        p.ingest(
+            text,
+            t0 + Duration::from_secs(s),
+            w0 + Duration::from_secs(s),
+            planned,
+        )
+        .unwrap()
+    }
+
+    fn origin() -> (Instant, SystemTime) {
+        use std::sync::OnceLock;
+        static ORIGIN: OnceLock<(Instant, SystemTime)> = OnceLock::new();
+        *ORIGIN.get_or_init(|| (Instant::now(), SystemTime::now()))
+    }
+
     #[test]
     fn increases_over_the_window_from_counter_differences() {
-        let t0 = Instant::now();
-        let w0 = SystemTime::now();
+        let (_, w0) = origin();
         let mut p = Process::new("http://x/metrics");
-        let at = |s: u64| (t0 + Duration::from_secs(s), w0 + Duration::from_secs(s));
+        let planned = plan("gpt", Duration::from_secs(60));
         for (s, on, off, slow, c) in [
             (0, (1000, 10), (5000, 50), 0, 3),
             (10, (1100, 12), (5500, 55), 4, 4),
             (20, (1300, 40), (6000, 60), 10, 6),
         ] {
-            let (i, w) = at(s);
-            p.ingest(&scrape("gpt", on, off, slow, c), i, w, LONG)
-                .unwrap();
+            assert!(feed(&mut p, s, &scrape("gpt", on, off, slow, c), &planned).is_empty());
         }
-        // A 10 s window: from the scrape at 10 s to the one at 20 s.
         let w = p.flag_window("gpt", Duration::from_secs(10), w0);
         assert_eq!((w.on.ok, w.on.errors), (200.0, 28.0));
         assert_eq!((w.off.ok, w.off.errors), (500.0, 5.0));
-        // on totals 1112 -> 1340: 228 outcomes, 6 more of them slow.
         assert_eq!(w.on.duration_le[6], 228.0 - 6.0);
         assert_eq!(w.on.duration_le[7], 228.0);
         assert_eq!(w.on.duration_le[0], 0.0);
-        // The complaint history starts at the first scrape.
         assert_eq!(w.complaints_last_hour, 3.0);
-        // The phase started before the guard saw anything: from its start.
         assert_eq!(w.on_outcomes_in_phase, 330.0);
-        // A longer window reaches back to the first scrape.
+        assert!(w.bad.is_empty(), "{:?}", w.bad);
         let w = p.flag_window("gpt", Duration::from_secs(60), w0);
         assert_eq!(w.on.total(), 330.0);
-        // Unknown flags are no data, not an error.
         assert_eq!(p.flag_window("nope", LONG, w0), FlagWindow::default());
     }
 
+    fn with_start(text: &str, start: f64) -> String {
+        format!("{text}process_start_time_seconds {start}\n")
+    }
+
     #[test]
-    fn a_counter_that_went_down_is_a_restart_counting_from_zero() {
-        let t0 = Instant::now();
-        let w0 = SystemTime::now();
+    fn a_restart_is_a_new_start_time_and_counts_from_zero() {
+        let (_, w0) = origin();
         let mut p = Process::new("u");
-        let feed = |p: &mut Process, s: u64, on: (u64, u64)| {
-            p.ingest(
-                &scrape("f", on, (0, 0), 0, 0),
-                t0 + Duration::from_secs(s),
-                w0 + Duration::from_secs(s),
-                LONG,
-            )
-            .unwrap()
-        };
-        feed(&mut p, 0, (900, 100));
-        feed(&mut p, 5, (1000, 120));
-        // Restarted: 30 ok and 2 errors since.
-        feed(&mut p, 10, (30, 2));
-        feed(&mut p, 15, (50, 3));
+        let planned = plan("f", LONG);
+        let s = |on| with_start(&scrape("f", on, (0, 0), 0, 0), 100.0);
+        feed(&mut p, 0, &s((900, 100)), &planned);
+        feed(&mut p, 5, &s((1000, 120)), &planned);
+        let restarted = |on| with_start(&scrape("f", on, (0, 0), 0, 0), 200.0);
+        assert!(feed(&mut p, 10, &restarted((30, 2)), &planned).is_empty());
+        feed(&mut p, 15, &restarted((50, 3)), &planned);
         let w = p.flag_window("f", LONG, w0);
         assert_eq!(
             (w.on.ok, w.on.errors),
@@ -497,109 +717,164 @@ mod tests {
     }
 
     #[test]
-    fn the_phase_counts_from_its_first_scrape_and_is_remembered() {
-        let t0 = Instant::now();
-        let w0 = SystemTime::now();
+    fn a_drop_without_a_restart_is_a_bad_sample_not_a_reset() {
+        let (_, w0) = origin();
         let mut p = Process::new("u");
-        for (s, ok) in [(0, 100), (10, 200), (20, 300)] {
-            p.ingest(
-                &scrape("f", (ok, 0), (0, 0), 0, 0),
-                t0 + Duration::from_secs(s),
-                w0 + Duration::from_secs(s),
-                Duration::from_secs(10),
-            )
-            .unwrap();
-        }
-        // Phase started at 5 s: the first scrape after it is at 10 s.
-        let started = w0 + Duration::from_secs(5);
-        assert_eq!(
-            p.flag_window("f", LONG, started).on_outcomes_in_phase,
-            100.0
-        );
-        for (s, ok) in [(30, 400), (40, 500)] {
-            p.ingest(
-                &scrape("f", (ok, 0), (0, 0), 0, 0),
-                t0 + Duration::from_secs(s),
-                w0 + Duration::from_secs(s),
-                Duration::from_secs(10),
-            )
-            .unwrap();
-        }
-        // The 10 s scrape has left the history, but the baseline stays.
-        assert_eq!(
-            p.flag_window("f", LONG, started).on_outcomes_in_phase,
-            300.0
-        );
-        // A new phase started after the latest scrape: nothing yet.
-        let later = w0 + Duration::from_secs(45);
-        assert_eq!(p.flag_window("f", LONG, later).on_outcomes_in_phase, 0.0);
+        let planned = plan("f", LONG);
+        let s = |on| with_start(&scrape("f", on, (100, 1), 0, 0), 100.0);
+        feed(&mut p, 0, &s((1000, 50_000)), &planned);
+        // A cut-off number: 50000 read as 5, the process the same.
+        let bad = feed(&mut p, 5, &s((1010, 5)), &planned);
+        assert!(bad.contains(&"decrease"), "{bad:?}");
+        let w = p.flag_window("f", LONG, w0);
+        assert!(w.on.errors.is_nan() && !w.bad.is_empty(), "{w:?}");
+        // The next full scrape: 2 more errors, not 49,997.
+        assert!(feed(&mut p, 10, &s((1020, 50_002)), &planned).is_empty());
+        let w = p.flag_window("f", LONG, w0);
+        assert_eq!((w.on.ok, w.on.errors), (20.0, 2.0));
     }
 
     #[test]
-    fn history_is_bounded_by_the_window_and_a_count() {
-        let t0 = Instant::now();
-        let w0 = SystemTime::now();
+    fn without_a_start_time_only_a_drop_of_every_counter_is_a_reset() {
+        let (_, w0) = origin();
         let mut p = Process::new("u");
-        for s in 0..5000u64 {
-            p.ingest(
-                &scrape("f", (s, 0), (0, 0), 0, 0),
-                t0 + Duration::from_millis(s * 100),
-                w0,
-                Duration::from_secs(60),
-            )
-            .unwrap();
+        let planned = plan("f", LONG);
+        feed(
+            &mut p,
+            0,
+            &scrape("f", (1000, 50_000), (100, 1), 0, 0),
+            &planned,
+        );
+        // One series down, others up: garbage.
+        let bad = feed(&mut p, 5, &scrape("f", (1010, 5), (110, 1), 0, 0), &planned);
+        assert!(bad.contains(&"decrease"), "{bad:?}");
+        feed(
+            &mut p,
+            10,
+            &scrape("f", (1020, 50_002), (120, 1), 0, 0),
+            &planned,
+        );
+        // Everything down (or at zero): a restart.
+        assert!(feed(&mut p, 15, &scrape("f", (7, 1), (3, 0), 0, 0), &planned).is_empty());
+        let w = p.flag_window("f", LONG, w0);
+        assert_eq!((w.on.ok, w.on.errors), (20.0 + 7.0, 2.0 + 1.0));
+    }
+
+    #[test]
+    fn missing_nan_negative_and_infinite_samples_are_no_data() {
+        let (_, w0) = origin();
+        let planned = plan("f", LONG);
+        let full = scrape("f", (1000, 10), (1000, 10), 0, 0);
+        let no_buckets: String = full
+            .lines()
+            .filter(|l| !l.contains("_bucket"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut p = Process::new("u");
+        feed(&mut p, 0, &no_buckets, &planned);
+        let bad = feed(&mut p, 5, &no_buckets.replace("1000.0", "2000.0"), &planned);
+        assert_eq!(bad.iter().filter(|r| **r == "missing").count(), 22);
+        let w = p.flag_window("f", LONG, w0);
+        assert_eq!(w.on.ok, 1000.0);
+        assert!(w.on.duration_le.iter().all(|v| v.is_nan()));
+        assert!(w.bad.iter().any(|b| b.contains("} missing")), "{:?}", w.bad);
+        assert!(w.bad.iter().any(|b| b.contains("19 more")), "{:?}", w.bad);
+        for (value, reason) in [("NaN", "nan"), ("-3", "negative"), ("+Inf", "infinite")] {
+            let mut p = Process::new("u");
+            feed(&mut p, 0, &full, &planned);
+            let spoiled = full.replacen(
+                "feature_flags_outcomes_total{cohort=\"on\",flag=\"f\",result=\"ok\"} 1000.0",
+                &format!(
+                    "feature_flags_outcomes_total{{cohort=\"on\",flag=\"f\",result=\"ok\"}} {value}"
+                ),
+                1,
+            );
+            assert_eq!(feed(&mut p, 5, &spoiled, &planned), vec![reason]);
+            let w = p.flag_window("f", LONG, w0);
+            assert!(w.on.ok.is_nan(), "{value}: {w:?}");
+            assert_eq!(w.on.errors, 0.0);
+            // The next good scrape counts from the last good value.
+            feed(&mut p, 10, &full.replace("1000.0", "1100.0"), &planned);
+            let w = p.flag_window("f", Duration::from_secs(5), w0);
+            assert_eq!(w.on.ok, 100.0, "{value}");
+            assert!(w.on.ok.is_finite());
         }
-        // 60 s at 10 scrapes a second, plus the one before the window.
-        assert!(p.history.len() <= 602, "{}", p.history.len());
-        assert!(p.complaint_history.len() <= 10);
-        let mut q = Process::new("u");
-        for s in 0..5000u64 {
-            q.ingest(&scrape("f", (s, 0), (0, 0), 0, 0), t0, w0, LONG)
-                .unwrap();
+    }
+
+    #[test]
+    fn buckets_that_are_not_cumulative_are_no_data() {
+        let (_, w0) = origin();
+        let planned = plan("f", LONG);
+        let mut p = Process::new("u");
+        let full = scrape("f", (1000, 10), (1000, 10), 0, 0);
+        feed(&mut p, 0, &full, &planned);
+        let broken = full.replacen("le=\"+Inf\"} 1010.0", "le=\"+Inf\"} 3.0", 1);
+        assert_eq!(feed(&mut p, 5, &broken, &planned), vec!["buckets"]);
+        let w = p.flag_window("f", LONG, w0);
+        assert!(w.on.duration_le.iter().all(|v| v.is_nan()));
+        assert_eq!(w.off.duration_le[9], 0.0);
+    }
+
+    #[test]
+    fn a_reply_without_a_final_newline_is_cut_off() {
+        let mut p = Process::new("u");
+        let (t0, w0) = origin();
+        let full = scrape("f", (1000, 50_000), (0, 0), 0, 0);
+        let cut = &full[..full.find("} 50000").unwrap() + 3];
+        let err = p.ingest(cut, t0, w0, &plan("f", LONG)).unwrap_err();
+        assert!(err.contains("does not end with a newline"), "{err}");
+        assert!(p.tracked.is_empty());
+    }
+
+    #[test]
+    fn only_planned_flags_are_kept_and_history_is_bounded() {
+        let mut text = String::new();
+        for i in 0..50 {
+            text += &scrape(&format!("f{i}"), (i, 0), (0, 0), 0, 0);
         }
-        assert_eq!(q.history.len(), MAX_POINTS);
+        let week = Duration::from_secs(7 * 86_400);
+        let planned = plan("f3", week);
+        let mut p = Process::new("u");
+        for s in 0..2000u64 {
+            feed(&mut p, s * 600, &text, &planned);
+        }
+        assert_eq!(p.tracked.len(), 1);
+        let t = &p.tracked["f3"];
+        assert!(t.history.len() <= HISTORY_POINTS + 2, "{}", t.history.len());
+        // The window reaches back a week, to within 1/128 of it.
+        let span = t.history.back().unwrap().at - t.history.front().unwrap().at;
+        assert!(span >= week - week / 64, "{span:?}");
+        assert!(t.complaints.len() <= 62);
+        // A plan that is no longer running is forgotten.
+        feed(&mut p, 2000 * 600, &text, &[]);
+        assert!(p.tracked.is_empty());
     }
 
     #[test]
     fn too_many_flags_and_bad_lines_change_nothing() {
         let mut p = Process::new("u");
-        let now = Instant::now();
-        let wall = SystemTime::now();
-        p.ingest(&scrape("f", (1, 0), (0, 0), 0, 0), now, wall, LONG)
+        let (now, wall) = origin();
+        let planned = plan("f", LONG);
+        p.ingest(&scrape("f", (1, 0), (0, 0), 0, 0), now, wall, &planned)
             .unwrap();
         let mut many = String::new();
         for i in 0..=MAX_FLAGS_PER_PROCESS {
-            many += &format!("feature_flags_complaints_total{{flag=\"f{i}\"}} 1\n");
+            many += &format!(
+                "feature_flags_outcomes_total{{cohort=\"on\",flag=\"f{i}\",result=\"ok\"}} 1\n"
+            );
         }
-        let err = p.ingest(&many, now, wall, LONG).unwrap_err();
+        let err = p.ingest(&many, now, wall, &planned).unwrap_err();
         assert!(err.contains("more than 10000 flags"), "{err}");
         let err = p
             .ingest(
                 "feature_flags_complaints_total{flag=\"f\"} x\n",
                 now,
                 wall,
-                LONG,
+                &planned,
             )
             .unwrap_err();
         assert!(err.starts_with("u: line 1:"), "{err}");
-        assert_eq!(p.flag_index.len(), 1);
-        assert_eq!(p.history.len(), 1);
-    }
-
-    #[test]
-    fn nan_samples_are_skipped_not_counted() {
-        let t0 = Instant::now();
-        let w0 = SystemTime::now();
-        let mut p = Process::new("u");
-        let line = |v: &str| {
-            format!("feature_flags_outcomes_total{{cohort=\"on\",flag=\"f\",result=\"ok\"}} {v}\n")
-        };
-        p.ingest(&line("10"), t0, w0, LONG).unwrap();
-        p.ingest(&line("NaN"), t0 + Duration::from_secs(1), w0, LONG)
-            .unwrap();
-        p.ingest(&line("15"), t0 + Duration::from_secs(2), w0, LONG)
-            .unwrap();
-        assert_eq!(p.flag_window("f", LONG, w0).on.ok, 5.0);
+        assert_eq!(p.tracked["f"].history.len(), 1);
     }
 
     #[test]
@@ -608,20 +883,21 @@ mod tests {
             Client::new(Duration::from_secs(1), 1 << 20),
             &["a".into(), "b".into()],
             1_000_000_000,
+            Duration::from_secs(1),
         );
-        let t0 = Instant::now();
-        let w0 = SystemTime::now();
+        let (t0, w0) = origin();
+        let planned = plan("f", LONG);
         for (i, process) in source.processes.iter_mut().enumerate() {
             let n = (i as u64 + 1) * 100;
             process
-                .ingest(&scrape("f", (0, 0), (0, 0), 0, 0), t0, w0, LONG)
+                .ingest(&scrape("f", (0, 0), (0, 0), 0, 0), t0, w0, &planned)
                 .unwrap();
             let mut text = scrape("f", (n, 1), (n, 2), 0, 1);
             if i == 1 {
                 text = text.replace("5.0e+08", "9.5e+08");
             }
             process
-                .ingest(&text, t0 + Duration::from_secs(1), w0, LONG)
+                .ingest(&text, t0 + Duration::from_secs(1), w0, &planned)
                 .unwrap();
         }
         let m = source.measure("f", LONG, w0);

@@ -1,20 +1,23 @@
 //! `--listen ADDR`: a very small HTTP/1.1 server on std::net for the status
 //! page (`/`) and the guard's metrics (`/metrics`). Each request costs
-//! bounded memory and time: the request head is read up to 8 KiB within
-//! 2 s, and at most 16 connections are served at once (more are closed).
+//! bounded memory and time: the whole request head must arrive within 2 s
+//! and 8 KiB, and at most 16 connections are served at once (more are
+//! closed).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::board::Board;
 use super::page;
 
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// The whole request head must arrive within this.
+const HEAD_DEADLINE: Duration = Duration::from_secs(2);
 const MAX_CONNECTIONS: usize = 16;
 
 pub struct StatusServer {
@@ -63,16 +66,16 @@ fn serve(listener: &TcpListener, board: &Arc<Mutex<Board>>, stop: &AtomicBool) {
                     continue;
                 }
                 let board = Arc::clone(board);
-                let active = Arc::clone(&active);
+                let slot = Slot(Arc::clone(&active));
                 let spawned = thread::Builder::new()
                     .name("guard-http".into())
                     .spawn(move || {
+                        let _slot = slot;
                         let _ = handle(stream, &board);
-                        active.fetch_sub(1, Ordering::SeqCst);
                     });
-                if spawned.is_err() {
-                    // The closure (and its count) is gone with the error.
-                }
+                // A failed spawn drops the closure, and with it the slot
+                // (and the connection): the count is returned either way.
+                drop(spawned);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 thread::sleep(Duration::from_millis(25))
@@ -82,11 +85,29 @@ fn serve(listener: &TcpListener, board: &Arc<Mutex<Board>>, stop: &AtomicBool) {
     }
 }
 
-/// Reads the request head (up to the blank line), bounded in size.
+/// One connection's place among the [`MAX_CONNECTIONS`], given back when
+/// dropped (the handler ends, panics, or never starts).
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Reads the request head (up to the blank line), bounded in size and in
+/// time as a whole: a client sending a byte now and then is cut off at the
+/// deadline, not kept for a timeout per read.
 fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, u16> {
+    let deadline = Instant::now() + HEAD_DEADLINE;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or(408u16)?;
+        stream.set_read_timeout(Some(left)).map_err(|_| 408u16)?;
         let n = stream.read(&mut buf).map_err(|_| 408u16)?;
         if n == 0 {
             return Err(400);
@@ -237,5 +258,39 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(4));
         // And the server still answers.
         assert!(raw(server.addr, b"GET / HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 200"));
+    }
+
+    #[test]
+    fn clients_dripping_bytes_are_cut_off_at_the_head_deadline() {
+        let server =
+            StatusServer::start("127.0.0.1:0", Arc::new(Mutex::new(Board::default()))).unwrap();
+        let started = std::time::Instant::now();
+        // More drippers than slots, each sending a byte every 0.5 s (under
+        // any per-read timeout) for 6 s.
+        let drippers: Vec<_> = (0..MAX_CONNECTIONS + 4)
+            .map(|_| {
+                let addr = server.addr;
+                thread::spawn(move || {
+                    let Ok(mut s) = TcpStream::connect(addr) else {
+                        return;
+                    };
+                    for _ in 0..12 {
+                        if s.write_all(b"X").is_err() {
+                            return;
+                        }
+                        thread::sleep(Duration::from_millis(500));
+                    }
+                })
+            })
+            .collect();
+        // Past the head deadline every dripper has lost its slot: a real
+        // client gets the page while they are still dripping.
+        thread::sleep(HEAD_DEADLINE + Duration::from_millis(700));
+        let reply = raw(server.addr, b"GET /metrics HTTP/1.0\r\n\r\n");
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply:.80}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        for d in drippers {
+            let _ = d.join();
+        }
     }
 }

@@ -109,7 +109,12 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     } else if args.resume {
         Some(flags_rollout::resume(&rollout.plan, &rollout.state, now))
     } else if args.abort {
-        Some(flags_rollout::abort(&rollout.plan, &rollout.state, now))
+        Some(flags_rollout::abort(
+            &rollout.plan,
+            &rollout.state,
+            now,
+            flags.flag(flag).map(|d| d.rollout_percentage),
+        ))
     } else {
         None
     };
