@@ -517,6 +517,8 @@ fn write_update(
     let mut flags_version = current.flags_version;
     let mut changed = false;
     let mut documents = Vec::new();
+    // Version 0 is "never imported": the first document is written even
+    // if it equals the empty placeholder.
     if let Some(flags) = &update.flags
         && (*flags != current.flags || current.flags_version == 0)
     {

@@ -221,7 +221,11 @@ impl DatabaseUrl {
 
     /// The password for host `i`: the URL's, else $PGPASSWORD, else the
     /// password file's first matching line. `env` reads the environment.
-    pub fn password_for(&self, i: usize, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    pub(crate) fn password_for(
+        &self,
+        i: usize,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<String> {
         if let Some(pw) = &self.password {
             return Some(pw.clone());
         }
@@ -250,7 +254,7 @@ impl DatabaseUrl {
         )
     }
 
-    /// Every password this URL could send (to scrub them from error texts).
+    /// The URL's own password (to scrub it from error texts).
     pub(crate) fn known_password(&self) -> Option<&str> {
         self.password.as_deref()
     }
@@ -647,6 +651,47 @@ mod tests {
                 None,
                 "a readable file is ignored"
             );
+        }
+    }
+
+    fn escape(field: &str) -> String {
+        // A bare `*` field is the wildcard: a literal star is escaped.
+        field
+            .replace('\\', "\\\\")
+            .replace(':', "\\:")
+            .replace('*', "\\*")
+    }
+
+    proptest::proptest! {
+        /// Any user, password and database survive the URL's encoding, and
+        /// the masked form never holds the password.
+        #[test]
+        fn urls_round_trip_and_mask(
+            user in "[a-z][a-z0-9_]{0,8}",
+            secret in "\\PC{1,20}",
+            db in "[a-zA-Z0-9 _/:@?&=%-]{1,12}",
+        ) {
+            let password = format!("PW-{secret}");
+            let text = format!("postgres://{}:{}@db1,db2:6543/{}", encode(&user), encode(&password), encode(&db));
+            let url = DatabaseUrl::parse(&text).unwrap();
+            proptest::prop_assert_eq!(url.password_for(1, &no_env), Some(password.clone()));
+            proptest::prop_assert_eq!(&url.dbname, &db);
+            proptest::prop_assert!(!url.masked().contains(&password));
+            let debug = format!("{:?}", url);
+            proptest::prop_assert!(!debug.contains(&password));
+            let again = DatabaseUrl::parse(&url.masked()).unwrap();
+            proptest::prop_assert_eq!((&again.user, &again.dbname, &again.hosts), (&url.user, &url.dbname, &url.hosts));
+        }
+
+        /// A .pgpass line with escaped fields matches exactly its values.
+        #[test]
+        fn pgpass_escapes_round_trip(
+            host in "[a-z:\\\\*]{1,6}", db in "[a-z:\\\\]{1,6}", pw in "[a-z:\\\\]{1,8}",
+        ) {
+            let line = format!("{}:5432:{}:u:{}", escape(&host), escape(&db), escape(&pw));
+            proptest::prop_assert_eq!(pgpass_lookup(&line, &host, "5432", &db, "u"), Some(pw));
+            let other = format!("{host}x");
+            proptest::prop_assert_eq!(pgpass_lookup(&line, &other, "5432", &db, "u"), None);
         }
     }
 }
