@@ -52,6 +52,9 @@ impl SslMode {
 
 /// Connect timeout per host when the settings name none (libpq waits forever).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an unanswered connection lives (TCP user timeout, keepalive
+/// idle time) unless the settings say otherwise.
+const DEAD_PEER_TIMEOUT: Duration = Duration::from_secs(30);
 /// libpq's default socket directory on Debian.
 const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
 /// A password file larger than this is not read (it is a few lines).
@@ -295,6 +298,15 @@ impl DatabaseUrl {
         let mut config =
             postgres::Config::from_str(&text).map_err(|e| Error::Url(e.to_string()))?;
         config.connect_timeout(self.connect_timeout);
+        // A server that vanishes without a FIN (a partition, a dead VM)
+        // would otherwise hold a read for the kernel's ~15 minutes.
+        let given = |key: &str| self.other.iter().any(|(k, _)| k == key);
+        if !given("tcp_user_timeout") {
+            config.tcp_user_timeout(DEAD_PEER_TIMEOUT);
+        }
+        if !given("keepalives_idle") {
+            config.keepalives_idle(DEAD_PEER_TIMEOUT);
+        }
         if let Some(pw) = password {
             config.password(pw);
         }
