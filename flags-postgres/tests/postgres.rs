@@ -245,6 +245,23 @@ fn a_huge_document_is_refused_without_fetching_it() {
     let err = db.edit(|_| Ok::<_, Error>((None, ()))).unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }));
     assert!(Database::connect(&url).unwrap().read().is_err());
+    // The repair: replace() writes without reading the old body.
+    let docs = db
+        .replace("repaired", None, &[entry("x", json!(1), json!(2))])
+        .unwrap();
+    assert_eq!((docs.flags.as_str(), docs.flags_version), ("repaired", 3));
+    assert_eq!(db.read().unwrap(), docs);
+    assert_eq!(db.history(None, 10).unwrap().len(), 1);
+    // replace() on a database never imported works like import().
+    let (_, mut empty) = fresh();
+    assert_eq!(
+        empty
+            .replace("first", Some("plans"), &[])
+            .unwrap()
+            .flags_version,
+        1
+    );
+    assert_eq!(empty.import("x", None, &[]).unwrap_err(), Error::NotEmpty);
 }
 
 #[test]
