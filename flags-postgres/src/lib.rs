@@ -313,21 +313,47 @@ impl Database {
         rollouts: Option<&str>,
         audit: &[AuditEntry],
     ) -> Result<Documents, Error> {
+        self.put(flags, rollouts, audit, true)
+    }
+
+    /// Writes the documents whatever the database holds now, without
+    /// reading the old ones: the repair after a document written by hand
+    /// that cannot be edited (invalid, or over [`MAX_DOCUMENT_BYTES`]).
+    /// `rollouts` None leaves the rollouts document as it is.
+    pub fn replace(
+        &mut self,
+        flags: &str,
+        rollouts: Option<&str>,
+        audit: &[AuditEntry],
+    ) -> Result<Documents, Error> {
+        self.put(flags, rollouts, audit, false)
+    }
+
+    fn put(
+        &mut self,
+        flags: &str,
+        rollouts: Option<&str>,
+        audit: &[AuditEntry],
+        only_if_empty: bool,
+    ) -> Result<Documents, Error> {
         let (host, password) = (self.host.clone(), self.password.clone());
         let fail = |e| fail_detached(&host, password.as_deref(), false, e);
         let mut tx = self.client.transaction().map_err(fail)?;
         let result = (|| {
+            // Lock both rows without fetching a body that may be huge.
             let rows = tx
                 .query(
-                    &format!("{READ_DOCUMENTS} FOR UPDATE OF d"),
-                    &[&(MAX_DOCUMENT_BYTES as i64)],
+                    "SELECT name, body IS NOT NULL FROM feature_flags.documents ORDER BY name FOR UPDATE",
+                    &[],
                 )
                 .map_err(Written::Db)?;
-            let current = match documents(rows) {
-                Ok(_) => return Err(Written::Other(Error::NotEmpty)),
-                Err(Error::NoDocument) => empty_documents(&mut tx).map_err(Written::Db)?,
-                Err(e) => return Err(Written::Other(e)),
-            };
+            let has_flags = rows
+                .iter()
+                .any(|r| r.get::<_, &str>(0) == "flags" && r.get::<_, bool>(1));
+            if only_if_empty && has_flags {
+                return Err(Written::Other(Error::NotEmpty));
+            }
+            let current = empty_documents(&mut tx).map_err(Written::Db)?;
             let update = Update {
                 flags: Some(flags.to_owned()),
                 rollouts: rollouts.map(str::to_owned),
@@ -517,6 +543,8 @@ fn write_update(
     let mut flags_version = current.flags_version;
     let mut changed = false;
     let mut documents = Vec::new();
+    // Version 0 is "never imported" (and import/replace pass an empty
+    // placeholder): the document is written even if it equals it.
     if let Some(flags) = &update.flags
         && (*flags != current.flags || current.flags_version == 0)
     {

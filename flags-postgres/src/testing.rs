@@ -239,6 +239,110 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// Makes the server TLS-only (`hostnossl … reject`) with a certificate
+    /// for `localhost` signed by a new CA made with the openssl command;
+    /// restarts it and returns the CA certificate's path.
+    pub fn enable_tls(&self) -> PathBuf {
+        let dir = self.dir.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("the openssl command");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &[
+                    "req",
+                    "-x509",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=flags test CA",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                ][..],
+                &ec[..],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &[
+                    "req",
+                    "-new",
+                    "-subj",
+                    "/CN=localhost",
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                ][..],
+                &ec[..],
+            ]
+            .concat(),
+        );
+        std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").expect("san.ext");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ]);
+        let data = self.data();
+        for name in ["server.crt", "server.key"] {
+            std::fs::copy(dir.join(name), data.join(name)).expect("copy certificate");
+        }
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("chmod key");
+        }
+        if self.as_postgres {
+            self.chown(&data);
+        }
+        append(&data.join("postgresql.conf"), "ssl = on\n");
+        let hba = data.join("pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+        std::fs::write(
+            &hba,
+            format!("hostnossl all all 127.0.0.1/32 reject\n{rest}"),
+        )
+        .expect("pg_hba.conf");
+        self.stop();
+        self.start_server();
+        dir.join("ca.crt")
+    }
+
     pub fn promote(&self) {
         self.run(
             "pg_ctl",

@@ -52,6 +52,9 @@ impl SslMode {
 
 /// Connect timeout per host when the settings name none (libpq waits forever).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an unanswered connection lives (TCP user timeout, keepalive
+/// idle time) unless the settings say otherwise.
+const DEAD_PEER_TIMEOUT: Duration = Duration::from_secs(30);
 /// libpq's default socket directory on Debian.
 const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
 /// A password file larger than this is not read (it is a few lines).
@@ -221,7 +224,11 @@ impl DatabaseUrl {
 
     /// The password for host `i`: the URL's, else $PGPASSWORD, else the
     /// password file's first matching line. `env` reads the environment.
-    pub fn password_for(&self, i: usize, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    pub(crate) fn password_for(
+        &self,
+        i: usize,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<String> {
         if let Some(pw) = &self.password {
             return Some(pw.clone());
         }
@@ -250,7 +257,7 @@ impl DatabaseUrl {
         )
     }
 
-    /// Every password this URL could send (to scrub them from error texts).
+    /// The URL's own password (to scrub it from error texts).
     pub(crate) fn known_password(&self) -> Option<&str> {
         self.password.as_deref()
     }
@@ -291,6 +298,15 @@ impl DatabaseUrl {
         let mut config =
             postgres::Config::from_str(&text).map_err(|e| Error::Url(e.to_string()))?;
         config.connect_timeout(self.connect_timeout);
+        // A server that vanishes without a FIN (a partition, a dead VM)
+        // would otherwise hold a read for the kernel's ~15 minutes.
+        let given = |key: &str| self.other.iter().any(|(k, _)| k == key);
+        if !given("tcp_user_timeout") {
+            config.tcp_user_timeout(DEAD_PEER_TIMEOUT);
+        }
+        if !given("keepalives_idle") {
+            config.keepalives_idle(DEAD_PEER_TIMEOUT);
+        }
         if let Some(pw) = password {
             config.password(pw);
         }
@@ -647,6 +663,47 @@ mod tests {
                 None,
                 "a readable file is ignored"
             );
+        }
+    }
+
+    fn escape(field: &str) -> String {
+        // A bare `*` field is the wildcard: a literal star is escaped.
+        field
+            .replace('\\', "\\\\")
+            .replace(':', "\\:")
+            .replace('*', "\\*")
+    }
+
+    proptest::proptest! {
+        /// Any user, password and database survive the URL's encoding, and
+        /// the masked form never holds the password.
+        #[test]
+        fn urls_round_trip_and_mask(
+            user in "[a-z][a-z0-9_]{0,8}",
+            secret in "\\PC{1,20}",
+            db in "[a-zA-Z0-9 _/:@?&=%-]{1,12}",
+        ) {
+            let password = format!("PW-{secret}");
+            let text = format!("postgres://{}:{}@db1,db2:6543/{}", encode(&user), encode(&password), encode(&db));
+            let url = DatabaseUrl::parse(&text).unwrap();
+            proptest::prop_assert_eq!(url.password_for(1, &no_env), Some(password.clone()));
+            proptest::prop_assert_eq!(&url.dbname, &db);
+            proptest::prop_assert!(!url.masked().contains(&password));
+            let debug = format!("{:?}", url);
+            proptest::prop_assert!(!debug.contains(&password));
+            let again = DatabaseUrl::parse(&url.masked()).unwrap();
+            proptest::prop_assert_eq!((&again.user, &again.dbname, &again.hosts), (&url.user, &url.dbname, &url.hosts));
+        }
+
+        /// A .pgpass line with escaped fields matches exactly its values.
+        #[test]
+        fn pgpass_escapes_round_trip(
+            host in "[a-z:\\\\*]{1,6}", db in "[a-z:\\\\]{1,6}", pw in "[a-z:\\\\]{1,8}",
+        ) {
+            let line = format!("{}:5432:{}:u:{}", escape(&host), escape(&db), escape(&pw));
+            proptest::prop_assert_eq!(pgpass_lookup(&line, &host, "5432", &db, "u"), Some(pw));
+            let other = format!("{host}x");
+            proptest::prop_assert_eq!(pgpass_lookup(&line, &other, "5432", &db, "u"), None);
         }
     }
 }

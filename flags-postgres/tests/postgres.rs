@@ -245,6 +245,23 @@ fn a_huge_document_is_refused_without_fetching_it() {
     let err = db.edit(|_| Ok::<_, Error>((None, ()))).unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }));
     assert!(Database::connect(&url).unwrap().read().is_err());
+    // The repair: replace() writes without reading the old body.
+    let docs = db
+        .replace("repaired", None, &[entry("x", json!(1), json!(2))])
+        .unwrap();
+    assert_eq!((docs.flags.as_str(), docs.flags_version), ("repaired", 3));
+    assert_eq!(db.read().unwrap(), docs);
+    assert_eq!(db.history(None, 10).unwrap().len(), 1);
+    // replace() on a database never imported works like import().
+    let (_, mut empty) = fresh();
+    assert_eq!(
+        empty
+            .replace("first", Some("plans"), &[])
+            .unwrap()
+            .flags_version,
+        1
+    );
+    assert_eq!(empty.import("x", None, &[]).unwrap_err(), Error::NotEmpty);
 }
 
 #[test]
@@ -410,4 +427,95 @@ fn the_writer_is_found_before_and_after_a_failover() {
     })
     .unwrap();
     assert_eq!(db.read().unwrap().flags_version, 2);
+}
+
+#[test]
+fn tls_modes_follow_libpq() {
+    let cluster = Cluster::start();
+    let ca = cluster.enable_tls();
+    let other_dir = tempfile::tempdir().unwrap();
+    let other_ca = other_dir.path().join("other.crt");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=other",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+        ])
+        .arg(other_dir.path().join("other.key"))
+        .arg("-out")
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let connect = |host: &str, query: &str| {
+        let url = DatabaseUrl::parse(&format!(
+            "postgres://flags:{PASSWORD}@{host}:{}/bot?{query}",
+            cluster.port
+        ))
+        .unwrap();
+        Database::connect(&url)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let ca = ca.display().to_string();
+    let other = other_ca.display().to_string();
+    // The server refuses plain connections: each Ok below went over TLS.
+    assert!(connect("127.0.0.1", "sslmode=disable").is_err());
+    let cases = [
+        ("127.0.0.1", "sslmode=prefer".to_owned(), true),
+        ("127.0.0.1", "sslmode=require".to_owned(), true),
+        (
+            "localhost",
+            format!("sslmode=verify-full&sslrootcert={ca}"),
+            true,
+        ),
+        // The certificate names localhost, not 127.0.0.1: verify-ca ignores it.
+        (
+            "127.0.0.1",
+            format!("sslmode=verify-full&sslrootcert={ca}"),
+            false,
+        ),
+        (
+            "127.0.0.1",
+            format!("sslmode=verify-ca&sslrootcert={ca}"),
+            true,
+        ),
+        (
+            "localhost",
+            format!("sslmode=verify-full&sslrootcert={other}"),
+            false,
+        ),
+        (
+            "localhost",
+            format!("sslmode=verify-ca&sslrootcert={other}"),
+            false,
+        ),
+        // As libpq: require with a root certificate checks the chain.
+        (
+            "localhost",
+            format!("sslmode=require&sslrootcert={other}"),
+            false,
+        ),
+        (
+            "localhost",
+            format!("sslmode=require&sslrootcert={ca}"),
+            true,
+        ),
+    ];
+    for (host, query, ok) in cases {
+        let result = connect(host, &query);
+        assert_eq!(result.is_ok(), ok, "{host} {query}: {result:?}");
+        if let Err(e) = result {
+            assert!(!e.contains(PASSWORD), "{e}");
+        }
+    }
 }

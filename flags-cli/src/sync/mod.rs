@@ -341,7 +341,7 @@ impl<'a> Sync<'a> {
             self.succeeded();
             return;
         }
-        let why = if hand_changed && same_database && docs.flags_version == marked_version {
+        let why = if hand_changed && same_database {
             format!(
                 "{} was changed by hand (fingerprint {}, the sync wrote {}): overwritten with",
                 self.target.file.display(),

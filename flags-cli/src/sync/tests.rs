@@ -253,15 +253,14 @@ fn bad_documents_keep_the_last_good_file() {
     assert_eq!(sync.count("error (invalid)"), 3, "{:?}", sync.log());
     let m = sync.metrics();
     assert_eq!((m.version, m.database_version), (Some(1), Some(3)));
-    // The next good document repairs it (by hand: edit() refuses to read
-    // the 16 MB document it would replace).
+    // The next good document repairs it (edit() refuses to read the 16 MB
+    // document; replace() does not read it).
+    let mut db = Database::connect(&url).unwrap();
     assert!(matches!(
-        Database::connect(&url)
-            .unwrap()
-            .edit(|_| Ok::<_, Error>((None, ()))),
+        db.edit(|_| Ok::<_, Error>((None, ()))),
         Err(Error::TooLarge { .. })
     ));
-    write_by_hand(cluster, &url, &format!("'{}'", doc(30)));
+    db.replace(&doc(30), None, &[]).unwrap();
     sync.wait("repaired", Duration::from_secs(5), |s| {
         s.synced(&file, &doc(30), 5)
     });
@@ -365,4 +364,59 @@ fn another_database_replaces_a_newer_file() {
     });
     assert_eq!(sync.count("another database"), 1, "{:?}", sync.log());
     assert_eq!(Marker::read(&file).unwrap().unwrap().version, 1);
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A measurement (run with --ignored --nocapture): one edit transaction's
+/// wall time, and the sync's memory over 1,000 edits it mirrors.
+#[test]
+#[ignore = "a measurement, ~20 s"]
+fn measure_edit_time_and_sync_memory() {
+    let cluster = Cluster::shared();
+    let url = database(cluster, &doc(0));
+    let (_dir, file) = flag_file();
+    let sync = Running::start(&url, &file, Duration::from_secs(5), None);
+    sync.wait("first mirror", Duration::from_secs(10), |s| {
+        s.synced(&file, &doc(0), 1)
+    });
+    let mut db = Database::connect(&url).unwrap();
+    let mut times = Vec::new();
+    let mut rss_after_100 = 0;
+    for i in 1..=1000u32 {
+        let started = Instant::now();
+        db.edit(|_| {
+            Ok::<_, Error>((
+                Some(Update {
+                    flags: Some(doc(i % 100 + 1)),
+                    ..Update::default()
+                }),
+                (),
+            ))
+        })
+        .unwrap();
+        times.push(started.elapsed());
+        if i == 100 {
+            rss_after_100 = rss_kib();
+        }
+    }
+    sync.wait("last edit mirrored", Duration::from_secs(10), |s| {
+        s.metrics().version == Some(1001)
+    });
+    times.sort();
+    let rss_end = rss_kib();
+    println!(
+        "edit transaction: median {:?}, p95 {:?}; RSS after 100 edits {rss_after_100} KiB, after 1000 {rss_end} KiB",
+        times[times.len() / 2],
+        times[times.len() * 95 / 100]
+    );
+    assert!(times[times.len() / 2] < Duration::from_millis(50));
+    assert!(
+        rss_end < rss_after_100 + 8 * 1024,
+        "memory grows with edits"
+    );
 }
