@@ -42,6 +42,12 @@ pub struct FleetArgs {
     )]
     pub import: Option<PathBuf>,
 
+    /// With --import: overwrite the database's documents with FILE's (and
+    /// its rollouts file's, if it has one), whatever they hold now: the
+    /// repair after a document written by hand that cannot be edited.
+    #[arg(long, requires = "import", help_heading = "Fleet (PostgreSQL)")]
+    pub replace: bool,
+
     /// Print the database's flag document, byte for byte.
     #[arg(long, requires = "database", help_heading = "Fleet (PostgreSQL)")]
     pub export: bool,

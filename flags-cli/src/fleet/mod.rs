@@ -80,20 +80,38 @@ fn import(cli: &Cli, url: &str, file: &Path, out: &mut Out<'_>) -> Result<u8, Fa
             );
         }
     }
-    let history = source.history()?;
-    for line in &history.unreadable {
-        eprintln!("warning: {line}; not imported");
+    let replace = cli.fleet.replace;
+    // A replacement is audited as one entry; a first import brings the
+    // file's own history along.
+    let mut entries = Vec::new();
+    if !replace {
+        let history = source.history()?;
+        for line in &history.unreadable {
+            eprintln!("warning: {line}; not imported");
+        }
+        entries = history.entries;
     }
-    let mut entries = history.entries;
-    entries.extend(audit::stamp(vec![import_entry(file)], &audit::operator()));
+    let action = if replace { "replace" } else { "import" };
+    entries.extend(audit::stamp(
+        vec![import_entry(action, file)],
+        &audit::operator(),
+    ));
 
     let mut store = DatabaseStore::new(url)?;
-    let imported = store
-        .database()?
-        .import(&docs.flags, docs.rollouts.as_deref(), &entries);
+    let db = store.database()?;
+    let imported = if replace {
+        db.replace(&docs.flags, docs.rollouts.as_deref(), &entries)
+    } else {
+        db.import(&docs.flags, docs.rollouts.as_deref(), &entries)
+    };
     let imported = imported.map_err(|e| store.failure(e))?;
+    let verb = if replace {
+        "replaced the documents of"
+    } else {
+        "imported into"
+    };
     out(&format!(
-        "imported {} into {}: {} flags, {} rollout plans, {} audit entries (document version {})\n",
+        "{} {verb} {}: {} flags, {} rollout plans, {} audit entries (document version {})\n",
         file.display(),
         store.flags_name().display(),
         flags.flags.len(),
@@ -104,10 +122,11 @@ fn import(cli: &Cli, url: &str, file: &Path, out: &mut Out<'_>) -> Result<u8, Fa
     Ok(0)
 }
 
-/// The audit entry that says where the database's document came from.
-fn import_entry(file: &Path) -> Map<String, Value> {
+/// The audit entry that says where the database's document came from
+/// (`action`: import or replace).
+fn import_entry(action: &str, file: &Path) -> Map<String, Value> {
     let path = fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
-    json!({ "action": "import", "field": "import", "old": null, "new": path.display().to_string() })
+    json!({ "action": action, "field": action, "old": null, "new": path.display().to_string() })
         .as_object()
         .cloned()
         .unwrap_or_default()
