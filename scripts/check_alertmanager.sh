@@ -3,8 +3,9 @@
 # its templates load (`amtool check-config`), and every alert of
 # examples/prometheus/alerts.yml reaches the receiver that
 # examples/alertmanager/routes_test.txt expects (`amtool config routes test`),
-# with the severity the rule sets. An alert without a route test, or a test
-# for an alert that does not exist, fails.
+# with the severity the rule sets (an alert without a route test, or a test
+# for an alert that does not exist, fails); and the templates render each
+# case of examples/alertmanager/template_tests as expected.
 #   bash scripts/check_alertmanager.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,8 +71,35 @@ for alert in "${!severity[@]}"; do
         failures=$((failures + 1))
     fi
 done
+
+# The notification text: each template_tests/NAME.json (Alertmanager's
+# template data: a group of alerts as a receiver gets it) renders the title,
+# the Slack colour and the text exactly as NAME.expected says.
+cases=(examples/alertmanager/template_tests/*.json)
+if [ ! -e "${cases[0]}" ]; then
+    echo "error: no template test in examples/alertmanager/template_tests" >&2
+    failures=$((failures + 1))
+fi
+for data in "${cases[@]}"; do
+    [ -e "$data" ] || continue
+    expected=${data%.json}.expected
+    if ! rendered=$(amtool template render --template.glob='examples/alertmanager/templates/*.tmpl' \
+        --template.data="$data" --template.text='{{ template "feature_flags.title" . }}
+{{ template "feature_flags.color" . }}
+{{ template "feature_flags.text" . }}' 2>&1); then
+        echo "error: $data does not render: $rendered" >&2
+        failures=$((failures + 1))
+    elif ! difference=$(diff <(printf '%s\n' "$rendered") "$expected"); then
+        echo "error: $data renders differently from $expected:" >&2
+        echo "$difference" >&2
+        failures=$((failures + 1))
+    else
+        echo "ok: $data renders as expected"
+    fi
+done
+
 if [ "$failures" -gt 0 ]; then
-    echo "$failures route problem(s)" >&2
+    echo "$failures problem(s)" >&2
     exit 1
 fi
-echo "ok: ${#severity[@]} alerts, each routed as $table expects"
+echo "ok: ${#severity[@]} alerts, each routed as $table expects; ${#cases[@]} template tests"
