@@ -68,7 +68,7 @@ else
     echo "note: prometheus not found; skipping the live dashboard proof (apt-get install prometheus)"
 fi
 
-step "alert routing: the Alertmanager example loads, every alert reaches its receiver"
+step "alert routing: the Alertmanager example loads, every alert reaches its receiver, the templates render as expected"
 if command -v amtool >/dev/null 2>&1; then
     bash scripts/check_alertmanager.sh
 elif [ -n "${CI:-}" ]; then
