@@ -3,7 +3,9 @@
 # Needs cargo, a C compiler and python3 (with venv; the wheel's build tools,
 # zig among them, come from PyPI into target/py-tools); promtool (Debian's
 # `prometheus` package) for the metrics checks and prometheus itself for the
-# live dashboard proof, which are skipped without them unless CI is set.
+# live dashboard proof; amtool and prometheus-alertmanager (Debian's
+# `prometheus-alertmanager`) for the alert routing checks and their end to
+# end test; each skipped without them unless CI is set.
 # Set QUICK_BENCH=0 to skip the quick benchmark run.
 # The fuzz targets run FUZZ_SECONDS each (default 60; 0 skips them); they
 # need cargo-fuzz (`cargo install cargo-fuzz --locked`), required when CI is
@@ -38,6 +40,9 @@ step "rollout guard end to end (a real bot, the guard, the CLI, a real Prometheu
 cargo build -p flags-cli --locked --bin feature_flags
 FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_e2e -q
 
+step "alerts end to end (a bot, the guard, Prometheus with the rules, Alertmanager with the example config; ~30-60 s)"
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/alerts_e2e -q -rs
+
 step "Python package as shipped: the manylinux2014 abi3 wheel and the sdist (zig, auditwheel, abi3audit)"
 bash scripts/build-wheel.sh target/wheelhouse
 
@@ -64,6 +69,16 @@ elif [ -n "${CI:-}" ]; then
     exit 1
 else
     echo "note: prometheus not found; skipping the live dashboard proof (apt-get install prometheus)"
+fi
+
+step "alert routing: the Alertmanager example loads, every alert reaches its receiver, the templates render as expected"
+if command -v amtool >/dev/null 2>&1; then
+    bash scripts/check_alertmanager.sh
+elif [ -n "${CI:-}" ]; then
+    echo "error: amtool is not installed (apt-get install prometheus-alertmanager)" >&2
+    exit 1
+else
+    echo "note: amtool not found; skipping the Alertmanager checks (apt-get install prometheus-alertmanager)"
 fi
 
 if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
