@@ -499,10 +499,9 @@ def test_a_real_guard_rollback_notifies_once_and_mutes_the_rollout_alerts(stack)
         return metrics if sample(metrics, "feature_flags_guard_checks_total") else None
 
     metrics = wait_for("the guard's first check", checked, 20)
-    if not guard_exports_actions(metrics):
-        pytest.skip("this feature_flags build's guard does not export feature_flags_guard_actions_total "
-                    "by flag, action and trigger from its first check (the guard work adding it is not "
-                    "merged yet); the rules and routes are proven by the stand-in test below")
+    assert guard_exports_actions(metrics), (
+        "the guard does not export feature_flags_guard_actions_total by flag, action and trigger "
+        "from its first check")
     # Prometheus has seen the counters at 0 before anything happens: a
     # rollback is then an increase, as in production.
     wait_for("Prometheus to scrape the guard's rollback counter at 0", lambda: stack.query(
