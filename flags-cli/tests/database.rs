@@ -331,3 +331,100 @@ fn a_password_is_never_printed() {
             .contains(PASSWORD)
     );
 }
+
+/// Two guards (two servers) decide the same rollback from the same reading
+/// at the same moment: exactly one applies it, in its transaction; the
+/// other finds the plan changed and writes nothing.
+#[test]
+fn two_guards_racing_on_one_decision_act_once() {
+    use flags_cli::plans::apply::{Actor, Applied, apply_step};
+    use flags_cli::store::Store;
+    use flags_cli::store::database::DatabaseStore;
+    use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
+    use flags_rollout::{RolloutsFile, decide};
+
+    let url = imported();
+    db(
+        &url,
+        &[
+            "--feature",
+            "new_gpt_model",
+            "--plan",
+            "--triggers",
+            "memory_usage=off",
+            "--sustain",
+            "1",
+            "--start",
+        ],
+    )
+    .ok();
+    let mut reader = DatabaseStore::new(&url).unwrap();
+    let rollouts = reader.read().unwrap().rollouts.unwrap();
+    let decided_on = RolloutsFile::parse(&rollouts).unwrap().rollouts["new_gpt_model"].clone();
+    let window = |ok: f64, errors: f64| CohortWindow {
+        ok,
+        errors,
+        duration_le: [ok + errors; 10],
+    };
+    let m = Measurements {
+        flag: Ok(FlagWindow {
+            on: window(800.0, 200.0),
+            off: window(19_900.0, 100.0),
+            complaints_last_hour: 0.0,
+            on_outcomes_in_phase: 1000.0,
+            bad: Vec::new(),
+        }),
+        memory: Ok(Some(MemoryReading {
+            max_ratio: 0.1,
+            processes: 1,
+        })),
+        evidence: None,
+    };
+    let step = decide(
+        &decided_on.plan,
+        &decided_on.state,
+        &m,
+        flags_rollout::jiff::Timestamp::now(),
+    );
+    let before = history(&url).len();
+    let barrier = std::sync::Barrier::new(2);
+    let outcomes: Vec<Applied> = std::thread::scope(|s| {
+        let guards: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut store = DatabaseStore::new(&url).unwrap();
+                    store.database().unwrap();
+                    barrier.wait();
+                    apply_step(
+                        &mut store,
+                        "new_gpt_model",
+                        &decided_on,
+                        &step,
+                        Actor::Guard,
+                    )
+                    .unwrap()
+                })
+            })
+            .collect();
+        guards.into_iter().map(|g| g.join().unwrap()).collect()
+    });
+    let written = outcomes
+        .iter()
+        .filter(|o| matches!(o, Applied::Written { .. }))
+        .count();
+    assert_eq!(written, 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|o| matches!(o, Applied::Stale { .. })),
+        "{outcomes:?}"
+    );
+    let entries = history(&url);
+    let rollbacks: Vec<_> = entries[before..]
+        .iter()
+        .filter(|e| e["field"] == "enabled")
+        .collect();
+    assert_eq!(rollbacks.len(), 1, "{entries:?}");
+    assert_eq!(rollbacks[0]["user"], "guard");
+    assert_eq!(rollbacks[0]["trigger"], "error_rate");
+    let file = parse_flag_file(&export(&url)).unwrap();
+    assert!(!file.flag("new_gpt_model").unwrap().enabled);
+}
