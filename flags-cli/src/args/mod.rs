@@ -22,6 +22,10 @@ Examples:
   feature_flags --history --feature new_gpt_model
   feature_flags --group beta_testers --add-user 123456789   # creates the group if need be
   feature_flags --feature new_gpt_model --add-user-group beta_testers --chat-types private
+  feature_flags --database postgres://flags@db1,db2/bot?target_session_attrs=read-write --init
+  feature_flags --database $DB --import config/feature_flags.json
+  feature_flags --database $DB --feature new_gpt_model --percentage 50   # every server
+  feature_flags --database $DB --sync --file /srv/bot/config/feature_flags.json --listen 127.0.0.1:9182
 
 Exit status: 0 ok, 1 an invalid file or a failed command, 2 a usage error.";
 
@@ -37,6 +41,10 @@ Exit status: 0 ok, 1 an invalid file or a failed command, 2 a usage error.";
 /// (every other byte stays as it was), validated as a whole, written to a
 /// temporary file in the same folder and renamed over the original. Each
 /// change is printed and appended to FILE.audit.jsonl.
+///
+/// A fleet keeps its flags in PostgreSQL: with --database URL every command
+/// works on the database (an edit is one transaction with its audit rows),
+/// and --sync keeps each server's file a copy of it for the bots.
 #[derive(Debug, Parser)]
 #[command(name = "feature_flags", version, after_help = EXAMPLES)]
 #[command(group(ArgGroup::new("action").args(["list", "check", "explain", "history"])))]
