@@ -123,8 +123,13 @@ class ShippedDashboard(unittest.TestCase):
         # sync (then it exports nothing, and only `up` tells).
         p = panel(SHIPPED, "Sync connected to the database")
         (expr,) = [t["expr"] for t in p["targets"]]
-        self.assertIn("feature_flags_sync_up{", expr)
-        self.assertRegex(expr, r"\bor\b[\s\S]*[^_]up\{[^}]*\} == 0\) - 1")
+        connected, sep, scrape_failed = expr.partition("\nor\n")
+        self.assertTrue(sep, expr)
+        self.assertIn("feature_flags_sync_up{", connected)
+        self.assertRegex(scrape_failed, r"(?<!\w)up\{[^}]*\} == 0")
+        # Only the syncs' failed scrapes: "All" jobs also matches the bots'.
+        self.assertRegex(scrape_failed, r"and on \(job, instance\)\s+last_over_time\(feature_flags_sync_up\{")
+        self.assertTrue(scrape_failed.rstrip().endswith("- 1"), scrape_failed)
         mapped = set(p["fieldConfig"]["defaults"]["mappings"][0]["options"])
         self.assertEqual(mapped, {"1", "0", "-1"})
 
