@@ -14,19 +14,29 @@ On loopback, in a temporary folder, it:
    traffic, outcomes in both cohorts and complaints, each with /metrics;
 3. starts the guard (`feature_flags --guard --scrape ... --listen ...`) on
    those bots;
-4. starts Prometheus (1 s scrapes and rule evaluations, temporary storage)
+4. starts a throwaway PostgreSQL cluster (scripts/pg_cluster.py), loads the
+   same flags into it (`--database URL --init`, `--import`) and starts one
+   server's sync (`--database URL --sync --file ... --listen ...`) writing a
+   file of its own; the password reaches the CLI through $PGPASSWORD, and
+   this script's output masks it;
+5. starts Prometheus (1 s scrapes and rule evaluations, temporary storage)
    with examples/prometheus/rules.yml and alerts.yml, scraping the bots (job
-   `bot`) and the guard (job `feature-flags-guard`);
-5. waits (bounded) until the guard has rolled the broken flag back and
-   finished `voice_replies`, then stops one bot, so that the guard reports a
-   source error;
-6. runs every dashboard query (scripts/grafana_dashboard.py `prove`) with the
+   `bot`), the guard (job `feature-flags-guard`) and the sync (job
+   `feature-flags-sync`), then edits a flag through `--database` so that
+   the sync's versions move;
+6. waits (bounded) until the guard has rolled the broken flag back and
+   finished `voice_replies`, and Prometheus has seen the sync take the edit,
+   then stops one bot, so that the guard reports a source error;
+7. runs every dashboard query (scripts/grafana_dashboard.py `prove`) with the
    variables at All and at concrete values, and every loaded rule, until all
    return data or the deadline passes;
-7. checks that the prover does fail on a panel querying a metric that does
-   not exist and on one that does not parse.
+8. checks that the prover does fail on a panel querying a metric that does
+   not exist and on one that does not parse;
+9. stops the sync and checks that the connection panel shows it, and not
+   the stopped bot, as not answering.
 
-Every wait is bounded; every process it starts is stopped on the way out.
+Every wait is bounded; every process it starts, and the database cluster,
+is stopped on the way out. Last, no log of the CLI holds the password.
 Exit 0 when everything was proven; 1 with every failure listed otherwise.
 """
 
@@ -34,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import os
 import shutil
@@ -48,11 +59,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import grafana_dashboard as gd  # noqa: E402
+import pg_cluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RULE_FILES = [ROOT / "examples/prometheus/rules.yml", ROOT / "examples/prometheus/alerts.yml"]
 BOT_JOB = "bot"
 GUARD_JOB = "feature-flags-guard"
+SYNC_JOB = "feature-flags-sync"
 
 FLAGS = {
     "version": 1,
@@ -76,6 +89,22 @@ class Failed(Exception):
     pass
 
 
+class Masking(io.TextIOBase):
+    """A text stream that writes through to another with a secret masked:
+    whatever prints (a failing command's output, a log tail, a traceback),
+    the database password does not reach this script's output."""
+
+    def __init__(self, stream, secret: str) -> None:
+        self.stream, self.secret = stream, secret
+
+    def write(self, text: str) -> int:
+        self.stream.write(text.replace(self.secret, "***"))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -89,6 +118,8 @@ class Processes:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.running: dict[str, subprocess.Popen] = {}
+        self.cluster: pg_cluster.Cluster | None = None
+        self.outputs: list[str] = []  # what the CLI printed on --database
 
     def start(self, name: str, argv: list[str], **kwargs) -> subprocess.Popen:
         log = open(self.folder / f"{name}.log", "wb")
@@ -121,8 +152,8 @@ class Processes:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def run(argv: list[str], timeout: float = 30) -> str:
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+def run(argv: list[str], timeout: float = 30, env: dict | None = None) -> str:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
     if result.returncode != 0:
         raise Failed(f"{' '.join(argv)} exited with {result.returncode}:\n{result.stdout}{result.stderr}")
     return result.stdout
@@ -172,11 +203,12 @@ def bot_has_outcomes(python: str) -> bool:
     return result.stdout.strip() == "True"
 
 
-def prometheus_config(folder: Path, bots: list[int], guard: int) -> Path:
+def prometheus_config(folder: Path, bots: list[int], guard: int, sync: int) -> Path:
     # Prometheus reads YAML, and JSON is YAML: no YAML library needed.
     scrape = [
         {"job_name": BOT_JOB, "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in bots]}]},
         {"job_name": GUARD_JOB, "static_configs": [{"targets": [f"127.0.0.1:{guard}"]}]},
+        {"job_name": SYNC_JOB, "static_configs": [{"targets": [f"127.0.0.1:{sync}"]}]},
     ]
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
@@ -186,6 +218,56 @@ def prometheus_config(folder: Path, bots: list[int], guard: int) -> Path:
     path = folder / "prometheus.yml"
     path.write_text(json.dumps(config, indent=2))
     return path
+
+
+def start_fleet(feature_flags: str, flag_file: Path, folder: Path, processes: Processes):
+    """A database holding flag_file's flags and one server's sync of it:
+    (URL without the password, environment with it, the sync's port). The
+    cluster goes to processes.cluster as soon as it exists, so that the
+    caller destroys it whatever fails after."""
+    started = time.monotonic()
+    cluster = pg_cluster.Cluster.primary("dashboard")
+    processes.cluster = cluster
+    url = cluster.url(password=False)
+    env = {**os.environ, "PGPASSWORD": pg_cluster.PASSWORD}
+    env.pop("FEATURE_FLAGS_DATABASE_URL", None)
+    for argv in (["--init"], ["--import", str(flag_file)]):
+        processes.outputs.append(run([feature_flags, "--database", url, *argv], env=env))
+    server = folder / "server-1"
+    server.mkdir()
+    port = free_port()
+    processes.start("sync", [feature_flags, "--database", url, "--sync", "--file", str(server / "feature_flags.json"),
+                             "--poll", "1s", "--listen", f"127.0.0.1:{port}"], env=env)
+    print(f"  fleet: PostgreSQL on {cluster.port} loaded and a sync on {port} in {time.monotonic() - started:.1f}s")
+    return url, env, port
+
+
+def sync_stops_answering(dashboard: dict, prometheus: gd.Prometheus, instance: str, deadline: float,
+                         processes: Processes) -> None:
+    """Stop the sync: the connection panel, at All, must show it (and only
+    it: a bot's scrape fails too, bot2's) as not answering (-1)."""
+    title = "Sync connected to the database"
+    (query,) = [q for q in gd.queries(dashboard) if f'"{title}"' in q.where] or [None]
+    if query is None:
+        raise Failed(f"the dashboard has no single-query panel {title!r}")
+    expr = gd.expand(query.expr, gd.all_values(dashboard))
+    processes.stop("sync")
+
+    def not_answering():
+        series = prometheus.instant(expr)
+        return series if series and all(float(s["value"][1]) == -1 for s in series) else None
+
+    series = wait_for(f"{title!r} to show the stopped sync", not_answering, deadline, processes, every=0.25)
+    shown = sorted(s["metric"].get("instance", "") for s in series)
+    if shown != [instance]:
+        raise Failed(f"{title!r} shows {shown} as not answering, want only the sync {instance}")
+
+
+def password_leaks(folder: Path, outputs: list[str]) -> list[str]:
+    """Where the database password shows in what the CLI printed."""
+    places = [path.name for path in sorted(folder.glob("*.log"))
+              if pg_cluster.PASSWORD in path.read_text(errors="replace")]
+    return places + [f"output {i}" for i, text in enumerate(outputs) if pg_cluster.PASSWORD in text]
 
 
 def prove_until(dashboard, prometheus, concrete, deadline, processes) -> list[str]:
@@ -243,6 +325,12 @@ def main() -> int:
 
         flag_file = folder / "feature_flags.json"
         flag_file.write_text(json.dumps(FLAGS, indent=2) + "\n")
+        # The database gets the same flags without the plans (those are the
+        # file guard's business here), so that an edit through --database
+        # meets no plan.
+        fleet_file = folder / "fleet" / "feature_flags.json"
+        fleet_file.parent.mkdir()
+        shutil.copyfile(flag_file, fleet_file)
         options = guard_options(args.feature_flags)
         missing = [option for option, offered in options.items() if not offered]
         if missing:
@@ -274,10 +362,12 @@ def main() -> int:
             argv += ["--scrape", f"http://127.0.0.1:{port}/metrics"]
         processes.start("guard", argv)
 
+        database_url, database_env, sync_port = start_fleet(args.feature_flags, fleet_file, folder, processes)
+
         prometheus_port = free_port()
         processes.start("prometheus", [
             args.prometheus,
-            f"--config.file={prometheus_config(folder, bots, guard_port)}",
+            f"--config.file={prometheus_config(folder, bots, guard_port, sync_port)}",
             f"--storage.tsdb.path={folder / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{prometheus_port}",
             "--log.level=warn",
@@ -287,10 +377,15 @@ def main() -> int:
         wait_for("Prometheus to be ready",
                  lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200,
                  deadline, processes)
-        expected_up = len(bots) + 1
+        expected_up = len(bots) + 2
         wait_for(f"{expected_up} targets up",
                  lambda: len(prometheus.instant("up == 1")) == expected_up, deadline, processes)
-        print(f"  prometheus {url}, bots on {bots}, guard on {guard_port}")
+        print(f"  prometheus {url}, bots on {bots}, guard on {guard_port}, sync on {sync_port}")
+        # An edit for the fleet: the sync's file and database versions move
+        # while Prometheus watches.
+        processes.outputs.append(run([args.feature_flags, "--database", database_url, "--feature", "new_gpt_model",
+                                      "--description", "edited for the fleet"], env=database_env))
+        edited = time.monotonic()
         wait_for(f"Prometheus to see {CONCRETE_FLAG}'s plan pending",
                  lambda: prometheus.instant(
                      f'feature_flags_guard_plan_state{{flag="{CONCRETE_FLAG}", state="pending"}} == 1'),
@@ -304,6 +399,13 @@ def main() -> int:
                          f'feature_flags_guard_plan_state{{flag="{flag}", state="{state}"}} == 1'),
                      deadline, processes)
             print(f"  guard: {flag} {state} after {time.monotonic() - started:.0f}s")
+        sync = f'{{job="{SYNC_JOB}"}}'
+        wait_for("Prometheus to see the sync take the edit",
+                 lambda: prometheus.instant(f"changes(feature_flags_sync_version{sync}[5m]) > 0 "
+                                            f"and changes(feature_flags_sync_database_version{sync}[5m]) > 0 "
+                                            f"and feature_flags_sync_database_version{sync} - feature_flags_sync_version{sync} == 0"),
+                 deadline, processes)
+        print(f"  sync: the edit seen by Prometheus within {time.monotonic() - edited:.0f}s of it")
         # A bot goes away: the guard cannot read it and says so.
         processes.stop("bot2")
         wait_for("the guard to report a source error",
@@ -311,7 +413,8 @@ def main() -> int:
                  deadline, processes)
         print(f"  guard: source error reported after {time.monotonic() - started:.0f}s")
 
-        concrete = {"job": BOT_JOB, "instance": f"127.0.0.1:{bots[0]}", "flag": CONCRETE_FLAG}
+        concrete = {"job": BOT_JOB, "instance": f"127.0.0.1:{bots[0]}", "flag": CONCRETE_FLAG,
+                    "sync_job": SYNC_JOB, "sync_instance": f"127.0.0.1:{sync_port}"}
         failures = prove_until(dashboard, prometheus, concrete, deadline, processes)
         # One last pass with the log on, so that what was proven is visible.
         print(f"  queries and rules, with how many series each returned "
@@ -321,15 +424,23 @@ def main() -> int:
             raise Failed(f"{len(failures)} queries or rules failed:\n" + "\n".join(failures))
         prover_catches_broken_panels(dashboard, prometheus, concrete)
         print("  the prover reports a panel without data and one that does not parse")
-    except (Failed, gd.DashboardError, subprocess.TimeoutExpired) as error:
+        sync_stops_answering(dashboard, prometheus, f"127.0.0.1:{sync_port}", deadline, processes)
+        print("  sync stopped: shown as not answering, and no bot with it")
+        processes.stop_all()  # the sync's last words are in its log too
+        leaks = password_leaks(folder, processes.outputs)
+        if leaks:
+            raise Failed(f"the database password shows in: {', '.join(leaks)}")
+    except (Failed, gd.DashboardError, subprocess.TimeoutExpired, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
-        for name in ["prometheus", "guard", "bot1", "bot2"]:
+        for name in ["prometheus", "guard", "sync", "bot1", "bot2"]:
             tail = processes.log_tail(name)
             if tail:
                 print(f"--- {name} log (last lines) ---\n{tail}", file=sys.stderr)
         return 1
     finally:
         processes.stop_all()
+        if processes.cluster is not None:
+            processes.cluster.destroy()
         if args.keep:
             print(f"  kept {folder}")
         else:
@@ -340,4 +451,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.stdout = Masking(sys.stdout, pg_cluster.PASSWORD)
+    sys.stderr = Masking(sys.stderr, pg_cluster.PASSWORD)
     sys.exit(main())

@@ -7,7 +7,8 @@
 
 `check` validates the dashboard's structure: the current schema, a
 Prometheus data source variable that every panel and query uses, the `job`,
-`instance` and `flag` variables from label_values, the four rows in order,
+`instance` and `flag` variables (the bots) and `sync_job` and `sync_instance`
+(the fleet's syncs) from label_values, the five rows in order,
 a layout on Grafana's 24-column grid without overlaps, and no reference to
 an undefined variable.
 
@@ -42,8 +43,10 @@ from pathlib import Path
 
 DEFAULT_DASHBOARD = Path(__file__).resolve().parent.parent / "examples/grafana/feature-flags.json"
 
-REQUIRED_ROWS = ("Rollout", "Health by cohort", "Feedback", "Guard")
-REQUIRED_QUERY_VARIABLES = ("job", "instance", "flag")
+REQUIRED_ROWS = ("Rollout", "Health by cohort", "Feedback", "Guard", "Fleet sync")
+# The syncs have their own job and instance: their targets are the servers'
+# `--sync --listen` addresses, which the bots' $instance never offers.
+REQUIRED_QUERY_VARIABLES = ("job", "instance", "flag", "sync_job", "sync_instance")
 MIN_SCHEMA_VERSION = 39
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 PANEL_TYPES = {
