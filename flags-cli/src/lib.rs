@@ -9,6 +9,7 @@ pub mod guard;
 pub mod plans;
 pub mod read;
 pub mod report;
+pub mod serve;
 pub mod store;
 pub mod sync;
 

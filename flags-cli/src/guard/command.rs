@@ -15,7 +15,7 @@ use super::memlimit::default_memory_limit;
 use super::prometheus::PrometheusSource;
 use super::run::{Guard, Source};
 use super::scrape::ScrapeSource;
-use super::server::StatusServer;
+use super::server;
 
 /// The longest a scrape or query may take: the interval, at most 10 s.
 fn timeout(interval: Duration) -> Duration {
@@ -140,7 +140,7 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
     }));
     let _server = match &cli.listen {
         Some(addr) => {
-            let server = StatusServer::start(addr, Arc::clone(&board)).map_err(Failure::new)?;
+            let server = server::start(addr, Arc::clone(&board)).map_err(Failure::new)?;
             out(&format!(
                 "guard: status page http://{}/ and metrics http://{}/metrics\n",
                 server.addr, server.addr

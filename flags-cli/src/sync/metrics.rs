@@ -1,19 +1,12 @@
 //! The sync's own metrics, and `--listen`'s `/metrics`.
 //!
-//! The guard's status server (guard/server.rs) is bound to the guard's
-//! board, so the sync has this smaller one: one connection at a time, the
-//! request head read up to 8 KiB within 2 s, only `GET /metrics`.
+//! Served by the same bounded server as the guard's ([`crate::serve`]).
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
-const MAX_REQUEST_HEAD: usize = 8 * 1024;
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::serve::{METRICS_TYPE, Pages, Server};
 
 /// The kinds of `feature_flags_sync_errors_total`, all exported from the start.
 pub const ERROR_KINDS: [&str; 4] = ["connect", "query", "invalid", "write"];
@@ -85,118 +78,40 @@ impl Metrics {
     }
 }
 
-pub struct MetricsServer {
-    pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+struct SyncPages(Arc<Mutex<Metrics>>);
 
-impl MetricsServer {
-    pub fn start(addr: SocketAddr, metrics: Arc<Mutex<Metrics>>) -> Result<MetricsServer, String> {
-        let listener =
-            TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let thread = thread::Builder::new()
-            .name("sync-metrics".into())
-            .spawn(move || {
-                while !stopping.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            let _ = handle(stream, &metrics);
-                        }
-                        Err(_) => thread::sleep(Duration::from_millis(25)),
-                    }
-                }
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(MetricsServer {
-            addr: local,
-            stop,
-            thread: Some(thread),
-        })
+impl Pages for SyncPages {
+    fn page(&self, path: &str) -> Option<(&'static str, String)> {
+        let metrics = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (path == "/metrics").then(|| (METRICS_TYPE, metrics.text()))
+    }
+
+    fn not_found(&self) -> &'static str {
+        "not found: try /metrics\n"
     }
 }
 
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn handle(mut stream: TcpStream, metrics: &Mutex<Metrics>) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    let status = loop {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break 400,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
-            break 200;
-        }
-        if head.len() > MAX_REQUEST_HEAD {
-            break 431;
-        }
-    };
-    let line = String::from_utf8_lossy(head.split(|&b| b == b'\n').next().unwrap_or_default())
-        .into_owned();
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let (status, body) = match (status, method, path) {
-        (200, "GET" | "HEAD", "/metrics") => (
-            200,
-            metrics
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .text(),
-        ),
-        (200, "GET" | "HEAD", _) => (404, "not found: try /metrics\n".into()),
-        (200, _, _) => (405, "only GET\n".into()),
-        (other, _, _) => (other, "bad request\n".into()),
-    };
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        431 => "Request Header Fields Too Large",
-        _ => "Bad Request",
-    };
-    let content_type = if status == 200 {
-        "text/plain; version=0.0.4; charset=utf-8"
-    } else {
-        "text/plain; charset=utf-8"
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    if method != "HEAD" {
-        stream.write_all(body.as_bytes())?;
-    }
-    stream.flush()
+/// Serves `metrics` at `/metrics` on `addr` until the server is dropped.
+pub fn serve(addr: SocketAddr, metrics: Arc<Mutex<Metrics>>) -> Result<Server, String> {
+    Server::start(&addr.to_string(), Arc::new(SyncPages(metrics)))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::time::Duration;
+
     use super::*;
     use crate::guard::http::Client;
 
     #[test]
     fn metrics_are_served_with_every_error_kind_from_the_start() {
         let metrics = Arc::new(Mutex::new(Metrics::default()));
-        let server =
-            MetricsServer::start("127.0.0.1:0".parse().unwrap(), Arc::clone(&metrics)).unwrap();
+        let server = serve("127.0.0.1:0".parse().unwrap(), Arc::clone(&metrics)).unwrap();
         let client = Client::new(Duration::from_secs(5), 1 << 20);
         let url = format!("http://{}/metrics", server.addr);
         let text = client.get(&url, &[], "text/plain").unwrap();

@@ -25,7 +25,7 @@ use flags_postgres::{Database, DatabaseUrl, Documents, Error, MAX_DOCUMENT_BYTES
 
 use crate::store::file::{EditLock, Target, replace_file, replace_file_like};
 pub use marker::{Marker, fingerprint, marker_path};
-pub use metrics::{Metrics, MetricsServer};
+pub use metrics::Metrics;
 
 /// The default `--poll`.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
@@ -70,7 +70,7 @@ pub fn run_with_metrics(
 ) -> Result<(), String> {
     let server = match listen {
         Some(addr) => {
-            let server = MetricsServer::start(addr, Arc::clone(&metrics))?;
+            let server = metrics::serve(addr, Arc::clone(&metrics))?;
             log(&format!("metrics at http://{}/metrics", server.addr));
             Some(server)
         }
