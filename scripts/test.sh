@@ -35,6 +35,9 @@ step "rollout guard end to end (a real bot, the guard, the CLI, a real Prometheu
 cargo build -p flags-cli --locked --bin feature_flags
 FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_e2e -q
 
+step "rollout guard fault injection (metrics servers that misbehave on purpose; about 80 s)"
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_faults -q
+
 step "Python package as shipped: the manylinux2014 abi3 wheel and the sdist (zig, auditwheel, abi3audit)"
 bash scripts/build-wheel.sh target/wheelhouse
 
