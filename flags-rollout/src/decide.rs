@@ -249,13 +249,12 @@ pub struct Step {
 /// in the flag file) and says so. Other steps are returned as they are.
 pub fn never_raise(mut step: Step, current: Option<Percentage>) -> Step {
     let Action::RollBack {
-        to: RollBackTo::Phase { index, percentage },
+        to: RollBackTo::Phase { percentage, .. },
         ..
     } = &mut step.action
     else {
         return step;
     };
-    let _ = index;
     if let Some(current) = current
         && current < *percentage
     {
@@ -283,8 +282,11 @@ pub fn rollback_target(plan: &Plan, phase: usize) -> RollBackTo {
 /// holds with its state unchanged (not even the last decision).
 ///
 /// Rules (SPEC.md): a trigger acts once it has tripped on `sustain`
-/// consecutive checks (a healthy check resets its streak; no data and
-/// source errors leave it as it was). Otherwise the plan holds while any
+/// consecutive observations (a healthy check resets its streak; no data and
+/// source errors leave it as it was; a tripped check whose data is not
+/// newer than the last counted one by the measurements' spacing leaves it
+/// as it was too). Counts that are missing (NaN), negative, infinite or
+/// inconsistent are no data for the triggers that read them, never zero. Otherwise the plan holds while any
 /// source fails, any trigger is tripped or has no data, the hold time is
 /// not over, or fewer than `min_samples` `on` outcomes were seen in the
 /// phase; then it advances, and moving into the last phase makes it done.
