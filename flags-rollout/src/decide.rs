@@ -4,7 +4,7 @@
 use std::fmt;
 
 use flags_core::Percentage;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::measure::{CohortWindow, DURATION_BOUNDS, FlagWindow, Measurements};
 use crate::plan::{OnTrigger, Plan, Trigger, fmt_number};
@@ -355,12 +355,25 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
     finish(plan, next, action, readings, now)
 }
 
+/// How far the counted data time may lie ahead of this check's before it
+/// is taken for another clock (a guard on a host whose clock runs ahead)
+/// rather than a race between two guards: counting then beats freezing
+/// every streak until this clock catches up.
+const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(60);
+
 /// Whether this check's data is a new observation for the streaks: at
 /// least `spacing` newer than the data of the check that last counted.
 fn is_fresh(state: &State, measurements: &Measurements) -> bool {
     let (Some(now), Some(before)) = (measurements.evidence, state.evidence) else {
         return true;
     };
+    if now
+        .at
+        .checked_add(CLOCK_SKEW.max(now.spacing * 4))
+        .is_ok_and(|t| t < before)
+    {
+        return true;
+    }
     match before.checked_add(now.spacing) {
         Ok(due) => now.at > before && now.at >= due,
         Err(_) => false,
