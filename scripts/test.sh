@@ -40,6 +40,9 @@ step "rollout guard end to end (a real bot, the guard, the CLI, a real Prometheu
 cargo build -p flags-cli --locked --bin feature_flags
 FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_e2e -q
 
+step "rollout guard fault injection (metrics servers that misbehave on purpose; about 80 s)"
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_faults -q
+
 step "alerts end to end (a bot, the guard, Prometheus with the rules, Alertmanager with the example config; ~30-60 s)"
 FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/alerts_e2e -q -rs
 

@@ -253,6 +253,16 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_is_returned_even_when_its_thread_never_runs() {
+        let active = Arc::new(AtomicUsize::new(3));
+        let slot = Slot(Arc::clone(&active));
+        // What a failed spawn does: the closure is dropped unrun.
+        let closure = move || drop(slot);
+        drop(closure);
+        assert_eq!(active.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
     fn clients_dripping_bytes_are_cut_off_at_the_head_deadline() {
         let server = server::start("127.0.0.1:0", Arc::new(Mutex::new(Board::default()))).unwrap();
         let started = std::time::Instant::now();

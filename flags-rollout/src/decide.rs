@@ -4,7 +4,7 @@
 use std::fmt;
 
 use flags_core::Percentage;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::measure::{CohortWindow, DURATION_BOUNDS, FlagWindow, Measurements};
 use crate::plan::{OnTrigger, Plan, Trigger, fmt_number};
@@ -249,13 +249,12 @@ pub struct Step {
 /// in the flag file) and says so. Other steps are returned as they are.
 pub fn never_raise(mut step: Step, current: Option<Percentage>) -> Step {
     let Action::RollBack {
-        to: RollBackTo::Phase { index, percentage },
+        to: RollBackTo::Phase { percentage, .. },
         ..
     } = &mut step.action
     else {
         return step;
     };
-    let _ = index;
     if let Some(current) = current
         && current < *percentage
     {
@@ -283,8 +282,11 @@ pub fn rollback_target(plan: &Plan, phase: usize) -> RollBackTo {
 /// holds with its state unchanged (not even the last decision).
 ///
 /// Rules (SPEC.md): a trigger acts once it has tripped on `sustain`
-/// consecutive checks (a healthy check resets its streak; no data and
-/// source errors leave it as it was). Otherwise the plan holds while any
+/// consecutive observations (a healthy check resets its streak; no data and
+/// source errors leave it as it was; a tripped check whose data is not
+/// newer than the last counted one by the measurements' spacing leaves it
+/// as it was too). Counts that are missing (NaN), negative, infinite or
+/// inconsistent are no data for the triggers that read them, never zero. Otherwise the plan holds while any
 /// source fails, any trigger is tripped or has no data, the hold time is
 /// not over, or fewer than `min_samples` `on` outcomes were seen in the
 /// phase; then it advances, and moving into the last phase makes it done.
@@ -353,12 +355,25 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
     finish(plan, next, action, readings, now)
 }
 
+/// How far the counted data time may lie ahead of this check's before it
+/// is taken for another clock (a guard on a host whose clock runs ahead)
+/// rather than a race between two guards: counting then beats freezing
+/// every streak until this clock catches up.
+const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(60);
+
 /// Whether this check's data is a new observation for the streaks: at
 /// least `spacing` newer than the data of the check that last counted.
 fn is_fresh(state: &State, measurements: &Measurements) -> bool {
     let (Some(now), Some(before)) = (measurements.evidence, state.evidence) else {
         return true;
     };
+    if now
+        .at
+        .checked_add(CLOCK_SKEW.max(now.spacing * 4))
+        .is_ok_and(|t| t < before)
+    {
+        return true;
+    }
     match before.checked_add(now.spacing) {
         Ok(due) => now.at > before && now.at >= due,
         Err(_) => false,

@@ -300,6 +300,16 @@ fn the_same_observation_twice_is_one_check_of_sustain() {
         "{}",
         s4.action
     );
+    // Counted by a guard whose clock ran an hour ahead: this one's data
+    // still counts, rather than freezing the streak for an hour.
+    let mut ahead = s1.state.clone();
+    ahead.evidence = Some(at(3600));
+    let s5 = decide(&plan, &ahead, &failing(5), at(5));
+    assert!(
+        matches!(s5.action, Action::RollBack { .. }),
+        "{}",
+        s5.action
+    );
 }
 
 #[test]

@@ -61,6 +61,8 @@ fn writes_deterministically_and_reads_back_what_it_wrote() {
     };
     let step = decide(&r.plan, &r.state, &m, now);
     r.state = step.state;
+    // The data time of the last counted trip goes through too.
+    r.state.evidence = Some("2026-03-05T11:59:59.5Z".parse().unwrap());
     file.rollouts.insert(
         "a_flag".into(),
         Rollout {
@@ -83,6 +85,11 @@ fn writes_deterministically_and_reads_back_what_it_wrote() {
     );
     assert!(text.contains("\"hold\": \"3d\""), "{text}");
     assert!(text.contains("\"z\": null"), "{text}");
+    assert!(
+        text.contains("\"evidence\": \"2026-03-05T11:59:59.5Z\""),
+        "{text}"
+    );
+    assert_eq!(text.matches("\"evidence\"").count(), 1, "only when set");
     assert!(text.ends_with("}\n"));
 }
 

@@ -527,3 +527,88 @@ fn plan_view(
         bad: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flags_rollout::measure::{CohortWindow, FlagWindow};
+    use flags_rollout::{Plan, Trigger, Triggers};
+
+    fn rollout() -> Rollout {
+        let since: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
+        let mut state = State::pending(since);
+        state.status = Status::Running;
+        state.phase = 1;
+        let mut plan = Plan::default();
+        let mut t = Triggers::none();
+        t.set(Trigger::ErrorRate, Some(0.05));
+        plan.triggers = t;
+        plan.sustain = 1;
+        Rollout { plan, state }
+    }
+
+    fn failing() -> Measurements {
+        let c = |n: f64, e: f64| CohortWindow {
+            ok: n - e,
+            errors: e,
+            duration_le: [n; 10],
+        };
+        Measurements {
+            flag: Ok(FlagWindow {
+                on: c(1000.0, 300.0),
+                off: c(20_000.0, 200.0),
+                on_outcomes_in_phase: 1000.0,
+                ..FlagWindow::default()
+            }),
+            memory: Ok(None),
+            evidence: None,
+        }
+    }
+
+    #[test]
+    fn the_board_shows_the_state_as_applied() {
+        let r = rollout();
+        let now: Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
+        let step = decide(&r.plan, &r.state, &failing(), now);
+        assert_eq!(step.action.name(), "rollback");
+        // Written: the new state.
+        let view = plan_view("gpt", &r, Some(&step), true, 1000.0);
+        assert_eq!(view.state, "rolled_back");
+        assert!(view.reason.starts_with("rollback:"), "{}", view.reason);
+        // Stale or failed: what the file still says, with this check's
+        // readings.
+        let view = plan_view("gpt", &r, Some(&step), false, 1000.0);
+        assert_eq!(view.state, "running");
+        assert_eq!(view.phase, 2);
+        assert!(!view.reason.starts_with("rollback"), "{}", view.reason);
+        assert_eq!(view.triggers[0].verdict, "tripped");
+    }
+
+    #[test]
+    fn holds_are_written_when_their_kind_changes_not_their_numbers() {
+        let r = rollout();
+        let mut plan = r.plan.clone();
+        plan.triggers = Triggers::none();
+        plan.min_samples = 1_000_000;
+        let now: Timestamp = "2026-03-10T00:00:00Z".parse().unwrap();
+        let mut m = failing();
+        let step = decide(&plan, &r.state, &m, now);
+        assert!(needs_write(&r.state, &step), "a first hold is written");
+        if let Ok(w) = &mut m.flag {
+            w.on_outcomes_in_phase = 2000.0;
+        }
+        let later = decide(&plan, &step.state, &m, now);
+        assert_ne!(
+            step.state.last_decision.as_ref().unwrap().reason,
+            later.state.last_decision.as_ref().unwrap().reason
+        );
+        assert!(!needs_write(&step.state, &later));
+        // A different kind of hold is written.
+        let mut tripped_plan = plan.clone();
+        tripped_plan.triggers.set(Trigger::ErrorRate, Some(0.05));
+        tripped_plan.sustain = 5;
+        tripped_plan.min_samples = 100;
+        let sustaining = decide(&tripped_plan, &step.state, &failing(), now);
+        assert!(needs_write(&step.state, &sustaining));
+    }
+}

@@ -258,8 +258,8 @@ def test_healthy_plan_advances_to_done_and_the_on_share_follows(world):
     check_healthy_rollout(world)
     metrics = world.guard_metrics()
     assert 'feature_flags_guard_plan_state{flag="gpt",state="done"} 1' in metrics
-    assert 'feature_flags_guard_actions_total{flag="gpt",action="advance"} 2' in metrics
-    assert 'feature_flags_guard_actions_total{flag="gpt",action="done"} 1' in metrics
+    assert 'feature_flags_guard_actions_total{flag="gpt",action="advanced",trigger="none"} 2' in metrics
+    assert 'feature_flags_guard_actions_total{flag="gpt",action="done",trigger="none"} 1' in metrics
 
 
 def test_on_cohort_failing_is_rolled_back_on_error_rate(world):
@@ -365,10 +365,11 @@ def test_prometheus_healthy_plan_advances_to_done(world, prometheus):
     world.plan("5:3s,25:3s,50:3s,100", window="5s")
     # One check and out (cron style) holds: no history yet, nothing moves.
     once = subprocess.run([BIN, "--file", str(world.flags), "--guard", "--once", "--prometheus", url,
-                           "--selector", '{job="bot"}'], capture_output=True, text=True, timeout=30)
+                           "--selector", '{job="bot"}', "--memory-limit", str(2 << 30)],
+                          capture_output=True, text=True, timeout=30)
     assert once.returncode == 0, once.stderr
     assert once.stdout.startswith("gpt: holds at phase 1/4 (5 %)"), once.stdout
-    world.start_guard("--prometheus", url, "--selector", '{job="bot"}')
+    world.start_guard("--prometheus", url, "--selector", '{job="bot"}', "--memory-limit", str(2 << 30))
     check_healthy_rollout(world, timeout=90)
 
 
@@ -377,6 +378,6 @@ def test_prometheus_on_cohort_failing_is_rolled_back(world, prometheus):
     world.traffic(on_error=0.20, off_error=0.01)
     world.start_bot()
     world.plan("25:1h,100", window="5s")
-    world.start_guard("--prometheus", url, "--selector", '{job="bot"}')
+    world.start_guard("--prometheus", url, "--selector", '{job="bot"}', "--memory-limit", str(2 << 30))
     reaction = assert_rolled_back_on(world, "error_rate", timeout=40)
     print(f"reaction time (Prometheus) from the first check with enough samples: {reaction:.2f} s")
