@@ -679,3 +679,91 @@ fn apply_step_acts_once_and_refuses_a_stale_decision() {
         "{status:?}"
     );
 }
+
+/// A rollback decided at 50 % to the previous phase (25 %) lands on a file
+/// whose percentage someone lowered to 10 % in an editor after the guard
+/// read it (the plan saw nothing): applied under the lock, the rollback
+/// keeps 10 %, never raising the flag.
+#[test]
+fn a_rollback_applied_under_the_lock_never_raises_a_percentage_lowered_since() {
+    let env = Env::new();
+    env.run(&[
+        "--feature",
+        "new_gpt_model",
+        "--plan",
+        "5:1d,25:1d,50:1d,100",
+        "--on-trigger",
+        "previous-phase",
+        "--triggers",
+        "memory_usage=off",
+        "--sustain",
+        "1",
+        "--start",
+    ])
+    .ok();
+    // The plan at phase 3 (50 %), as if it had advanced twice.
+    let mut file = rollouts(&env);
+    let rollout = file.rollouts.get_mut("new_gpt_model").unwrap();
+    rollout.state.phase = 2;
+    fs::write(env.path(ROLLOUTS), file.to_text()).unwrap();
+    let set = |text: &str, p: &str| {
+        let v: Value = serde_json::from_str(text).unwrap();
+        let old = v["flags"]["new_gpt_model"]["rollout_percentage"].to_string();
+        text.replacen(
+            &format!("\"rollout_percentage\": {old}"),
+            &format!("\"rollout_percentage\": {p}"),
+            1,
+        )
+    };
+    fs::write(&env.file, set(&env.text(), "50")).unwrap();
+    let decided_on = rollouts(&env).rollouts["new_gpt_model"].clone();
+    let window = |ok: f64, errors: f64| CohortWindow {
+        ok,
+        errors,
+        duration_le: [ok + errors; 10],
+    };
+    let m = Measurements {
+        flag: Ok(FlagWindow {
+            on: window(800.0, 200.0),
+            off: window(19_900.0, 100.0),
+            complaints_last_hour: 0.0,
+            on_outcomes_in_phase: 1000.0,
+            bad: Vec::new(),
+        }),
+        memory: Ok(Some(MemoryReading {
+            max_ratio: 0.1,
+            processes: 1,
+        })),
+        evidence: None,
+    };
+    let step = decide(
+        &decided_on.plan,
+        &decided_on.state,
+        &m,
+        flags_rollout::jiff::Timestamp::now(),
+    );
+    assert_eq!(
+        step.action
+            .flag_edit()
+            .percentage
+            .map(|p| p.to_string())
+            .as_deref(),
+        Some("25")
+    );
+    // Lowered by hand after the decision.
+    fs::write(&env.file, set(&env.text(), "10")).unwrap();
+    let applied = apply_step(
+        &mut FileStore::new(&env.file),
+        "new_gpt_model",
+        &decided_on,
+        &step,
+        Actor::Guard,
+    )
+    .unwrap();
+    assert!(matches!(applied, Applied::Written { .. }), "{applied:?}");
+    assert_eq!(flag(&env, "new_gpt_model")["rollout_percentage"], 10);
+    assert_eq!(
+        rollouts(&env).rollouts["new_gpt_model"].state.status,
+        Status::RolledBack
+    );
+}

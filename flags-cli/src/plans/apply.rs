@@ -5,8 +5,9 @@
 
 use std::path::PathBuf;
 
+use flags_core::parse_flag_file;
 use flags_rollout::jiff::{Timestamp, Unit};
-use flags_rollout::{Action, Cause, Rollout, RolloutsFile, State, Step};
+use flags_rollout::{Action, Cause, Rollout, RolloutsFile, State, Step, never_raise};
 use serde_json::{Map, Value, json};
 
 use crate::Failure;
@@ -82,6 +83,13 @@ pub fn apply_step(
             return Ok(None);
         }
         let before = current.clone();
+        // The flag as it is now, under the lock: a percentage lowered
+        // since the decision (by an edit the plan did not see) is never
+        // raised by a rollback.
+        let now_at = parse_flag_file(&docs.flags)
+            .ok()
+            .and_then(|f| f.flag(flag).map(|d| d.rollout_percentage));
+        let step = &never_raise(step.clone(), now_at);
         current.state = step.state.clone();
         let (commit, changes) = step_commit(
             &names,
