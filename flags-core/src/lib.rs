@@ -125,6 +125,7 @@
 //! - Only format version 1 is read.
 
 mod bucket;
+pub mod complaints;
 mod counters;
 mod decision;
 mod error;

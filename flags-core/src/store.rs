@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::{ArcSwap, Cache, Guard};
 
+use crate::complaints::Complaints;
 use crate::decision::{Context, Decision};
 use crate::error::{Error, Problems};
 use crate::message::Message;
@@ -179,6 +180,8 @@ pub(crate) struct Shared {
     pub(crate) succeeded: AtomicU64,
     pub(crate) failed: AtomicU64,
     on_event: Option<EventCallback>,
+    /// Who complained about what in the last hour (fixed size).
+    complaints: Complaints,
 }
 
 struct Reloading {
@@ -243,6 +246,7 @@ impl Shared {
             succeeded: AtomicU64::new(1),
             failed: AtomicU64::new(0),
             on_event: options.on_event.clone(),
+            complaints: Complaints::default(),
         })
     }
 
@@ -534,6 +538,21 @@ impl FlagStore {
     /// and counting it store-wide would feed no rollout's trigger.
     pub fn complaint(&self, name: &str) -> bool {
         self.snapshot().complaint(name)
+    }
+
+    /// Counts one complaint by user `user_id` about flag `name`, at most
+    /// once an hour for each user and flag in this process
+    /// ([`crate::complaints`]): complaints count people, not messages.
+    /// `None` when the file does not define `name` (nothing counted);
+    /// `Some(false)` when this user's complaint about it was counted less
+    /// than an hour ago (not counted again); `Some(true)` when counted.
+    pub fn complaint_by(&self, name: &str, user_id: i64) -> Option<bool> {
+        let snapshot = self.snapshot();
+        snapshot.position(name)?;
+        if !self.shared.complaints.admit(name, user_id) {
+            return Some(false);
+        }
+        Some(snapshot.complaint(name))
     }
 
     /// Re-reads the file now (for SIGHUP). On error the previous version

@@ -370,6 +370,23 @@ fn complaints_count_per_flag_and_unknown_flags_are_refused() {
     assert!(!text.contains("no_such_flag"));
 }
 
+#[test]
+fn a_users_complaints_count_once_an_hour_per_flag() {
+    let store = store();
+    for _ in 0..10 {
+        assert_ne!(store.complaint_by("half", 42), None);
+    }
+    assert_eq!(store.complaint_by("half", 43), Some(true));
+    assert_eq!(store.complaint_by("half", 43), Some(false));
+    assert_eq!(store.complaint_by("off_switch", 42), Some(true));
+    assert_eq!(store.complaint_by("no_such_flag", 42), None);
+    assert_eq!(counts(&store, "half").complaints, 2, "ten from one user count once");
+    assert_eq!(counts(&store, "off_switch").complaints, 1);
+    // Anonymous complaints (no user) still count each time.
+    assert!(store.complaint("half"));
+    assert_eq!(counts(&store, "half").complaints, 3);
+}
+
 fn has_line(text: &str, line: &str) -> bool {
     text.lines().any(|l| l == line)
 }
