@@ -38,6 +38,10 @@ step "rollout guard end to end (a real bot, the guard, the CLI, a real Prometheu
 cargo build -p flags-cli --locked --bin feature_flags
 FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_e2e -q
 
+step "the fleet end to end (PostgreSQL clusters, two servers' syncs and bots, the CLI, two guards, Prometheus; ~1 min) and its benchmark in quick mode"
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/fleet_e2e -q
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" benches/fleet.py --quick
+
 step "Python package as shipped: the manylinux2014 abi3 wheel and the sdist (zig, auditwheel, abi3audit)"
 bash scripts/build-wheel.sh target/wheelhouse
 
