@@ -25,6 +25,7 @@ import pytest
 
 from fleet import (
     BIN,
+    PASSWORD,
     PROMETHEUS,
     ROOT,
     Cluster,
@@ -394,5 +395,12 @@ def test_import_then_export_gives_the_same_bytes_and_init_twice_is_harmless(clus
         assert "nothing to do" in fleet.cli("--init").ok().stdout
         assert fleet.export().encode() == example.read_bytes()
         assert "only fills an empty one" in fleet.cli("--import", str(example)).error_line()
+        # The leak check itself finds a password where it should look.
+        planted = tmp_path / "planted.txt"
+        planted.write_text(f"url with {PASSWORD} in it")
+        fleet.outputs.append(f"a line with {PASSWORD}")
+        assert len(fleet.leaks()) == 2, fleet.leaks()
+        planted.unlink()
+        fleet.outputs.pop()
     finally:
         finish(fleet)
