@@ -35,6 +35,7 @@ from fleet import (
     metric,
     propagation,
     start_prometheus,
+    stop,
     two_host_url,
     wait_for,
 )
@@ -126,6 +127,11 @@ def test_an_edit_through_the_database_reaches_both_bots(make_fleet, capsys):
     fleet.outputs += [refused.stdout, refused.stderr]
     assert refused.returncode != 0 and "--sync" in refused.stderr and "database" in refused.stderr, refused.stderr
     assert fleet.converged() == doc
+    # A hand change to the file itself is overwritten by the next poll, and
+    # logged.
+    servers[0].file.write_text(doc.replace('"enabled": false', '"enabled": true'))
+    wait_for("the sync to undo a hand change", lambda: servers[0].text() == doc, POLL_SECONDS + 5)
+    assert servers[0].sync_log.first(lambda l: "was changed by hand" in l), servers[0].sync_log.text()
 
 
 # 2 ------------------------------------------------------------------------
@@ -187,6 +193,14 @@ def test_a_stopped_database_keeps_the_bots_serving_and_the_syncs_catch_up(make_f
         for s, before in zip(servers, served):
             wait_for(f"{s.name}'s bot to keep answering", lambda: s.decisions() > before + 100, 10)
             assert s.text() == good
+        # A server that boots while the database is down serves the last
+        # mirrored file: its sync starts, reports, and keeps it.
+        blue = servers[0]
+        stop(blue.sync)
+        blue.start_sync()
+        wait_for("the restarted sync to report", lambda: blue.errors("connect") >= 1, 10)
+        assert blue.text() == good
+        assert blue.sync_log.first(lambda l: "(version " in l and l.startswith("sync ")), blue.sync_log.text()
     finally:
         cluster.start()
     assert fleet.export() == good, "a failed edit changed the database"
