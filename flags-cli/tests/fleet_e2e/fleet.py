@@ -23,16 +23,13 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(HERE.parent / "guard_e2e"))
 
 from pg_cluster import PASSWORD, Cluster, two_host_url  # noqa: E402
-from test_guard_e2e import Lines, free_port, stop, wait_for  # noqa: E402
+from test_guard_e2e import PROMETHEUS, Lines, free_port, stop, wait_for  # noqa: E402
 
 BIN = os.environ.get("FEATURE_FLAGS_BIN", str(ROOT / "target" / "debug" / "feature_flags"))
 if os.sep in BIN:
     BIN = os.path.abspath(BIN)  # the processes run in the servers' folders
 BOT = HERE.parent / "guard_e2e" / "bot.py"
 POLL = "1s"
-
-__all__ = ["BIN", "PASSWORD", "Cluster", "Fleet", "Lines", "Server", "document", "free_port",
-           "metric", "stop", "two_host_url", "wait_for"]
 
 
 def document(extra: int = 0) -> str:
@@ -225,8 +222,6 @@ def propagation(fleet: Fleet, servers: list[Server], on: bool, *edit: str, timeo
     times = wait_for(f"every bot answering {'on' if on else 'off'}", all_answer, timeout, step=0.02)
     return max(times) - started
 
-
-PROMETHEUS = "/usr/bin/prometheus"
 
 
 def start_prometheus(fleet: Fleet, servers: list[Server]) -> str:
