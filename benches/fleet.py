@@ -51,7 +51,6 @@ def rss_kib(pid: int) -> int:
 
 def timed(*cmd: str) -> float:
     started = time.monotonic()
-    print(f"fleet bench ({'quick' if args.quick else 'full'}) with {BIN}")
     subprocess.run(cmd, check=True, capture_output=True, timeout=30)
     return time.monotonic() - started
 
@@ -62,6 +61,7 @@ def main() -> int:
     args = parser.parse_args()
     edits, rounds, many = (10, 5, 100) if args.quick else (50, 20, 1000)
     started = time.monotonic()
+    print(f"fleet bench ({'quick' if args.quick else 'full'}) with {BIN}")
 
     with Cluster.primary("bench") as cluster, tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         url = cluster.url()
