@@ -46,6 +46,10 @@ FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-
 step "alerts end to end (a bot, the guard, Prometheus with the rules, Alertmanager with the example config; ~30-60 s)"
 FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/alerts_e2e -q -rs
 
+step "the fleet end to end (PostgreSQL clusters, two servers' syncs and bots, the CLI, two guards, Prometheus; ~1 min) and its benchmark in quick mode"
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/fleet_e2e -q
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" benches/fleet.py --quick
+
 step "Python package as shipped: the manylinux2014 abi3 wheel and the sdist (zig, auditwheel, abi3audit)"
 bash scripts/build-wheel.sh target/wheelhouse
 

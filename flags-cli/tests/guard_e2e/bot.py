@@ -8,7 +8,9 @@ The control file (re-read every 0.2 s) sets the traffic: messages per second,
 the error share and the answer time of the `on` and `off` cohorts, and
 complaints per second. The bot prints `listening PORT` once it serves, and
 writes the share of `on` answers of each 0.5 s to --shares (one JSON line
-each) so a test can watch the rollout reach the users.
+each) so a test can watch the rollout reach the users, and to --flips a JSON
+line each time an answer differs from the one before (the fleet's tests time
+an edit's propagation with a flag at 0 % or 100 %).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--control")
     parser.add_argument("--shares")
+    parser.add_argument("--flips")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
 
@@ -60,6 +63,8 @@ def main() -> int:
         server, _thread = prometheus_client.start_http_server(args.port, addr="127.0.0.1")
         print(f"listening {server.server_port}", flush=True)
         shares = open(args.shares, "a", encoding="utf-8") if args.shares else None
+        flips = open(args.flips, "a", encoding="utf-8") if args.flips else None
+        last_answer = None
 
         control = read_control(args.control, dict(DEFAULTS))
         next_control = time.monotonic()
@@ -79,6 +84,10 @@ def main() -> int:
                 user = rng.randrange(1, 10**12)
                 msg = flags.for_message(user_id=user, chat_id=user, chat_type="private")
                 on = msg.is_enabled(args.flag)
+                if flips and on != last_answer:
+                    flips.write(json.dumps({"t": time.time(), "on": on}) + "\n")
+                    flips.flush()
+                    last_answer = on
                 cohort = "on" if on else "off"
                 error = rng.random() < control[f"{cohort}_error"]
                 msg.record(error=error, seconds=float(control[f"{cohort}_seconds"]))
