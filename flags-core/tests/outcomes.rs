@@ -380,7 +380,11 @@ fn a_users_complaints_count_once_an_hour_per_flag() {
     assert_eq!(store.complaint_by("half", 43), Some(false));
     assert_eq!(store.complaint_by("off_switch", 42), Some(true));
     assert_eq!(store.complaint_by("no_such_flag", 42), None);
-    assert_eq!(counts(&store, "half").complaints, 2, "ten from one user count once");
+    assert_eq!(
+        counts(&store, "half").complaints,
+        2,
+        "ten from one user count once"
+    );
     assert_eq!(counts(&store, "off_switch").complaints, 1);
     // Anonymous complaints (no user) still count each time.
     assert!(store.complaint("half"));

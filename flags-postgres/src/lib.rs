@@ -55,6 +55,18 @@ CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON feature_flags.audit
   FOR EACH ROW EXECUTE FUNCTION feature_flags.audit_is_append_only();
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON feature_flags.audit
   FOR EACH STATEMENT EXECUTE FUNCTION feature_flags.audit_is_append_only();
+-- A document changed by hand (psql) without a new version would never
+-- reach the syncs, which take only newer versions: the change gets one.
+CREATE FUNCTION feature_flags.documents_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.body IS DISTINCT FROM OLD.body AND NEW.version = OLD.version THEN
+    NEW.version := OLD.version + 1;
+    NEW.updated_at := now();
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER documents_versioned BEFORE UPDATE ON feature_flags.documents
+  FOR EACH ROW EXECUTE FUNCTION feature_flags.documents_versioned();
 "#];
 
 /// Why a database operation failed. Display is one line and never holds a

@@ -208,6 +208,29 @@ fn concurrent_edits_lose_nothing() {
 }
 
 #[test]
+fn a_document_changed_by_hand_gets_a_new_version() {
+    let (_, mut db) = fresh();
+    db.import("v1", None, &[]).unwrap();
+    let before = db.read().unwrap().flags_version;
+    db.batch_execute("UPDATE feature_flags.documents SET body = 'v2' WHERE name = 'flags'")
+        .unwrap();
+    let after = db.read().unwrap();
+    assert_eq!(
+        (after.flags.as_str(), after.flags_version),
+        ("v2", before + 1)
+    );
+    // A write that names its version keeps it; one that changes nothing
+    // keeps the old one.
+    db.batch_execute(
+        "UPDATE feature_flags.documents SET body = 'v3', version = 40 WHERE name = 'flags'",
+    )
+    .unwrap();
+    db.batch_execute("UPDATE feature_flags.documents SET body = 'v3' WHERE name = 'flags'")
+        .unwrap();
+    assert_eq!(db.read().unwrap().flags_version, 40);
+}
+
+#[test]
 fn the_audit_table_is_append_only() {
     let (_, mut db) = fresh();
     db.import("v1", None, &[entry("a", json!(1), json!(2))])
