@@ -340,7 +340,6 @@ fn two_guards_racing_on_one_decision_act_once() {
     use flags_cli::plans::apply::{Actor, Applied, apply_step};
     use flags_cli::store::Store;
     use flags_cli::store::database::DatabaseStore;
-    use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
     use flags_rollout::{RolloutsFile, decide};
 
     let url = imported();
@@ -361,25 +360,7 @@ fn two_guards_racing_on_one_decision_act_once() {
     let mut reader = DatabaseStore::new(&url).unwrap();
     let rollouts = reader.read().unwrap().rollouts.unwrap();
     let decided_on = RolloutsFile::parse(&rollouts).unwrap().rollouts["new_gpt_model"].clone();
-    let window = |ok: f64, errors: f64| CohortWindow {
-        ok,
-        errors,
-        duration_le: [ok + errors; 10],
-    };
-    let m = Measurements {
-        flag: Ok(FlagWindow {
-            on: window(800.0, 200.0),
-            off: window(19_900.0, 100.0),
-            complaints_last_hour: 0.0,
-            on_outcomes_in_phase: 1000.0,
-            bad: Vec::new(),
-        }),
-        memory: Ok(Some(MemoryReading {
-            max_ratio: 0.1,
-            processes: 1,
-        })),
-        evidence: None,
-    };
+    let m = crate::util::error_rate_trips();
     let step = decide(
         &decided_on.plan,
         &decided_on.state,

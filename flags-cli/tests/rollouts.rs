@@ -7,7 +7,6 @@ use std::process::Stdio;
 
 use flags_cli::plans::apply::{Actor, Applied, apply_step};
 use flags_cli::store::file::FileStore;
-use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
 use flags_rollout::{RolloutsFile, Status, decide};
 use serde_json::Value;
 
@@ -597,30 +596,7 @@ fn apply_step_acts_once_and_refuses_a_stale_decision() {
     ])
     .ok();
     let decided_on = rollouts(&env).rollouts["new_gpt_model"].clone();
-    let bad = CohortWindow {
-        ok: 800.0,
-        errors: 200.0,
-        duration_le: [1000.0; 10],
-    };
-    let good = CohortWindow {
-        ok: 19_900.0,
-        errors: 100.0,
-        duration_le: [20_000.0; 10],
-    };
-    let m = Measurements {
-        flag: Ok(FlagWindow {
-            on: bad,
-            off: good,
-            complaints_last_hour: 0.0,
-            on_outcomes_in_phase: 1000.0,
-            bad: Vec::new(),
-        }),
-        memory: Ok(Some(MemoryReading {
-            max_ratio: 0.1,
-            processes: 1,
-        })),
-        evidence: None,
-    };
+    let m = crate::util::error_rate_trips();
     let step = decide(
         &decided_on.plan,
         &decided_on.state,
@@ -717,25 +693,7 @@ fn a_rollback_applied_under_the_lock_never_raises_a_percentage_lowered_since() {
     };
     fs::write(&env.file, set(&env.text(), "50")).unwrap();
     let decided_on = rollouts(&env).rollouts["new_gpt_model"].clone();
-    let window = |ok: f64, errors: f64| CohortWindow {
-        ok,
-        errors,
-        duration_le: [ok + errors; 10],
-    };
-    let m = Measurements {
-        flag: Ok(FlagWindow {
-            on: window(800.0, 200.0),
-            off: window(19_900.0, 100.0),
-            complaints_last_hour: 0.0,
-            on_outcomes_in_phase: 1000.0,
-            bad: Vec::new(),
-        }),
-        memory: Ok(Some(MemoryReading {
-            max_ratio: 0.1,
-            processes: 1,
-        })),
-        evidence: None,
-    };
+    let m = crate::util::error_rate_trips();
     let step = decide(
         &decided_on.plan,
         &decided_on.state,

@@ -202,3 +202,28 @@ pub fn permissions_are_ignored() -> bool {
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).expect("chmod back");
     ignored
 }
+
+/// A reading that trips `error_rate` (20 % errors in the `on` cohort
+/// against 0.5 % in `off`, 1,000 samples in the phase) and nothing else.
+pub fn error_rate_trips() -> flags_rollout::measure::Measurements {
+    use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
+    let window = |ok: f64, errors: f64| CohortWindow {
+        ok,
+        errors,
+        duration_le: [ok + errors; 10],
+    };
+    Measurements {
+        flag: Ok(FlagWindow {
+            on: window(800.0, 200.0),
+            off: window(19_900.0, 100.0),
+            complaints_last_hour: 0.0,
+            on_outcomes_in_phase: 1000.0,
+            bad: Vec::new(),
+        }),
+        memory: Ok(Some(MemoryReading {
+            max_ratio: 0.1,
+            processes: 1,
+        })),
+        evidence: None,
+    }
+}
