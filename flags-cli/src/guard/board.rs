@@ -225,6 +225,36 @@ impl Board {
         }
         family(
             &mut out,
+            "plan_since_timestamp_seconds",
+            "gauge",
+            "When the plan entered its current phase or state (unix time).",
+        );
+        for p in &self.plans {
+            sample(
+                &mut out,
+                "plan_since_timestamp_seconds",
+                &[("flag", &p.flag)],
+                p.since,
+            );
+        }
+        family(
+            &mut out,
+            "plan_hold_end_timestamp_seconds",
+            "gauge",
+            "When the current phase's hold ends: the earliest it may advance (unix time).",
+        );
+        for p in &self.plans {
+            if let Some(at) = p.next_step {
+                sample(
+                    &mut out,
+                    "plan_hold_end_timestamp_seconds",
+                    &[("flag", &p.flag)],
+                    at,
+                );
+            }
+        }
+        family(
+            &mut out,
             "trigger_value",
             "gauge",
             "Each trigger's value on the last check, per cohort; NaN without data.",
@@ -528,6 +558,8 @@ pub(crate) mod tests {
             "plan_phase",
             "plan_phases",
             "plan_percentage",
+            "plan_since_timestamp_seconds",
+            "plan_hold_end_timestamp_seconds",
             "trigger_value",
             "trigger_threshold",
             "trigger_tripped",
