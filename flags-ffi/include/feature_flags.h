@@ -977,6 +977,41 @@ ff_status ff_message_record(struct ff_message *msg, bool error, double seconds, 
  */
 ff_status ff_store_complaint(const struct ff_store *store, const char *name, size_t name_len);
 
+/**
+ * Counts one complaint by user `user_id` about flag `name`, at most once
+ * an hour for each user and flag in this process (complaints count
+ * people: one user typing `/feedback` ten times counts once).
+ *
+ * # Parameters
+ * - `store`: the store.
+ * - `name`, `name_len`: the flag name, UTF-8, not NUL-terminated.
+ * - `user_id`: who complained.
+ * - `out_counted`: NULL, or where to write whether it was counted
+ *   (`false`: this user's complaint about `name` was counted less than an
+ *   hour ago).
+ *
+ * # Returns
+ * `FF_OK`; `FF_UNKNOWN_FLAG` when the file being served has no flag
+ * `name` (nothing is counted); `FF_NULL_ARGUMENT`, `FF_INVALID_UTF8`,
+ * `FF_CLOSED`.
+ *
+ * # Memory and lifetimes
+ * `name` is borrowed for the call only. Never blocks or allocates (an
+ * unknown flag's error text does); the store remembers the last hour's
+ * complainers in a fixed 32 KiB table.
+ *
+ * # Safety
+ * `store` must be NULL or a pointer from
+ * `ff_store_open`/`ff_store_from_json` that is not freed before this call
+ * returns. `name` must point to `name_len` readable bytes. `out_counted`
+ * must be NULL or point to a writable `bool`.
+ */
+ff_status ff_store_complaint_by(const struct ff_store *store,
+                                const char *name,
+                                size_t name_len,
+                                int64_t user_id,
+                                bool *out_counted);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -1,5 +1,5 @@
 //! `ff_message`: one incoming message's flags and its outcome (SPEC.md
-//! "Outcomes"), and `ff_store_complaint`.
+//! "Outcomes"), and `ff_store_complaint` / `ff_store_complaint_by`.
 //!
 //! A message object is reused: a worker makes one with `ff_message_new`
 //! and calls `ff_message_begin` for each message, so after the first few
@@ -549,6 +549,58 @@ pub unsafe extern "C" fn ff_store_complaint(
             return Ok(());
         }
         Err(unknown_flag(name, &snapshot))
+    })
+}
+
+/// Counts one complaint by user `user_id` about flag `name`, at most once
+/// an hour for each user and flag in this process (complaints count
+/// people: one user typing `/feedback` ten times counts once).
+///
+/// # Parameters
+/// - `store`: the store.
+/// - `name`, `name_len`: the flag name, UTF-8, not NUL-terminated.
+/// - `user_id`: who complained.
+/// - `out_counted`: NULL, or where to write whether it was counted
+///   (`false`: this user's complaint about `name` was counted less than an
+///   hour ago).
+///
+/// # Returns
+/// `FF_OK`; `FF_UNKNOWN_FLAG` when the file being served has no flag
+/// `name` (nothing is counted); `FF_NULL_ARGUMENT`, `FF_INVALID_UTF8`,
+/// `FF_CLOSED`.
+///
+/// # Memory and lifetimes
+/// `name` is borrowed for the call only. Never blocks or allocates (an
+/// unknown flag's error text does); the store remembers the last hour's
+/// complainers in a fixed 32 KiB table.
+///
+/// # Safety
+/// `store` must be NULL or a pointer from
+/// `ff_store_open`/`ff_store_from_json` that is not freed before this call
+/// returns. `name` must point to `name_len` readable bytes. `out_counted`
+/// must be NULL or point to a writable `bool`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ff_store_complaint_by(
+    store: *const ff_store,
+    name: *const c_char,
+    name_len: usize,
+    user_id: i64,
+    out_counted: *mut bool,
+) -> ff_status {
+    ffi_boundary!("ff_store_complaint_by", {
+        // SAFETY: the caller passes a live store.
+        let store = unsafe { store_arg(store) }?;
+        // SAFETY: the caller passes `name_len` readable bytes at `name`.
+        let name = unsafe { args::str_arg(name, name_len, "name") }?;
+        let open = store.open_store()?;
+        let Some(counted) = open.complaint_by(name, user_id) else {
+            return Err(unknown_flag(name, &open.snapshot()));
+        };
+        if let Some(out) = Out::optional(out_counted) {
+            // SAFETY: non-NULL; the caller passes a writable bool.
+            unsafe { out.write(counted) };
+        }
+        Ok(())
     })
 }
 

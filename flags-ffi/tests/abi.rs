@@ -1289,6 +1289,30 @@ fn complaints_count_per_flag_and_unknown_flags_are_refused() {
 }
 
 #[test]
+fn a_users_complaints_count_once_an_hour() {
+    let store = from_json(COHORT_FILE);
+    let mut counted = Vec::new();
+    for user in [7, 7, 7, 8] {
+        let mut was = false;
+        // SAFETY: a live store, a valid name, a writable bool.
+        let status =
+            unsafe { ff_store_complaint_by(store, c"control".as_ptr(), 7, user, &raw mut was) };
+        assert_eq!(status, FF_OK);
+        counted.push(was);
+    }
+    assert_eq!(counted, [true, false, false, true]);
+    // SAFETY: a live store; NULL out_counted is allowed.
+    let status = unsafe { ff_store_complaint_by(store, c"contrl".as_ptr(), 6, 7, ptr::null_mut()) };
+    assert_eq!(status, FF_UNKNOWN_FLAG);
+    let text = metrics_text(store);
+    assert_eq!(
+        metric(&text, r#"feature_flags_complaints_total{flag="control"}"#),
+        2
+    );
+    free(store);
+}
+
+#[test]
 fn outcomes_are_counted_without_decisions_unless_switched_off() {
     let dir = tempfile::tempdir().unwrap();
     let path = temp_file(&dir, COHORT_FILE);
