@@ -110,7 +110,7 @@ impl fmt::Display for Error {
                 f.write_str("the database holds no flag document yet: run --import FILE")
             }
             Error::NotEmpty => f.write_str(
-                "the database already holds a flag document: --import only fills an empty one",
+                "the database already holds a flag document: --import only fills an empty one (--import FILE --replace overwrites it)",
             ),
             Error::TooLarge { bytes } => write!(
                 f,

@@ -210,6 +210,14 @@ impl<'a> Sync<'a> {
                         self.metrics().up = true;
                         let listening = match db.listen() {
                             Ok(()) => true,
+                            Err(Error::ReadOnly) => {
+                                self.note(format!(
+                                    "{} is a standby, which sends no notifications: polling every {}",
+                                    db.host(),
+                                    human(poll)
+                                ));
+                                false
+                            }
                             Err(e) => {
                                 self.note(format!(
                                     "no notifications from {} ({e}): polling every {}",
