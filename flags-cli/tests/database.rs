@@ -409,3 +409,42 @@ fn two_guards_racing_on_one_decision_act_once() {
     let file = parse_flag_file(&export(&url)).unwrap();
     assert!(!file.flag("new_gpt_model").unwrap().enabled);
 }
+
+#[test]
+fn groups_targeting_and_deleting_work_on_the_database() {
+    let url = imported();
+    let run = db(
+        &url,
+        &["--group", "beta_testers", "--add-user", "333333333"],
+    );
+    assert!(run.ok().stdout.contains("333333333"), "{run:?}");
+    db(
+        &url,
+        &[
+            "--feature",
+            "voice_replies",
+            "--add-user-group",
+            "beta_testers",
+            "--chat-types",
+            "private",
+        ],
+    )
+    .ok();
+    db(&url, &["--feature", "enhanced_video_download", "--delete"]).ok();
+    let file = parse_flag_file(&export(&url)).unwrap();
+    let (_, members) = file
+        .groups
+        .iter()
+        .find(|(name, _)| name == "beta_testers")
+        .unwrap();
+    assert!(members.contains(&333_333_333), "{members:?}");
+    let voice = file.flag("voice_replies").unwrap();
+    assert_eq!(voice.user_groups, ["beta_testers"]);
+    assert!(file.flag("enhanced_video_download").is_none());
+    let fields: Vec<String> = history(&url)
+        .iter()
+        .filter_map(|e| e["field"].as_str().map(str::to_owned))
+        .collect();
+    assert!(fields.contains(&"user_groups".to_owned()), "{fields:?}");
+    assert!(fields.contains(&"flag".to_owned()), "{fields:?}");
+}
