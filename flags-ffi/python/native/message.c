@@ -18,20 +18,22 @@ typedef struct {
     size_t flag_count;
     PyObject *store;     /* the FlagStore, whose pool takes `native` back */
     ff_message *native;  /* owned: the version evaluated, cohorts, the outcome */
-    /* user_id, chat_id, chat_type and groups as given to for_message (the
-     * other slots NULL), for evaluate(). */
-    PyObject *context[ARG_COUNT];
+    /* The context for_message read, once: evaluate() answers from this
+     * copy, whatever the caller did since to the groups it passed (a
+     * generator is spent, a list may have changed). */
+    context_buf context;
     uint64_t *exposed;   /* = bits + words: flags asked through this message */
     uint64_t bits[1];    /* Py_SIZE(self) words: `on` bits, then `exposed` */
 } MessageObject;
 
-PyObject *message_new(PyObject *store, ff_message *native, PyObject *const *context,
+PyObject *message_new(PyObject *store, ff_message *native, context_buf *context,
                       PyObject *names, uint64_t generation, size_t flag_count,
                       const uint64_t *bits) {
     size_t words = (flag_count + 63) / 64;
     MessageObject *self = PyObject_NewVar(MessageObject, MessageType, (Py_ssize_t)(2 * words));
     if (self == NULL) {
         store_release_message(store, native);
+        context_release(context);
         return NULL;
     }
     self->names = Py_NewRef(names);
@@ -39,9 +41,7 @@ PyObject *message_new(PyObject *store, ff_message *native, PyObject *const *cont
     self->flag_count = flag_count;
     self->store = Py_NewRef(store);
     self->native = native;
-    for (int i = 0; i < ARG_COUNT; i++) {
-        self->context[i] = Py_XNewRef(context[i]);
-    }
+    context_move(&self->context, context);
     self->exposed = self->bits + words;
     if (words > 0) {
         memcpy(self->bits, bits, words * sizeof(uint64_t));
@@ -55,9 +55,7 @@ static void message_dealloc(MessageObject *self) {
         store_release_message(self->store, self->native);
         self->native = NULL;
     }
-    for (int i = 0; i < ARG_COUNT; i++) {
-        Py_CLEAR(self->context[i]);
-    }
+    context_release(&self->context);
     Py_XDECREF(self->store);
     Py_XDECREF(self->names);
     free_instance((PyObject *)self);
@@ -156,16 +154,10 @@ static PyObject *message_evaluate(MessageObject *self, PyObject *const *args, Py
         read_default(slots[ARG_DEFAULT], &default_value) < 0) {
         return NULL;
     }
-    /* The context was checked by for_message; reading it again cannot fail
-     * unless a groups iterable changed since (then it raises). */
-    context_buf buf = {0};
-    if (read_context(self->context, &buf) < 0) {
-        return NULL;
-    }
     ff_decision decision = {0};
     /* Exposes the flag on the native side, in its cohort. */
-    ff_status status = ff_message_evaluate(self->native, name, name_len, &buf.ctx, &decision);
-    context_release(&buf);
+    ff_status status =
+        ff_message_evaluate(self->native, name, name_len, &self->context.ctx, &decision);
     if (status != FF_OK) {
         return raise_status(status);
     }
@@ -187,6 +179,9 @@ static PyObject *record_outcome(MessageObject *self, bool error, double seconds)
     }
     return PyBool_FromLong(recorded);
 }
+
+/* flags_core::MAX_OUTCOME_SECONDS. */
+#define MAX_OUTCOME_SECONDS 86400
 
 static PyObject *record_error_str;
 static PyObject *record_seconds_str;
@@ -244,15 +239,24 @@ static PyObject *message_record(MessageObject *self, PyObject *const *args, Py_s
                !PyBool_Check(seconds_obj)) {
         seconds = PyFloat_AsDouble(seconds_obj);
         if (seconds == -1.0 && PyErr_Occurred()) {
-            return NULL; /* OverflowError for an int too large for a float */
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                return NULL; /* a float subclass's __float__ raised */
+            }
+            /* An int too large for a float: out of range like any other
+             * (the README promises ValueError for a bad value). */
+            PyErr_Clear();
+            seconds = HUGE_VAL;
         }
     } else {
         RAISE_FOR_TYPE(PyExc_TypeError, "seconds must be an int or float, not %V", seconds_obj);
         return NULL;
     }
-    if (!(seconds >= 0.0) || !isfinite(seconds)) {
-        PyErr_Format(PyExc_ValueError, "seconds must be a finite duration of 0 or more, not %R",
-                     seconds_obj);
+    /* Over a day is a unit mistake (time.time_ns(), milliseconds, a
+     * timestamp), refused like a negative; the native side checks too. */
+    if (!(seconds >= 0.0 && seconds <= (double)MAX_OUTCOME_SECONDS)) {
+        PyErr_Format(PyExc_ValueError,
+                     "seconds must be a duration from 0 to %d (a day), not %R",
+                     MAX_OUTCOME_SECONDS, seconds_obj);
         return NULL;
     }
     return record_outcome(self, error_obj == Py_True, seconds);
@@ -297,6 +301,11 @@ static PyObject *track_exit(TrackObject *self, PyObject *const *args, Py_ssize_t
     if (seconds < 0.0) {
         seconds = 0.0;
     }
+    /* A block that really ran over a day is still counted (in +Inf), at the
+     * longest duration record() accepts. */
+    if (seconds > (double)MAX_OUTCOME_SECONDS) {
+        seconds = (double)MAX_OUTCOME_SECONDS;
+    }
     bool error = nargs > 0 && args[0] != Py_None;
     PyObject *recorded = record_outcome(self->message, error, seconds);
     if (recorded == NULL) {
@@ -306,16 +315,94 @@ static PyObject *track_exit(TrackObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_FALSE; /* never swallows the exception */
 }
 
+/* ---- `async with msg.track():` ------------------------------------------
+ * __aenter__ and __aexit__ do what __enter__ and __exit__ do, at once (no
+ * I/O to wait for), and return an awaitable already done: a Ready, whose
+ * __await__ is itself and whose first __next__ raises StopIteration(value),
+ * which is how an iterator-based awaitable returns its value. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *value; /* owned; NULL once returned */
+} ReadyObject;
+
+static PyTypeObject *ReadyType;
+
+static PyObject *ready_new(PyObject *value) {
+    if (value == NULL) {
+        return NULL;
+    }
+    ReadyObject *ready = PyObject_New(ReadyObject, ReadyType);
+    if (ready == NULL) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    ready->value = value; /* steals */
+    return (PyObject *)ready;
+}
+
+static void ready_dealloc(ReadyObject *self) {
+    Py_XDECREF(self->value);
+    free_instance((PyObject *)self);
+}
+
+static PyObject *ready_await(ReadyObject *self) {
+    return Py_NewRef(self);
+}
+
+static PyObject *ready_next(ReadyObject *self) {
+    PyObject *value = self->value;
+    if (value != NULL) {
+        self->value = NULL;
+        /* StopIteration(value) made explicitly: PyErr_SetObject would unpack
+         * a tuple value into arguments. */
+        PyObject *stop = PyObject_CallFunctionObjArgs(PyExc_StopIteration, value, NULL);
+        Py_DECREF(value);
+        if (stop != NULL) {
+            PyErr_SetObject(PyExc_StopIteration, stop);
+            Py_DECREF(stop);
+        }
+    }
+    return NULL; /* no error set: exhausted */
+}
+
+static PyType_Slot ready_slots[] = {
+    {Py_tp_doc, "An awaitable already done (from Track.__aenter__/__aexit__)."},
+    {Py_tp_dealloc, ready_dealloc},
+    {Py_am_await, ready_await},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, ready_next},
+    {0, NULL},
+};
+
+static PyType_Spec ready_spec = {
+    .name = "feature_flags._Ready",
+    .basicsize = (int)sizeof(ReadyObject),
+    .itemsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = ready_slots,
+};
+
+static PyObject *track_aenter(TrackObject *self, PyObject *Py_UNUSED(ignored)) {
+    return ready_new(track_enter(self, NULL));
+}
+
+static PyObject *track_aexit(TrackObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    return ready_new(track_exit(self, args, nargs));
+}
+
 static PyMethodDef track_methods[] = {
     {"__enter__", (PyCFunction)track_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)(void (*)(void))track_exit, METH_FASTCALL, NULL},
+    {"__aenter__", (PyCFunction)track_aenter, METH_NOARGS, NULL},
+    {"__aexit__", (PyCFunction)(void (*)(void))track_aexit, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 
 static PyType_Slot track_slots[] = {
-    {Py_tp_doc, "Context manager from Message.track(): times the block with a monotonic clock "
-                "and records the message's outcome when it ends (an exception leaving it is an "
-                "error, re-raised)."},
+    {Py_tp_doc, "Context manager from Message.track(), for `with` and `async with`: times the "
+                "block with a monotonic clock and records the message's outcome when it ends "
+                "(an exception leaving it is an error, re-raised)."},
     {Py_tp_dealloc, track_dealloc},
     {Py_tp_methods, track_methods},
     {0, NULL},
@@ -350,9 +437,9 @@ static PyMethodDef message_methods[] = {
      "flag it asked about, in the flag's cohort. True the first time; later calls count "
      "nothing and return False."},
     {"track", (PyCFunction)message_track, METH_NOARGS,
-     "track() -> context manager\n\n`with msg.track():` times the block (monotonic clock, "
-     "wall time, across awaits too) and records the outcome when it ends; an exception "
-     "leaving the block counts as an error and propagates."},
+     "track() -> context manager\n\n`with msg.track():` (or `async with`) times the block "
+     "(monotonic clock, wall time, across awaits too) and records the outcome when it ends; "
+     "an exception leaving the block counts as an error and propagates."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -388,6 +475,10 @@ int message_init(void) {
     record_error_str = PyUnicode_InternFromString("error");
     record_seconds_str = PyUnicode_InternFromString("seconds");
     if (record_error_str == NULL || record_seconds_str == NULL) {
+        return -1;
+    }
+    ReadyType = (PyTypeObject *)PyType_FromSpec(&ready_spec);
+    if (ReadyType == NULL) {
         return -1;
     }
     TrackType = (PyTypeObject *)PyType_FromSpec(&track_spec);

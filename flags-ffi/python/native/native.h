@@ -42,6 +42,18 @@
 #endif
 #include <Python.h>
 
+/* CPython 3.12's headers define these as a bare `return Py_None` (the
+ * objects are immortal there) even under a limited API of 3.10, so an abi3
+ * extension built with them drops a reference per call on 3.10 and 3.11
+ * (a crash once True, False or None runs out). Returning a new reference
+ * is right on every version. */
+#undef Py_RETURN_NONE
+#undef Py_RETURN_TRUE
+#undef Py_RETURN_FALSE
+#define Py_RETURN_NONE return Py_NewRef(Py_None)
+#define Py_RETURN_TRUE return Py_NewRef(Py_True)
+#define Py_RETURN_FALSE return Py_NewRef(Py_False)
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -129,9 +141,13 @@ int parse_args(const char *function, PyObject *const *args, Py_ssize_t nargs, Py
 int read_name(PyObject *value, const char **ptr, size_t *len);
 int read_default(PyObject *value, bool *out);
 /* user_id, chat_id, chat_type and groups from their slots; on success the
- * caller releases the buffer after the native call. */
-int read_context(PyObject **slots, context_buf *buf);
+ * caller releases the buffer after the native call. With copy_groups the
+ * groups are read from a copy the buffer owns (see read_groups), which stays
+ * valid while Python code runs. */
+int read_context(PyObject **slots, context_buf *buf, bool copy_groups);
 void context_release(context_buf *buf);
+/* Moves a context read with copy_groups from `from` (left empty) to `to`. */
+void context_move(context_buf *to, context_buf *from);
 
 /* ---- decision.c ---------------------------------------------------------- */
 
@@ -149,9 +165,9 @@ int message_init(void);
 /* A Message over `bits` (enough words for flag_count) and the name -> bit
  * dict of the same generation (borrowed; the message takes a reference),
  * owning `native` (begun and evaluated on that generation; given back to
- * `store` even on failure) and keeping the context slots (ARG_*, borrowed)
- * for evaluate(). */
-PyObject *message_new(PyObject *store, ff_message *native, PyObject *const *context,
+ * `store` even on failure) and the context (read with copy_groups; moved
+ * into the message, or released on failure) for evaluate(). */
+PyObject *message_new(PyObject *store, ff_message *native, context_buf *context,
                       PyObject *names, uint64_t generation, size_t flag_count,
                       const uint64_t *bits);
 

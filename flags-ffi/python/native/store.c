@@ -8,9 +8,6 @@
 
 /* Flags evaluated by for_message without allocating: 8 words = 512 flags. */
 #define INLINE_WORDS 8
-/* A reload between two native calls of one for_message forces a retry; this
- * many in a row means the file changes faster than anyone can evaluate. */
-#define MAX_SNAPSHOT_RETRIES 32
 /* Native message objects kept for reuse: for_message then allocates nothing
  * natively. Each keeps the version of the file it last saw until reused. */
 #define MESSAGE_POOL 16
@@ -183,7 +180,8 @@ static inline int read_flag_call(FlagStoreObject *self, const char *function,
         read_default(slots[ARG_DEFAULT], &call->default_value) < 0) {
         return -1;
     }
-    return read_context(slots, &call->buf);
+    /* In place: the native call follows with no Python code in between. */
+    return read_context(slots, &call->buf, false);
 }
 
 static PyObject *store_is_enabled(FlagStoreObject *self, PyObject *const *args,
@@ -221,20 +219,20 @@ static PyObject *store_evaluate(FlagStoreObject *self, PyObject *const *args, Py
     return make_decision(enabled, decision.reason, decision.has_bucket, decision.bucket);
 }
 
-/* Rebuilds the name -> bit dict from the store's current names. The dict and
- * its generation are published together, with no Python code in between. */
-static int refresh_names(FlagStoreObject *self) {
+/* The name -> bit dict of the version `native` began on (its generation in
+ * *generation), a new reference. Allocates, so it may run Python code
+ * (a collection, finalizers, gc.callbacks): call it only once the message
+ * is evaluated. */
+static PyObject *names_of(ff_message *native, uint64_t *generation) {
     char *text = NULL;
-    uint64_t generation = 0;
-    ff_status status = ff_store_flag_names(self->store, &text, &generation);
+    ff_status status = ff_message_flag_names(native, &text, generation);
     if (status != FF_OK) {
-        raise_status(status);
-        return -1;
+        return raise_status(status);
     }
     PyObject *names = PyDict_New();
     if (names == NULL) {
         ff_string_free(text);
-        return -1;
+        return NULL;
     }
     const char *cursor = text != NULL ? text : "";
     Py_ssize_t index = 0;
@@ -247,7 +245,7 @@ static int refresh_names(FlagStoreObject *self) {
             Py_XDECREF(name);
             Py_DECREF(names);
             ff_string_free(text);
-            return -1;
+            return NULL;
         }
         /* Interned keys make lookups by literal names an identity hit. */
         PyUnicode_InternInPlace(&name);
@@ -257,7 +255,7 @@ static int refresh_names(FlagStoreObject *self) {
         if (failed < 0) {
             Py_DECREF(names);
             ff_string_free(text);
-            return -1;
+            return NULL;
         }
         index++;
         if (end == NULL) {
@@ -266,13 +264,16 @@ static int refresh_names(FlagStoreObject *self) {
         cursor = end + 1;
     }
     ff_string_free(text);
-    PyObject *old_names = self->names;
-    self->names = names;
-    Py_XDECREF(old_names); /* after the swap: its dealloc may run Python code */
-    self->names_generation = generation;
-    return 0;
+    return names;
 }
 
+/* Every flag evaluated once, natively, on one version of the file, and the
+ * name -> bit dict of that same version. Nothing is evaluated twice: the
+ * dict comes from the message's own version (ff_message_flag_names), so a
+ * reload meanwhile (from another thread, or from Python code that the dict's
+ * allocation runs) needs no second evaluation, each flag's decision is
+ * counted once per message, and the context is read once, into a copy the
+ * message keeps. */
 static PyObject *store_for_message(FlagStoreObject *self, PyObject *const *args,
                                    Py_ssize_t nargs, PyObject *kwnames) {
     PyObject *slots[ARG_COUNT] = {NULL};
@@ -283,12 +284,11 @@ static PyObject *store_for_message(FlagStoreObject *self, PyObject *const *args,
         return raise_closed();
     }
     context_buf buf = {0};
-    if (read_context(slots, &buf) < 0) {
+    if (read_context(slots, &buf, true) < 0) {
         return NULL;
     }
     uint64_t inline_bits[INLINE_WORDS];
     uint64_t *bits = inline_bits;
-    size_t words = INLINE_WORDS;
     uint64_t *heap_bits = NULL;
     size_t flag_count = 0;
     uint64_t generation = 0;
@@ -298,52 +298,53 @@ static PyObject *store_for_message(FlagStoreObject *self, PyObject *const *args,
     if (native == NULL) {
         goto done;
     }
-
-    for (int attempt = 0;; attempt++) {
-        if (attempt == MAX_SNAPSHOT_RETRIES) {
+    /* The native message takes the version served now and evaluates every
+     * flag on it (exposing none: checks expose them, in Python). */
+    ff_status status = ff_message_begin(native, self->store, &generation);
+    if (status == FF_OK) {
+        status = ff_message_evaluate_all(native, &buf.ctx, bits, NULL, INLINE_WORDS, &flag_count);
+    }
+    if (status == FF_BUFFER_TOO_SMALL) {
+        /* Refused before evaluating anything: again, on the same version. */
+        size_t needed = (flag_count + 63) / 64;
+        heap_bits = PyMem_New(uint64_t, needed);
+        if (heap_bits == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        bits = heap_bits;
+        status = ff_message_evaluate_all(native, &buf.ctx, bits, NULL, needed, &flag_count);
+    }
+    if (status != FF_OK) {
+        raise_status(status);
+        goto done;
+    }
+    /* No native call reads buf's pointers from here on. */
+    if (self->names != NULL && self->names_generation == generation) {
+        names = Py_NewRef(self->names);
+    } else {
+        uint64_t names_generation = 0;
+        names = names_of(native, &names_generation);
+        if (names == NULL) {
+            goto done;
+        }
+        if (names_generation != generation) {
+            Py_CLEAR(names);
             PyErr_SetString(PyExc_RuntimeError,
-                            "feature_flags: the flag file changed during every attempt to "
-                            "evaluate it");
+                            "feature_flags: a message's names are not of its version");
             goto done;
         }
-        /* The native message takes the version served now and evaluates
-         * every flag on it (exposing none: checks expose them, in Python). */
-        ff_status status = ff_message_begin(native, self->store, &generation);
-        if (status == FF_OK) {
-            status = ff_message_evaluate_all(native, &buf.ctx, bits, NULL, words, &flag_count);
+        /* Publish for later messages unless a newer version is cached
+         * (names_of may have run Python code that refreshed it). */
+        if (self->names == NULL || self->names_generation < generation) {
+            PyObject *old_names = self->names;
+            self->names = Py_NewRef(names);
+            self->names_generation = generation;
+            Py_XDECREF(old_names); /* after the swap: its dealloc may run Python code */
         }
-        if (status == FF_BUFFER_TOO_SMALL) {
-            size_t needed = (flag_count + 63) / 64;
-            uint64_t *grown = PyMem_Realloc(heap_bits, needed * sizeof(uint64_t));
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            heap_bits = grown;
-            bits = heap_bits;
-            words = needed;
-            continue;
-        }
-        if (status != FF_OK) {
-            raise_status(status);
-            goto done;
-        }
-        if (self->names == NULL || self->names_generation != generation) {
-            /* May run Python code (allocation can collect garbage), so other
-             * threads may refresh too: only the pair checked below counts. */
-            if (refresh_names(self) < 0) {
-                goto done;
-            }
-        }
-        if (self->names != NULL && self->names_generation == generation) {
-            /* Owned: another thread's refresh may replace self->names. */
-            names = Py_NewRef(self->names);
-            break;
-        }
-        /* The file was reloaded between the two calls: evaluate again. */
     }
 
-    result = message_new((PyObject *)self, native, slots, names, generation, flag_count, bits);
+    result = message_new((PyObject *)self, native, &buf, names, generation, flag_count, bits);
     native = NULL; /* the message owns it now, or gave it back */
     Py_DECREF(names);
 
@@ -375,7 +376,7 @@ static PyObject *store_complaint(FlagStoreObject *self, PyObject *const *args, P
     /* user_id is checked like any id (int in i64, or None) but not counted:
      * a label per user would make the series unbounded. */
     context_buf buf = {0};
-    if (read_context(slots, &buf) < 0) {
+    if (read_context(slots, &buf, false) < 0) {
         return NULL;
     }
     context_release(&buf);
