@@ -32,7 +32,19 @@ int args_init(void) {
 }
 
 int parse_args(const char *function, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-               const int *params, int param_count, PyObject **slots) {
+               const int *params, int param_count, PyObject **slots, kw_cache *cache) {
+    if (kwnames != NULL && cache != NULL && kwnames == cache->kwnames &&
+        nargs == cache->nargs) {
+        /* The same keyword names tuple (a call site's constant) and as many
+         * positional arguments as a call that parsed: the same slots. */
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            slots[params[i]] = args[i];
+        }
+        for (int k = 0; k < cache->nkw; k++) {
+            slots[cache->slot[k]] = args[nargs + k];
+        }
+        return 0;
+    }
     if (nargs > param_count) {
         PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional arguments (%zd given)",
                      function, param_count, nargs);
@@ -71,10 +83,23 @@ int parse_args(const char *function, PyObject *const *args, Py_ssize_t nargs, Py
             return -1;
         }
         slots[slot] = args[nargs + k];
+        if (cache != NULL) {
+            cache->pending[k] = (int8_t)slot;
+        }
     }
     if (params[0] == ARG_NAME && slots[ARG_NAME] == NULL) {
         PyErr_Format(PyExc_TypeError, "%s() missing required argument 'name'", function);
         return -1;
+    }
+    if (cache != NULL && kwnames != NULL) {
+        /* Owned, so that no other tuple can take its address while cached.
+         * The old one's dealloc (a tuple of str) runs no Python code. */
+        PyObject *old = cache->kwnames;
+        cache->kwnames = Py_NewRef(kwnames);
+        cache->nargs = nargs;
+        cache->nkw = (int)nkw;
+        memcpy(cache->slot, cache->pending, sizeof cache->slot);
+        Py_XDECREF(old);
     }
     return 0;
 }
@@ -171,20 +196,6 @@ void context_release(context_buf *buf) {
         PyMem_Free(buf->group_heap);
         buf->group_heap = NULL;
     }
-}
-
-void context_move(context_buf *to, context_buf *from) {
-    to->ctx = from->ctx;
-    to->group_seq = from->group_seq;
-    to->group_heap = from->group_heap;
-    if (from->ctx.groups_len > 0 && from->group_heap == NULL) {
-        memcpy(to->group_inline, from->group_inline, from->ctx.groups_len * sizeof(ff_str));
-        to->ctx.groups = to->group_inline;
-    }
-    from->group_seq = NULL;
-    from->group_heap = NULL;
-    from->ctx.groups = NULL;
-    from->ctx.groups_len = 0;
 }
 
 /* A tuple of the items of `list`, made safely against Python code that runs

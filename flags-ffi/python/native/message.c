@@ -13,35 +13,52 @@
 
 typedef struct {
     PyObject_VAR_HEAD
-    PyObject *names; /* dict: flag name -> bit index, of this generation */
+    NamesObject *names; /* flag name -> bit index, of this generation */
     uint64_t generation;
     size_t flag_count;
     PyObject *store;     /* the FlagStore, whose pool takes `native` back */
     ff_message *native;  /* owned: the version evaluated, cohorts, the outcome */
     /* The context for_message read, once: evaluate() answers from this
      * copy, whatever the caller did since to the groups it passed (a
-     * generator is spent, a list may have changed). */
-    context_buf context;
+     * generator is spent, a list may have changed). Its groups point into
+     * the tail, after the bits, and borrow from group_seq's strings. */
+    ff_context context;
+    PyObject *group_seq; /* owned, or NULL */
+    size_t words;        /* words of `on` bits (and of `exposed`) */
     uint64_t *exposed;   /* = bits + words: flags asked through this message */
-    uint64_t bits[1];    /* Py_SIZE(self) words: `on` bits, then `exposed` */
+    /* Py_SIZE(self) words: `on` bits, `exposed` bits, then the groups'
+     * ff_str (two words each). After the few fields above, so that a
+     * check touches the object's first cache lines only. */
+    uint64_t bits[1];
 } MessageObject;
 
 PyObject *message_new(PyObject *store, ff_message *native, context_buf *context,
-                      PyObject *names, uint64_t generation, size_t flag_count,
+                      NamesObject *names, uint64_t generation, size_t flag_count,
                       const uint64_t *bits) {
     size_t words = (flag_count + 63) / 64;
-    MessageObject *self = PyObject_NewVar(MessageObject, MessageType, (Py_ssize_t)(2 * words));
+    size_t groups = context->ctx.groups_len;
+    _Static_assert(sizeof(ff_str) == 2 * sizeof(uint64_t), "an ff_str is two words");
+    MessageObject *self =
+        PyObject_NewVar(MessageObject, MessageType, (Py_ssize_t)(2 * words + 2 * groups));
     if (self == NULL) {
         store_release_message(store, native);
         context_release(context);
         return NULL;
     }
-    self->names = Py_NewRef(names);
+    self->names = (NamesObject *)Py_NewRef(names);
     self->generation = generation;
     self->flag_count = flag_count;
     self->store = Py_NewRef(store);
     self->native = native;
-    context_move(&self->context, context);
+    self->context = context->ctx;
+    self->group_seq = context->group_seq; /* taken over */
+    context->group_seq = NULL;
+    if (groups > 0) {
+        ff_str *copy = (ff_str *)(self->bits + 2 * words);
+        memcpy(copy, context->ctx.groups, groups * sizeof(ff_str));
+        self->context.groups = copy;
+    }
+    self->words = words;
     self->exposed = self->bits + words;
     if (words > 0) {
         memcpy(self->bits, bits, words * sizeof(uint64_t));
@@ -55,27 +72,105 @@ static void message_dealloc(MessageObject *self) {
         store_release_message(self->store, self->native);
         self->native = NULL;
     }
-    context_release(&self->context);
+    Py_CLEAR(self->group_seq);
     Py_XDECREF(self->store);
     Py_XDECREF(self->names);
     free_instance((PyObject *)self);
 }
 
-/* 1 on, 0 off, -1 not a flag of this generation, -2 error. Exposes the flag. */
-static int message_lookup(MessageObject *self, PyObject *name) {
+static inline size_t address_hash(const PyObject *object) {
+    /* Objects are 16-byte aligned: drop those bits, then spread the rest. */
+    return (size_t)((((uint64_t)(uintptr_t)object >> 4) * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+static PyTypeObject *NamesType;
+
+NamesObject *names_new(PyObject *dict, Py_ssize_t count, uint64_t generation) {
+    Py_ssize_t size = 8;
+    while (size < 2 * count) {
+        size *= 2;
+    }
+    NamesObject *names = PyObject_NewVar(NamesObject, NamesType, size);
+    if (names == NULL) {
+        Py_DECREF(dict);
+        return NULL;
+    }
+    names->dict = dict;
+    names->generation = generation;
+    names->mask = (size_t)size - 1;
+    memset(names->slots, 0, (size_t)size * sizeof(name_slot));
+    Py_ssize_t pos = 0;
+    PyObject *name;
+    PyObject *index_obj;
+    while (PyDict_Next(dict, &pos, &name, &index_obj)) {
+        Py_ssize_t index = PyLong_AsSsize_t(index_obj);
+        if (index < 0) {
+            Py_DECREF(names);
+            return NULL;
+        }
+        size_t i = address_hash(name) & names->mask;
+        while (names->slots[i].name != NULL) {
+            i = (i + 1) & names->mask;
+        }
+        names->slots[i].name = name;
+        names->slots[i].index = index;
+    }
+    return names;
+}
+
+static void names_dealloc(NamesObject *self) {
+    Py_XDECREF(self->dict);
+    free_instance((PyObject *)self);
+}
+
+static PyType_Slot names_slots[] = {
+    {Py_tp_dealloc, names_dealloc},
+    {0, NULL},
+};
+
+static PyType_Spec names_spec = {
+    .name = "feature_flags._Names",
+    .basicsize = (int)offsetof(NamesObject, slots),
+    .itemsize = (int)sizeof(name_slot),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = names_slots,
+};
+
+/* The bit of `name`, -1 for a name this version does not have, -2 with an
+ * exception set. */
+static inline Py_ssize_t names_find(NamesObject *names, PyObject *name) {
+    size_t i = address_hash(name) & names->mask;
+    for (;;) {
+        PyObject *key = names->slots[i].name;
+        if (key == name) {
+            return names->slots[i].index;
+        }
+        if (key == NULL) {
+            break;
+        }
+        i = (i + 1) & names->mask;
+    }
+    /* Not this object: an equal str made at run time, or no flag. */
     if (!is_str(name)) {
         RAISE_FOR_TYPE(PyExc_TypeError, "flag name must be a str, not %V", name);
         return -2;
     }
-    PyObject *index_obj = PyDict_GetItemWithError(self->names, name);
+    PyObject *index_obj = PyDict_GetItemWithError(names->dict, name);
     if (index_obj == NULL) {
         return PyErr_Occurred() ? -2 : -1;
     }
     Py_ssize_t index = PyLong_AsSsize_t(index_obj);
-    if (index < 0 || (size_t)index >= self->flag_count) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_RuntimeError, "feature_flags: flag index out of range");
-        }
+    return index < 0 ? -2 : index;
+}
+
+/* 1 on, 0 off, -1 not a flag of this generation, -2 error. Exposes the flag. */
+static int message_lookup(MessageObject *self, PyObject *name) {
+    Py_ssize_t index = names_find(self->names, name);
+    if (index < 0) {
+        return (int)index;
+    }
+    if ((size_t)index >= self->flag_count) {
+        PyErr_SetString(PyExc_RuntimeError, "feature_flags: flag index out of range");
         return -2;
     }
     self->exposed[index / 64] |= (uint64_t)1 << (index % 64);
@@ -85,19 +180,24 @@ static int message_lookup(MessageObject *self, PyObject *name) {
 static PyObject *message_is_enabled(MessageObject *self, PyObject *const *args,
                                     Py_ssize_t nargs, PyObject *kwnames) {
     static const int params[] = {ARG_NAME, ARG_DEFAULT};
-    PyObject *slots[ARG_COUNT] = {NULL};
-    if (parse_args("is_enabled", args, nargs, kwnames, params, 2, slots) < 0) {
-        return NULL;
+    static kw_cache cache;
+    PyObject *name;
+    bool default_value = false;
+    if (nargs == 1 && kwnames == NULL) {
+        name = args[0]; /* msg.is_enabled("flag"): by far the common call */
+    } else {
+        PyObject *slots[ARG_COUNT] = {NULL};
+        if (parse_args("is_enabled", args, nargs, kwnames, params, 2, slots, &cache) < 0 ||
+            read_default(slots[ARG_DEFAULT], &default_value) < 0) {
+            return NULL;
+        }
+        name = slots[ARG_NAME];
     }
-    bool default_value;
-    if (read_default(slots[ARG_DEFAULT], &default_value) < 0) {
-        return NULL;
-    }
-    int found = message_lookup(self, slots[ARG_NAME]);
+    int found = message_lookup(self, name);
     if (found == -2) {
         return NULL;
     }
-    return PyBool_FromLong(found == -1 ? default_value : found);
+    return bool_ref(found == -1 ? default_value : found);
 }
 
 static int message_contains(MessageObject *self, PyObject *name) {
@@ -116,7 +216,7 @@ static PyObject *message_enabled_flags(MessageObject *self, PyObject *Py_UNUSED(
     Py_ssize_t pos = 0;
     PyObject *name;
     PyObject *index_obj;
-    while (PyDict_Next(self->names, &pos, &name, &index_obj)) {
+    while (PyDict_Next(self->names->dict, &pos, &name, &index_obj)) {
         Py_ssize_t index = PyLong_AsSsize_t(index_obj);
         if (index >= 0 && (size_t)index < self->flag_count &&
             ((self->bits[index / 64] >> (index % 64)) & 1u) != 0) {
@@ -144,7 +244,7 @@ static PyObject *message_evaluate(MessageObject *self, PyObject *const *args, Py
                                   PyObject *kwnames) {
     static const int params[] = {ARG_NAME, ARG_DEFAULT};
     PyObject *slots[ARG_COUNT] = {NULL};
-    if (parse_args("evaluate", args, nargs, kwnames, params, 2, slots) < 0) {
+    if (parse_args("evaluate", args, nargs, kwnames, params, 2, slots, NULL) < 0) {
         return NULL;
     }
     const char *name;
@@ -157,7 +257,7 @@ static PyObject *message_evaluate(MessageObject *self, PyObject *const *args, Py
     ff_decision decision = {0};
     /* Exposes the flag on the native side, in its cohort. */
     ff_status status =
-        ff_message_evaluate(self->native, name, name_len, &self->context.ctx, &decision);
+        ff_message_evaluate(self->native, name, name_len, &self->context, &decision);
     if (status != FF_OK) {
         return raise_status(status);
     }
@@ -168,7 +268,7 @@ static PyObject *message_evaluate(MessageObject *self, PyObject *const *args, Py
 
 /* Counts the outcome once for every exposed flag; Py_True the first time. */
 static PyObject *record_outcome(MessageObject *self, bool error, double seconds) {
-    size_t words = (size_t)Py_SIZE(self) / 2;
+    size_t words = self->words;
     bool recorded = false;
     ff_status status = ff_message_expose_bits(self->native, self->exposed, words);
     if (status == FF_OK) {
@@ -177,7 +277,7 @@ static PyObject *record_outcome(MessageObject *self, bool error, double seconds)
     if (status != FF_OK) {
         return raise_status(status);
     }
-    return PyBool_FromLong(recorded);
+    return bool_ref(recorded);
 }
 
 /* flags_core::MAX_OUTCOME_SECONDS. */
@@ -478,7 +578,8 @@ int message_init(void) {
         return -1;
     }
     ReadyType = (PyTypeObject *)PyType_FromSpec(&ready_spec);
-    if (ReadyType == NULL) {
+    NamesType = (PyTypeObject *)PyType_FromSpec(&names_spec);
+    if (ReadyType == NULL || NamesType == NULL) {
         return -1;
     }
     TrackType = (PyTypeObject *)PyType_FromSpec(&track_spec);

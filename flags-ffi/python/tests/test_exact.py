@@ -311,3 +311,38 @@ def test_async_track_records_once_and_returns_the_tracker() -> None:
         assert entered is track and suppressed is False
         assert msg.record(error=False, seconds=1) is False  # already recorded
         assert outcomes(store, "on", "on") == 1
+
+
+# ---- the store's per-name handle cache (speed) ------------------------------
+
+
+def test_cached_flag_names_follow_reloads_and_equal_strings_agree(make_file) -> None:
+    path = make_file({"a": {"enabled": True}, "b": {"enabled": False}})
+    with feature_flags.FlagStore(path, watch=False) as store:
+        dynamic = fresh("a")
+        for _ in range(3):  # the first call caches, the next ones use the handle
+            assert store.is_enabled("a") is True
+            assert store.is_enabled(dynamic) is True
+            assert store.evaluate("b") == (False, "disabled", None)
+            assert store.is_enabled("later", default=True) is True
+        path.write_text(flag_file({"b": {"enabled": True}, "later": {"enabled": False}}),
+                        encoding="utf-8")
+        store.reload()
+        # `a` is gone (its default answers), `b` moved and flipped, `later` appeared.
+        assert store.is_enabled("a", default=True) is True
+        assert store.evaluate("a") == (False, "unknown_flag", None)
+        assert store.is_enabled(dynamic) is False
+        assert store.is_enabled("b") is True
+        assert store.is_enabled("later", default=True) is False
+        assert decisions(store, "b") == 4  # 3 before, 1 after: each call counted once
+    with pytest.raises(feature_flags.ClosedError):
+        store.is_enabled("a")
+
+
+def test_many_distinct_flag_names_stay_correct_past_the_cache() -> None:
+    flags = {f"flag_{i}": {"enabled": i % 2 == 0} for i in range(300)}
+    with feature_flags.FlagStore.from_json(flag_file(flags)) as store:
+        for _ in range(2):
+            for i in range(300):
+                assert store.is_enabled(f"flag_{i}") is (i % 2 == 0)
+                assert store.evaluate(sys.intern(f"flag_{i}")).enabled is (i % 2 == 0)
