@@ -99,7 +99,8 @@ PyObject *type_name_of(PyObject *value);
     } while (0)
 
 /* Frees an instance of one of the module's heap types (tp_dealloc's last
- * step): the type's tp_free, then the instance's reference to its type. */
+ * step): PyObject_Free, their tp_free, then the instance's reference to its
+ * type. */
 void free_instance(PyObject *self);
 
 /* ---- errors.c ------------------------------------------------------------ */
