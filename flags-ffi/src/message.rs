@@ -222,13 +222,19 @@ pub unsafe extern "C" fn ff_message_begin(
         let msg = unsafe { message_arg(msg) }?;
         // SAFETY: the caller passes a live store.
         let store = unsafe { store_arg(store) }?;
-        let snapshot = store.open_store()?.snapshot_arc();
-        msg.bits.reset(snapshot.len());
+        let store = store.open_store()?;
+        // A reused message usually holds the version served now already:
+        // keeping it skips a reference count increment and decrement (two
+        // atomic operations a message, shared with every other thread).
+        let current = match &msg.snapshot {
+            Some(held) if std::ptr::eq(&*store.snapshot(), Arc::as_ptr(held)) => held,
+            _ => msg.snapshot.insert(store.snapshot_arc()),
+        };
+        msg.bits.reset(current.len());
         if let Some(out) = Out::optional(out_generation) {
             // SAFETY: non-NULL; the caller passes a writable uint64_t.
-            unsafe { out.write(snapshot.generation()) };
+            unsafe { out.write(current.generation()) };
         }
-        msg.snapshot = Some(snapshot);
         Ok(())
     })
 }
