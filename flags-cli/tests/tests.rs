@@ -3,6 +3,7 @@
 
 mod util;
 
+mod audit_user;
 mod bad_input;
 mod database;
 mod edits;

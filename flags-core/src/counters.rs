@@ -179,6 +179,13 @@ impl StripeIndex {
         StripeIndex(stripe, PhantomData)
     }
 
+    /// Any stripe, for unit tests that write stripes the calling thread
+    /// does not lease (from one thread, so exclusive stripes stay unshared).
+    #[cfg(test)]
+    pub(crate) const fn for_tests(stripe: usize) -> StripeIndex {
+        StripeIndex::new(stripe)
+    }
+
     /// The stripe's number: below [`EXCLUSIVE_STRIPES`] for a stripe this
     /// thread alone writes, [`OVERFLOW`] for the shared one.
     #[inline]
@@ -197,6 +204,26 @@ pub(crate) fn bump(cell: &AtomicU64, stripe: StripeIndex, amount: u64) {
     } else {
         cell.store(
             cell.load(Ordering::Relaxed).wrapping_add(amount),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// [`bump`] that stops at `u64::MAX` instead of wrapping, for a sum that
+/// must never go down (Prometheus reads a decrease as a reset). The
+/// exclusive stripe pays one compare; the shared overflow stripe a
+/// compare-and-swap loop (lock-free; only threads past the exclusive
+/// stripes take it).
+#[inline(always)]
+pub(crate) fn bump_saturating(cell: &AtomicU64, stripe: StripeIndex, amount: u64) {
+    if stripe.0 == OVERFLOW {
+        // Never fails: the closure always returns Some.
+        let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
+            Some(sum.saturating_add(amount))
+        });
+    } else {
+        cell.store(
+            cell.load(Ordering::Relaxed).saturating_add(amount),
             Ordering::Relaxed,
         );
     }

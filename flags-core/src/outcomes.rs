@@ -6,13 +6,17 @@
 //! ([`crate::counters`]): a thread bumps the cells of its own stripe with a
 //! plain load and store, threads past the exclusive stripes share an
 //! overflow stripe with `fetch_add`, and readers sum the stripes. Durations
-//! are summed as integer nanoseconds, so the sum is exact whatever order
-//! threads add in (a float sum would depend on it).
+//! are summed as integer microseconds, so the sum is exact whatever order
+//! threads add in (a float sum would depend on it), and it saturates instead
+//! of wrapping: Prometheus reads a `_sum` that goes down as a counter reset.
+//! In microseconds a u64 holds 584,000 handling-years per flag and cohort
+//! (about 348 years of 2,000 messages a second taking 0.84 s each; in
+//! nanoseconds it was 127 days).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::counters::{EXCLUSIVE_STRIPES, StripeIndex, bump};
+use crate::counters::{EXCLUSIVE_STRIPES, StripeIndex, bump, bump_saturating};
 use crate::decision::{Decision, Reason};
 
 /// Upper bounds (`le`, in seconds) of the duration histogram's buckets,
@@ -34,6 +38,11 @@ const BOUND_NANOS: [u64; 10] = [
     10_000_000_000,
     30_000_000_000,
 ];
+
+/// The longest duration the bindings accept for one message's handling, in
+/// seconds: a day. Anything longer is a unit mistake (`time.time_ns()`,
+/// milliseconds, an epoch timestamp), refused rather than counted.
+pub const MAX_OUTCOME_SECONDS: u64 = 86_400;
 
 /// Buckets of the histogram: one per bound, plus `+Inf`.
 pub const DURATION_BUCKETS: usize = DURATION_BOUNDS.len() + 1;
@@ -112,8 +121,9 @@ pub struct CohortCounts {
     /// outcomes that took at most `DURATION_BOUNDS[i]` seconds; the last is
     /// `+Inf`, every outcome.
     pub buckets: [u64; DURATION_BUCKETS],
-    /// Sum of the durations, in nanoseconds.
-    pub sum_nanos: u64,
+    /// Sum of the durations, each rounded to the nearest microsecond; stops
+    /// at `u64::MAX` rather than wrapping.
+    pub sum_micros: u64,
 }
 
 impl CohortCounts {
@@ -124,7 +134,7 @@ impl CohortCounts {
 
     /// Sum of the durations, in seconds.
     pub fn sum_seconds(&self) -> f64 {
-        self.sum_nanos as f64 / 1e9
+        self.sum_micros as f64 / 1e6
     }
 }
 
@@ -148,7 +158,7 @@ impl OutcomeCounts {
 }
 
 /// A stripe's cells for one cohort: ok, error, a bucket per bound and
-/// `+Inf` (not cumulative), and the sum in nanoseconds.
+/// `+Inf` (not cumulative), and the sum in microseconds.
 const OK: usize = 0;
 const FIRST_BUCKET: usize = 2;
 const SUM: usize = FIRST_BUCKET + DURATION_BUCKETS;
@@ -173,7 +183,7 @@ pub(crate) struct OutcomeCounters {
 pub(crate) struct Tallied {
     result: usize,
     bucket: usize,
-    nanos: u64,
+    micros: u64,
 }
 
 impl Tallied {
@@ -184,7 +194,7 @@ impl Tallied {
         Tallied {
             result: usize::from(outcome.error),
             bucket: bucket_of(nanos),
-            nanos,
+            micros: nanos / 1000 + u64::from(nanos % 1000 >= 500),
         }
     }
 }
@@ -207,7 +217,7 @@ impl OutcomeCounters {
             stripe,
             1,
         );
-        bump(&cells[SUM], stripe, outcome.nanos);
+        bump_saturating(&cells[SUM], stripe, outcome.micros);
     }
 
     pub(crate) fn complain(&self) {
@@ -217,9 +227,11 @@ impl OutcomeCounters {
     fn cohort_counts(&self, cohort: Cohort) -> CohortCounts {
         let mut cells = [0u64; CELLS];
         for stripe in &self.stripes {
-            for (total, cell) in cells.iter_mut().zip(&stripe.0[cohort as usize]) {
+            for (total, cell) in cells[..SUM].iter_mut().zip(&stripe.0[cohort as usize]) {
                 *total = total.wrapping_add(cell.load(Ordering::Relaxed));
             }
+            cells[SUM] =
+                cells[SUM].saturating_add(stripe.0[cohort as usize][SUM].load(Ordering::Relaxed));
         }
         let mut buckets = [0u64; DURATION_BUCKETS];
         let mut below = 0u64;
@@ -231,7 +243,7 @@ impl OutcomeCounters {
             ok: cells[OK],
             error: cells[OK + 1],
             buckets,
-            sum_nanos: cells[SUM],
+            sum_micros: cells[SUM],
         }
     }
 
@@ -253,8 +265,8 @@ impl std::fmt::Debug for OutcomeCounters {
 }
 
 /// Seconds as a [`Duration`] for the bindings, which take seconds as a
-/// float: an error text for a negative, NaN, infinite or absurdly large
-/// value (beyond `Duration`'s range).
+/// float: an error text for a negative, NaN or infinite value, or one over
+/// [`MAX_OUTCOME_SECONDS`] (a unit mistake, not a message's handling).
 pub fn duration_from_seconds(seconds: f64) -> Result<Duration, String> {
     if seconds.is_nan() {
         return Err("seconds is NaN; expected a duration in seconds, 0 or more".into());
@@ -262,6 +274,12 @@ pub fn duration_from_seconds(seconds: f64) -> Result<Duration, String> {
     if seconds < 0.0 {
         return Err(format!(
             "seconds is {seconds}; a duration cannot be negative"
+        ));
+    }
+    if seconds > MAX_OUTCOME_SECONDS as f64 {
+        return Err(format!(
+            "seconds is {seconds}; a message's handling takes at most {MAX_OUTCOME_SECONDS} \
+             seconds (a day): is it in another unit, or a timestamp?"
         ));
     }
     Duration::try_from_secs_f64(seconds)
@@ -293,6 +311,46 @@ mod tests {
     }
 
     #[test]
+    fn durations_are_summed_to_the_nearest_microsecond() {
+        let micros = |nanos| Tallied::new(Outcome::ok(Duration::from_nanos(nanos))).micros;
+        assert_eq!(micros(0), 0);
+        assert_eq!(micros(499), 0);
+        assert_eq!(micros(500), 1);
+        assert_eq!(micros(840_000_000), 840_000);
+        assert_eq!(micros(u64::MAX), u64::MAX / 1000 + 1);
+    }
+
+    #[test]
+    fn the_sum_saturates_on_every_stripe_and_in_the_total() {
+        let counters = OutcomeCounters::default();
+        // Past what any Outcome makes (a u64 of nanoseconds is 1.8e16 us),
+        // so that a few wrap a u64 of microseconds on one stripe.
+        let huge = Tallied {
+            result: 0,
+            bucket: DURATION_BUCKETS - 1,
+            micros: u64::MAX / 4 + 1,
+        };
+        let mut last = 0;
+        for stripe in [
+            0,
+            0,
+            0,
+            0,
+            0,
+            1,
+            crate::counters::OVERFLOW,
+            crate::counters::OVERFLOW,
+        ] {
+            counters.record_on(StripeIndex::for_tests(stripe), Cohort::On, huge);
+            let sum = counters.counts().on.sum_micros;
+            assert!(sum >= last, "the sum went down: {last} -> {sum}");
+            last = sum;
+        }
+        assert_eq!(last, u64::MAX);
+        assert_eq!(counters.counts().on.count(), 8);
+    }
+
+    #[test]
     fn stripes_are_whole_cache_lines() {
         assert_eq!(std::mem::size_of::<OutcomeStripe>() % 64, 0);
         assert_eq!(std::mem::align_of::<OutcomeStripe>(), 64);
@@ -305,7 +363,20 @@ mod tests {
             Ok(Duration::from_secs_f64(0.84))
         );
         assert_eq!(duration_from_seconds(0.0), Ok(Duration::ZERO));
-        for bad in [-0.1, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300] {
+        assert_eq!(
+            duration_from_seconds(86_400.0),
+            Ok(Duration::from_secs(86_400))
+        );
+        for bad in [
+            -0.1,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e300,
+            86_400.001,
+            1e10,
+            1.7e18, // time.time_ns() passed as seconds
+        ] {
             assert!(duration_from_seconds(bad).is_err(), "{bad}");
         }
     }

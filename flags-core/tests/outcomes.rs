@@ -53,7 +53,7 @@ fn cohort_counts(ok: u64, error: u64, durations: &[Duration]) -> CohortCounts {
         ok,
         error,
         buckets,
-        sum_nanos: durations.iter().map(|d| d.as_nanos() as u64).sum(),
+        sum_micros: durations.iter().map(|d| d.as_micros() as u64).sum(),
     }
 }
 
@@ -297,12 +297,12 @@ fn eight_threads_of_a_hundred_thousand_messages_count_exactly() {
     let all = THREADS as u64 * MESSAGES;
     let errors = THREADS as u64 * MESSAGES.div_ceil(7);
     // Every thread's durations: (i % 50) ms, 2000 times each value.
-    let sum_nanos = THREADS as u64 * (MESSAGES / 50) * (0..50).sum::<u64>() * 1_000_000;
+    let sum_micros = THREADS as u64 * (MESSAGES / 50) * (0..50).sum::<u64>() * 1_000;
     let everyone = counts(&store, "everyone");
     assert_eq!(everyone.on.ok + everyone.on.error, all);
     assert_eq!(everyone.on.error, errors);
     assert_eq!(everyone.on.count(), all);
-    assert_eq!(everyone.on.sum_nanos, sum_nanos);
+    assert_eq!(everyone.on.sum_micros, sum_micros);
     // 0..=25 ms in the first bucket, 26..=49 ms in the second.
     assert_eq!(
         everyone.on.buckets[0],
@@ -346,11 +346,11 @@ fn the_histogram_has_every_bucket_a_sum_and_a_count() {
     assert_eq!(on.count(), 19);
     let sum: f64 = durations.iter().map(Duration::as_secs_f64).sum();
     assert!((on.sum_seconds() - sum).abs() < 1e-9);
-    // Sub-millisecond precision survives: durations are summed in nanoseconds.
+    // Sub-millisecond precision survives: durations are summed in microseconds.
     let mut msg = store.message(Context::new());
     msg.is_enabled("everyone");
-    msg.record(Outcome::ok(Duration::from_nanos(1)));
-    assert_eq!(counts(&store, "everyone").on.sum_nanos, on.sum_nanos + 1);
+    msg.record(Outcome::ok(Duration::from_micros(1)));
+    assert_eq!(counts(&store, "everyone").on.sum_micros, on.sum_micros + 1);
 }
 
 #[test]

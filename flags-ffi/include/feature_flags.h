@@ -934,14 +934,15 @@ ff_status ff_message_expose_bits(struct ff_message *msg, const uint64_t *bits, s
  * # Parameters
  * - `msg`: a message after `ff_message_begin`.
  * - `error`: whether handling the message failed.
- * - `seconds`: how long handling took: finite, 0 or more.
+ * - `seconds`: how long handling took: 0 to 86,400 (a day).
  * - `out_recorded`: NULL, or where `true` (counted now) or `false` (an
  *   outcome was already recorded for this message) is written.
  *
  * # Returns
  * `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_ARGUMENT` (negative, NaN or
- * infinite `seconds`, or no `ff_message_begin` yet; nothing is counted
- * and the message can still record).
+ * infinite `seconds`, or more than a day (86,400 s: a unit mistake), or
+ * no `ff_message_begin` yet; nothing is counted and the message can still
+ * record).
  *
  * # Memory and lifetimes
  * Never blocks or allocates. Counts go to the version the message began
@@ -952,6 +953,31 @@ ff_status ff_message_expose_bits(struct ff_message *msg, const uint64_t *bits, s
  * call; `out_recorded` NULL or writable.
  */
 ff_status ff_message_record(struct ff_message *msg, bool error, double seconds, bool *out_recorded);
+
+/**
+ * The flag names of the message's version of the file, as
+ * `ff_store_flag_names` gives a store's (file order, the order of
+ * `ff_message_evaluate_all`'s bits; `'\n'`-separated), with its generation:
+ * the names that match the bits even when the store has reloaded since
+ * `ff_message_begin`.
+ *
+ * # Parameters
+ * - `msg`: a message after `ff_message_begin`.
+ * - `out`: where the string is written.
+ * - `out_generation`: NULL, or where the generation is written.
+ *
+ * # Returns
+ * `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_ARGUMENT` (no
+ * `ff_message_begin` yet).
+ *
+ * # Memory and lifetimes
+ * `*out` is owned by the caller: free it with `ff_string_free`.
+ *
+ * # Safety
+ * `msg` must be NULL or a live message used by no other thread during the
+ * call; non-NULL out pointers writable.
+ */
+ff_status ff_message_flag_names(struct ff_message *msg, char **out, uint64_t *out_generation);
 
 /**
  * Counts one complaint about flag `name` (a `/feedback` command, a

@@ -222,13 +222,19 @@ pub unsafe extern "C" fn ff_message_begin(
         let msg = unsafe { message_arg(msg) }?;
         // SAFETY: the caller passes a live store.
         let store = unsafe { store_arg(store) }?;
-        let snapshot = store.open_store()?.snapshot_arc();
-        msg.bits.reset(snapshot.len());
+        let store = store.open_store()?;
+        // A reused message usually holds the version served now already:
+        // keeping it skips a reference count increment and decrement (two
+        // atomic operations a message, shared with every other thread).
+        let current = match &msg.snapshot {
+            Some(held) if std::ptr::eq(&*store.snapshot(), Arc::as_ptr(held)) => held,
+            _ => msg.snapshot.insert(store.snapshot_arc()),
+        };
+        msg.bits.reset(current.len());
         if let Some(out) = Out::optional(out_generation) {
             // SAFETY: non-NULL; the caller passes a writable uint64_t.
-            unsafe { out.write(snapshot.generation()) };
+            unsafe { out.write(current.generation()) };
         }
-        msg.snapshot = Some(snapshot);
         Ok(())
     })
 }
@@ -467,14 +473,15 @@ pub unsafe extern "C" fn ff_message_expose_bits(
 /// # Parameters
 /// - `msg`: a message after `ff_message_begin`.
 /// - `error`: whether handling the message failed.
-/// - `seconds`: how long handling took: finite, 0 or more.
+/// - `seconds`: how long handling took: 0 to 86,400 (a day).
 /// - `out_recorded`: NULL, or where `true` (counted now) or `false` (an
 ///   outcome was already recorded for this message) is written.
 ///
 /// # Returns
 /// `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_ARGUMENT` (negative, NaN or
-/// infinite `seconds`, or no `ff_message_begin` yet; nothing is counted
-/// and the message can still record).
+/// infinite `seconds`, or more than a day (86,400 s: a unit mistake), or
+/// no `ff_message_begin` yet; nothing is counted and the message can still
+/// record).
 ///
 /// # Memory and lifetimes
 /// Never blocks or allocates. Counts go to the version the message began
@@ -509,6 +516,45 @@ pub unsafe extern "C" fn ff_message_record(
             // SAFETY: non-NULL; the caller passes a writable bool.
             unsafe { out.write(first) };
         }
+        Ok(())
+    })
+}
+
+/// The flag names of the message's version of the file, as
+/// `ff_store_flag_names` gives a store's (file order, the order of
+/// `ff_message_evaluate_all`'s bits; `'\n'`-separated), with its generation:
+/// the names that match the bits even when the store has reloaded since
+/// `ff_message_begin`.
+///
+/// # Parameters
+/// - `msg`: a message after `ff_message_begin`.
+/// - `out`: where the string is written.
+/// - `out_generation`: NULL, or where the generation is written.
+///
+/// # Returns
+/// `FF_OK`; `FF_NULL_ARGUMENT`, `FF_INVALID_ARGUMENT` (no
+/// `ff_message_begin` yet).
+///
+/// # Memory and lifetimes
+/// `*out` is owned by the caller: free it with `ff_string_free`.
+///
+/// # Safety
+/// `msg` must be NULL or a live message used by no other thread during the
+/// call; non-NULL out pointers writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ff_message_flag_names(
+    msg: *mut ff_message,
+    out: *mut *mut c_char,
+    out_generation: *mut u64,
+) -> ff_status {
+    ffi_boundary!("ff_message_flag_names", {
+        // SAFETY: the caller passes a live, unshared message.
+        let msg = unsafe { message_arg(msg) }?;
+        let out = Out::new(out, "out")?;
+        let (snapshot, _) = msg.begun()?;
+        // SAFETY: `out` checked non-NULL and writable per this function's
+        // contract; `out_generation` NULL or writable.
+        unsafe { crate::store::write_flag_names(snapshot, out, out_generation) };
         Ok(())
     })
 }

@@ -620,21 +620,34 @@ pub unsafe extern "C" fn ff_store_flag_names(
         let store = unsafe { store_arg(store) }?;
         let out = Out::new(out, "out")?;
         let snapshot = store.snapshot()?;
-        let mut names = String::new();
-        for (i, name) in snapshot.flag_names().enumerate() {
-            if i > 0 {
-                names.push('\n');
-            }
-            names.push_str(name);
-        }
-        if let Some(out) = Out::optional(out_generation) {
-            // SAFETY: non-NULL; the caller passes a writable uint64_t.
-            unsafe { out.write(snapshot.generation()) };
-        }
-        // SAFETY: checked non-NULL; the caller passes a writable `char *`.
-        unsafe { out.write(owned_c_string(&names)) };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { write_flag_names(&snapshot, out, out_generation) };
         Ok(())
     })
+}
+
+/// Writes `snapshot`'s flag names as `ff_store_flag_names` describes.
+///
+/// # Safety
+/// `out` must be writable; `out_generation` NULL or writable.
+pub(crate) unsafe fn write_flag_names(
+    snapshot: &flags_core::Snapshot,
+    out: Out<*mut c_char>,
+    out_generation: *mut u64,
+) {
+    let mut names = String::new();
+    for (i, name) in snapshot.flag_names().enumerate() {
+        if i > 0 {
+            names.push('\n');
+        }
+        names.push_str(name);
+    }
+    if let Some(out) = Out::optional(out_generation) {
+        // SAFETY: non-NULL; the caller passes a writable uint64_t.
+        unsafe { out.write(snapshot.generation()) };
+    }
+    // SAFETY: the caller passes a writable `char *`.
+    unsafe { out.write(owned_c_string(&names)) };
 }
 
 /// Reads the store's file again now (for SIGHUP). A file that fails to

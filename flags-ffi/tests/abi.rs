@@ -1142,6 +1142,41 @@ fn a_message_keeps_its_version_through_a_reload_and_a_close() {
     unsafe { ff_message_free(msg) };
 }
 
+/// The names that match a message's bits are its version's, not the
+/// store's newer ones: a binding builds its name -> bit map from them with
+/// no second evaluation after a reload.
+#[test]
+fn a_message_names_the_flags_of_its_own_version() {
+    let store = from_json(COHORT_FILE);
+    let msg = new_message();
+    let names = |msg| {
+        let (mut text, mut generation) = (ptr::null_mut(), 0);
+        // SAFETY: a live message and writable out pointers.
+        let status = unsafe { ff_message_flag_names(msg, &mut text, &mut generation) };
+        assert_eq!(status, FF_OK, "{}", last_error());
+        (owned(text), generation)
+    };
+    let mut text = ptr::null_mut();
+    // SAFETY: a message never begun; a writable out pointer.
+    let status = unsafe { ff_message_flag_names(msg, &mut text, ptr::null_mut()) };
+    assert_eq!((status, text.is_null()), (FF_INVALID_ARGUMENT, true));
+    assert!(last_error().contains("ff_message_begin"));
+    begin(msg, store);
+    let renamed = COHORT_FILE.replace("\"control\"", "\"renamed\"");
+    // SAFETY: a live store and valid text.
+    let status = unsafe { ff_store_replace_json(store, renamed.as_ptr().cast(), renamed.len()) };
+    assert_eq!(status, FF_OK);
+    assert_eq!(names(msg), ("on\ncontrol\nkilled".to_owned(), 1));
+    begin(msg, store);
+    assert_eq!(names(msg), ("on\nrenamed\nkilled".to_owned(), 2));
+    // SAFETY: NULL is checked, not written.
+    let status = unsafe { ff_message_flag_names(msg, ptr::null_mut(), ptr::null_mut()) };
+    assert_eq!(status, FF_NULL_ARGUMENT);
+    // SAFETY: from ff_message_new.
+    unsafe { ff_message_free(msg) };
+    free(store);
+}
+
 #[test]
 fn bindings_evaluate_all_then_report_the_flags_they_asked() {
     let store = from_json(COHORT_FILE);
@@ -1201,7 +1236,15 @@ fn bad_message_arguments_are_reported() {
     assert_eq!(record(msg, false, 1.0).0, FF_INVALID_ARGUMENT);
     begin(msg, store);
     assert!(message_is_enabled(msg, "on", &ctx));
-    for seconds in [-0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300] {
+    for seconds in [
+        -0.5,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1e300,
+        86_400.5,
+        1e10,
+    ] {
         assert_eq!(
             record(msg, false, seconds),
             (FF_INVALID_ARGUMENT, false),

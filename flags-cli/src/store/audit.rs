@@ -83,13 +83,48 @@ pub fn change_entry(change: &Change) -> Map<String, Value> {
     entry
 }
 
-/// Who made the change: the person behind sudo if any, else the login user.
+/// Who made the change: the person behind sudo if any, else the login user,
+/// else (no `$USER`: systemd services, containers, cron) the name of the
+/// process's user id, or the id itself (`uid 1000`) when it has no name.
 pub fn operator() -> String {
     ["SUDO_USER", "USER"]
         .iter()
         .filter_map(|var| std::env::var(var).ok())
         .find(|name| !name.is_empty())
-        .unwrap_or_else(|| "unknown".into())
+        .unwrap_or_else(process_user)
+}
+
+/// The process's user, from the owner of `/proc/self` (its effective uid;
+/// no `unsafe` call to getuid outside flags-ffi) named by `/etc/passwd`.
+/// Users that only a directory service (LDAP, sssd) knows stay a number.
+fn process_user() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "unknown".into();
+    };
+    passwd_name(uid).unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// The name of `uid` in `/etc/passwd`, read up to 4 MiB.
+fn passwd_name(uid: u32) -> Option<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open("/etc/passwd")
+        .ok()?
+        .take(4 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    name_in_passwd(&text, uid)
+}
+
+/// `name:password:uid:...` lines; the first with `uid` and a name wins.
+fn name_in_passwd(text: &str, uid: u32) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (!name.is_empty() && id.parse() == Ok(uid)).then(|| name.to_owned())
+    })
 }
 
 /// The audit log as read: its entries, and a note for each line that is
@@ -162,6 +197,21 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_uid_is_named_by_its_passwd_line() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      # a comment\n\
+                      broken\n\
+                      :x:5:5::/:/bin/sh\n\
+                      bot:x:1000:1000:Bot,,,:/srv/bot:/usr/sbin/nologin\n\
+                      again:x:1000:1000::/:/bin/sh\n";
+        assert_eq!(name_in_passwd(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(name_in_passwd(passwd, 1000).as_deref(), Some("bot"));
+        assert_eq!(name_in_passwd(passwd, 5), None, "an empty name is no name");
+        assert_eq!(name_in_passwd(passwd, 42), None);
+        assert_eq!(name_in_passwd("", 0), None);
+    }
 
     #[test]
     fn formats_known_instants() {

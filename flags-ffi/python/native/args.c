@@ -3,6 +3,8 @@
 
 #include "native.h"
 
+#include <string.h>
+
 /* Chat types, indexed by FF_CHAT_TYPE_* (index 0 unused). */
 static const char *const CHAT_TYPE_NAMES[] = {NULL, "private", "group", "supergroup",
                                               "channel"};
@@ -30,7 +32,19 @@ int args_init(void) {
 }
 
 int parse_args(const char *function, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-               const int *params, int param_count, PyObject **slots) {
+               const int *params, int param_count, PyObject **slots, kw_cache *cache) {
+    if (kwnames != NULL && cache != NULL && kwnames == cache->kwnames &&
+        nargs == cache->nargs) {
+        /* The same keyword names tuple (a call site's constant) and as many
+         * positional arguments as a call that parsed: the same slots. */
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            slots[params[i]] = args[i];
+        }
+        for (int k = 0; k < cache->nkw; k++) {
+            slots[cache->slot[k]] = args[nargs + k];
+        }
+        return 0;
+    }
     if (nargs > param_count) {
         PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional arguments (%zd given)",
                      function, param_count, nargs);
@@ -69,10 +83,23 @@ int parse_args(const char *function, PyObject *const *args, Py_ssize_t nargs, Py
             return -1;
         }
         slots[slot] = args[nargs + k];
+        if (cache != NULL) {
+            cache->pending[k] = (int8_t)slot;
+        }
     }
     if (params[0] == ARG_NAME && slots[ARG_NAME] == NULL) {
         PyErr_Format(PyExc_TypeError, "%s() missing required argument 'name'", function);
         return -1;
+    }
+    if (cache != NULL && kwnames != NULL) {
+        /* Owned, so that no other tuple can take its address while cached.
+         * The old one's dealloc (a tuple of str) runs no Python code. */
+        PyObject *old = cache->kwnames;
+        cache->kwnames = Py_NewRef(kwnames);
+        cache->nargs = nargs;
+        cache->nkw = (int)nkw;
+        memcpy(cache->slot, cache->pending, sizeof cache->slot);
+        Py_XDECREF(old);
     }
     return 0;
 }
@@ -171,12 +198,46 @@ void context_release(context_buf *buf) {
     }
 }
 
+/* A tuple of the items of `list`, made safely against Python code that runs
+ * while it is made. Allocating a tuple may collect garbage and so run
+ * finalizers and gc.callbacks (CPython 3.10/3.11), which may change the list:
+ * PyList_AsTuple would then copy from freed memory. Here the size is read
+ * again after the allocation and the items are taken with nothing allocated
+ * in between. */
+static PyObject *copy_list(PyObject *list) {
+    for (int attempt = 0; attempt < 4; attempt++) {
+        Py_ssize_t count = PyList_Size(list);
+        PyObject *copy = PyTuple_New(count); /* may run Python code */
+        if (copy == NULL) {
+            return NULL;
+        }
+        if (PyList_Size(list) == count) {
+            for (Py_ssize_t i = 0; i < count; i++) {
+                PyObject *item = PyList_GetItem(list, i); /* borrowed; in range */
+                Py_INCREF(item);
+                PyTuple_SetItem(copy, i, item); /* steals; cannot fail here */
+            }
+            return copy;
+        }
+        Py_DECREF(copy);
+    }
+    /* Changed by every collection: a list copy, whose only allocation of a
+     * collected object comes before the list is read. */
+    return PySequence_List(list);
+}
+
 /* groups: an iterable of str (or None). A bare str is an iterable of
  * one-letter strings, never what the caller meant, so it is a TypeError.
- * Runs last among the argument checks: once the UTF-8 pointers are taken no
- * Python code may run until the native call is done (none does: no step
- * here calls back into Python after the list is built). */
-static int read_groups(PyObject *value, context_buf *buf) {
+ *
+ * The UTF-8 pointers borrow from strings that buf->group_seq keeps alive.
+ * Without `copy`, an exact list passed in is read in place: the caller must
+ * make its native call before any Python code can run (none runs here after
+ * the pointers are taken, and is_enabled/evaluate call nothing else). With
+ * `copy`, buf->group_seq is a sequence nothing else holds (a tuple, which
+ * cannot change, or a copy of a list or iterable), so the pointers stay
+ * valid whatever Python code runs later and whatever the caller does to its
+ * list: for_message keeps it as the message's one copy of its context. */
+static int read_groups(PyObject *value, context_buf *buf, bool copy) {
     if (value == NULL || value == Py_None) {
         return 0;
     }
@@ -186,9 +247,19 @@ static int read_groups(PyObject *value, context_buf *buf) {
     PyObject *seq;
     /* An exact list or tuple first: it cannot be a str, and under the
      * limited API each type check below is a function call. */
-    if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {
+    if (PyTuple_CheckExact(value)) {
         Py_INCREF(value);
         seq = value;
+    } else if (PyList_CheckExact(value)) {
+        if (copy) {
+            seq = copy_list(value);
+            if (seq == NULL) {
+                return -1;
+            }
+        } else {
+            Py_INCREF(value);
+            seq = value;
+        }
     } else {
         if (PyUnicode_Check(value) || PyBytes_Check(value) || PyByteArray_Check(value)) {
             RAISE_FOR_TYPE(PyExc_TypeError,
@@ -222,9 +293,9 @@ static int read_groups(PyObject *value, context_buf *buf) {
         buf->group_heap = groups;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        /* Borrowed: seq is a list or tuple that nothing else can change
-         * (a list made here, or a tuple; an exact list passed in is not
-         * touched by any Python code until the native call is done). */
+        /* Borrowed: seq is a tuple, a list made here, or (without `copy`)
+         * the caller's list, which no Python code touches until the native
+         * call is done. */
         PyObject *item = is_list ? PyList_GetItem(seq, i) : tuple_item(seq, i);
         if (item == NULL) {
             return -1;
@@ -246,13 +317,13 @@ static int read_groups(PyObject *value, context_buf *buf) {
     return 0;
 }
 
-int read_context(PyObject **slots, context_buf *buf) {
+int read_context(PyObject **slots, context_buf *buf, bool copy_groups) {
     if (read_id(slots[ARG_USER_ID], "user_id", &buf->ctx.user_id, &buf->ctx.present,
                 FF_HAS_USER_ID) < 0 ||
         read_id(slots[ARG_CHAT_ID], "chat_id", &buf->ctx.chat_id, &buf->ctx.present,
                 FF_HAS_CHAT_ID) < 0 ||
         read_chat_type(slots[ARG_CHAT_TYPE], &buf->ctx.chat_type) < 0 ||
-        read_groups(slots[ARG_GROUPS], buf) < 0) {
+        read_groups(slots[ARG_GROUPS], buf, copy_groups) < 0) {
         context_release(buf);
         return -1;
     }

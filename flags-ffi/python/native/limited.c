@@ -15,8 +15,10 @@ PyObject *type_name_of(PyObject *value) {
 
 void free_instance(PyObject *self) {
     PyTypeObject *type = Py_TYPE(self);
-    freefunc free_slot = (freefunc)PyType_GetSlot(type, Py_tp_free);
-    free_slot(self);
+    /* tp_free without PyType_GetSlot (a call and a lookup per object): the
+     * module's types are neither collected (no Py_TPFLAGS_HAVE_GC) nor
+     * subclassable, so their tp_free is PyObject_Free. */
+    PyObject_Free(self);
     /* Instances of heap types own a reference to their type. */
     Py_DECREF(type);
 }

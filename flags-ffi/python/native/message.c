@@ -13,34 +13,60 @@
 
 typedef struct {
     PyObject_VAR_HEAD
-    PyObject *names; /* dict: flag name -> bit index, of this generation */
+    NamesObject *names; /* flag name -> bit index, of this generation */
     uint64_t generation;
     size_t flag_count;
     PyObject *store;     /* the FlagStore, whose pool takes `native` back */
     ff_message *native;  /* owned: the version evaluated, cohorts, the outcome */
-    /* user_id, chat_id, chat_type and groups as given to for_message (the
-     * other slots NULL), for evaluate(). */
-    PyObject *context[ARG_COUNT];
+    PyObject *group_seq; /* owned, or NULL: the strings the context's groups borrow */
+    size_t words;        /* words of `on` bits (and of `exposed`) */
     uint64_t *exposed;   /* = bits + words: flags asked through this message */
-    uint64_t bits[1];    /* Py_SIZE(self) words: `on` bits, then `exposed` */
+    /* Py_SIZE(self) words: `on` bits, `exposed` bits, the context (see
+     * message_context), then its groups' ff_str (two words each). The
+     * context comes after the bits so that a check or a record touches
+     * only the object's first two cache lines (bench.py times record()
+     * on messages made long before, out of cache: with the context in the
+     * fixed part it measured 1-2 ns behind the build before, now even). */
+    uint64_t bits[1];
 } MessageObject;
 
-PyObject *message_new(PyObject *store, ff_message *native, PyObject *const *context,
-                      PyObject *names, uint64_t generation, size_t flag_count,
+#define CONTEXT_WORDS (sizeof(ff_context) / sizeof(uint64_t))
+_Static_assert(sizeof(ff_context) % sizeof(uint64_t) == 0, "a context is whole words");
+_Static_assert(sizeof(ff_str) == 2 * sizeof(uint64_t), "an ff_str is two words");
+
+/* The context for_message read, once: evaluate() answers from this copy,
+ * whatever the caller did since to the groups it passed (a generator is
+ * spent, a list may have changed). */
+static inline ff_context *message_context(MessageObject *self) {
+    return (ff_context *)(self->bits + 2 * self->words);
+}
+
+PyObject *message_new(PyObject *store, ff_message *native, context_buf *context,
+                      NamesObject *names, uint64_t generation, size_t flag_count,
                       const uint64_t *bits) {
     size_t words = (flag_count + 63) / 64;
-    MessageObject *self = PyObject_NewVar(MessageObject, MessageType, (Py_ssize_t)(2 * words));
+    size_t groups = context->ctx.groups_len;
+    MessageObject *self = PyObject_NewVar(MessageObject, MessageType,
+                                          (Py_ssize_t)(2 * words + CONTEXT_WORDS + 2 * groups));
     if (self == NULL) {
         store_release_message(store, native);
+        context_release(context);
         return NULL;
     }
-    self->names = Py_NewRef(names);
+    self->names = (NamesObject *)Py_NewRef(names);
     self->generation = generation;
     self->flag_count = flag_count;
     self->store = Py_NewRef(store);
     self->native = native;
-    for (int i = 0; i < ARG_COUNT; i++) {
-        self->context[i] = Py_XNewRef(context[i]);
+    self->words = words;
+    ff_context *kept = message_context(self);
+    *kept = context->ctx;
+    self->group_seq = context->group_seq; /* taken over */
+    context->group_seq = NULL;
+    if (groups > 0) {
+        ff_str *copy = (ff_str *)(self->bits + 2 * words + CONTEXT_WORDS);
+        memcpy(copy, context->ctx.groups, groups * sizeof(ff_str));
+        kept->groups = copy;
     }
     self->exposed = self->bits + words;
     if (words > 0) {
@@ -55,29 +81,105 @@ static void message_dealloc(MessageObject *self) {
         store_release_message(self->store, self->native);
         self->native = NULL;
     }
-    for (int i = 0; i < ARG_COUNT; i++) {
-        Py_CLEAR(self->context[i]);
-    }
+    Py_CLEAR(self->group_seq);
     Py_XDECREF(self->store);
     Py_XDECREF(self->names);
     free_instance((PyObject *)self);
 }
 
-/* 1 on, 0 off, -1 not a flag of this generation, -2 error. Exposes the flag. */
-static int message_lookup(MessageObject *self, PyObject *name) {
+static inline size_t address_hash(const PyObject *object) {
+    /* Objects are 16-byte aligned: drop those bits, then spread the rest. */
+    return (size_t)((((uint64_t)(uintptr_t)object >> 4) * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+static PyTypeObject *NamesType;
+
+NamesObject *names_new(PyObject *dict, Py_ssize_t count, uint64_t generation) {
+    Py_ssize_t size = 8;
+    while (size < 2 * count) {
+        size *= 2;
+    }
+    NamesObject *names = PyObject_NewVar(NamesObject, NamesType, size);
+    if (names == NULL) {
+        Py_DECREF(dict);
+        return NULL;
+    }
+    names->dict = dict;
+    names->generation = generation;
+    names->mask = (size_t)size - 1;
+    memset(names->slots, 0, (size_t)size * sizeof(name_slot));
+    Py_ssize_t pos = 0;
+    PyObject *name;
+    PyObject *index_obj;
+    while (PyDict_Next(dict, &pos, &name, &index_obj)) {
+        Py_ssize_t index = PyLong_AsSsize_t(index_obj);
+        if (index < 0) {
+            Py_DECREF(names);
+            return NULL;
+        }
+        size_t i = address_hash(name) & names->mask;
+        while (names->slots[i].name != NULL) {
+            i = (i + 1) & names->mask;
+        }
+        names->slots[i].name = name;
+        names->slots[i].index = index;
+    }
+    return names;
+}
+
+static void names_dealloc(NamesObject *self) {
+    Py_XDECREF(self->dict);
+    free_instance((PyObject *)self);
+}
+
+static PyType_Slot names_slots[] = {
+    {Py_tp_dealloc, names_dealloc},
+    {0, NULL},
+};
+
+static PyType_Spec names_spec = {
+    .name = "feature_flags._Names",
+    .basicsize = (int)offsetof(NamesObject, slots),
+    .itemsize = (int)sizeof(name_slot),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = names_slots,
+};
+
+/* The bit of `name`, -1 for a name this version does not have, -2 with an
+ * exception set. */
+static inline Py_ssize_t names_find(NamesObject *names, PyObject *name) {
+    size_t i = address_hash(name) & names->mask;
+    for (;;) {
+        PyObject *key = names->slots[i].name;
+        if (key == name) {
+            return names->slots[i].index;
+        }
+        if (key == NULL) {
+            break;
+        }
+        i = (i + 1) & names->mask;
+    }
+    /* Not this object: an equal str made at run time, or no flag. */
     if (!is_str(name)) {
         RAISE_FOR_TYPE(PyExc_TypeError, "flag name must be a str, not %V", name);
         return -2;
     }
-    PyObject *index_obj = PyDict_GetItemWithError(self->names, name);
+    PyObject *index_obj = PyDict_GetItemWithError(names->dict, name);
     if (index_obj == NULL) {
         return PyErr_Occurred() ? -2 : -1;
     }
     Py_ssize_t index = PyLong_AsSsize_t(index_obj);
-    if (index < 0 || (size_t)index >= self->flag_count) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_RuntimeError, "feature_flags: flag index out of range");
-        }
+    return index < 0 ? -2 : index;
+}
+
+/* 1 on, 0 off, -1 not a flag of this generation, -2 error. Exposes the flag. */
+static int message_lookup(MessageObject *self, PyObject *name) {
+    Py_ssize_t index = names_find(self->names, name);
+    if (index < 0) {
+        return (int)index;
+    }
+    if ((size_t)index >= self->flag_count) {
+        PyErr_SetString(PyExc_RuntimeError, "feature_flags: flag index out of range");
         return -2;
     }
     self->exposed[index / 64] |= (uint64_t)1 << (index % 64);
@@ -87,19 +189,24 @@ static int message_lookup(MessageObject *self, PyObject *name) {
 static PyObject *message_is_enabled(MessageObject *self, PyObject *const *args,
                                     Py_ssize_t nargs, PyObject *kwnames) {
     static const int params[] = {ARG_NAME, ARG_DEFAULT};
-    PyObject *slots[ARG_COUNT] = {NULL};
-    if (parse_args("is_enabled", args, nargs, kwnames, params, 2, slots) < 0) {
-        return NULL;
+    static kw_cache cache;
+    PyObject *name;
+    bool default_value = false;
+    if (nargs == 1 && kwnames == NULL) {
+        name = args[0]; /* msg.is_enabled("flag"): by far the common call */
+    } else {
+        PyObject *slots[ARG_COUNT] = {NULL};
+        if (parse_args("is_enabled", args, nargs, kwnames, params, 2, slots, &cache) < 0 ||
+            read_default(slots[ARG_DEFAULT], &default_value) < 0) {
+            return NULL;
+        }
+        name = slots[ARG_NAME];
     }
-    bool default_value;
-    if (read_default(slots[ARG_DEFAULT], &default_value) < 0) {
-        return NULL;
-    }
-    int found = message_lookup(self, slots[ARG_NAME]);
+    int found = message_lookup(self, name);
     if (found == -2) {
         return NULL;
     }
-    return PyBool_FromLong(found == -1 ? default_value : found);
+    return bool_ref(found == -1 ? default_value : found);
 }
 
 static int message_contains(MessageObject *self, PyObject *name) {
@@ -118,7 +225,7 @@ static PyObject *message_enabled_flags(MessageObject *self, PyObject *Py_UNUSED(
     Py_ssize_t pos = 0;
     PyObject *name;
     PyObject *index_obj;
-    while (PyDict_Next(self->names, &pos, &name, &index_obj)) {
+    while (PyDict_Next(self->names->dict, &pos, &name, &index_obj)) {
         Py_ssize_t index = PyLong_AsSsize_t(index_obj);
         if (index >= 0 && (size_t)index < self->flag_count &&
             ((self->bits[index / 64] >> (index % 64)) & 1u) != 0) {
@@ -146,7 +253,7 @@ static PyObject *message_evaluate(MessageObject *self, PyObject *const *args, Py
                                   PyObject *kwnames) {
     static const int params[] = {ARG_NAME, ARG_DEFAULT};
     PyObject *slots[ARG_COUNT] = {NULL};
-    if (parse_args("evaluate", args, nargs, kwnames, params, 2, slots) < 0) {
+    if (parse_args("evaluate", args, nargs, kwnames, params, 2, slots, NULL) < 0) {
         return NULL;
     }
     const char *name;
@@ -156,16 +263,10 @@ static PyObject *message_evaluate(MessageObject *self, PyObject *const *args, Py
         read_default(slots[ARG_DEFAULT], &default_value) < 0) {
         return NULL;
     }
-    /* The context was checked by for_message; reading it again cannot fail
-     * unless a groups iterable changed since (then it raises). */
-    context_buf buf = {0};
-    if (read_context(self->context, &buf) < 0) {
-        return NULL;
-    }
     ff_decision decision = {0};
     /* Exposes the flag on the native side, in its cohort. */
-    ff_status status = ff_message_evaluate(self->native, name, name_len, &buf.ctx, &decision);
-    context_release(&buf);
+    ff_status status =
+        ff_message_evaluate(self->native, name, name_len, message_context(self), &decision);
     if (status != FF_OK) {
         return raise_status(status);
     }
@@ -176,7 +277,7 @@ static PyObject *message_evaluate(MessageObject *self, PyObject *const *args, Py
 
 /* Counts the outcome once for every exposed flag; Py_True the first time. */
 static PyObject *record_outcome(MessageObject *self, bool error, double seconds) {
-    size_t words = (size_t)Py_SIZE(self) / 2;
+    size_t words = self->words;
     bool recorded = false;
     ff_status status = ff_message_expose_bits(self->native, self->exposed, words);
     if (status == FF_OK) {
@@ -185,8 +286,11 @@ static PyObject *record_outcome(MessageObject *self, bool error, double seconds)
     if (status != FF_OK) {
         return raise_status(status);
     }
-    return PyBool_FromLong(recorded);
+    return bool_ref(recorded);
 }
+
+/* flags_core::MAX_OUTCOME_SECONDS. */
+#define MAX_OUTCOME_SECONDS 86400
 
 static PyObject *record_error_str;
 static PyObject *record_seconds_str;
@@ -244,15 +348,24 @@ static PyObject *message_record(MessageObject *self, PyObject *const *args, Py_s
                !PyBool_Check(seconds_obj)) {
         seconds = PyFloat_AsDouble(seconds_obj);
         if (seconds == -1.0 && PyErr_Occurred()) {
-            return NULL; /* OverflowError for an int too large for a float */
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                return NULL; /* a float subclass's __float__ raised */
+            }
+            /* An int too large for a float: out of range like any other
+             * (the README promises ValueError for a bad value). */
+            PyErr_Clear();
+            seconds = HUGE_VAL;
         }
     } else {
         RAISE_FOR_TYPE(PyExc_TypeError, "seconds must be an int or float, not %V", seconds_obj);
         return NULL;
     }
-    if (!(seconds >= 0.0) || !isfinite(seconds)) {
-        PyErr_Format(PyExc_ValueError, "seconds must be a finite duration of 0 or more, not %R",
-                     seconds_obj);
+    /* Over a day is a unit mistake (time.time_ns(), milliseconds, a
+     * timestamp), refused like a negative; the native side checks too. */
+    if (!(seconds >= 0.0 && seconds <= (double)MAX_OUTCOME_SECONDS)) {
+        PyErr_Format(PyExc_ValueError,
+                     "seconds must be a duration from 0 to %d (a day), not %R",
+                     MAX_OUTCOME_SECONDS, seconds_obj);
         return NULL;
     }
     return record_outcome(self, error_obj == Py_True, seconds);
@@ -297,6 +410,11 @@ static PyObject *track_exit(TrackObject *self, PyObject *const *args, Py_ssize_t
     if (seconds < 0.0) {
         seconds = 0.0;
     }
+    /* A block that really ran over a day is still counted (in +Inf), at the
+     * longest duration record() accepts. */
+    if (seconds > (double)MAX_OUTCOME_SECONDS) {
+        seconds = (double)MAX_OUTCOME_SECONDS;
+    }
     bool error = nargs > 0 && args[0] != Py_None;
     PyObject *recorded = record_outcome(self->message, error, seconds);
     if (recorded == NULL) {
@@ -306,16 +424,94 @@ static PyObject *track_exit(TrackObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_FALSE; /* never swallows the exception */
 }
 
+/* ---- `async with msg.track():` ------------------------------------------
+ * __aenter__ and __aexit__ do what __enter__ and __exit__ do, at once (no
+ * I/O to wait for), and return an awaitable already done: a Ready, whose
+ * __await__ is itself and whose first __next__ raises StopIteration(value),
+ * which is how an iterator-based awaitable returns its value. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *value; /* owned; NULL once returned */
+} ReadyObject;
+
+static PyTypeObject *ReadyType;
+
+static PyObject *ready_new(PyObject *value) {
+    if (value == NULL) {
+        return NULL;
+    }
+    ReadyObject *ready = PyObject_New(ReadyObject, ReadyType);
+    if (ready == NULL) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    ready->value = value; /* steals */
+    return (PyObject *)ready;
+}
+
+static void ready_dealloc(ReadyObject *self) {
+    Py_XDECREF(self->value);
+    free_instance((PyObject *)self);
+}
+
+static PyObject *ready_await(ReadyObject *self) {
+    return Py_NewRef(self);
+}
+
+static PyObject *ready_next(ReadyObject *self) {
+    PyObject *value = self->value;
+    if (value != NULL) {
+        self->value = NULL;
+        /* StopIteration(value) made explicitly: PyErr_SetObject would unpack
+         * a tuple value into arguments. */
+        PyObject *stop = PyObject_CallFunctionObjArgs(PyExc_StopIteration, value, NULL);
+        Py_DECREF(value);
+        if (stop != NULL) {
+            PyErr_SetObject(PyExc_StopIteration, stop);
+            Py_DECREF(stop);
+        }
+    }
+    return NULL; /* no error set: exhausted */
+}
+
+static PyType_Slot ready_slots[] = {
+    {Py_tp_doc, "An awaitable already done (from Track.__aenter__/__aexit__)."},
+    {Py_tp_dealloc, ready_dealloc},
+    {Py_am_await, ready_await},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, ready_next},
+    {0, NULL},
+};
+
+static PyType_Spec ready_spec = {
+    .name = "feature_flags._Ready",
+    .basicsize = (int)sizeof(ReadyObject),
+    .itemsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = ready_slots,
+};
+
+static PyObject *track_aenter(TrackObject *self, PyObject *Py_UNUSED(ignored)) {
+    return ready_new(track_enter(self, NULL));
+}
+
+static PyObject *track_aexit(TrackObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    return ready_new(track_exit(self, args, nargs));
+}
+
 static PyMethodDef track_methods[] = {
     {"__enter__", (PyCFunction)track_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)(void (*)(void))track_exit, METH_FASTCALL, NULL},
+    {"__aenter__", (PyCFunction)track_aenter, METH_NOARGS, NULL},
+    {"__aexit__", (PyCFunction)(void (*)(void))track_aexit, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 
 static PyType_Slot track_slots[] = {
-    {Py_tp_doc, "Context manager from Message.track(): times the block with a monotonic clock "
-                "and records the message's outcome when it ends (an exception leaving it is an "
-                "error, re-raised)."},
+    {Py_tp_doc, "Context manager from Message.track(), for `with` and `async with`: times the "
+                "block with a monotonic clock and records the message's outcome when it ends "
+                "(an exception leaving it is an error, re-raised)."},
     {Py_tp_dealloc, track_dealloc},
     {Py_tp_methods, track_methods},
     {0, NULL},
@@ -350,9 +546,9 @@ static PyMethodDef message_methods[] = {
      "flag it asked about, in the flag's cohort. True the first time; later calls count "
      "nothing and return False."},
     {"track", (PyCFunction)message_track, METH_NOARGS,
-     "track() -> context manager\n\n`with msg.track():` times the block (monotonic clock, "
-     "wall time, across awaits too) and records the outcome when it ends; an exception "
-     "leaving the block counts as an error and propagates."},
+     "track() -> context manager\n\n`with msg.track():` (or `async with`) times the block "
+     "(monotonic clock, wall time, across awaits too) and records the outcome when it ends; "
+     "an exception leaving the block counts as an error and propagates."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -388,6 +584,11 @@ int message_init(void) {
     record_error_str = PyUnicode_InternFromString("error");
     record_seconds_str = PyUnicode_InternFromString("seconds");
     if (record_error_str == NULL || record_seconds_str == NULL) {
+        return -1;
+    }
+    ReadyType = (PyTypeObject *)PyType_FromSpec(&ready_spec);
+    NamesType = (PyTypeObject *)PyType_FromSpec(&names_spec);
+    if (ReadyType == NULL || NamesType == NULL) {
         return -1;
     }
     TrackType = (PyTypeObject *)PyType_FromSpec(&track_spec);

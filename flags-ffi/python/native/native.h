@@ -42,6 +42,18 @@
 #endif
 #include <Python.h>
 
+/* CPython 3.12's headers define these as a bare `return Py_None` (the
+ * objects are immortal there) even under a limited API of 3.10, so an abi3
+ * extension built with them drops a reference per call on 3.10 and 3.11
+ * (a crash once True, False or None runs out). Returning a new reference
+ * is right on every version. */
+#undef Py_RETURN_NONE
+#undef Py_RETURN_TRUE
+#undef Py_RETURN_FALSE
+#define Py_RETURN_NONE return Py_NewRef(Py_None)
+#define Py_RETURN_TRUE return Py_NewRef(Py_True)
+#define Py_RETURN_FALSE return Py_NewRef(Py_False)
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -87,7 +99,8 @@ PyObject *type_name_of(PyObject *value);
     } while (0)
 
 /* Frees an instance of one of the module's heap types (tp_dealloc's last
- * step): the type's tp_free, then the instance's reference to its type. */
+ * step): PyObject_Free, their tp_free, then the instance's reference to its
+ * type. */
 void free_instance(PyObject *self);
 
 /* ---- errors.c ------------------------------------------------------------ */
@@ -120,17 +133,50 @@ typedef struct {
     ff_str group_inline[INLINE_GROUPS];
 } context_buf;
 
+/* The last keyword names a function parsed, with where each went: a call
+ * site passes the same tuple (a constant of its code) every time, so a
+ * repeated call skips reading the tuple and comparing names (each a
+ * function call under the limited API). One per function, under the GIL. */
+typedef struct {
+    PyObject *kwnames; /* owned, or NULL */
+    Py_ssize_t nargs;
+    int nkw;
+    int8_t slot[ARG_COUNT];
+    int8_t pending[ARG_COUNT];
+} kw_cache;
+
+/* An empty context; the inline group storage is left unset (zeroing it
+ * costs a few ns per call, and only the entries read_groups fills are read). */
+static inline void context_init(context_buf *buf) {
+    buf->ctx.user_id = 0;
+    buf->ctx.chat_id = 0;
+    buf->ctx.present = 0;
+    buf->ctx.chat_type = 0;
+    buf->ctx.groups = NULL;
+    buf->ctx.groups_len = 0;
+    buf->group_seq = NULL;
+    buf->group_heap = NULL;
+}
+
 int args_init(void);
 /* Fills slots[params[i]] from a vectorcall argument list for a def whose
  * parameters are params (ARG_*, in order; `name`, when first, is required).
- * Unset slots stay NULL. Raises the TypeErrors Python would. */
+ * Unset slots stay NULL. Raises the TypeErrors Python would. `cache` may be
+ * NULL. */
 int parse_args(const char *function, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-               const int *params, int param_count, PyObject **slots);
+               const int *params, int param_count, PyObject **slots, kw_cache *cache);
+
+/* A new reference to True or False, inline (PyBool_FromLong is a call). */
+static inline PyObject *bool_ref(int value) {
+    return Py_NewRef(value ? Py_True : Py_False);
+}
 int read_name(PyObject *value, const char **ptr, size_t *len);
 int read_default(PyObject *value, bool *out);
 /* user_id, chat_id, chat_type and groups from their slots; on success the
- * caller releases the buffer after the native call. */
-int read_context(PyObject **slots, context_buf *buf);
+ * caller releases the buffer after the native call. With copy_groups the
+ * groups are read from a copy the buffer owns (see read_groups), which stays
+ * valid while Python code runs. */
+int read_context(PyObject **slots, context_buf *buf, bool copy_groups);
 void context_release(context_buf *buf);
 
 /* ---- decision.c ---------------------------------------------------------- */
@@ -144,15 +190,40 @@ PyObject *make_decision(bool enabled, uint8_t reason, bool has_bucket, uint32_t 
 
 extern PyTypeObject *MessageType;
 
+/* The flag names of one version of the file: a dict name -> bit index, and
+ * an open-addressing table of the same names keyed by the str object's
+ * address. The dict's keys are interned, and so are the literal names a
+ * bot's code passes, so a check finds its bit by comparing one or two
+ * pointers, without PyDict_GetItemWithError and PyLong_AsSsize_t (each a
+ * call under the limited API); an equal str that is another object falls
+ * back to the dict. Immutable once made; shared by the store and messages. */
+typedef struct {
+    PyObject *name; /* borrowed from `dict`; NULL for an empty slot */
+    Py_ssize_t index;
+} name_slot;
+
+typedef struct {
+    PyObject_VAR_HEAD
+    PyObject *dict; /* owned: interned str -> int */
+    uint64_t generation;
+    size_t mask;         /* Py_SIZE(self) - 1, a power of two minus one */
+    name_slot slots[1];  /* Py_SIZE(self) slots */
+} NamesObject;
+
+/* Names over `dict` (its keys interned str, values their bit index; the
+ * names take the reference), of `generation`; NULL with an exception set. */
+NamesObject *names_new(PyObject *dict, Py_ssize_t count, uint64_t generation);
+
 int message_init(void);
 
-/* A Message over `bits` (enough words for flag_count) and the name -> bit
- * dict of the same generation (borrowed; the message takes a reference),
- * owning `native` (begun and evaluated on that generation; given back to
- * `store` even on failure) and keeping the context slots (ARG_*, borrowed)
- * for evaluate(). */
-PyObject *message_new(PyObject *store, ff_message *native, PyObject *const *context,
-                      PyObject *names, uint64_t generation, size_t flag_count,
+/* A Message over `bits` (enough words for flag_count) and the names of the
+ * same generation (borrowed; the message takes a reference), owning
+ * `native` (begun and evaluated on that generation; given back to `store`
+ * even on failure) and keeping the context (read with copy_groups: the
+ * message copies it and takes over context->group_seq; the caller still
+ * releases `context`) for evaluate(). */
+PyObject *message_new(PyObject *store, ff_message *native, context_buf *context,
+                      NamesObject *names, uint64_t generation, size_t flag_count,
                       const uint64_t *bits);
 
 /* ---- store.c ------------------------------------------------------------- */

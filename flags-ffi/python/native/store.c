@@ -8,9 +8,10 @@
 
 /* Flags evaluated by for_message without allocating: 8 words = 512 flags. */
 #define INLINE_WORDS 8
-/* A reload between two native calls of one for_message forces a retry; this
- * many in a row means the file changes faster than anyone can evaluate. */
-#define MAX_SNAPSHOT_RETRIES 32
+/* Flag names whose handle is kept, per store: a power of two, at most half
+ * used (a bot asks about a few dozen flags). */
+#define HANDLE_SLOTS 256
+#define MAX_HANDLES (HANDLE_SLOTS / 2)
 /* Native message objects kept for reuse: for_message then allocates nothing
  * natively. Each keeps the version of the file it last saw until reused. */
 #define MESSAGE_POOL 16
@@ -22,14 +23,23 @@ static const int FLAG_PARAMS[ARG_COUNT] = {ARG_NAME,      ARG_USER_ID, ARG_CHAT_
 static const int MESSAGE_PARAMS[4] = {ARG_USER_ID, ARG_CHAT_ID, ARG_CHAT_TYPE, ARG_GROUPS};
 
 typedef struct {
+    PyObject *name; /* owned; NULL for an empty slot */
+    uint32_t handle;
+} handle_slot;
+
+typedef struct {
     PyObject_HEAD
     ff_store *store;           /* owned; freed in dealloc */
     int closed;
     PyObject *path;            /* str, or None for from_json */
-    PyObject *names;           /* dict name -> bit index of names_generation, or NULL */
-    uint64_t names_generation;
+    NamesObject *names;        /* of the last version a message saw, or NULL */
     ff_message *pool[MESSAGE_POOL]; /* owned; for for_message, under the GIL */
     int pool_len;
+    /* Interned flag name (owned) -> its handle (ff_store_handle), keyed by
+     * the str's address: is_enabled("literal") then skips the name's UTF-8
+     * check and lookup natively. NULL until the first flag is cached. */
+    handle_slot *handles;
+    int handles_used;
 } FlagStoreObject;
 
 static FlagStoreObject *store_alloc(PyTypeObject *type, ff_store *store, PyObject *path) {
@@ -46,8 +56,9 @@ static FlagStoreObject *store_alloc(PyTypeObject *type, ff_store *store, PyObjec
     Py_INCREF(path);
     self->path = path;
     self->names = NULL;
-    self->names_generation = 0;
     self->pool_len = 0;
+    self->handles = NULL;
+    self->handles_used = 0;
     return self;
 }
 
@@ -153,88 +164,172 @@ static void store_dealloc(FlagStoreObject *self) {
         Py_END_ALLOW_THREADS
     }
     store_drain_pool(self);
+    if (self->handles != NULL) {
+        for (int i = 0; i < HANDLE_SLOTS; i++) {
+            Py_XDECREF(self->handles[i].name);
+        }
+        PyMem_Free(self->handles);
+    }
     Py_XDECREF(self->path);
     Py_XDECREF(self->names);
     free_instance((PyObject *)self);
 }
 
-/* The arguments of one flag's check, read and validated natively; shared by
- * is_enabled and evaluate. On success the caller owns `buf` and must call
- * context_release(). */
-typedef struct {
-    const char *name;
-    size_t name_len;
-    bool default_value;
-    context_buf buf;
-} flag_call;
+static inline size_t handle_hash(const PyObject *name) {
+    return (size_t)((((uint64_t)(uintptr_t)name >> 4) * 0x9E3779B97F4A7C15ull) >> 32) &
+           (HANDLE_SLOTS - 1);
+}
 
-static inline int read_flag_call(FlagStoreObject *self, const char *function,
-                                 PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                                 flag_call *call) {
+/* The cached handle of `name` (by identity), or -1. */
+static inline int64_t cached_handle(FlagStoreObject *self, PyObject *name) {
+    if (self->handles == NULL) {
+        return -1;
+    }
+    for (size_t i = handle_hash(name);; i = (i + 1) & (HANDLE_SLOTS - 1)) {
+        PyObject *key = self->handles[i].name;
+        if (key == name) {
+            return self->handles[i].handle;
+        }
+        if (key == NULL) {
+            return -1;
+        }
+    }
+}
+
+/* After `name` was evaluated by name and the file defines it: keeps its
+ * handle for the next call with the same str object. Only interned names
+ * are kept (a literal is interned; an equal str made at run time is looked
+ * up as its interned twin and never kept itself), so the cache holds each
+ * flag name once whatever the caller passes, and at most MAX_HANDLES.
+ * Failing to cache is not an error: the call already has its answer. */
+static void cache_handle(FlagStoreObject *self, PyObject *name, const char *utf8, size_t len) {
+    if (self->handles_used >= MAX_HANDLES || Py_TYPE(name) != &PyUnicode_Type) {
+        return;
+    }
+    if (self->handles == NULL) {
+        self->handles = PyMem_Calloc(HANDLE_SLOTS, sizeof(handle_slot));
+        if (self->handles == NULL) {
+            return;
+        }
+    }
+    PyObject *interned = Py_NewRef(name);
+    PyUnicode_InternInPlace(&interned);
+    if (cached_handle(self, interned) >= 0) {
+        Py_DECREF(interned); /* cached already: `name` is an equal copy */
+        return;
+    }
+    /* ff_store_handle takes a lock a reload holds while it compiles the
+     * file: without the GIL, so the event loop never waits on it. */
+    uint32_t handle = 0;
+    ff_status status;
+    ff_store *store = self->store;
+    Py_BEGIN_ALLOW_THREADS
+    status = ff_store_handle(store, utf8, len, &handle);
+    if (status != FF_OK) {
+        ff_string_free(ff_last_error());
+    }
+    Py_END_ALLOW_THREADS
+    /* Another thread may have cached names meanwhile: look again. */
+    if (status != FF_OK || self->handles_used >= MAX_HANDLES ||
+        cached_handle(self, interned) >= 0) {
+        Py_DECREF(interned);
+        return;
+    }
+    size_t i = handle_hash(interned);
+    while (self->handles[i].name != NULL) {
+        i = (i + 1) & (HANDLE_SLOTS - 1);
+    }
+    self->handles[i].name = interned; /* the reference taken above */
+    self->handles[i].handle = handle;
+    self->handles_used++;
+}
+
+/* One flag's decision for is_enabled and evaluate: by the cached handle of
+ * the name object when there is one, else by name (then caching it). */
+static int decide_flag(FlagStoreObject *self, const char *function, PyObject *const *args,
+                       Py_ssize_t nargs, PyObject *kwnames, kw_cache *cache,
+                       ff_decision *decision, bool *default_value) {
     PyObject *slots[ARG_COUNT] = {NULL};
-    if (parse_args(function, args, nargs, kwnames, FLAG_PARAMS, ARG_COUNT, slots) < 0) {
+    if (parse_args(function, args, nargs, kwnames, FLAG_PARAMS, ARG_COUNT, slots, cache) < 0) {
         return -1;
     }
     if (self->closed) {
         raise_closed();
         return -1;
     }
-    if (read_name(slots[ARG_NAME], &call->name, &call->name_len) < 0 ||
-        read_default(slots[ARG_DEFAULT], &call->default_value) < 0) {
+    PyObject *name = slots[ARG_NAME];
+    int64_t handle = cached_handle(self, name);
+    const char *utf8 = NULL;
+    size_t len = 0;
+    /* A cached name is a str: it cannot fail read_name. */
+    if ((handle < 0 && read_name(name, &utf8, &len) < 0) ||
+        read_default(slots[ARG_DEFAULT], default_value) < 0) {
         return -1;
     }
-    return read_context(slots, &call->buf);
-}
-
-static PyObject *store_is_enabled(FlagStoreObject *self, PyObject *const *args,
-                                  Py_ssize_t nargs, PyObject *kwnames) {
-    flag_call call = {0};
-    if (read_flag_call(self, "is_enabled", args, nargs, kwnames, &call) < 0) {
-        return NULL;
+    context_buf buf;
+    context_init(&buf);
+    /* In place: the native call follows with no Python code in between. */
+    if (read_context(slots, &buf, false) < 0) {
+        return -1;
     }
-    bool enabled = false;
-    ff_status status = ff_store_is_enabled(self->store, call.name, call.name_len, &call.buf.ctx,
-                                           call.default_value, &enabled);
-    context_release(&call.buf);
-    if (status != FF_OK) {
-        return raise_status(status);
-    }
-    return PyBool_FromLong(enabled);
-}
-
-static PyObject *store_evaluate(FlagStoreObject *self, PyObject *const *args, Py_ssize_t nargs,
-                                PyObject *kwnames) {
-    flag_call call = {0};
-    if (read_flag_call(self, "evaluate", args, nargs, kwnames, &call) < 0) {
-        return NULL;
-    }
-    ff_decision decision = {0};
     ff_status status =
-        ff_store_evaluate(self->store, call.name, call.name_len, &call.buf.ctx, &decision);
-    context_release(&call.buf);
-    if (status != FF_OK) {
-        return raise_status(status);
-    }
-    /* The spec's step 1: an unknown flag answers with the caller's default. */
-    bool enabled =
-        decision.reason == FF_REASON_UNKNOWN_FLAG ? call.default_value : decision.enabled;
-    return make_decision(enabled, decision.reason, decision.has_bucket, decision.bucket);
-}
-
-/* Rebuilds the name -> bit dict from the store's current names. The dict and
- * its generation are published together, with no Python code in between. */
-static int refresh_names(FlagStoreObject *self) {
-    char *text = NULL;
-    uint64_t generation = 0;
-    ff_status status = ff_store_flag_names(self->store, &text, &generation);
+        handle >= 0 ? ff_store_evaluate_handle(self->store, (uint32_t)handle, &buf.ctx, decision)
+                    : ff_store_evaluate(self->store, utf8, len, &buf.ctx, decision);
+    context_release(&buf);
     if (status != FF_OK) {
         raise_status(status);
         return -1;
     }
+    if (handle < 0 && decision->reason != FF_REASON_UNKNOWN_FLAG) {
+        cache_handle(self, name, utf8, len);
+    }
+    return 0;
+}
+
+static PyObject *store_is_enabled(FlagStoreObject *self, PyObject *const *args,
+                                  Py_ssize_t nargs, PyObject *kwnames) {
+    static kw_cache cache;
+    ff_decision decision;
+    bool default_value = false;
+    if (decide_flag(self, "is_enabled", args, nargs, kwnames, &cache, &decision,
+                    &default_value) < 0) {
+        return NULL;
+    }
+    /* The spec's step 1: an unknown flag answers with the caller's default. */
+    return bool_ref(decision.reason == FF_REASON_UNKNOWN_FLAG ? default_value
+                                                              : decision.enabled);
+}
+
+static PyObject *store_evaluate(FlagStoreObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames) {
+    static kw_cache cache;
+    ff_decision decision;
+    bool default_value = false;
+    if (decide_flag(self, "evaluate", args, nargs, kwnames, &cache, &decision,
+                    &default_value) < 0) {
+        return NULL;
+    }
+    /* The spec's step 1: an unknown flag answers with the caller's default. */
+    bool enabled =
+        decision.reason == FF_REASON_UNKNOWN_FLAG ? default_value : decision.enabled;
+    return make_decision(enabled, decision.reason, decision.has_bucket, decision.bucket);
+}
+
+/* The names of the version `native` began on, a new reference. Allocates,
+ * so it may run Python code (a collection, finalizers, gc.callbacks): call
+ * it only once the message is evaluated. */
+static NamesObject *names_of(ff_message *native) {
+    char *text = NULL;
+    uint64_t generation = 0;
+    ff_status status = ff_message_flag_names(native, &text, &generation);
+    if (status != FF_OK) {
+        raise_status(status);
+        return NULL;
+    }
     PyObject *names = PyDict_New();
     if (names == NULL) {
         ff_string_free(text);
-        return -1;
+        return NULL;
     }
     const char *cursor = text != NULL ? text : "";
     Py_ssize_t index = 0;
@@ -247,7 +342,7 @@ static int refresh_names(FlagStoreObject *self) {
             Py_XDECREF(name);
             Py_DECREF(names);
             ff_string_free(text);
-            return -1;
+            return NULL;
         }
         /* Interned keys make lookups by literal names an identity hit. */
         PyUnicode_InternInPlace(&name);
@@ -257,7 +352,7 @@ static int refresh_names(FlagStoreObject *self) {
         if (failed < 0) {
             Py_DECREF(names);
             ff_string_free(text);
-            return -1;
+            return NULL;
         }
         index++;
         if (end == NULL) {
@@ -266,84 +361,87 @@ static int refresh_names(FlagStoreObject *self) {
         cursor = end + 1;
     }
     ff_string_free(text);
-    PyObject *old_names = self->names;
-    self->names = names;
-    Py_XDECREF(old_names); /* after the swap: its dealloc may run Python code */
-    self->names_generation = generation;
-    return 0;
+    return names_new(names, index, generation);
 }
 
+/* Every flag evaluated once, natively, on one version of the file, and the
+ * name -> bit dict of that same version. Nothing is evaluated twice: the
+ * dict comes from the message's own version (ff_message_flag_names), so a
+ * reload meanwhile (from another thread, or from Python code that the dict's
+ * allocation runs) needs no second evaluation, each flag's decision is
+ * counted once per message, and the context is read once, into a copy the
+ * message keeps. */
 static PyObject *store_for_message(FlagStoreObject *self, PyObject *const *args,
                                    Py_ssize_t nargs, PyObject *kwnames) {
+    static kw_cache for_message_kw;
     PyObject *slots[ARG_COUNT] = {NULL};
-    if (parse_args("for_message", args, nargs, kwnames, MESSAGE_PARAMS, 4, slots) < 0) {
+    if (parse_args("for_message", args, nargs, kwnames, MESSAGE_PARAMS, 4, slots, &for_message_kw) < 0) {
         return NULL;
     }
     if (self->closed) {
         return raise_closed();
     }
-    context_buf buf = {0};
-    if (read_context(slots, &buf) < 0) {
+    context_buf buf;
+    context_init(&buf);
+    if (read_context(slots, &buf, true) < 0) {
         return NULL;
     }
     uint64_t inline_bits[INLINE_WORDS];
     uint64_t *bits = inline_bits;
-    size_t words = INLINE_WORDS;
     uint64_t *heap_bits = NULL;
     size_t flag_count = 0;
     uint64_t generation = 0;
-    PyObject *names = NULL;
+    NamesObject *names = NULL;
     PyObject *result = NULL;
     ff_message *native = store_take_message(self);
     if (native == NULL) {
         goto done;
     }
-
-    for (int attempt = 0;; attempt++) {
-        if (attempt == MAX_SNAPSHOT_RETRIES) {
+    /* The native message takes the version served now and evaluates every
+     * flag on it (exposing none: checks expose them, in Python). */
+    ff_status status = ff_message_begin(native, self->store, &generation);
+    if (status == FF_OK) {
+        status = ff_message_evaluate_all(native, &buf.ctx, bits, NULL, INLINE_WORDS, &flag_count);
+    }
+    if (status == FF_BUFFER_TOO_SMALL) {
+        /* Refused before evaluating anything: again, on the same version. */
+        size_t needed = (flag_count + 63) / 64;
+        heap_bits = PyMem_New(uint64_t, needed);
+        if (heap_bits == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        bits = heap_bits;
+        status = ff_message_evaluate_all(native, &buf.ctx, bits, NULL, needed, &flag_count);
+    }
+    if (status != FF_OK) {
+        raise_status(status);
+        goto done;
+    }
+    /* No native call reads buf's pointers from here on. */
+    if (self->names != NULL && self->names->generation == generation) {
+        names = (NamesObject *)Py_NewRef(self->names);
+    } else {
+        names = names_of(native);
+        if (names == NULL) {
+            goto done;
+        }
+        if (names->generation != generation) {
+            Py_CLEAR(names);
             PyErr_SetString(PyExc_RuntimeError,
-                            "feature_flags: the flag file changed during every attempt to "
-                            "evaluate it");
+                            "feature_flags: a message's names are not of its version");
             goto done;
         }
-        /* The native message takes the version served now and evaluates
-         * every flag on it (exposing none: checks expose them, in Python). */
-        ff_status status = ff_message_begin(native, self->store, &generation);
-        if (status == FF_OK) {
-            status = ff_message_evaluate_all(native, &buf.ctx, bits, NULL, words, &flag_count);
+        /* Publish for later messages unless a newer version is cached
+         * (names_of may have run Python code that refreshed it). */
+        if (self->names == NULL || self->names->generation < generation) {
+            NamesObject *old_names = self->names;
+            self->names = (NamesObject *)Py_NewRef(names);
+            Py_XDECREF(old_names); /* after the swap */
         }
-        if (status == FF_BUFFER_TOO_SMALL) {
-            size_t needed = (flag_count + 63) / 64;
-            uint64_t *grown = PyMem_Realloc(heap_bits, needed * sizeof(uint64_t));
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            heap_bits = grown;
-            bits = heap_bits;
-            words = needed;
-            continue;
-        }
-        if (status != FF_OK) {
-            raise_status(status);
-            goto done;
-        }
-        if (self->names == NULL || self->names_generation != generation) {
-            /* May run Python code (allocation can collect garbage), so other
-             * threads may refresh too: only the pair checked below counts. */
-            if (refresh_names(self) < 0) {
-                goto done;
-            }
-        }
-        if (self->names != NULL && self->names_generation == generation) {
-            /* Owned: another thread's refresh may replace self->names. */
-            names = Py_NewRef(self->names);
-            break;
-        }
-        /* The file was reloaded between the two calls: evaluate again. */
     }
 
-    result = message_new((PyObject *)self, native, slots, names, generation, flag_count, bits);
+    result = message_new((PyObject *)self, native, &buf, names, generation, flag_count, bits);
     native = NULL; /* the message owns it now, or gave it back */
     Py_DECREF(names);
 
@@ -361,7 +459,7 @@ static PyObject *store_complaint(FlagStoreObject *self, PyObject *const *args, P
                                  PyObject *kwnames) {
     static const int params[] = {ARG_NAME, ARG_USER_ID};
     PyObject *slots[ARG_COUNT] = {NULL};
-    if (parse_args("complaint", args, nargs, kwnames, params, 2, slots) < 0) {
+    if (parse_args("complaint", args, nargs, kwnames, params, 2, slots, NULL) < 0) {
         return NULL;
     }
     if (self->closed) {
@@ -374,8 +472,9 @@ static PyObject *store_complaint(FlagStoreObject *self, PyObject *const *args, P
     }
     /* user_id is checked like any id (int in i64, or None) but not counted:
      * a label per user would make the series unbounded. */
-    context_buf buf = {0};
-    if (read_context(slots, &buf) < 0) {
+    context_buf buf;
+    context_init(&buf);
+    if (read_context(slots, &buf, false) < 0) {
         return NULL;
     }
     context_release(&buf);

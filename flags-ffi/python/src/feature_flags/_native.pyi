@@ -31,9 +31,16 @@ class Decision(tuple[bool, Reason, int | None]):
 
 @final
 class Track:
-    """`with msg.track():` times the block and records the message's outcome."""
+    """`with msg.track():` (or `async with`) times the block and records the message's outcome."""
     def __enter__(self) -> Track: ...
     def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]: ...
+    async def __aenter__(self) -> Track: ...
+    async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
