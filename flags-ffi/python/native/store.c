@@ -470,19 +470,28 @@ static PyObject *store_complaint(FlagStoreObject *self, PyObject *const *args, P
     if (read_name(slots[ARG_NAME], &name, &name_len) < 0) {
         return NULL;
     }
-    /* user_id is checked like any id (int in i64, or None) but not counted:
-     * a label per user would make the series unbounded. */
+    /* user_id is checked like any id (int in i64, or None). It is never a
+     * label (the series would be unbounded); with it, one user's complaints
+     * about a flag count at most once an hour in this process. */
     context_buf buf;
     context_init(&buf);
     if (read_context(slots, &buf, false) < 0) {
         return NULL;
     }
+    bool has_user = (buf.ctx.present & FF_HAS_USER_ID) != 0;
+    int64_t user_id = buf.ctx.user_id;
     context_release(&buf);
-    ff_status status = ff_store_complaint(self->store, name, name_len);
+    bool counted = true;
+    ff_status status = has_user
+                           ? ff_store_complaint_by(self->store, name, name_len, user_id, &counted)
+                           : ff_store_complaint(self->store, name, name_len);
     if (status != FF_OK) {
         return raise_status(status);
     }
-    Py_RETURN_NONE;
+    if (counted) {
+        Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
 }
 
 static PyObject *store_reload(FlagStoreObject *self, PyObject *Py_UNUSED(ignored)) {
@@ -643,9 +652,11 @@ static PyMethodDef store_methods[] = {
      "for_message(user_id=None, chat_id=None, chat_type=None, groups=()) -> Message\n\n"
      "Every flag for one message, in one native call, from one version of the file."},
     {"complaint", (PyCFunction)(void (*)(void))store_complaint, METH_FASTCALL | METH_KEYWORDS,
-     "complaint(name, user_id=None) -> None\n\nCounts one complaint about flag `name` (a "
+     "complaint(name, user_id=None) -> bool\n\nCounts one complaint about flag `name` (a "
      "/feedback command, a support ticket) in feature_flags_complaints_total. ValueError for "
-     "a flag the file does not define (nothing is counted). user_id is checked, not counted."},
+     "a flag the file does not define (nothing is counted). With user_id, one user's complaints "
+     "about a flag count at most once an hour in this process; returns whether this one "
+     "counted."},
     {"reload", (PyCFunction)store_reload, METH_NOARGS,
      "reload() -> None\n\nRe-read the file now. Raises FlagFileError on a bad file, "
      "which keeps the flags loaded before."},

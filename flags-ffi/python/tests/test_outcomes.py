@@ -256,6 +256,19 @@ def test_complaints(store) -> None:
     assert s[("feature_flags_complaints_total", frozenset({("flag", "on")}))] == 1
 
 
+def test_one_users_complaints_count_once_an_hour(store) -> None:
+    # One angry user typing /feedback ten times is one complaint, not ten.
+    assert [store.complaint("on", user_id=7) for _ in range(10)] == [True] + [False] * 9
+    assert store.complaint("on", user_id=8) is True
+    assert store.complaint("control", user_id=7) is True
+    # Without a user each complaint counts.
+    assert store.complaint("on") is True
+    assert store.complaint("on") is True
+    s = samples(store)
+    assert s[("feature_flags_complaints_total", frozenset({("flag", "on")}))] == 4
+    assert s[("feature_flags_complaints_total", frozenset({("flag", "control")}))] == 1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
