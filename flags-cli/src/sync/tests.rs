@@ -34,17 +34,21 @@ fn edit(url: &DatabaseUrl, body: &str) {
     .unwrap();
 }
 
-/// What psql would do: a document written by hand, bypassing validation.
-fn write_by_hand(cluster: &Cluster, url: &DatabaseUrl, body_sql: &str) {
-    let dbname = url
-        .masked()
+/// The database name in `url`.
+fn database_name(url: &DatabaseUrl) -> String {
+    url.masked()
         .rsplit('/')
         .next()
         .unwrap()
         .split('?')
         .next()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// What psql would do: a document written by hand, bypassing validation.
+fn write_by_hand(cluster: &Cluster, url: &DatabaseUrl, body_sql: &str) {
+    let dbname = database_name(url);
     cluster
         .admin(&dbname)
         .batch_execute(&format!(
@@ -318,15 +322,7 @@ fn an_outage_keeps_the_file_and_the_sync_catches_up() {
 fn a_lost_notification_is_caught_up_by_the_poll() {
     let cluster = Cluster::shared();
     let url = database(cluster, &doc(10));
-    let dbname = url
-        .masked()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let dbname = database_name(&url);
     let (_dir, file) = flag_file();
     let poll = Duration::from_secs(1);
     let sync = Running::start(&url, &file, poll, None);

@@ -24,8 +24,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import socketserver
 import subprocess
 import sys
@@ -38,10 +36,10 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
+sys.path.insert(0, str(HERE.parent))
+from e2e_support import BIN, PROMETHEUS, ROOT, free_port, stop, wait_for  # noqa: E402, F401
+
 BOT = HERE.parent / "guard_e2e" / "bot.py"
-BIN = os.environ.get("FEATURE_FLAGS_BIN", str(ROOT / "target" / "debug" / "feature_flags"))
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager") or "/usr/bin/prometheus-alertmanager"
 RULES = ROOT / "examples" / "prometheus"
 AM_EXAMPLE = ROOT / "examples" / "alertmanager"
@@ -49,33 +47,6 @@ AM_EXAMPLE = ROOT / "examples" / "alertmanager"
 GUARD_JOB = "feature-flags-guard"
 MAX_BODY = 1 << 20  # a notification larger than this is a failure, not a memory cost
 ROLLOUT_ALERTS = ("FeatureFlagRolloutErrorRate", "FeatureFlagRolloutSlow", "FeatureFlagComplaints")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what: str, predicate, timeout: float, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(step)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def get(url: str, timeout: float = 5) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
+import sys
 import signal
 import socket
 import subprocess
@@ -25,25 +25,13 @@ import pytest
 from servers import FakeBot, FakePrometheus, healthy_prometheus
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
-BIN = os.environ.get("FEATURE_FLAGS_BIN", str(ROOT / "target" / "debug" / "feature_flags"))
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+sys.path.insert(0, str(HERE.parent))
+from e2e_support import BIN, PROMETHEUS, wait_for  # noqa: E402
 
 # Per scrape: 40 `on` and 40 `off` outcomes, 1 % errors, all fast.
 HEALTHY = {"on_ok": 40, "on_err": 0.4, "off_ok": 40, "off_err": 0.4}
 # `on` fails: 30 % errors.
 FAILING = {"on_ok": 28, "on_err": 12, "off_ok": 40, "off_err": 0.4}
-
-
-def wait_for(what: str, predicate, timeout: float, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(step)
 
 
 class Guard:
