@@ -4,19 +4,25 @@
 //! validate documents with flags-core before they write them.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Transaction};
 
+use crate::client::{Client, ConnectFailure, Transaction};
+
+mod client;
+mod config;
+mod pgpass;
 mod tls;
 mod url;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use url::{DEFAULT_CONNECT_TIMEOUT, DatabaseUrl, SslMode, pgpass_lookup};
+pub use config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_QUERY_TIMEOUT, DatabaseUrl, SslMode};
+pub use pgpass::pgpass_lookup;
 
 /// The largest document read or written (a flag file is a few KiB).
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
@@ -169,10 +175,19 @@ impl fmt::Debug for Database {
 
 impl Database {
     /// Tries each host in turn (with its own password from ~/.pgpass), each
-    /// within the connect timeout; with target_session_attrs=read-write a
-    /// read-only server is skipped.
+    /// within the connect timeout (TCP, TLS and authentication together);
+    /// with target_session_attrs=read-write a read-only server is skipped.
+    /// Every later round trip is bounded by the query deadline; a missed
+    /// deadline drops the connection ([`Database::is_closed`]).
     pub fn connect(url: &DatabaseUrl) -> Result<Database, Error> {
         Self::connect_with_env(url, &|k| std::env::var(k).ok())
+    }
+
+    /// As [`Database::connect`], and both connecting and every later round
+    /// trip give up within 50 ms once `stop` is set (a stopping sync does not
+    /// wait out a silent server); the connection is then dropped.
+    pub fn connect_with_stop(url: &DatabaseUrl, stop: Arc<AtomicBool>) -> Result<Database, Error> {
+        Self::connect_inner(url, &|k| std::env::var(k).ok(), Some(stop))
     }
 
     /// As [`Database::connect`], reading PGPASSWORD, PGPASSFILE and HOME
@@ -181,12 +196,27 @@ impl Database {
         url: &DatabaseUrl,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Database, Error> {
-        let tls = tls::connector(url)?;
+        Self::connect_inner(url, env, None)
+    }
+
+    fn connect_inner(
+        url: &DatabaseUrl,
+        env: &dyn Fn(&str) -> Option<String>,
+        stop: Option<Arc<AtomicBool>>,
+    ) -> Result<Database, Error> {
+        let tls = tls::connector(url, env)?;
         let mut failures = Vec::new();
         for i in 0..url.hosts.len() {
             let password = url.password_for(i, env);
-            let config = url.config(i, password.as_deref())?;
-            match config.connect(tls.clone()) {
+            let config = url.config(i, password.as_deref());
+            let attempt = Client::connect(
+                &config,
+                tls.clone(),
+                url.connect_timeout,
+                url.query_timeout,
+                stop.clone(),
+            );
+            let why = match attempt {
                 Ok(client) => {
                     return Ok(Database {
                         client,
@@ -194,12 +224,19 @@ impl Database {
                         host: url.host_label(i),
                     });
                 }
-                Err(e) => failures.push(format!(
-                    "{}: {}",
-                    url.host_label(i),
+                Err(ConnectFailure::Refused(e)) => {
                     scrub(&describe(&e), password.as_deref().or(url.known_password()))
-                )),
-            }
+                }
+                Err(ConnectFailure::TimedOut) => format!(
+                    "no connection within connect_timeout ({} s)",
+                    url.connect_timeout.as_secs()
+                ),
+                Err(ConnectFailure::Stopped) => {
+                    return Err(Error::Connect("interrupted: stopping".into()));
+                }
+                Err(ConnectFailure::Runtime(e)) => format!("cannot start the client: {e}"),
+            };
+            failures.push(format!("{}: {why}", url.host_label(i)));
         }
         Err(Error::Connect(failures.join("; ")))
     }
@@ -414,30 +451,13 @@ impl Database {
             .map_err(|e| self.fail(e))
     }
 
-    /// Waits up to `timeout` for a notification; Ok(true) if one came.
+    /// Waits up to `timeout` for a notification; Ok(true) if one came
+    /// (several edits in a row wake the caller once). A server gone silent
+    /// is not seen here: the caller's next query meets its deadline.
     pub fn wait_for_notification(&mut self, timeout: Duration) -> Result<bool, Error> {
-        let mut notifications = self.client.notifications();
-        let first = notifications.timeout_iter(timeout).next();
-        let mut got = match first {
-            Ok(Some(_)) => true,
-            Err(e) => {
-                drop(notifications);
-                return Err(self.fail(e));
-            }
-            Ok(None) => false,
-        };
-        // Several edits in a row wake the caller once.
-        while let Ok(Some(_)) = notifications.iter().next() {
-            got = true;
-        }
-        drop(notifications);
-        if !got && self.client.is_closed() {
-            return Err(Error::Connect(format!(
-                "{}: the connection closed",
-                self.host
-            )));
-        }
-        Ok(got)
+        self.client
+            .wait_for_notification(timeout)
+            .map_err(|_| Error::Connect(format!("{}: the connection closed", self.host)))
     }
 
     /// Runs SQL as given (tests and tools); errors are scrubbed as usual.
@@ -473,6 +493,11 @@ fn fail_detached(host: &str, password: Option<&str>, closed: bool, e: postgres::
         if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
             return Error::ReadOnly;
         }
+    }
+    if client::is_deadline(&e) {
+        return Error::Connect(format!(
+            "{host}: no answer within the query deadline (query_timeout): the connection was dropped"
+        ));
     }
     let text = scrub(&describe(&e), password);
     if e.is_closed() || closed {

@@ -1,8 +1,12 @@
-//! TLS for `sslmode`, by rustls with the ring provider. libpq's meaning of
-//! each mode: prefer/require encrypt without checking the certificate
-//! (require with an `sslrootcert` checks the chain, as libpq does),
-//! verify-ca checks the chain, verify-full the chain and the host name.
+//! TLS for `sslmode`, by rustls with the ring provider, as libpq decides
+//! it: verify-ca checks the chain, verify-full the chain and the host name;
+//! prefer and require encrypt and check the chain only when a root
+//! certificate file is there (`sslrootcert`, else `~/.postgresql/root.crt`).
+//! verify-ca and verify-full without that file are an error naming it;
+//! `sslrootcert=system` is the operating system's store (and verify-full,
+//! which the settings enforce).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
@@ -16,36 +20,40 @@ use rustls::{
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::Error;
-use crate::url::{DatabaseUrl, SslMode};
+use crate::config::{DatabaseUrl, SslMode};
 
-pub(crate) fn connector(url: &DatabaseUrl) -> Result<MakeRustlsConnect, Error> {
+/// libpq's default root certificate file, under the home directory.
+const ROOT_CERT_FILE: &str = ".postgresql/root.crt";
+
+const NO_ROOT_HELP: &str = "either provide the file, use the system's trusted roots with \
+     sslrootcert=system, or change sslmode to disable server certificate verification";
+
+pub(crate) fn connector(
+    url: &DatabaseUrl,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<MakeRustlsConnect, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Connect(format!("TLS: {e}")))?;
     let algorithms = provider.signature_verification_algorithms;
-    let verify_chain = match url.sslmode {
-        SslMode::VerifyCa | SslMode::VerifyFull => true,
-        SslMode::Require => url.sslrootcert.is_some(),
-        _ => false,
+    let roots = match url.sslmode {
+        SslMode::Disable => None,
+        mode => root_store(url.sslrootcert.as_deref(), mode, env)?,
     };
-    let verifier: Arc<dyn ServerCertVerifier> = if verify_chain {
-        let roots = Arc::new(root_store(url)?);
-        let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
-            .build()
-            .map_err(|e| Error::Connect(format!("TLS: {e}")))?;
-        Arc::new(Verifier {
-            webpki: Some(webpki),
-            check_name: url.sslmode == SslMode::VerifyFull,
-            algorithms,
-        })
-    } else {
-        Arc::new(Verifier {
-            webpki: None,
-            check_name: false,
-            algorithms,
-        })
+    let webpki = match roots {
+        Some(roots) => Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .build()
+                .map_err(|e| Error::Connect(format!("TLS: {e}")))?,
+        ),
+        None => None,
     };
+    let verifier = Arc::new(Verifier {
+        webpki,
+        check_name: url.sslmode == SslMode::VerifyFull,
+        algorithms,
+    });
     let config = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier)
@@ -53,35 +61,70 @@ pub(crate) fn connector(url: &DatabaseUrl) -> Result<MakeRustlsConnect, Error> {
     Ok(MakeRustlsConnect::new(config))
 }
 
-/// `sslrootcert` (a PEM file, or `system` for the Mozilla roots), else
-/// `~/.postgresql/root.crt` when it exists, else the Mozilla roots.
-fn root_store(url: &DatabaseUrl) -> Result<RootCertStore, Error> {
-    let file = match url.sslrootcert.as_deref() {
-        Some("system") => None,
-        Some(path) => Some(std::path::PathBuf::from(path)),
-        None => std::env::var_os("HOME")
-            .map(|h| std::path::PathBuf::from(h).join(".postgresql/root.crt"))
-            .filter(|p| p.is_file()),
+/// The roots to check the server's chain against, or None for no check.
+fn root_store(
+    sslrootcert: Option<&str>,
+    mode: SslMode,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<RootCertStore>, Error> {
+    let verify = matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull);
+    let file = match sslrootcert {
+        Some("system") => return system_store().map(Some),
+        // Stricter than libpq, which skips the check when a named file is
+        // missing under prefer or require: a named file means a check.
+        Some(path) => PathBuf::from(path),
+        None => match env("HOME").filter(|h| !h.is_empty()) {
+            Some(home) => PathBuf::from(home).join(ROOT_CERT_FILE),
+            None if verify => {
+                return Err(Error::Connect(format!(
+                    "could not get the home directory to locate the root certificate file \
+                     ~/{ROOT_CERT_FILE}: {NO_ROOT_HELP}"
+                )));
+            }
+            None => return Ok(None),
+        },
     };
-    let Some(file) = file else {
-        return Ok(RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        });
+    if !file.exists() {
+        if verify || sslrootcert.is_some() {
+            return Err(Error::Connect(format!(
+                "root certificate file \"{}\" does not exist: {NO_ROOT_HELP}",
+                file.display()
+            )));
+        }
+        return Ok(None);
+    }
+    file_store(&file).map(Some)
+}
+
+fn file_store(file: &Path) -> Result<RootCertStore, Error> {
+    let fail = |e: &dyn std::fmt::Display| {
+        Error::Connect(format!("root certificate file \"{}\": {e}", file.display()))
     };
     let mut store = RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(&file)
-        .map_err(|e| Error::Connect(format!("sslrootcert {}: {e}", file.display())))?;
-    for cert in certs {
-        let cert =
-            cert.map_err(|e| Error::Connect(format!("sslrootcert {}: {e}", file.display())))?;
-        store
-            .add(cert)
-            .map_err(|e| Error::Connect(format!("sslrootcert {}: {e}", file.display())))?;
+    for cert in CertificateDer::pem_file_iter(file).map_err(|e| fail(&e))? {
+        let cert = cert.map_err(|e| fail(&e))?;
+        store.add(cert).map_err(|e| fail(&e))?;
     }
     if store.is_empty() {
+        return Err(fail(&"no certificate in it"));
+    }
+    Ok(store)
+}
+
+/// The operating system's trusted roots (`SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` override them, as in OpenSSL).
+fn system_store() -> Result<RootCertStore, Error> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut store = RootCertStore::empty();
+    store.add_parsable_certificates(found.certs);
+    if store.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
         return Err(Error::Connect(format!(
-            "sslrootcert {}: no certificate in it",
-            file.display()
+            "sslrootcert=system: no trusted root certificate in the operating system's store{why}"
         )));
     }
     Ok(store)
