@@ -169,6 +169,29 @@ pub struct Cli {
     )]
     pub prometheus: Option<String>,
 
+    /// With --prometheus: a file holding the HTTP basic auth password (the
+    /// user comes from the URL, http://USER@prometheus:9090); read before
+    /// each query, so a changed password is picked up.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "prometheus",
+        help_heading = "Rollout guard"
+    )]
+    pub prometheus_password_file: Option<PathBuf>,
+
+    /// With --prometheus: a file holding a bearer token, sent as
+    /// `Authorization: Bearer`; read before each query (a rotated token is
+    /// picked up).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "prometheus",
+        conflicts_with = "prometheus_password_file",
+        help_heading = "Rollout guard"
+    )]
+    pub prometheus_bearer_token_file: Option<PathBuf>,
+
     /// With --prometheus: label matchers for the bots' series, such as
     /// '{job="bot"}'.
     #[arg(

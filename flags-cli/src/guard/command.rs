@@ -10,7 +10,7 @@ use crate::Failure;
 use crate::args::Cli;
 
 use super::board::Board;
-use super::http::{Client, DEFAULT_MAX_REPLY};
+use super::http::{Auth, Client, DEFAULT_MAX_REPLY, Secret, SourceUrl};
 use super::memlimit::default_memory_limit;
 use super::prometheus::PrometheusSource;
 use super::run::{Guard, Source};
@@ -29,16 +29,59 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 
 /// A source URL must say how to reach it: a typo should stop the guard at
 /// once, not leave it holding every plan on a source that can never answer.
-fn check_url(option: &str, url: &str) -> Result<(), Failure> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
-        _ => Err(Failure::usage(format!(
-            "{option} {url:?} is not an http:// or https:// URL such as http://127.0.0.1:8080/metrics"
-        ))),
+/// Credentials in it go to the client (as a header) and are masked in the
+/// name every page, metric label and log line shows.
+fn source_url(option: &str, url: &str, client: &mut Client) -> Result<SourceUrl, Failure> {
+    let parsed = SourceUrl::parse(option, url).map_err(Failure::usage)?;
+    if let Some(user) = &parsed.user {
+        client.authorize(
+            &parsed.origin,
+            Auth::Basic {
+                user: user.clone(),
+                password: parsed.password.clone().map(Secret::Given),
+                option: "--prometheus",
+            },
+        );
     }
+    Ok(parsed)
+}
+
+/// The credentials of --prometheus-password-file and
+/// --prometheus-bearer-token-file, checked once at start (a missing file is
+/// a usage error, not an outage).
+fn file_credentials(cli: &Cli, url: &SourceUrl, client: &mut Client) -> Result<(), Failure> {
+    let auth = if let Some(file) = &cli.prometheus_password_file {
+        let Some(user) = &url.user else {
+            return Err(Failure::usage(
+                "--prometheus-password-file needs the user in the URL, such as http://guard@prometheus:9090",
+            ));
+        };
+        if url.password.is_some() {
+            return Err(Failure::usage(
+                "give the Prometheus password in the URL or with --prometheus-password-file, not both",
+            ));
+        }
+        Auth::Basic {
+            user: user.clone(),
+            password: Some(Secret::File(file.clone())),
+            option: "--prometheus-password-file",
+        }
+    } else if let Some(file) = &cli.prometheus_bearer_token_file {
+        if url.user.is_some() {
+            return Err(Failure::usage(
+                "--prometheus-bearer-token-file replaces the URL's user and password: give one of them",
+            ));
+        }
+        Auth::Bearer {
+            token: Secret::File(file.clone()),
+            option: "--prometheus-bearer-token-file",
+        }
+    } else {
+        return Ok(());
+    };
+    auth.header().map_err(Failure::usage)?;
+    client.authorize(&url.origin, auth);
+    Ok(())
 }
 
 pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
@@ -48,12 +91,6 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
             "--guard on --database acts for the whole fleet: give --prometheus URL (every server's bots), not --scrape (one server's)",
         ));
     }
-    for url in &cli.scrape {
-        check_url("--scrape", url)?;
-    }
-    if let Some(url) = &cli.prometheus {
-        check_url("--prometheus", url)?;
-    }
     let interval = match &cli.interval {
         Some(text) => parse_interval(text).map_err(Failure::usage)?,
         None => Duration::from_secs(15),
@@ -62,8 +99,21 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
         return Err(Failure::usage("--memory-limit must be above 0 bytes"));
     }
 
-    let client = Client::new(timeout(interval), DEFAULT_MAX_REPLY);
-    let (source, label) = match (&cli.prometheus, cli.scrape.is_empty()) {
+    let mut client = Client::new(timeout(interval), DEFAULT_MAX_REPLY);
+    let scrape = cli
+        .scrape
+        .iter()
+        .map(|url| source_url("--scrape", url, &mut client))
+        .collect::<Result<Vec<_>, _>>()?;
+    let prometheus = match &cli.prometheus {
+        Some(url) => {
+            let url = source_url("--prometheus", url, &mut client)?;
+            file_credentials(cli, &url, &mut client)?;
+            Some(url)
+        }
+        None => None,
+    };
+    let (source, label) = match (&prometheus, scrape.is_empty()) {
         (Some(_), false) => {
             return Err(Failure::usage(
                 "give --scrape URL... or --prometheus URL, not both",
@@ -85,7 +135,7 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
             }
             let source = PrometheusSource::new(
                 client,
-                url,
+                &url.url,
                 cli.selector.as_deref().unwrap_or(""),
                 cli.memory_limit,
                 interval,
@@ -99,8 +149,8 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
                 );
             }
             (
-                Source::Prometheus(source, url.clone()),
-                format!("--prometheus {url}"),
+                Source::Prometheus(source, url.shown.clone()),
+                format!("--prometheus {}", url.shown),
             )
         }
         (None, false) => {
@@ -121,14 +171,11 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
                     )
                 })?,
             };
-            let label = format!("--scrape {}", cli.scrape.join(" "));
+            let shown: Vec<&str> = scrape.iter().map(|u| u.shown.as_str()).collect();
+            let label = format!("--scrape {}", shown.join(" "));
+            let urls: Vec<String> = scrape.iter().map(|u| u.url.clone()).collect();
             (
-                Source::Scrape(ScrapeSource::new(
-                    client,
-                    &cli.scrape,
-                    memory_limit,
-                    interval,
-                )),
+                Source::Scrape(ScrapeSource::new(client, &urls, memory_limit, interval)),
                 label,
             )
         }
