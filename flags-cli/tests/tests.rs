@@ -16,4 +16,5 @@ mod mirrored;
 mod read_only;
 mod rollouts;
 mod safety;
+mod secrets;
 mod targeting;
