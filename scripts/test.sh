@@ -43,6 +43,9 @@ FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-
 step "rollout guard fault injection (metrics servers that misbehave on purpose; about 80 s)"
 FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_faults -q
 
+step "the guard's Prometheus credentials (real Prometheus with basic auth, a bearer-token gate; nothing secret shown; ~20 s)"
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_credentials -q
+
 step "alerts end to end (a bot, the guard, Prometheus with the rules, Alertmanager with the example config; ~30-60 s)"
 FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/alerts_e2e -q -rs
 
