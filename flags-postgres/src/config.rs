@@ -82,6 +82,8 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("passfile", None),
     ("sslmode", Some("PGSSLMODE")),
     ("sslrootcert", Some("PGSSLROOTCERT")),
+    ("sslcert", Some("PGSSLCERT")),
+    ("sslkey", Some("PGSSLKEY")),
     ("channel_binding", Some("PGCHANNELBINDING")),
     ("gssencmode", Some("PGGSSENCMODE")),
     ("connect_timeout", Some("PGCONNECT_TIMEOUT")),
@@ -102,8 +104,6 @@ const KEYS: &[(&str, Option<&str>)] = &[
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("hostaddr", "PGHOSTADDR"),
     ("service", "PGSERVICE"),
-    ("sslcert", "PGSSLCERT"),
-    ("sslkey", "PGSSLKEY"),
     ("sslpassword", ""),
     ("sslcrl", "PGSSLCRL"),
     ("sslcrldir", "PGSSLCRLDIR"),
@@ -131,6 +131,8 @@ pub struct DatabaseUrl {
     passfile: Option<String>,
     pub(crate) sslmode: SslMode,
     pub(crate) sslrootcert: Option<String>,
+    pub(crate) sslcert: Option<String>,
+    pub(crate) sslkey: Option<String>,
     channel_binding: postgres::config::ChannelBinding,
     pub(crate) connect_timeout: Duration,
     pub(crate) query_timeout: Duration,
@@ -211,6 +213,8 @@ impl DatabaseUrl {
             passfile: None,
             sslmode: SslMode::Prefer,
             sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
             channel_binding: postgres::config::ChannelBinding::Prefer,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             query_timeout: DEFAULT_QUERY_TIMEOUT,
@@ -253,6 +257,8 @@ impl DatabaseUrl {
                     })?)
                 }
                 "sslrootcert" => url.sslrootcert = Some(value).filter(|v| !v.is_empty()),
+                "sslcert" => url.sslcert = Some(value).filter(|v| !v.is_empty()),
+                "sslkey" => url.sslkey = Some(value).filter(|v| !v.is_empty()),
                 "channel_binding" => {
                     use postgres::config::ChannelBinding;
                     url.channel_binding = match value.as_str() {

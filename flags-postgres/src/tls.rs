@@ -4,7 +4,8 @@
 //! certificate file is there (`sslrootcert`, else `~/.postgresql/root.crt`).
 //! verify-ca and verify-full without that file are an error naming it;
 //! `sslrootcert=system` is the operating system's store (and verify-full,
-//! which the settings enforce).
+//! which the settings enforce). A client certificate is offered when its
+//! file exists (`sslcert`, else `~/.postgresql/postgresql.crt`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -54,11 +55,92 @@ pub(crate) fn connector(
         check_name: url.sslmode == SslMode::VerifyFull,
         algorithms,
     });
-    let config = builder
+    let builder = builder
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let config = match client_certificate(url, env)? {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| Error::Connect(format!("client certificate: {e}")))?,
+        None => builder.with_no_client_auth(),
+    };
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// libpq's default client certificate and key, under the home directory.
+const CLIENT_CERT_FILE: &str = ".postgresql/postgresql.crt";
+const CLIENT_KEY_FILE: &str = ".postgresql/postgresql.key";
+
+/// The client certificate chain and key to offer, if its file exists
+/// (`sslcert`, else `~/.postgresql/postgresql.crt`), as libpq does.
+fn client_certificate(
+    url: &DatabaseUrl,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Error> {
+    if url.sslmode == SslMode::Disable {
+        return Ok(None);
+    }
+    let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    let cert = match (&url.sslcert, &home) {
+        (Some(path), _) => PathBuf::from(path),
+        (None, Some(home)) => home.join(CLIENT_CERT_FILE),
+        (None, None) => return Ok(None),
+    };
+    if !cert.exists() {
+        if url.sslcert.is_some() {
+            return Err(Error::Connect(format!(
+                "certificate file \"{}\" does not exist",
+                cert.display()
+            )));
+        }
+        return Ok(None);
+    }
+    let key = match (&url.sslkey, &home) {
+        (Some(path), _) => PathBuf::from(path),
+        (None, Some(home)) => home.join(CLIENT_KEY_FILE),
+        (None, None) => cert.with_extension("key"),
+    };
+    let fail = |file: &Path, e: &dyn std::fmt::Display| {
+        Error::Connect(format!("certificate file \"{}\": {e}", file.display()))
+    };
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .map_err(|e| fail(&cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(&cert, &e))?;
+    if chain.is_empty() {
+        return Err(fail(&cert, &"no certificate in it"));
+    }
+    let meta = std::fs::metadata(&key).map_err(|_| {
+        Error::Connect(format!(
+            "certificate present, but not private key file \"{}\"",
+            key.display()
+        ))
+    })?;
+    check_key_permissions(&key, &meta)?;
+    let private = PrivateKeyDer::from_pem_file(&key)
+        .map_err(|e| Error::Connect(format!("private key file \"{}\": {e}", key.display())))?;
+    Ok(Some((chain, private)))
+}
+
+/// libpq's rule: a key readable by others is refused (0600 or less when
+/// owned by the user, 0640 or less when owned by root).
+fn check_key_permissions(key: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = meta.permissions().mode();
+    let loose = if meta.uid() == 0 {
+        mode & 0o037 != 0
+    } else {
+        mode & 0o077 != 0
+    };
+    if loose {
+        return Err(Error::Connect(format!(
+            "private key file \"{}\" has group or world access; file must have permissions \
+             u=rw (0600) or less if owned by the current user, or permissions u=rw,g=r (0640) \
+             or less if owned by root",
+            key.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The roots to check the server's chain against, or None for no check.

@@ -380,3 +380,128 @@ fn tls_follows_libpq_with_the_default_root_file() {
         Ok(())
     );
 }
+
+/// Client certificates, as libpq sends them: `sslcert`/`sslkey`, else the
+/// default files under `~/.postgresql`, against a server that requires a
+/// certificate (`cert` authentication) for role `certuser`.
+#[test]
+fn a_client_certificate_is_sent_as_libpq_sends_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let cluster = Cluster::start();
+    let ca = cluster.enable_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ca_dir = ca.parent().unwrap();
+    // Extensions make it an X.509 v3 certificate (rustls takes no v1).
+    std::fs::write(
+        dir.path().join("client.ext"),
+        "extendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let ca_key = ca_dir.join("ca.key").display().to_string();
+    let ca_crt = ca.display().to_string();
+    openssl(&[
+        "req",
+        "-new",
+        "-subj",
+        "/CN=certuser",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        &ca_crt,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "client.crt",
+    ]);
+    let (cert, key) = (dir.path().join("client.crt"), dir.path().join("client.key"));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The server asks for certificates signed by the CA, and certuser must
+    // present one.
+    let data = cluster.data();
+    let mut conf = std::fs::OpenOptions::new()
+        .append(true)
+        .open(data.join("postgresql.conf"))
+        .unwrap();
+    writeln!(conf, "ssl_ca_file = '{ca_crt}'").unwrap();
+    let hba = data.join("pg_hba.conf");
+    let rest = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(
+        &hba,
+        format!("hostssl all certuser 127.0.0.1/32 cert\n{rest}"),
+    )
+    .unwrap();
+    cluster.sql("CREATE ROLE certuser LOGIN");
+    cluster.sql("SELECT pg_reload_conf()");
+    let home_with_cert = tempfile::tempdir().unwrap();
+    let pg = home_with_cert.path().join(".postgresql");
+    std::fs::create_dir(&pg).unwrap();
+    std::fs::copy(&cert, pg.join("postgresql.crt")).unwrap();
+    std::fs::copy(&key, pg.join("postgresql.key")).unwrap();
+    std::fs::set_permissions(
+        pg.join("postgresql.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let empty_home = tempfile::tempdir().unwrap();
+    let try_with = |home: &Path, settings: &str| {
+        let home = home.display().to_string();
+        let env = move |k: &str| (k == "HOME").then(|| home.clone());
+        let url = DatabaseUrl::parse_with_env(
+            &format!(
+                "host=localhost port={} user=certuser dbname=postgres sslmode=verify-full \
+                 sslrootcert={ca_crt} connect_timeout=5 {settings}",
+                cluster.port
+            ),
+            &env,
+        )
+        .unwrap();
+        Database::connect_with_env(&url, &env)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let named = format!("sslcert={} sslkey={}", cert.display(), key.display());
+    assert_eq!(try_with(empty_home.path(), &named), Ok(()));
+    assert_eq!(try_with(home_with_cert.path(), ""), Ok(()));
+    let err = try_with(empty_home.path(), "").unwrap_err();
+    assert!(err.contains("certificate"), "{err}");
+    let err = try_with(empty_home.path(), "sslcert=/nonexistent/c.crt").unwrap_err();
+    assert!(
+        err.contains("\"/nonexistent/c.crt\" does not exist"),
+        "{err}"
+    );
+    let err = try_with(empty_home.path(), &format!("sslcert={}", cert.display())).unwrap_err();
+    assert!(err.contains("not private key file"), "{err}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = try_with(empty_home.path(), &named).unwrap_err();
+    assert!(err.contains("has group or world access"), "{err}");
+}

@@ -68,7 +68,7 @@ fn bad_settings_are_refused_without_the_password() {
             "host=h password=hunter2 hostaddr=1.2.3.4",
             "hostaddr (the setting at character 25)",
         ),
-        ("host=h password=hunter2 sslcert=/x", "sslcert"),
+        ("host=h password=hunter2 sslpassword=x", "sslpassword"),
         ("user=u password='hunter2", "closing quote"),
         ("mysql://u:hunter2@h/d", "neither a URL"),
         ("password=hunter2 connect_timeout=soon", "connect_timeout"),
