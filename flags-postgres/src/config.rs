@@ -510,7 +510,9 @@ impl DatabaseUrl {
             .port(self.port(i))
             .user(&self.user)
             .dbname(&self.dbname)
+            // libpq never asks for TLS over a Unix socket, whatever sslmode.
             .ssl_mode(match self.sslmode {
+                _ if self.hosts[i].starts_with('/') => Tls::Disable,
                 SslMode::Disable => Tls::Disable,
                 SslMode::Allow | SslMode::Prefer => Tls::Prefer,
                 _ => Tls::Require,

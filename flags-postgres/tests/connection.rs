@@ -119,7 +119,7 @@ fn a_silent_first_host_is_skipped_within_connect_timeout() {
         let took = started.elapsed();
         assert_eq!(db.host(), format!("127.0.0.1:{}", cluster.port));
         assert!(
-            took >= Duration::from_millis(1900) && took < Duration::from_millis(3500),
+            took >= Duration::from_millis(1900) && took < Duration::from_millis(5000),
             "{sslmode}: {took:?}"
         );
         db.batch_execute("SELECT 1").unwrap();
@@ -164,7 +164,7 @@ fn a_connection_that_goes_silent_fails_within_the_query_deadline() {
     let err = db.batch_execute("SELECT 1").unwrap_err();
     let took = started.elapsed();
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_millis(1800),
+        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
         "{took:?}"
     );
     assert!(matches!(err, Error::Connect(_)), "{err}");
@@ -205,7 +205,7 @@ fn a_transaction_on_a_silent_connection_fails_within_the_deadline() {
         })
         .unwrap_err();
     assert!(matches!(err, Error::Connect(_)), "{err}");
-    assert!(started.elapsed() < Duration::from_millis(2500));
+    assert!(started.elapsed() < Duration::from_millis(3500));
     assert!(db.is_closed());
 }
 
@@ -369,6 +369,17 @@ fn tls_follows_libpq_with_the_default_root_file() {
             assert!(!e.contains(PASSWORD), "{e}");
         }
     }
+    // No TLS over a Unix socket, whatever the mode (as libpq).
+    let socket = DatabaseUrl::parse_with_env(
+        &format!(
+            "host={} port={} user=postgres dbname=postgres sslmode=require",
+            cluster.socket_dir().display(),
+            cluster.port
+        ),
+        &|_| None,
+    )
+    .unwrap();
+    Database::connect_with_env(&socket, &|_| None).unwrap();
     // The named file beats the default one.
     let ca = ca.display().to_string();
     assert_eq!(

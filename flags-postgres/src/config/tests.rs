@@ -333,3 +333,11 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_unix_socket_never_asks_for_tls() {
+    use postgres::config::SslMode as Tls;
+    let url = parse("host=/run/postgresql,db2 sslmode=require").unwrap();
+    assert_eq!(url.config(0, None).get_ssl_mode(), Tls::Disable);
+    assert_eq!(url.config(1, None).get_ssl_mode(), Tls::Require);
+}
