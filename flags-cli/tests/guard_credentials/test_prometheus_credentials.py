@@ -178,7 +178,7 @@ def run_guard(tmp_path, *source: str) -> str:
 def test_basic_auth_from_the_url_is_sent_and_masked(tmp_path, prometheus):
     host = prometheus.removeprefix("http://")
     text = run_guard(tmp_path, "--prometheus", f"http://{USER}:{ENCODED}@{host}")
-    assert "401" not in text, text
+    assert "HTTP 401" not in text, text
     assert f"http://{USER}:***@{host}" in text, text
     assert_hidden(text, PASSWORD, ENCODED)
     # A wrong password is refused by Prometheus, and not shown either.
@@ -193,7 +193,7 @@ def test_basic_auth_password_from_a_file(tmp_path, prometheus):
     secret.write_text(PASSWORD + "\n")
     secret.chmod(0o600)
     text = run_guard(tmp_path, "--prometheus", f"http://{USER}@{host}", "--prometheus-password-file", str(secret))
-    assert "401" not in text, text
+    assert "HTTP 401" not in text, text
     assert_hidden(text, PASSWORD)
 
 
@@ -202,7 +202,7 @@ def test_bearer_token_from_a_file(tmp_path, bearer_gate):
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n")
     text = run_guard(tmp_path, "--prometheus", gate, "--prometheus-bearer-token-file", str(token))
-    assert "401" not in text, text
+    assert "HTTP 401" not in text, text
     assert seen["authorized"] >= 3 and seen["refused"] == 0, seen
     assert_hidden(text, TOKEN)
 
