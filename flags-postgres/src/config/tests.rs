@@ -312,6 +312,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!((&again.user, &again.dbname, &again.hosts), (&url.user, &url.dbname, &url.hosts));
     }
 
+    /// No value can set another key: any text as a quoted keyword value or
+    /// an encoded URL value comes back as that key's value, and every other
+    /// setting stays as it was.
+    #[test]
+    fn a_value_stays_its_keys_value(value in "[ -~]{0,30}") {
+        let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");
+        for text in [
+            format!("host=h application_name='{quoted}' options='{quoted}'"),
+            format!("postgres://u@h/d?application_name={}&options={}", encode(&value), encode(&value)),
+        ] {
+            let url = parse(&text).unwrap();
+            proptest::prop_assert_eq!(url.application_name.as_deref(), Some(value.as_str()));
+            proptest::prop_assert_eq!(url.options.as_deref(), Some(value.as_str()));
+            proptest::prop_assert_eq!(url.sslmode, SslMode::Prefer);
+            proptest::prop_assert_eq!(&url.hosts, &["h".to_owned()]);
+            proptest::prop_assert_eq!(url.known_password(), None);
+            let config = url.config(0, None);
+            proptest::prop_assert_eq!(config.get_application_name(), Some(value.as_str()));
+            proptest::prop_assert_eq!(config.get_ssl_mode(), postgres::config::SslMode::Prefer);
+        }
+    }
+
     /// Whatever a password holds, a parse error never shows it: a URL whose
     /// password is not encoded, or a `key=value` string whose password is
     /// unquoted.
