@@ -134,7 +134,7 @@ fn an_edit_is_one_transaction_with_its_audit_row() {
         shown
             .ok()
             .stdout
-            .contains("tester  new_gpt_model: rollout_percentage 10 -> 50")
+            .contains("role flags (user tester)  new_gpt_model: rollout_percentage 10 -> 50")
     );
 }
 
