@@ -448,3 +448,151 @@ fn groups_targeting_and_deleting_work_on_the_database() {
     assert!(fields.contains(&"user_groups".to_owned()), "{fields:?}");
     assert!(fields.contains(&"flag".to_owned()), "{fields:?}");
 }
+
+/// Both group roles exist in the shared cluster (the owner `flags` may not
+/// create them; --init then grants them their rights).
+fn group_roles() {
+    Cluster::shared().sql(
+        "DO $$ BEGIN CREATE ROLE feature_flags_reader NOLOGIN; \
+           EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         DO $$ BEGIN CREATE ROLE feature_flags_editor NOLOGIN; \
+           EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;",
+    );
+}
+
+/// A new login role in `group` and the URL of `url`'s database for it.
+fn login(url: &str, group: &str) -> (String, String) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let role = format!(
+        "cli_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let cluster = Cluster::shared();
+    cluster.sql(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'; GRANT {group} TO {role}"
+    ));
+    let url = url.replacen("postgres://flags:", &format!("postgres://{role}:"), 1);
+    (role, url)
+}
+
+#[test]
+fn a_reader_syncs_an_editor_edits_and_only_the_owner_imports() {
+    group_roles();
+    let url = new_database();
+    let init = db(&url, &["--init"]);
+    assert!(
+        init.ok()
+            .stdout
+            .contains("rights granted: feature_flags_reader"),
+        "{init:?}"
+    );
+    let env = Env::new();
+    db(&url, &["--import", env.file.to_str().unwrap()]).ok();
+    let (reader, reader_url) = login(&url, "feature_flags_reader");
+    let (editor, editor_url) = login(&url, "feature_flags_editor");
+
+    // The reader mirrors the document, and may not edit it.
+    let mirror = tempfile::tempdir().unwrap();
+    let mirrored = mirror.path().join("flags.json");
+    let mut sync = bin()
+        .args(["--database", &reader_url, "--sync", "--file"])
+        .arg(&mirrored)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::fs::read_to_string(&mirrored).ok().as_deref() != Some(EXAMPLE) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reader's sync wrote nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        db(&reader_url, &["--list"])
+            .ok()
+            .stdout
+            .contains("voice_replies")
+    );
+    let line = db(&reader_url, &["--feature", "voice_replies", "--enable"])
+        .fails(1)
+        .to_owned();
+    assert!(
+        line.ends_with(&format!(
+            "permission denied: role {reader} is a feature_flags_reader; edits, plans and the guard need feature_flags_editor (GRANT feature_flags_editor TO {reader})"
+        )),
+        "{line}"
+    );
+    assert!(!line.contains(PASSWORD));
+    assert_eq!(export(&url), EXAMPLE, "nothing changed");
+
+    // The editor's edit is stamped with its role, and reaches the sync.
+    db(&editor_url, &["--feature", "voice_replies", "--enable"]).ok();
+    while std::fs::read_to_string(&mirrored).unwrap() == EXAMPLE {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edit did not reach the sync"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    sync.kill().unwrap();
+    sync.wait().unwrap();
+    let last = history(&editor_url).pop().unwrap();
+    assert_eq!(last["role"], editor.as_str());
+    assert_eq!(last["user"], "tester", "as declared");
+    assert_eq!(last["version"], 2);
+    let shown = db(&editor_url, &["--history", "--feature", "voice_replies"]);
+    let text = shown.ok().stdout.clone();
+    assert!(
+        text.contains("  version 2  host ")
+            && text.contains(&format!(
+                "  role {editor} (user tester)  voice_replies: enabled false -> true"
+            )),
+        "{text}"
+    );
+    // Only the owner imports, or replaces.
+    let line = db(
+        &editor_url,
+        &["--import", env.file.to_str().unwrap(), "--replace"],
+    )
+    .fails(1)
+    .to_owned();
+    assert!(
+        line.contains("only the owner of schema feature_flags (flags) may run"),
+        "{line}"
+    );
+}
+
+#[test]
+fn history_escapes_control_characters_and_names_an_unknown_flag() {
+    let url = imported();
+    let run = Run::from(
+        bin()
+            .env("USER", "\u{1b}[31mmallory\u{1b}[0m")
+            .args(["--database", &url, "--feature", "voice_replies", "--enable"])
+            .output()
+            .unwrap(),
+    );
+    run.ok();
+    let shown = db(&url, &["--history"]);
+    let text = shown.ok().stdout.clone();
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(
+        text.contains("(user \\x1b[31mmallory\\x1b[0m)  voice_replies: enabled false -> true"),
+        "{text}"
+    );
+    // JSON keeps the declared user exactly (escaped as JSON does).
+    let last = history(&url).pop().unwrap();
+    assert_eq!(last["user"], "\u{1b}[31mmallory\u{1b}[0m");
+
+    let line = db(&url, &["--history", "--feature", "new_gpt_modl"])
+        .fails(1)
+        .to_owned();
+    assert!(line.contains("did you mean \"new_gpt_model\"?"), "{line}");
+    // A deleted flag's history still shows.
+    db(&url, &["--feature", "voice_replies", "--delete"]).ok();
+    let shown = db(&url, &["--history", "--feature", "voice_replies"]);
+    assert_eq!(shown.ok().stdout.lines().count(), 2, "{shown:?}");
+}
