@@ -596,3 +596,55 @@ fn history_escapes_control_characters_and_names_an_unknown_flag() {
     let shown = db(&url, &["--history", "--feature", "voice_replies"]);
     assert_eq!(shown.ok().stdout.lines().count(), 2, "{shown:?}");
 }
+
+/// A guard's hold rewrites only the plan's bookkeeping (streaks, evidence,
+/// last decision) and adds no audit row: the database lets it through, but
+/// no other rollouts change without its audit rows.
+#[test]
+fn a_hold_needs_no_audit_row_but_a_plan_change_does() {
+    use flags_cli::store::database::DatabaseStore;
+    use flags_cli::store::{Commit, Store};
+    use flags_rollout::RolloutsFile;
+
+    let url = imported();
+    db(
+        &url,
+        &[
+            "--feature",
+            "new_gpt_model",
+            "--plan",
+            "5:1d,100",
+            "--start",
+        ],
+    )
+    .ok();
+    let mut store = DatabaseStore::new(&url).unwrap();
+    let text = store.read().unwrap().rollouts.unwrap();
+    let before = history(&url).len();
+    let write = |store: &mut DatabaseStore, edit: &dyn Fn(&mut flags_rollout::Rollout)| {
+        let mut file = RolloutsFile::parse(&text).unwrap();
+        edit(file.rollouts.get_mut("new_gpt_model").unwrap());
+        let rollouts = file.to_text();
+        store.update(&mut |_| {
+            Ok(Some(Commit {
+                flags: None,
+                rollouts: Some(rollouts.clone()),
+                audit: vec![],
+            }))
+        })
+    };
+    write(&mut store, &|r| r.state.streaks[0] = 1).unwrap();
+    assert_ne!(
+        store.read().unwrap().rollouts.unwrap(),
+        text,
+        "the hold was written"
+    );
+    let err = write(&mut store, &|r| r.plan.sustain = 9).unwrap_err();
+    assert!(
+        err.lines
+            .join(" ")
+            .contains("needs the audit rows of the change"),
+        "{err:?}"
+    );
+    assert_eq!(history(&url).len(), before);
+}
