@@ -130,8 +130,9 @@ BEGIN
   IF jsonb_typeof(entries) IS DISTINCT FROM 'array' THEN
     RAISE EXCEPTION 'the audit entries must be a JSON array' USING ERRCODE = 'check_violation';
   END IF;
-  IF jsonb_array_length(entries) > 10000 THEN
-    RAISE EXCEPTION 'over 10000 audit entries in one edit' USING ERRCODE = 'program_limit_exceeded';
+  IF jsonb_array_length(entries) > 10000 OR pg_column_size(entries) > 16777216 THEN
+    RAISE EXCEPTION 'over 10000 audit entries or 16 MiB of them in one edit'
+      USING ERRCODE = 'program_limit_exceeded';
   END IF;
   IF octet_length(new_flags) > 4194304 OR octet_length(new_rollouts) > 4194304 THEN
     RAISE EXCEPTION 'a document over 4194304 bytes' USING ERRCODE = 'program_limit_exceeded';
