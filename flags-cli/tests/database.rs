@@ -648,3 +648,51 @@ fn a_hold_needs_no_audit_row_but_a_plan_change_does() {
     );
     assert_eq!(history(&url).len(), before);
 }
+
+/// The guard's own hold (a tripped check that only adds to a streak) goes
+/// through the database's audited path without an audit row.
+#[test]
+fn the_guards_hold_is_written_on_the_database() {
+    use flags_cli::plans::apply::{Actor, Applied, apply_step};
+    use flags_cli::store::Store;
+    use flags_cli::store::database::DatabaseStore;
+    use flags_rollout::{RolloutsFile, decide};
+
+    let url = imported();
+    db(
+        &url,
+        &[
+            "--feature",
+            "new_gpt_model",
+            "--plan",
+            "--triggers",
+            "memory_usage=off",
+            "--sustain",
+            "3",
+            "--start",
+        ],
+    )
+    .ok();
+    let mut store = DatabaseStore::new(&url).unwrap();
+    let text = store.read().unwrap().rollouts.unwrap();
+    let decided_on = RolloutsFile::parse(&text).unwrap().rollouts["new_gpt_model"].clone();
+    let step = decide(
+        &decided_on.plan,
+        &decided_on.state,
+        &crate::util::error_rate_trips(),
+        flags_rollout::jiff::Timestamp::now(),
+    );
+    let before = history(&url).len();
+    let applied = apply_step(
+        &mut store,
+        "new_gpt_model",
+        &decided_on,
+        &step,
+        Actor::Guard,
+    );
+    assert_eq!(applied.unwrap(), Applied::Written { changes: vec![] });
+    let after = store.read().unwrap().rollouts.unwrap();
+    let state = &RolloutsFile::parse(&after).unwrap().rollouts["new_gpt_model"].state;
+    assert_eq!(state.streaks.iter().sum::<u32>(), 1, "{after}");
+    assert_eq!(history(&url).len(), before, "a hold adds no audit row");
+}
