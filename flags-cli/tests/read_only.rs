@@ -436,3 +436,30 @@ fn history_names_the_entry_by_its_line_and_an_unknown_flag_is_an_error() {
             .starts_with("no edits recorded for voice_replies")
     );
 }
+
+#[test]
+fn a_plans_reason_is_inert_in_status_and_feature() {
+    let env = Env::new();
+    env.run(&[
+        "--feature",
+        "new_gpt_model",
+        "--plan",
+        "5:1d,100",
+        "--start",
+    ])
+    .ok();
+    let rollouts = env.path(&format!("{FILE_NAME}.rollouts.json"));
+    let text = fs::read_to_string(&rollouts).unwrap();
+    assert!(text.contains("start at phase 1"), "{text}");
+    fs::write(
+        &rollouts,
+        text.replace("start at phase 1", "\\u001b[2Jstart at phase 1"),
+    )
+    .unwrap();
+    for args in [&["--status"][..], &["--feature", "new_gpt_model"]] {
+        let run = env.run(args);
+        let out = &run.ok().stdout;
+        assert!(out.contains("\\x1b[2Jstart at phase 1"), "{args:?}: {out}");
+        assert!(!out.contains('\u{1b}'), "{args:?}: {out:?}");
+    }
+}
