@@ -696,3 +696,34 @@ fn the_guards_hold_is_written_on_the_database() {
     assert_eq!(state.streaks.iter().sum::<u32>(), 1, "{after}");
     assert_eq!(history(&url).len(), before, "a hold adds no audit row");
 }
+
+/// A file's audit log comes in marked imported: what it declares (a user
+/// `guard`, a time in 2020) is kept as declared, beside who imported it.
+#[test]
+fn an_imported_audit_log_is_marked_with_the_importer() {
+    let url = new_database();
+    db(&url, &["--init"]).ok();
+    let env = Env::new();
+    std::fs::write(
+        env.path(&format!("{}.audit.jsonl", crate::util::FILE_NAME)),
+        "{\"time\": \"2020-01-01T00:00:00Z\", \"user\": \"guard\", \"role\": \"postgres\", \
+         \"flag\": \"voice_replies\", \"field\": \"enabled\", \"old\": true, \"new\": false}\n",
+    )
+    .unwrap();
+    db(&url, &["--import", env.file.to_str().unwrap()]).ok();
+    let rows = history(&url);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["time"], "2020-01-01T00:00:00Z");
+    assert_eq!(rows[0]["user"], "guard");
+    assert!(rows[0].get("role").is_none(), "a claimed role is not shown");
+    assert_eq!(rows[0]["imported"]["role"], "flags");
+    assert_eq!(rows[1]["action"], "import");
+    assert_eq!(rows[1]["role"], "flags");
+    let text = db(&url, &["--history"]).ok().stdout.clone();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first
+            .contains("  guard  voice_replies: enabled true -> false  [imported by role flags at "),
+        "{text}"
+    );
+}
