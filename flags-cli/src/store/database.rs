@@ -206,3 +206,34 @@ fn host_name() -> Value {
         Value::String(name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_gives_an_administrator_the_statements_to_run() {
+        let text = roles_text(&Roles::Missing {
+            role: "flags".into(),
+            statements: vec![
+                "CREATE ROLE feature_flags_reader NOLOGIN;".into(),
+                "CREATE ROLE feature_flags_editor NOLOGIN;".into(),
+            ],
+        });
+        assert_eq!(
+            text,
+            "warning: role flags may not create roles; an administrator (a role with CREATEROLE) runs:\n\
+             \x20 CREATE ROLE feature_flags_reader NOLOGIN;\n\
+             \x20 CREATE ROLE feature_flags_editor NOLOGIN;\n\
+             then run --init again as flags to grant them their rights\n"
+        );
+        let text = roles_text(&Roles::Granted {
+            created: vec![READER.into()],
+        });
+        assert!(
+            text.starts_with(
+                "created group roles feature_flags_reader (NOLOGIN)\nrights granted: "
+            )
+        );
+    }
+}
