@@ -392,6 +392,11 @@ fn a_version_1_database_migrates_in_place() {
         matches!(err, Error::OlderSchema | Error::PermissionDenied(_)),
         "{err}"
     );
+    // The owner's too: this build's edits and history need version 2.
+    let err = edit(&mut owner, "new", vec![change("a", json!(2), json!(3))]).unwrap_err();
+    assert_eq!(err, Error::OlderSchema);
+    assert_eq!(owner.history(None, 10).unwrap_err(), Error::OlderSchema);
+    assert!(err.to_string().contains("runs --init"), "{err}");
     let setup = owner.setup().unwrap();
     assert_eq!((setup.from, setup.to), (1, SCHEMA_VERSION));
     assert_eq!(setup.roles, Roles::Granted { created: vec![] });
