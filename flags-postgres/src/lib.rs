@@ -2,6 +2,13 @@
 //! rollouts document (text exactly as edited, each with a version), the
 //! append-only audit log, and change notifications. Storage only: callers
 //! validate documents with flags-core before they write them.
+//!
+//! Least privilege: the role that runs `init` owns the schema (migrations
+//! in `migrations/`, `schema.rs`); bot servers' syncs connect as members of
+//! [`READER`], operators and the guard as members of [`EDITOR`], who change
+//! documents only through the schema's functions that also write the audit
+//! rows. The database stamps each audit row with the writing role and its
+//! own time (`audit.rs`); a refusal names the right it lacks (`rights.rs`).
 
 use std::fmt;
 use std::time::Duration;
