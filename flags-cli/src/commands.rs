@@ -21,6 +21,9 @@ pub fn run(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
     if cli.guard {
         return guard::command::run(cli, out);
     }
+    // Plans and edits print text from the documents (reasons, names):
+    // made inert for the terminal.
+    let out = &mut |text: &str| out(&read::inert::inert_lines(text));
     if let Some(result) = plans::commands::run(cli, out) {
         return result;
     }

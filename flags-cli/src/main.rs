@@ -26,7 +26,8 @@ fn main() -> ExitCode {
         Err(failure) => {
             let mut stderr = std::io::stderr().lock();
             for line in &failure.lines {
-                let _ = writeln!(stderr, "error: {line}");
+                // Messages quote data (names, server text): inert.
+                let _ = writeln!(stderr, "error: {}", flags_cli::read::inert::inert(line));
             }
             ExitCode::from(failure.code)
         }

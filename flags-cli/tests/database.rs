@@ -134,7 +134,7 @@ fn an_edit_is_one_transaction_with_its_audit_row() {
         shown
             .ok()
             .stdout
-            .contains("tester  new_gpt_model: rollout_percentage 10 -> 50")
+            .contains("role flags (user tester)  new_gpt_model: rollout_percentage 10 -> 50")
     );
 }
 
@@ -447,4 +447,283 @@ fn groups_targeting_and_deleting_work_on_the_database() {
         .collect();
     assert!(fields.contains(&"user_groups".to_owned()), "{fields:?}");
     assert!(fields.contains(&"flag".to_owned()), "{fields:?}");
+}
+
+/// Both group roles exist in the shared cluster (the owner `flags` may not
+/// create them; --init then grants them their rights).
+fn group_roles() {
+    Cluster::shared().sql(
+        "DO $$ BEGIN CREATE ROLE feature_flags_reader NOLOGIN; \
+           EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         DO $$ BEGIN CREATE ROLE feature_flags_editor NOLOGIN; \
+           EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;",
+    );
+}
+
+/// A new login role in `group` and the URL of `url`'s database for it.
+fn login(url: &str, group: &str) -> (String, String) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let role = format!(
+        "cli_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let cluster = Cluster::shared();
+    cluster.sql(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'; GRANT {group} TO {role}"
+    ));
+    let url = url.replacen("postgres://flags:", &format!("postgres://{role}:"), 1);
+    (role, url)
+}
+
+#[test]
+fn a_reader_syncs_an_editor_edits_and_only_the_owner_imports() {
+    group_roles();
+    let url = new_database();
+    let init = db(&url, &["--init"]);
+    assert!(
+        init.ok()
+            .stdout
+            .contains("rights granted: feature_flags_reader"),
+        "{init:?}"
+    );
+    let env = Env::new();
+    db(&url, &["--import", env.file.to_str().unwrap()]).ok();
+    let (reader, reader_url) = login(&url, "feature_flags_reader");
+    let (editor, editor_url) = login(&url, "feature_flags_editor");
+
+    // The reader mirrors the document, and may not edit it.
+    let mirror = tempfile::tempdir().unwrap();
+    let mirrored = mirror.path().join("flags.json");
+    let mut sync = bin()
+        .args(["--database", &reader_url, "--sync", "--file"])
+        .arg(&mirrored)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::fs::read_to_string(&mirrored).ok().as_deref() != Some(EXAMPLE) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reader's sync wrote nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        db(&reader_url, &["--list"])
+            .ok()
+            .stdout
+            .contains("voice_replies")
+    );
+    let line = db(&reader_url, &["--feature", "voice_replies", "--enable"])
+        .fails(1)
+        .to_owned();
+    assert!(
+        line.ends_with(&format!(
+            "permission denied: role {reader} is a feature_flags_reader; edits, plans and the guard need feature_flags_editor (GRANT feature_flags_editor TO {reader})"
+        )),
+        "{line}"
+    );
+    assert!(!line.contains(PASSWORD));
+    assert_eq!(export(&url), EXAMPLE, "nothing changed");
+
+    // The editor's edit is stamped with its role, and reaches the sync.
+    db(&editor_url, &["--feature", "voice_replies", "--enable"]).ok();
+    while std::fs::read_to_string(&mirrored).unwrap() == EXAMPLE {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edit did not reach the sync"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    sync.kill().unwrap();
+    sync.wait().unwrap();
+    let last = history(&editor_url).pop().unwrap();
+    assert_eq!(last["role"], editor.as_str());
+    assert_eq!(last["user"], "tester", "as declared");
+    assert_eq!(last["version"], 2);
+    let shown = db(&editor_url, &["--history", "--feature", "voice_replies"]);
+    let text = shown.ok().stdout.clone();
+    assert!(
+        text.contains("  version 2  host ")
+            && text.contains(&format!(
+                "  role {editor} (user tester)  voice_replies: enabled false -> true"
+            )),
+        "{text}"
+    );
+    // Only the owner imports, or replaces.
+    let line = db(
+        &editor_url,
+        &["--import", env.file.to_str().unwrap(), "--replace"],
+    )
+    .fails(1)
+    .to_owned();
+    assert!(
+        line.contains("only the owner of schema feature_flags (flags) may run"),
+        "{line}"
+    );
+}
+
+#[test]
+fn history_escapes_control_characters_and_names_an_unknown_flag() {
+    let url = imported();
+    let run = Run::from(
+        bin()
+            .env("USER", "\u{1b}[31mmallory\u{1b}[0m")
+            .args(["--database", &url, "--feature", "voice_replies", "--enable"])
+            .output()
+            .unwrap(),
+    );
+    run.ok();
+    let shown = db(&url, &["--history"]);
+    let text = shown.ok().stdout.clone();
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(
+        text.contains("(user \\x1b[31mmallory\\x1b[0m)  voice_replies: enabled false -> true"),
+        "{text}"
+    );
+    // JSON keeps the declared user exactly (escaped as JSON does).
+    let last = history(&url).pop().unwrap();
+    assert_eq!(last["user"], "\u{1b}[31mmallory\u{1b}[0m");
+
+    let line = db(&url, &["--history", "--feature", "new_gpt_modl"])
+        .fails(1)
+        .to_owned();
+    assert!(line.contains("did you mean \"new_gpt_model\"?"), "{line}");
+    // A deleted flag's history still shows.
+    db(&url, &["--feature", "voice_replies", "--delete"]).ok();
+    let shown = db(&url, &["--history", "--feature", "voice_replies"]);
+    assert_eq!(shown.ok().stdout.lines().count(), 2, "{shown:?}");
+}
+
+/// A guard's hold rewrites only the plan's bookkeeping (streaks, evidence,
+/// last decision) and adds no audit row: the database lets it through, but
+/// no other rollouts change without its audit rows.
+#[test]
+fn a_hold_needs_no_audit_row_but_a_plan_change_does() {
+    use flags_cli::store::database::DatabaseStore;
+    use flags_cli::store::{Commit, Store};
+    use flags_rollout::RolloutsFile;
+
+    let url = imported();
+    db(
+        &url,
+        &[
+            "--feature",
+            "new_gpt_model",
+            "--plan",
+            "5:1d,100",
+            "--start",
+        ],
+    )
+    .ok();
+    let mut store = DatabaseStore::new(&url).unwrap();
+    let text = store.read().unwrap().rollouts.unwrap();
+    let before = history(&url).len();
+    let write = |store: &mut DatabaseStore, edit: &dyn Fn(&mut flags_rollout::Rollout)| {
+        let mut file = RolloutsFile::parse(&text).unwrap();
+        edit(file.rollouts.get_mut("new_gpt_model").unwrap());
+        let rollouts = file.to_text();
+        store.update(&mut |_| {
+            Ok(Some(Commit {
+                flags: None,
+                rollouts: Some(rollouts.clone()),
+                audit: vec![],
+            }))
+        })
+    };
+    write(&mut store, &|r| r.state.streaks[0] = 1).unwrap();
+    assert_ne!(
+        store.read().unwrap().rollouts.unwrap(),
+        text,
+        "the hold was written"
+    );
+    let err = write(&mut store, &|r| r.plan.sustain = 9).unwrap_err();
+    assert!(
+        err.lines
+            .join(" ")
+            .contains("needs the audit rows of the change"),
+        "{err:?}"
+    );
+    assert_eq!(history(&url).len(), before);
+}
+
+/// The guard's own hold (a tripped check that only adds to a streak) goes
+/// through the database's audited path without an audit row.
+#[test]
+fn the_guards_hold_is_written_on_the_database() {
+    use flags_cli::plans::apply::{Actor, Applied, apply_step};
+    use flags_cli::store::Store;
+    use flags_cli::store::database::DatabaseStore;
+    use flags_rollout::{RolloutsFile, decide};
+
+    let url = imported();
+    db(
+        &url,
+        &[
+            "--feature",
+            "new_gpt_model",
+            "--plan",
+            "--triggers",
+            "memory_usage=off",
+            "--sustain",
+            "3",
+            "--start",
+        ],
+    )
+    .ok();
+    let mut store = DatabaseStore::new(&url).unwrap();
+    let text = store.read().unwrap().rollouts.unwrap();
+    let decided_on = RolloutsFile::parse(&text).unwrap().rollouts["new_gpt_model"].clone();
+    let step = decide(
+        &decided_on.plan,
+        &decided_on.state,
+        &crate::util::error_rate_trips(),
+        flags_rollout::jiff::Timestamp::now(),
+    );
+    let before = history(&url).len();
+    let applied = apply_step(
+        &mut store,
+        "new_gpt_model",
+        &decided_on,
+        &step,
+        Actor::Guard,
+    );
+    assert_eq!(applied.unwrap(), Applied::Written { changes: vec![] });
+    let after = store.read().unwrap().rollouts.unwrap();
+    let state = &RolloutsFile::parse(&after).unwrap().rollouts["new_gpt_model"].state;
+    assert_eq!(state.streaks.iter().sum::<u32>(), 1, "{after}");
+    assert_eq!(history(&url).len(), before, "a hold adds no audit row");
+}
+
+/// A file's audit log comes in marked imported: what it declares (a user
+/// `guard`, a time in 2020) is kept as declared, beside who imported it.
+#[test]
+fn an_imported_audit_log_is_marked_with_the_importer() {
+    let url = new_database();
+    db(&url, &["--init"]).ok();
+    let env = Env::new();
+    std::fs::write(
+        env.path(&format!("{}.audit.jsonl", crate::util::FILE_NAME)),
+        "{\"time\": \"2020-01-01T00:00:00Z\", \"user\": \"guard\", \"role\": \"postgres\", \
+         \"flag\": \"voice_replies\", \"field\": \"enabled\", \"old\": true, \"new\": false}\n",
+    )
+    .unwrap();
+    db(&url, &["--import", env.file.to_str().unwrap()]).ok();
+    let rows = history(&url);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["time"], "2020-01-01T00:00:00Z");
+    assert_eq!(rows[0]["user"], "guard");
+    assert!(rows[0].get("role").is_none(), "a claimed role is not shown");
+    assert_eq!(rows[0]["imported"]["role"], "flags");
+    assert_eq!(rows[1]["action"], "import");
+    assert_eq!(rows[1]["role"], "flags");
+    let text = db(&url, &["--history"]).ok().stdout.clone();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first
+            .contains("  guard  voice_replies: enabled true -> false  [imported by role flags at "),
+        "{text}"
+    );
 }

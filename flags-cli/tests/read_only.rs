@@ -366,3 +366,100 @@ fn check_of_a_hostile_file_gives_a_bounded_report() {
     assert_eq!(report["problems"].as_array().map(Vec::len), Some(100));
     assert_eq!(report["unlisted_problems"], json!(99_901));
 }
+
+#[test]
+fn text_from_data_is_inert_on_the_terminal() {
+    // A description and a declared user that would clear and recolour the
+    // operator's terminal if printed raw.
+    let env = Env::with(&EXAMPLE.replace(
+        "Reply to voice messages with voice",
+        "\\u001b[2J\\u001b]0;pwned\\u0007 voice",
+    ));
+    let run = Run::from(
+        bin()
+            .env("USER", "\u{1b}[31mmallory")
+            .arg("--file")
+            .arg(&env.file)
+            .args(["--feature", "voice_replies", "--enable"])
+            .output()
+            .unwrap(),
+    );
+    run.ok();
+    let history = env.run(&["--history"]);
+    let text = &history.ok().stdout;
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(
+        text.ends_with("  \\x1b[31mmallory  voice_replies: enabled false -> true\n"),
+        "{text:?}"
+    );
+    let shown = env.run(&["--feature", "voice_replies"]);
+    let text = &shown.ok().stdout;
+    assert!(
+        text.contains("description:        \\x1b[2J\\x1b]0;pwned\\x07 voice"),
+        "{text:?}"
+    );
+    for args in [
+        &["--list"][..],
+        &["--feature", "voice_replies", "--explain", "--user", "1"],
+    ] {
+        let run = env.run(args);
+        assert!(
+            !run.ok().stdout.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?}: {run:?}"
+        );
+    }
+}
+
+#[test]
+fn history_names_the_entry_by_its_line_and_an_unknown_flag_is_an_error() {
+    let env = Env::new();
+    env.run(&["--feature", "new_gpt_model", "--percentage", "25"])
+        .ok();
+    env.run(&["--feature", "new_gpt_model", "--percentage", "30"])
+        .ok();
+    let all = env.run(&["--history"]);
+    let lines: Vec<&str> = all.ok().stdout.lines().collect();
+    assert!(lines[0].starts_with("#1  "), "{lines:?}");
+    assert!(lines[1].starts_with("#2  "), "{lines:?}");
+    let entries = json_of(&env.run(&["--history", "--json"]));
+    assert_eq!(entries[1]["id"], json!(2));
+    let typo = env.run(&["--history", "--feature", "new_gpt_modle"]);
+    assert!(
+        typo.fails(1).contains("did you mean \"new_gpt_model\"?"),
+        "{typo:?}"
+    );
+    // A flag that exists but was never edited: no error.
+    let none = env.run(&["--history", "--feature", "voice_replies"]);
+    assert!(
+        none.ok()
+            .stdout
+            .starts_with("no edits recorded for voice_replies")
+    );
+}
+
+#[test]
+fn a_plans_reason_is_inert_in_status_and_feature() {
+    let env = Env::new();
+    env.run(&[
+        "--feature",
+        "new_gpt_model",
+        "--plan",
+        "5:1d,100",
+        "--start",
+    ])
+    .ok();
+    let rollouts = env.path(&format!("{FILE_NAME}.rollouts.json"));
+    let text = fs::read_to_string(&rollouts).unwrap();
+    assert!(text.contains("start at phase 1"), "{text}");
+    fs::write(
+        &rollouts,
+        text.replace("start at phase 1", "\\u001b[2Jstart at phase 1"),
+    )
+    .unwrap();
+    for args in [&["--status"][..], &["--feature", "new_gpt_model"]] {
+        let run = env.run(args);
+        let out = &run.ok().stdout;
+        assert!(out.contains("\\x1b[2Jstart at phase 1"), "{args:?}: {out}");
+        assert!(!out.contains('\u{1b}'), "{args:?}: {out:?}");
+    }
+}

@@ -2,6 +2,13 @@
 //! rollouts document (text exactly as edited, each with a version), the
 //! append-only audit log, and change notifications. Storage only: callers
 //! validate documents with flags-core before they write them.
+//!
+//! Least privilege: the role that runs `init` owns the schema (migrations
+//! in `migrations/`, `schema.rs`); bot servers' syncs connect as members of
+//! [`READER`], operators and the guard as members of [`EDITOR`], who change
+//! documents only through the schema's functions that also write the audit
+//! rows. The database stamps each audit row with the writing role and its
+//! own time (`audit.rs`); a refusal names the right it lacks (`rights.rs`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,9 +19,13 @@ use postgres::error::SqlState;
 
 use crate::client::{Client, ConnectFailure, Transaction};
 
+mod audit;
 mod client;
 mod config;
+mod heartbeat;
 mod pgpass;
+mod rights;
+mod schema;
 mod tls;
 mod url;
 
@@ -22,58 +33,16 @@ mod url;
 pub mod testing;
 
 pub use config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_QUERY_TIMEOUT, DatabaseUrl, SslMode};
+pub use heartbeat::SyncRow;
 pub use pgpass::pgpass_lookup;
+pub use schema::{EDITOR, READER, Roles, Setup};
 
 /// The largest document read or written (a flag file is a few KiB).
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 /// The schema this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// The NOTIFY channel; the payload is the new flag document's version.
 pub const CHANNEL: &str = "feature_flags";
-
-/// Key of the advisory lock that serialises `init` (any constant; "ffsc").
-const INIT_LOCK: i64 = 0x6666_7363;
-
-/// Migration `n` (1-based) brings the schema from version n-1 to n.
-const MIGRATIONS: [&str; 1] = [r#"
-CREATE SCHEMA feature_flags;
-CREATE TABLE feature_flags.schema_version (version int NOT NULL, database_id text NOT NULL);
-INSERT INTO feature_flags.schema_version VALUES (0, gen_random_uuid()::text);
-CREATE TABLE feature_flags.documents (
-  name text PRIMARY KEY CHECK (name IN ('flags', 'rollouts')),
-  body text,
-  version bigint NOT NULL DEFAULT 0,
-  updated_at timestamptz);
-INSERT INTO feature_flags.documents (name) VALUES ('flags'), ('rollouts');
-CREATE TABLE feature_flags.audit (
-  id bigserial PRIMARY KEY,
-  time timestamptz NOT NULL DEFAULT now(),
-  "user" text, host text, flag text, field text, old jsonb, new jsonb,
-  action text, reason text, readings jsonb,
-  entry jsonb NOT NULL);
-CREATE INDEX audit_flag ON feature_flags.audit (flag, id);
-CREATE FUNCTION feature_flags.audit_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION 'feature_flags.audit is append-only (% refused)', TG_OP
-    USING ERRCODE = 'insufficient_privilege';
-END $$;
-CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON feature_flags.audit
-  FOR EACH ROW EXECUTE FUNCTION feature_flags.audit_is_append_only();
-CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON feature_flags.audit
-  FOR EACH STATEMENT EXECUTE FUNCTION feature_flags.audit_is_append_only();
--- A document changed by hand (psql) without a new version would never
--- reach the syncs, which take only newer versions: the change gets one.
-CREATE FUNCTION feature_flags.documents_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.body IS DISTINCT FROM OLD.body AND NEW.version = OLD.version THEN
-    NEW.version := OLD.version + 1;
-    NEW.updated_at := now();
-  END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER documents_versioned BEFORE UPDATE ON feature_flags.documents
-  FOR EACH ROW EXECUTE FUNCTION feature_flags.documents_versioned();
-"#];
 
 /// Why a database operation failed. Display is one line and never holds a
 /// password.
@@ -97,6 +66,11 @@ pub enum Error {
     },
     /// A standby (read-only) server answered a write.
     ReadOnly,
+    /// The connecting role lacks a right: the message names the role, what
+    /// it is and the grant it needs.
+    PermissionDenied(String),
+    /// The schema predates what this command needs: its owner runs --init.
+    OlderSchema,
 }
 
 impl fmt::Display for Error {
@@ -124,6 +98,11 @@ impl fmt::Display for Error {
             ),
             Error::ReadOnly => f.write_str(
                 "the database server is read-only (a standby): use target_session_attrs=read-write with every host",
+            ),
+            Error::PermissionDenied(m) => write!(f, "permission denied: {m}"),
+            Error::OlderSchema => write!(
+                f,
+                "the database's feature_flags schema is older than this feature_flags (version {SCHEMA_VERSION}): the schema's owner runs --init to migrate it"
             ),
         }
     }
@@ -259,110 +238,101 @@ impl Database {
         )
     }
 
-    /// Creates or migrates schema `feature_flags`; idempotent; refuses a
-    /// schema newer than this build knows. Returns (from, to) versions.
-    pub fn init(&mut self) -> Result<(u32, u32), Error> {
-        let mut from = None;
-        let (host, password) = (self.host.clone(), self.password.clone());
-        let fail = |e| fail_detached(&host, password.as_deref(), false, e);
-        loop {
-            let mut tx = self.client.transaction().map_err(fail)?;
-            let step = (|| {
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INIT_LOCK])?;
-                let exists: bool = tx
-                    .query_one(
-                        "SELECT to_regclass('feature_flags.schema_version') IS NOT NULL",
-                        &[],
-                    )?
-                    .get(0);
-                let version: i32 = if exists {
-                    tx.query_one("SELECT version FROM feature_flags.schema_version", &[])?
-                        .get(0)
-                } else {
-                    0
-                };
-                Ok::<_, postgres::Error>((tx, version.max(0) as u32))
-            })();
-            let (mut tx, version) = match step {
-                Ok(v) => v,
-                Err(e) => return Err(fail(e)),
-            };
-            let from = *from.get_or_insert(version);
-            if version > SCHEMA_VERSION {
-                return Err(Error::NewerSchema {
-                    found: version,
-                    known: SCHEMA_VERSION,
-                });
-            }
-            if version == SCHEMA_VERSION {
-                drop(tx);
-                return Ok((from, version));
-            }
-            let sql = MIGRATIONS[version as usize];
-            let next = version as i32 + 1;
-            let applied = tx.batch_execute(sql).and_then(|()| {
-                tx.execute(
-                    "UPDATE feature_flags.schema_version SET version = $1",
-                    &[&next],
-                )?;
-                tx.commit()
-            });
-            if let Err(e) = applied {
-                return Err(fail(e));
-            }
-        }
-    }
-
     /// Both documents and their versions, one snapshot, no locks.
     pub fn read(&mut self) -> Result<Documents, Error> {
         let rows = self
             .client
-            .query(READ_DOCUMENTS, &[&(MAX_DOCUMENT_BYTES as i64)])
-            .map_err(|e| self.fail(e))?;
+            .query(READ_DOCUMENTS, &[&(MAX_DOCUMENT_BYTES as i64)]);
+        let rows = rows.map_err(|e| self.fail_as(e, Action::Read))?;
         documents(rows)
     }
 
     /// One transaction: lock both document rows, re-read, call `f`;
     /// `Ok((None, t))` changes nothing; `Ok((Some(update), t))` writes each
     /// document that is Some and differs (its version + 1), the audit rows,
-    /// NOTIFY, and commits. Any error: nothing written.
+    /// NOTIFY, and commits. Any error: nothing written. Locking and writing
+    /// go through the schema's functions (`lock_documents`,
+    /// `write_documents`), so that an editor, who may not write a table,
+    /// changes documents only together with their audit rows.
     pub fn edit<T, E: From<Error>>(
         &mut self,
         f: impl FnOnce(&Documents) -> Result<(Option<Update>, T), E>,
     ) -> Result<T, E> {
-        let password = self.password.clone();
-        let host = self.host.clone();
-        // The transaction borrows the client: errors are mapped without it.
-        let fail =
-            |_: bool, e: postgres::Error| fail_detached(&host, password.as_deref(), false, e);
-        let mut tx = self.client.transaction().map_err(|e| fail(false, e))?;
+        match self.edit_once(f) {
+            Ok(value) => Ok(value),
+            Err(Failed::Db(e)) => Err(E::from(self.fail_as(e, Action::Edit))),
+            Err(Failed::Other(e)) => Err(e),
+        }
+    }
+
+    fn edit_once<T, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&Documents) -> Result<(Option<Update>, T), E>,
+    ) -> Result<T, Failed<E>> {
+        let mut tx = self.client.transaction().map_err(Failed::Db)?;
         let rows = tx
             .query(
-                &format!("{READ_DOCUMENTS} FOR UPDATE OF d"),
+                "SELECT * FROM feature_flags.lock_documents($1)",
                 &[&(MAX_DOCUMENT_BYTES as i64)],
             )
-            .map_err(|e| fail(false, e))?;
-        let current = documents(rows)?;
-        let (update, value) = f(&current)?;
+            .map_err(Failed::Db)?;
+        let current = documents(rows).map_err(|e| Failed::Other(E::from(e)))?;
+        let (update, value) = f(&current).map_err(Failed::Other)?;
         let Some(update) = update else {
             return Ok(value);
         };
-        write_update(&mut tx, &current, &update).map_err(|e| match e {
-            Written::Db(e) => fail(false, e),
-            Written::Other(e) => e,
-        })?;
-        tx.commit().map_err(|e| fail(false, e))?;
+        let flags = update.flags.as_ref().filter(|t| **t != current.flags);
+        let rollouts = update
+            .rollouts
+            .as_ref()
+            .filter(|t| Some(*t) != current.rollouts.as_ref());
+        for body in flags.iter().chain(rollouts.iter()) {
+            if body.len() > MAX_DOCUMENT_BYTES {
+                return Err(Failed::Other(E::from(Error::TooLarge {
+                    bytes: body.len() as u64,
+                })));
+            }
+        }
+        if flags.is_none() && rollouts.is_none() && update.audit.is_empty() {
+            return Ok(value);
+        }
+        tx.execute(
+            "SELECT feature_flags.write_documents($1, $2, $3, $4, $5::text::jsonb)",
+            &[
+                &flags,
+                &rollouts,
+                &current.flags_version,
+                &current.rollouts_version,
+                &audit::entries_json(&update.audit),
+            ],
+        )
+        .map_err(Failed::Db)?;
+        tx.commit().map_err(Failed::Db)?;
         Ok(value)
     }
 
-    /// Fills a database that has no flag document yet (else NotEmpty).
+    /// Fills a database that has no flag document yet (else NotEmpty);
+    /// `audit` rows are this import's own.
     pub fn import(
         &mut self,
         flags: &str,
         rollouts: Option<&str>,
         audit: &[AuditEntry],
     ) -> Result<Documents, Error> {
-        self.put(flags, rollouts, audit, true)
+        self.put(flags, rollouts, &[], audit, true)
+    }
+
+    /// As [`Database::import`], with `history` (a file's audit log) before
+    /// the import's own rows, each marked imported: the database vouches
+    /// only for who imported it and when.
+    pub fn import_with_history(
+        &mut self,
+        flags: &str,
+        rollouts: Option<&str>,
+        history: &[AuditEntry],
+        audit: &[AuditEntry],
+    ) -> Result<Documents, Error> {
+        self.put(flags, rollouts, history, audit, true)
     }
 
     /// Writes the documents whatever the database holds now, without
@@ -375,73 +345,62 @@ impl Database {
         rollouts: Option<&str>,
         audit: &[AuditEntry],
     ) -> Result<Documents, Error> {
-        self.put(flags, rollouts, audit, false)
+        self.put(flags, rollouts, &[], audit, false)
     }
 
+    /// The owner's write (import, replace): tables directly, which only the
+    /// schema's owner may.
     fn put(
         &mut self,
         flags: &str,
         rollouts: Option<&str>,
+        history: &[AuditEntry],
         audit: &[AuditEntry],
         only_if_empty: bool,
     ) -> Result<Documents, Error> {
-        let (host, password) = (self.host.clone(), self.password.clone());
-        let fail = |e| fail_detached(&host, password.as_deref(), false, e);
-        let mut tx = self.client.transaction().map_err(fail)?;
-        let result = (|| {
-            // Lock both rows without fetching a body that may be huge.
-            let rows = tx
-                .query(
-                    "SELECT name, body IS NOT NULL FROM feature_flags.documents ORDER BY name FOR UPDATE",
-                    &[],
-                )
-                .map_err(Written::Db)?;
-            let has_flags = rows
-                .iter()
-                .any(|r| r.get::<_, &str>(0) == "flags" && r.get::<_, bool>(1));
-            if only_if_empty && has_flags {
-                return Err(Written::Other(Error::NotEmpty));
-            }
-            let current = empty_documents(&mut tx).map_err(Written::Db)?;
-            let update = Update {
-                flags: Some(flags.to_owned()),
-                rollouts: rollouts.map(str::to_owned),
-                audit: audit.to_vec(),
-            };
-            write_update(&mut tx, &current, &update)?;
-            let rows = tx
-                .query(READ_DOCUMENTS, &[&(MAX_DOCUMENT_BYTES as i64)])
-                .map_err(Written::Db)?;
-            let docs = documents(rows).map_err(Written::Other)?;
-            Ok((tx, docs))
-        })();
-        match result {
-            Ok((tx, docs)) => {
-                tx.commit().map_err(fail)?;
-                Ok(docs)
-            }
-            Err(Written::Db(e)) => Err(fail(e)),
-            Err(Written::Other(e)) => Err(e),
+        let update = Update {
+            flags: Some(flags.to_owned()),
+            rollouts: rollouts.map(str::to_owned),
+            audit: audit.to_vec(),
+        };
+        match self.put_once(&update, history, only_if_empty) {
+            Ok(docs) => Ok(docs),
+            Err(Failed::Db(e)) => Err(self.fail_as(e, Action::Import)),
+            Err(Failed::Other(e)) => Err(e),
         }
     }
 
-    /// Audit entries, oldest first, optionally one flag's; the `limit` newest.
-    pub fn history(&mut self, flag: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, Error> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
-            .client
+    fn put_once(
+        &mut self,
+        update: &Update,
+        history: &[AuditEntry],
+        only_if_empty: bool,
+    ) -> Result<Documents, Failed<Error>> {
+        let mut tx = self.client.transaction().map_err(Failed::Db)?;
+        // Lock both rows without fetching a body that may be huge.
+        let rows = tx
             .query(
-                "SELECT entry::text FROM (SELECT id, entry FROM feature_flags.audit \
-                 WHERE $1::text IS NULL OR flag = $1 ORDER BY id DESC LIMIT $2) t ORDER BY id",
-                &[&flag, &limit],
+                "SELECT name, body IS NOT NULL FROM feature_flags.documents ORDER BY name FOR UPDATE",
+                &[],
             )
-            .map_err(|e| self.fail(e))?;
-        rows.iter()
-            .map(|row| {
-                let text: String = row.get(0);
-                serde_json::from_str(&text).map_err(|e| Error::Query(format!("audit entry: {e}")))
-            })
-            .collect()
+            .map_err(Failed::Db)?;
+        let has_flags = rows
+            .iter()
+            .any(|r| r.get::<_, &str>(0) == "flags" && r.get::<_, bool>(1));
+        if only_if_empty && has_flags {
+            return Err(Failed::Other(Error::NotEmpty));
+        }
+        let current = empty_documents(&mut tx).map_err(Failed::Db)?;
+        for entry in history {
+            audit::append(&mut tx, entry, None, true).map_err(Failed::Db)?;
+        }
+        write_update(&mut tx, &current, update)?;
+        let rows = tx
+            .query(READ_DOCUMENTS, &[&(MAX_DOCUMENT_BYTES as i64)])
+            .map_err(Failed::Db)?;
+        let docs = documents(rows).map_err(Failed::Other)?;
+        tx.commit().map_err(Failed::Db)?;
+        Ok(docs)
     }
 
     /// LISTEN on [`CHANNEL`] (fails on a hot standby: then only poll).
@@ -479,9 +438,23 @@ const READ_DOCUMENTS: &str = "SELECT d.name, d.version, octet_length(d.body)::bi
      CASE WHEN octet_length(d.body) <= $1::bigint THEN d.body END, s.version, s.database_id \
      FROM feature_flags.documents d CROSS JOIN feature_flags.schema_version s";
 
-enum Written {
+/// Why a transaction failed: the database (mapped once the transaction
+/// has ended and the connection is free to explain a refusal), or not.
+enum Failed<E> {
     Db(postgres::Error),
-    Other(Error),
+    Other(E),
+}
+
+/// What a refused statement was for: names the right it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Read,
+    Edit,
+    Import,
+    History,
+    Init,
+    Heartbeat,
+    Syncs,
 }
 
 fn fail_detached(host: &str, password: Option<&str>, closed: bool, e: postgres::Error) -> Error {
@@ -492,6 +465,12 @@ fn fail_detached(host: &str, password: Option<&str>, closed: bool, e: postgres::
         }
         if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
             return Error::ReadOnly;
+        }
+        // The functions and columns of a later schema version.
+        if *code == SqlState::UNDEFINED_COLUMN
+            || (*code == SqlState::UNDEFINED_FUNCTION && db.message().contains("feature_flags"))
+        {
+            return Error::OlderSchema;
         }
     }
     if client::is_deadline(&e) {
@@ -572,11 +551,12 @@ fn empty_documents(tx: &mut Transaction<'_>) -> Result<Documents, postgres::Erro
     })
 }
 
+/// The owner's write of [`Database::put`]: documents, audit rows, notify.
 fn write_update(
     tx: &mut Transaction<'_>,
     current: &Documents,
     update: &Update,
-) -> Result<(), Written> {
+) -> Result<(), Failed<Error>> {
     let mut flags_version = current.flags_version;
     let mut changed = false;
     let mut documents = Vec::new();
@@ -595,7 +575,7 @@ fn write_update(
     }
     for (name, body) in documents {
         if body.len() > MAX_DOCUMENT_BYTES {
-            return Err(Written::Other(Error::TooLarge {
+            return Err(Failed::Other(Error::TooLarge {
                 bytes: body.len() as u64,
             }));
         }
@@ -604,52 +584,19 @@ fn write_update(
              updated_at = now() WHERE name = $2",
             &[body, &name],
         )
-        .map_err(Written::Db)?;
+        .map_err(Failed::Db)?;
         changed = true;
     }
     for entry in &update.audit {
-        insert_audit(tx, entry).map_err(Written::Db)?;
+        audit::append(tx, entry, Some(flags_version), false).map_err(Failed::Db)?;
     }
     if changed {
         tx.execute(
             "SELECT pg_notify($1, $2)",
             &[&CHANNEL, &flags_version.to_string()],
         )
-        .map_err(Written::Db)?;
+        .map_err(Failed::Db)?;
     }
-    Ok(())
-}
-
-fn insert_audit(tx: &mut Transaction<'_>, entry: &AuditEntry) -> Result<(), postgres::Error> {
-    let text = |k: &str| entry.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-    let json = |k: &str| entry.get(k).map(|v| v.to_string());
-    let readings: serde_json::Map<_, _> = ["trigger", "value", "threshold", "samples"]
-        .iter()
-        .filter_map(|k| entry.get(*k).map(|v| ((*k).to_owned(), v.clone())))
-        .collect();
-    let readings = (!readings.is_empty()).then(|| serde_json::Value::Object(readings).to_string());
-    let whole = serde_json::Value::Object(entry.clone()).to_string();
-    // A time that is not RFC 3339 is kept in `entry` only: the row still goes in.
-    tx.execute(
-        "INSERT INTO feature_flags.audit \
-         (time, \"user\", host, flag, field, old, new, action, reason, readings, entry) VALUES \
-         (CASE WHEN $1::text ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:?\\d\\d)$' \
-               THEN $1::text::timestamptz ELSE now() END, \
-          $2, $3, $4, $5, $6::text::jsonb, $7::text::jsonb, $8, $9, $10::text::jsonb, $11::text::jsonb)",
-        &[
-            &text("time"),
-            &text("user"),
-            &text("host"),
-            &text("flag"),
-            &text("field"),
-            &json("old"),
-            &json("new"),
-            &text("action"),
-            &text("reason"),
-            &readings,
-            &whole,
-        ],
-    )?;
     Ok(())
 }
 

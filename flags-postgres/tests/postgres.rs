@@ -49,7 +49,8 @@ fn init_twice_is_harmless_and_a_newer_schema_is_refused() {
         .collect();
     let mut results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     results.sort();
-    assert_eq!(results, [(0, 1), (1, 1), (1, 1)]);
+    let v = SCHEMA_VERSION;
+    assert_eq!(results, [(0, v), (v, v), (v, v)]);
 
     db.batch_execute("UPDATE feature_flags.schema_version SET version = 99")
         .unwrap();
@@ -145,7 +146,7 @@ fn edit_writes_documents_and_audit_atomically() {
             Some(Update {
                 flags: Some("v3".into()),
                 rollouts: Some("plans".into()),
-                audit: vec![],
+                audit: vec![entry("b", json!("x"), json!("y"))],
             }),
             (),
         ))
@@ -154,10 +155,10 @@ fn edit_writes_documents_and_audit_atomically() {
     let last = db.read().unwrap();
     assert_eq!((last.flags_version, last.rollouts_version), (3, 1));
     let history = db.history(None, 10).unwrap();
-    assert_eq!(history.len(), 2);
+    assert_eq!(history.len(), 3);
     assert_eq!(history[0]["flag"], "a");
     assert_eq!(history[1]["new"], "x");
-    assert_eq!(db.history(Some("b"), 10).unwrap().len(), 1);
+    assert_eq!(db.history(Some("b"), 10).unwrap().len(), 2);
     assert_eq!(db.history(None, 1).unwrap()[0]["flag"], "b", "the newest");
 }
 
@@ -303,7 +304,8 @@ fn a_listener_hears_each_edit() {
             Ok::<_, Error>((
                 Some(Update {
                     flags: Some(body.into()),
-                    ..Update::default()
+                    rollouts: None,
+                    audit: vec![entry("f", json!(null), json!(body))],
                 }),
                 (),
             ))
@@ -443,7 +445,8 @@ fn the_writer_is_found_before_and_after_a_failover() {
         Ok::<_, Error>((
             Some(Update {
                 flags: Some("after".into()),
-                ..Update::default()
+                rollouts: None,
+                audit: vec![entry("f", json!("before"), json!("after"))],
             }),
             (),
         ))

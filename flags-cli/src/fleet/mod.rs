@@ -39,18 +39,7 @@ pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
 fn init(cli: &Cli, url: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     refuse_file_with_database(cli)?;
     let mut store = DatabaseStore::new(url)?;
-    let migrated = store.database()?.init();
-    let (from, to) = migrated.map_err(|e| store.failure(e))?;
-    let name = store.flags_name().display().to_string();
-    out(&match (from, to) {
-        (0, to) => format!("{name}: schema feature_flags created (version {to})\n"),
-        (from, to) if from == to => {
-            format!("{name}: schema feature_flags is up to date (version {to}); nothing to do\n")
-        }
-        (from, to) => {
-            format!("{name}: schema feature_flags migrated from version {from} to {to}\n")
-        }
-    });
+    out(&store.init()?);
     Ok(0)
 }
 
@@ -83,26 +72,25 @@ fn import(cli: &Cli, url: &str, file: &Path, out: &mut Out<'_>) -> Result<u8, Fa
     let replace = cli.fleet.replace;
     // A replacement is audited as one entry; a first import brings the
     // file's own history along.
-    let mut entries = Vec::new();
+    let mut history = Vec::new();
     if !replace {
-        let history = source.history()?;
-        for line in &history.unreadable {
+        let read = source.history()?;
+        for line in &read.unreadable {
             eprintln!("warning: {line}; not imported");
         }
-        entries = history.entries;
+        history = read.entries;
     }
     let action = if replace { "replace" } else { "import" };
-    entries.extend(audit::stamp(
-        vec![import_entry(action, file)],
-        &audit::operator(),
-    ));
+    let own = audit::stamp(vec![import_entry(action, file)], &audit::operator());
 
     let mut store = DatabaseStore::new(url)?;
     let db = store.database()?;
+    // The file's own history goes in marked as imported (the database
+    // vouches only for who imported it and when).
     let imported = if replace {
-        db.replace(&docs.flags, docs.rollouts.as_deref(), &entries)
+        db.replace(&docs.flags, docs.rollouts.as_deref(), &own)
     } else {
-        db.import(&docs.flags, docs.rollouts.as_deref(), &entries)
+        db.import_with_history(&docs.flags, docs.rollouts.as_deref(), &history, &own)
     };
     let imported = imported.map_err(|e| store.failure(e))?;
     let verb = if replace {
@@ -116,7 +104,7 @@ fn import(cli: &Cli, url: &str, file: &Path, out: &mut Out<'_>) -> Result<u8, Fa
         store.flags_name().display(),
         flags.flags.len(),
         plans.rollouts.len(),
-        entries.len(),
+        history.len() + own.len(),
         imported.flags_version
     ));
     Ok(0)

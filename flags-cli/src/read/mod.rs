@@ -3,14 +3,18 @@
 //! the flag table (`table`) and why a flag is on or off (`explain`).
 
 pub mod explain;
+pub mod history;
+pub mod inert;
 pub mod table;
+
+pub use history::history;
 
 use flags_core::{FlagDef, Snapshot, parse_flag_file};
 use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::args::Cli;
-use crate::edits::{self, Change};
+use crate::edits;
 use crate::report::{invalid_line, problem_lines};
 use crate::store::{self, Documents, Store};
 use explain::Message;
@@ -117,7 +121,9 @@ pub fn show_flag(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure
         out(&json_line(&shown));
     } else {
         out(&table::flag_text(snapshot.file(), name, def));
-        crate::plans::commands::show_under_flag(&*store, &docs, name, None, out);
+        crate::plans::commands::show_under_flag(&*store, &docs, name, None, &mut |text| {
+            out(&inert::inert_lines(text))
+        });
     }
     Ok(0)
 }
@@ -135,64 +141,7 @@ pub fn explain(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure> 
     if cli.json {
         out(&json_line(&explanation.json()));
     } else {
-        out(&explanation.text());
-    }
-    Ok(0)
-}
-
-pub fn history(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
-    let mut store = store::open(cli)?;
-    let store::History {
-        entries,
-        unreadable,
-    } = store.history()?;
-    for line in unreadable {
-        eprintln!("warning: {line}");
-    }
-    let entries: Vec<_> = entries
-        .into_iter()
-        .filter(|e| {
-            cli.feature
-                .as_deref()
-                .is_none_or(|f| e.get("flag").and_then(Value::as_str) == Some(f))
-        })
-        .collect();
-    if cli.json {
-        let entries = entries.into_iter().map(Value::Object).collect();
-        out(&json_line(&Value::Array(entries)));
-        return Ok(0);
-    }
-    if entries.is_empty() {
-        out(&format!("no edits recorded in {}\n", store.audit_name()));
-    }
-    let text = |e: &serde_json::Map<String, Value>, key: &str| {
-        e.get(key).and_then(Value::as_str).unwrap_or("?").to_owned()
-    };
-    for entry in &entries {
-        if entry.get("action").and_then(Value::as_str) == Some("import") {
-            let (time, user) = (text(entry, "time"), text(entry, "user"));
-            out(&format!(
-                "{time}  {user}  imported {}\n",
-                text(entry, "new")
-            ));
-            continue;
-        }
-        if let Some(group_edit) = crate::edits::groups::history_text(entry) {
-            let (time, user) = (text(entry, "time"), text(entry, "user"));
-            out(&format!("{time}  {user}  {group_edit}\n"));
-            continue;
-        }
-        let change = Change {
-            flag: text(entry, "flag"),
-            field: text(entry, "field"),
-            old: entry.get("old").cloned().unwrap_or(Value::Null),
-            new: entry.get("new").cloned().unwrap_or(Value::Null),
-        };
-        out(&format!(
-            "{}  {}  {change}\n",
-            text(entry, "time"),
-            text(entry, "user")
-        ));
+        out(&inert::inert_lines(&explanation.text()));
     }
     Ok(0)
 }

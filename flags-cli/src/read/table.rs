@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use flags_core::{FlagDef, FlagFile};
 use serde_json::{Value, json};
 
+use super::inert::inert;
 use crate::edits::groups;
 
 /// Every field of a flag, defaults filled in, `salt` as evaluation uses it,
@@ -49,10 +50,10 @@ pub fn list_table(file: &FlagFile) -> String {
         .iter()
         .map(|(name, def)| {
             [
-                name.clone(),
+                inert(name).into_owned(),
                 if def.enabled { "yes" } else { "no" }.to_owned(),
                 format!("{}%", def.rollout_percentage),
-                list_or(&group_sizes(file, def), "-"),
+                inert(&list_or(&group_sizes(file, def), "-")).into_owned(),
                 list_or(&chat_types(def), "all"),
                 def.exclude_chats.len().to_string(),
             ]
@@ -99,9 +100,9 @@ pub fn flag_text(file: &FlagFile, name: &str, def: &FlagDef) -> String {
         ("bucket_by", def.bucket_by.to_string()),
         ("salt", salt),
     ];
-    let mut out = format!("{name}\n");
+    let mut out = format!("{}\n", inert(name));
     for (field, value) in fields {
-        let _ = writeln!(out, "  {:<20}{value}", format!("{field}:"));
+        let _ = writeln!(out, "  {:<20}{}", format!("{field}:"), inert(&value));
     }
     out
 }

@@ -127,7 +127,8 @@ fn name_in_passwd(text: &str, uid: u32) -> Option<String> {
     })
 }
 
-/// The audit log as read: its entries, and a note for each line that is
+/// The audit log as read: its entries (each with its line number as
+/// `id`), and a note for each line that is
 /// not a JSON object (reported with its line number, not dropped silently).
 #[derive(Debug, Default)]
 pub struct History {
@@ -149,7 +150,12 @@ pub fn read(path: &Path) -> Result<History, String> {
             continue;
         }
         match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(entry)) => entries.push(entry),
+            Ok(Value::Object(mut entry)) => {
+                // An entry's id is its line number: what `--history` shows
+                // and `--revert` takes (a file has no row ids).
+                entry.insert("id".into(), json!(i + 1));
+                entries.push(entry);
+            }
             _ => bad.push(format!(
                 "{}:{}: not a JSON object; skipped",
                 path.display(),

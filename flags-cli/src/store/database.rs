@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flags_postgres::{Database, DatabaseUrl, Update};
+use flags_postgres::{Database, DatabaseUrl, EDITOR, READER, Roles, Update};
 use serde_json::Value;
 
 use super::{Change, Documents, History, Store};
@@ -51,6 +51,27 @@ impl DatabaseStore {
         self.db
             .as_mut()
             .ok_or_else(|| Failure::new("no database connection"))
+    }
+
+    /// `--init`: creates or migrates the schema and sets up the group
+    /// roles; what was done, as lines to print. Roles this role may not
+    /// create are not an error (the schema is done, the owner can work):
+    /// the lines give the statements an administrator must run.
+    pub fn init(&mut self) -> Result<String, Failure> {
+        let setup = self.database()?.setup();
+        let setup = setup.map_err(|e| self.failure(e))?;
+        let name = self.flags_name.display().to_string();
+        let mut out = match (setup.from, setup.to) {
+            (0, to) => format!("{name}: schema feature_flags created (version {to})\n"),
+            (from, to) if from == to => format!(
+                "{name}: schema feature_flags is up to date (version {to}); nothing to do\n"
+            ),
+            (from, to) => {
+                format!("{name}: schema feature_flags migrated from version {from} to {to}\n")
+            }
+        };
+        out.push_str(&roles_text(&setup.roles));
+        Ok(out)
     }
 
     /// A database error as one line naming the database (its password
@@ -142,6 +163,38 @@ impl From<flags_postgres::Error> for Failed {
     }
 }
 
+/// What `--init` did about the group roles.
+fn roles_text(roles: &Roles) -> String {
+    match roles {
+        Roles::Granted { created } => {
+            let mut out = String::new();
+            if !created.is_empty() {
+                out.push_str(&format!(
+                    "created group roles {} (NOLOGIN)\n",
+                    created.join(", ")
+                ));
+            }
+            out.push_str(&format!(
+                "rights granted: {READER} (syncs: read the flag document, listen), \
+                 {EDITOR} (edits, plans, the guard, --history: through the audit only); \
+                 give them to login roles, e.g. GRANT {READER} TO bot_blue; GRANT {EDITOR} TO ops\n"
+            ));
+            out
+        }
+        Roles::Missing { role, statements } => format!(
+            "warning: role {role} may not create roles; an administrator (a role with CREATEROLE) runs:\n{}\
+             then run --init again as {role} to grant them their rights\n",
+            statements
+                .iter()
+                .map(|s| format!("  {s}\n"))
+                .collect::<String>()
+        ),
+        Roles::NotOwner { role, owner } => format!(
+            "rights not granted: role {role} does not own schema feature_flags; its owner ({owner}) runs --init to grant them\n"
+        ),
+    }
+}
+
 /// This machine's name, for the audit table's `host`.
 fn host_name() -> Value {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -151,5 +204,36 @@ fn host_name() -> Value {
         Value::Null
     } else {
         Value::String(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_gives_an_administrator_the_statements_to_run() {
+        let text = roles_text(&Roles::Missing {
+            role: "flags".into(),
+            statements: vec![
+                "CREATE ROLE feature_flags_reader NOLOGIN;".into(),
+                "CREATE ROLE feature_flags_editor NOLOGIN;".into(),
+            ],
+        });
+        assert_eq!(
+            text,
+            "warning: role flags may not create roles; an administrator (a role with CREATEROLE) runs:\n\
+             \x20 CREATE ROLE feature_flags_reader NOLOGIN;\n\
+             \x20 CREATE ROLE feature_flags_editor NOLOGIN;\n\
+             then run --init again as flags to grant them their rights\n"
+        );
+        let text = roles_text(&Roles::Granted {
+            created: vec![READER.into()],
+        });
+        assert!(
+            text.starts_with(
+                "created group roles feature_flags_reader (NOLOGIN)\nrights granted: "
+            )
+        );
     }
 }

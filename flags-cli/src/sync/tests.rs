@@ -26,6 +26,7 @@ fn edit(url: &DatabaseUrl, body: &str) {
         Ok::<_, Error>((
             Some(Update {
                 flags: Some(body.to_owned()),
+                audit: audit_row(),
                 ..Update::default()
             }),
             (),
@@ -389,6 +390,7 @@ fn measure_edit_time_and_sync_memory() {
             Ok::<_, Error>((
                 Some(Update {
                     flags: Some(doc(i % 100 + 1)),
+                    audit: audit_row(),
                     ..Update::default()
                 }),
                 (),
@@ -415,4 +417,12 @@ fn measure_edit_time_and_sync_memory() {
         rss_end < rss_after_100 + 8 * 1024,
         "memory grows with edits"
     );
+}
+
+/// The database refuses a document change without its audit rows.
+fn audit_row() -> Vec<flags_postgres::AuditEntry> {
+    vec![serde_json::Map::from_iter([(
+        "flag".to_owned(),
+        serde_json::json!("test"),
+    )])]
 }
