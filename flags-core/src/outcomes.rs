@@ -348,20 +348,19 @@ impl Tallied {
     /// kind, not per flag.
     #[inline(always)]
     pub(crate) fn segment(&self, kind: usize) -> SegmentIndex {
-        SegmentIndex((kind * CHAT_TYPES + self.chat).min(SEGMENTS - 1))
+        SegmentIndex {
+            segment: (kind * CHAT_TYPES + self.chat).min(SEGMENTS - 1),
+            cohort: usize::from(kind == OFF),
+        }
     }
 }
 
-/// A segment's position in a stripe, below [`SEGMENTS`].
+/// Where one kind of exposure counts in a stripe: its segment's results
+/// (below [`SEGMENTS`]) and its cohort's histogram (0 `on`, 1 `off`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SegmentIndex(usize);
-
-impl SegmentIndex {
-    /// The cohort's histogram: 0 `on`, 1 `off`.
-    #[inline(always)]
-    fn cohort(self) -> usize {
-        usize::from(self.0 >= OFF * CHAT_TYPES)
-    }
+pub(crate) struct SegmentIndex {
+    segment: usize,
+    cohort: usize,
 }
 
 /// The (non-cumulative) bucket a duration falls in: the first bound at or
@@ -376,8 +375,12 @@ impl OutcomeCounters {
     #[inline(always)]
     pub(crate) fn record_on(&self, stripe: StripeIndex, segment: SegmentIndex, outcome: Tallied) {
         let cells = &self.stripes[stripe.get()];
-        bump(&cells.results[segment.0][outcome.result & 1], stripe, 1);
-        let timing = &cells.timing[segment.cohort()];
+        bump(
+            &cells.results[segment.segment][outcome.result & 1],
+            stripe,
+            1,
+        );
+        let timing = &cells.timing[segment.cohort & 1];
         bump(&timing[outcome.bucket.min(DURATION_BUCKETS - 1)], stripe, 1);
         bump_saturating(&timing[SUM], stripe, outcome.micros);
     }
@@ -535,6 +538,43 @@ mod tests {
         }
         assert_eq!(last, u64::MAX);
         assert_eq!(counters.counts().on.count(), 8);
+    }
+
+    /// The index the hot path computes (per kind of exposure and chat
+    /// type) is the segment metrics list at that position.
+    #[test]
+    fn the_recorded_index_is_the_listed_segment() {
+        let chat_types = [
+            None,
+            Some(ChatType::Private),
+            Some(ChatType::Group),
+            Some(ChatType::Supergroup),
+            Some(ChatType::Channel),
+        ];
+        let mut seen = [false; SEGMENTS];
+        for (kind, (cohort, via)) in KINDS.into_iter().enumerate() {
+            for chat_type in chat_types {
+                let at = Tallied::new(Outcome::ok(Duration::ZERO), chat_type).segment(kind);
+                let segment = Segment {
+                    cohort,
+                    via,
+                    chat_type,
+                };
+                assert_eq!(Segment::all().nth(at.segment), Some(segment));
+                assert_eq!(segment.index(), Some(at.segment));
+                assert_eq!(at.cohort, cohort as usize);
+                seen[at.segment] = true;
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+        assert_eq!(
+            [ON_GROUP, ON_ROLLOUT, OFF].map(|k| KINDS[k]),
+            [
+                (Cohort::On, Via::Group),
+                (Cohort::On, Via::Rollout),
+                (Cohort::Off, Via::Rollout)
+            ]
+        );
     }
 
     #[test]
