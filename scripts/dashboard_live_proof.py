@@ -11,7 +11,9 @@ On loopback, in a temporary folder, it:
    a day, `voice_replies` may advance after 5 s, `enhanced_video_download`
    is broken on purpose;
 2. starts two bot processes (scripts/synthetic_bot.py) serving synthetic
-   traffic, outcomes in both cohorts and complaints, each with /metrics;
+   traffic, outcomes in both cohorts and in every segment (beta testers via
+   their group, others via the rollout; private chats, groups and
+   supergroups) and complaints, each with /metrics;
 3. starts the guard (`feature_flags --guard --scrape ... --listen ...`) on
    those bots;
 4. starts a throwaway PostgreSQL cluster (scripts/pg_cluster.py), loads the
@@ -29,7 +31,8 @@ On loopback, in a temporary folder, it:
    then stops one bot, so that the guard reports a source error;
 7. runs every dashboard query (scripts/grafana_dashboard.py `prove`) with the
    variables at All and at concrete values, and every loaded rule, until all
-   return data or the deadline passes;
+   return data or the deadline passes, and checks that the segment panel
+   shows the `on` cohort via group and via rollout in each chat type;
 8. checks that the prover does fail on a panel querying a metric that does
    not exist and on one that does not parse;
 9. stops the sync and checks that the connection panel shows it, and not
@@ -67,14 +70,25 @@ BOT_JOB = "bot"
 GUARD_JOB = "feature-flags-guard"
 SYNC_JOB = "feature-flags-sync"
 
+# Every flag targets the beta testers too (the bots say which users are in
+# the group), so that outcomes come both via group and via rollout.
+BETA = {"user_groups": ["beta_testers"]}
 FLAGS = {
     "version": 1,
     "flags": {
-        "new_gpt_model": {"description": "healthy, holds its first phase", "enabled": True, "rollout_percentage": 0},
-        "voice_replies": {"description": "healthy, finishes its plan", "enabled": True, "rollout_percentage": 0},
-        "enhanced_video_download": {"description": "broken on purpose", "enabled": True, "rollout_percentage": 0},
+        "new_gpt_model": {"description": "healthy, holds its first phase", "enabled": True, "rollout_percentage": 0,
+                          **BETA},
+        "voice_replies": {"description": "healthy, finishes its plan", "enabled": True, "rollout_percentage": 0,
+                          **BETA},
+        "enhanced_video_download": {"description": "broken on purpose", "enabled": True, "rollout_percentage": 0,
+                                    **BETA},
     },
 }
+# The segments the "Error share by segment" panel must show: both ways into
+# the `on` cohort, and the chat types the bots' messages come from.
+SEGMENT_PANEL = "Error share by segment (5m)"
+WANT_VIA = {"group", "rollout"}
+WANT_CHAT_TYPES = {"private", "group", "supergroup"}
 PLANS = {
     "new_gpt_model": "5:1d,25:3d,50:5d,100",
     "voice_replies": "50:5s,100",
@@ -263,6 +277,24 @@ def sync_stops_answering(dashboard: dict, prometheus: gd.Prometheus, instance: s
         raise Failed(f"{title!r} shows {shown} as not answering, want only the sync {instance}")
 
 
+def segments_shown(dashboard: dict, prometheus: gd.Prometheus, deadline: float, processes: Processes) -> str:
+    """The segment panel, at All, must show the `on` cohort both via group
+    and via rollout, in every chat type the bots use; returns a summary."""
+    (query,) = [q for q in gd.queries(dashboard) if f'"{SEGMENT_PANEL}"' in q.where] or [None]
+    if query is None:
+        raise Failed(f"the dashboard has no single-query panel {SEGMENT_PANEL!r}")
+    expr = gd.expand(query.expr, gd.all_values(dashboard))
+
+    def shown():
+        on = [s["metric"] for s in prometheus.instant(expr) if s["metric"].get("cohort") == "on"]
+        via = {m.get("via") for m in on}
+        chat_types = {m.get("chat_type") for m in on}
+        return (via, chat_types) if WANT_VIA <= via and WANT_CHAT_TYPES <= chat_types else None
+
+    via, chat_types = wait_for(f"{SEGMENT_PANEL!r} to show every segment", shown, deadline, processes)
+    return f"via {sorted(via)}, chat types {sorted(chat_types)}"
+
+
 def password_leaks(folder: Path, outputs: list[str]) -> list[str]:
     """Where the database password shows in what the CLI printed."""
     places = [path.name for path in sorted(folder.glob("*.log"))
@@ -422,6 +454,8 @@ def main() -> int:
         failures = gd.prove(dashboard, prometheus, concrete, log=print)
         if failures:
             raise Failed(f"{len(failures)} queries or rules failed:\n" + "\n".join(failures))
+        print(f"  {SEGMENT_PANEL!r}, the on cohort: "
+              f"{segments_shown(dashboard, prometheus, deadline, processes)}")
         prover_catches_broken_panels(dashboard, prometheus, concrete)
         print("  the prover reports a panel without data and one that does not parse")
         sync_stops_answering(dashboard, prometheus, f"127.0.0.1:{sync_port}", deadline, processes)

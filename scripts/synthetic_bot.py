@@ -4,10 +4,13 @@
     python scripts/synthetic_bot.py --flags FILE --flag NAME... [--seconds 120] [--rate 400]
 
 Used by scripts/dashboard_live_proof.py: it evaluates the --flag flags for random
-private-chat users, as a bot handling messages would, reports each message's
-outcome (error or not, and how long it took) and some complaints, and serves
-`/metrics` (prometheus_client, with the flags' families registered) on
-127.0.0.1 at a free port, which it prints as its first line: `port N`.
+users, as a bot handling messages would, reports each message's outcome (error
+or not, and how long it took) and some complaints, and serves `/metrics`
+(prometheus_client, with the flags' families registered) on 127.0.0.1 at a
+free port, which it prints as its first line: `port N`. Messages come from
+private chats, groups and supergroups (CHAT_TYPES), and one in BETA_SHARE from
+a user the bot knows to be in the `beta_testers` group, so that the outcome
+segments (via group or rollout, by chat type) all have traffic.
 
 Each flag's cohort behaves as the FLAG_BEHAVIOUR table says, so the
 dashboard's cohort panels have a difference to show. Durations are drawn, not
@@ -35,6 +38,10 @@ FLAG_BEHAVIOUR = {
     "enhanced_video_download": {"on": (0.3, 1.5), "off": (0.01, 1.0)},
 }
 DEFAULT_BEHAVIOUR = (0.01, 0.2)
+# Chat types and how often a message comes from each.
+CHAT_TYPES = (("private", 0.6), ("group", 0.2), ("supergroup", 0.2))
+# Share of the messages whose user is a beta tester (groups=["beta_testers"]).
+BETA_SHARE = 0.1
 # flag -> complaints a second. Few for the healthy rollout: its complaints
 # trigger (10 an hour) must not trip during a proof.
 COMPLAINTS_PER_SECOND = {"new_gpt_model": 0.05, "enhanced_video_download": 2.0}
@@ -74,7 +81,10 @@ def main() -> int:
         started = time.monotonic()
         for _ in range(per_tick):
             user = rng.randrange(1, 10**9)
-            msg = flags.for_message(user_id=user, chat_id=user, chat_type="private")
+            (chat_type,) = rng.choices([t for t, _ in CHAT_TYPES], [w for _, w in CHAT_TYPES])
+            chat_id = user if chat_type == "private" else -1_000_000_000_000 - rng.randrange(1000)
+            groups = ["beta_testers"] if rng.random() < BETA_SHARE else []
+            msg = flags.for_message(user_id=user, chat_id=chat_id, chat_type=chat_type, groups=groups)
             # Each message is about one feature (a command, a voice note...):
             # the handler asks about that flag only, so only it is exposed
             # and the outcome counts for it alone.

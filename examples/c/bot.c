@@ -197,9 +197,12 @@ int main(int argc, char **argv) {
     print_last_error("metrics_text", status);
     failures++;
   } else {
-    /* Print the outcome counters: one line per cohort and result. */
+    /* Print the outcome counters that counted something: one line per
+     * segment (cohort, via, chat type) and result; the others are at 0. */
     for (char *line = strtok(metrics, "\n"); line; line = strtok(NULL, "\n")) {
-      if (starts_with(line, "feature_flags_outcomes_total{flag=\"new_gpt_model\"") ||
+      size_t len = strlen(line);
+      bool zero = len >= 2 && strcmp(line + len - 2, " 0") == 0;
+      if ((starts_with(line, "feature_flags_outcomes_total{flag=\"new_gpt_model\"") && !zero) ||
           starts_with(line, "feature_flags_complaints_total{flag=\"new_gpt_model\"")) {
         printf("%s\n", line);
       }

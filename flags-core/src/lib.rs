@@ -153,8 +153,9 @@ pub use model::{
     UnknownChatType, parse_id,
 };
 pub use outcomes::{
-    Cohort, CohortCounts, DURATION_BOUNDS, DURATION_BUCKETS, MAX_OUTCOME_SECONDS, Outcome,
-    OutcomeCounts, duration_from_seconds,
+    Cohort, CohortCounts, DURATION_BOUNDS, DURATION_BUCKETS, MAX_OUTCOME_SECONDS, NO_CHAT_TYPE,
+    Outcome, OutcomeCounts, ResultCounts, SEGMENTS, Segment, Via, chat_type_label,
+    duration_from_seconds,
 };
 pub use snapshot::{Handle, Snapshot};
 pub use store::{

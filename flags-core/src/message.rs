@@ -1,10 +1,10 @@
-//! [`Message`]: the flags one message asked about, in which cohort, and the
-//! one outcome the bot reports for it (SPEC.md "Outcomes").
+//! [`Message`]: the flags one message asked about, in which cohort and
+//! segment, and the one outcome the bot reports for it (README "Outcomes").
 
 use std::ops::Deref;
 
 use crate::decision::{Context, Decision, Reason};
-use crate::outcomes::{Cohort, Outcome};
+use crate::outcomes::{Cohort, Outcome, Segment, Via};
 use crate::snapshot::{Handle, Snapshot};
 
 /// Flags whose exposure a [`Message`] keeps on the stack: two bits for
@@ -138,7 +138,19 @@ impl<'c, S: Deref<Target = Snapshot>> Message<'c, S> {
     /// The cohort flag `name` is exposed in for this message, or `None`
     /// when the message has not asked about it or it is in no cohort.
     pub fn cohort(&self, name: &str) -> Option<Cohort> {
-        self.exposures.cohort(self.snapshot.position(name)?)
+        Some(self.segment(name)?.cohort)
+    }
+
+    /// The segment flag `name` is exposed in for this message (its cohort,
+    /// the step that put it there, the message's chat type), or `None`
+    /// when the message has not asked about it or it is in no cohort.
+    pub fn segment(&self, name: &str) -> Option<Segment> {
+        let (cohort, via) = self.exposures.kind(self.snapshot.position(name)?)?;
+        Some(Segment {
+            cohort,
+            via,
+            chat_type: self.ctx.chat_type,
+        })
     }
 
     /// Whether an outcome was recorded for this message.
@@ -155,10 +167,12 @@ impl<'c, S: Deref<Target = Snapshot>> Message<'c, S> {
         }
         self.recorded = true;
         let e = &self.exposures;
-        self.snapshot.record_outcome_pairs(0, &e.inline, outcome);
+        let chat_type = self.ctx.chat_type;
+        self.snapshot
+            .record_outcome_pairs(0, &e.inline, outcome, chat_type);
         if let Some(spill) = &e.spill {
             self.snapshot
-                .record_outcome_pairs(INLINE_FLAGS, spill, outcome);
+                .record_outcome_pairs(INLINE_FLAGS, spill, outcome, chat_type);
         }
         true
     }
@@ -166,9 +180,10 @@ impl<'c, S: Deref<Target = Snapshot>> Message<'c, S> {
 
 /// The exposed flags, two bits per flag position (bits `2p` and `2p + 1`
 /// of word `p / 32`): the low bit says the decision was on, the high bit
-/// that the rollout step decided. `on` is the low bit; `off` is the high
-/// bit alone (SPEC.md "Outcomes"); neither bit, not exposed or in no
-/// cohort.
+/// that the rollout step decided. `on` is the low bit, through a group
+/// when alone (an enabled decision is `group` or `rollout`), through the
+/// rollout with the high bit; `off` is the high bit alone; neither bit,
+/// not exposed or in no cohort. So the segment costs no bit of its own.
 ///
 /// Why pairs rather than an `on` and an `off` bit set: a check then costs
 /// one shift and one OR into one word instead of two.
@@ -206,15 +221,16 @@ impl Exposures {
         spill[word] |= bits;
     }
 
-    fn cohort(&self, position: usize) -> Option<Cohort> {
+    fn kind(&self, position: usize) -> Option<(Cohort, Via)> {
         let word = position / PAIRS_PER_WORD;
         let bits = match self.inline.get(word) {
             Some(&bits) => bits,
             None => *self.spill.as_deref()?.get(word - INLINE_WORDS)?,
         };
         match bits >> (2 * position % 64) & 0b11 {
-            0b01 | 0b11 => Some(Cohort::On),
-            0b10 => Some(Cohort::Off),
+            0b01 => Some((Cohort::On, Via::Group)),
+            0b11 => Some((Cohort::On, Via::Rollout)),
+            0b10 => Some((Cohort::Off, Via::Rollout)),
             _ => None,
         }
     }

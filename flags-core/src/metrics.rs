@@ -5,7 +5,7 @@ use std::fmt::{self, Display, Write as _};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::counters::DecisionCounts;
-use crate::outcomes::{Cohort, DURATION_BOUNDS, OutcomeCounts};
+use crate::outcomes::{Cohort, DURATION_BOUNDS, OutcomeCounts, Segment, chat_type_label};
 use crate::snapshot::Snapshot;
 use crate::store::{FlagStore, ReloadStatus};
 
@@ -46,16 +46,17 @@ impl FlagStore {
     /// | `feature_flags_flag_rollout_percentage` | gauge (0–100) | `flag` |
     /// | `feature_flags_decisions_total` | counter | `flag`, `outcome` = `on` / `off`, `reason` |
     /// | `feature_flags_unknown_flag_decisions_total` | counter | |
-    /// | `feature_flags_outcomes_total` | counter | `flag`, `cohort` = `on` / `off`, `result` = `ok` / `error` |
+    /// | `feature_flags_outcomes_total` | counter | `flag`, `cohort` = `on` / `off`, `via` = `group` / `rollout`, `chat_type` = `private` / `group` / `supergroup` / `channel` / `none`, `result` = `ok` / `error` |
     /// | `feature_flags_outcome_duration_seconds` | histogram ([`DURATION_BOUNDS`]) | `flag`, `cohort` |
     /// | `feature_flags_complaints_total` | counter | `flag` |
     ///
     /// The first load counts as a successful reload. The two decision
     /// families are left out when the store does not count decisions, the
     /// three outcome families when it does not count outcomes; every
-    /// possible `(outcome, reason)` pair and every cohort, result and bucket
-    /// of every flag is written, zeros included, so that ratios over them
-    /// never miss a series.
+    /// possible `(outcome, reason)` pair and every segment ([`Segment::all`],
+    /// fifteen: `off` is always `via="rollout"`), result and bucket of every
+    /// flag is written, zeros included, so that ratios over them never miss
+    /// a series.
     pub fn metrics_text(&self) -> String {
         let status = self.status();
         let snapshot = self.snapshot();
@@ -241,17 +242,18 @@ impl Exposition<'_> {
             out,
             "outcomes_total",
             "counter",
-            "Messages handled by this process that asked about the flag, by the flag's cohort and the outcome the bot reported.",
+            "Messages handled by this process that asked about the flag, by the flag's cohort, the step that put the message there (via: group or rollout), the chat type and the outcome the bot reported.",
         )?;
         for (name, counts) in &counts {
-            for cohort in Cohort::ALL {
-                let c = counts.cohort(cohort);
+            for (segment, c) in Segment::all().zip(&counts.segments) {
                 for (result, value) in [("ok", c.ok), ("error", c.error)] {
                     writeln!(
                         out,
-                        "feature_flags_outcomes_total{{flag=\"{}\",cohort=\"{}\",result=\"{result}\"}} {value}",
+                        "feature_flags_outcomes_total{{flag=\"{}\",cohort=\"{}\",via=\"{}\",chat_type=\"{}\",result=\"{result}\"}} {value}",
                         LabelValue(name),
-                        cohort.as_str(),
+                        segment.cohort.as_str(),
+                        segment.via.as_str(),
+                        chat_type_label(segment.chat_type),
                     )?;
                 }
             }

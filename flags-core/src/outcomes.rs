@@ -1,6 +1,7 @@
-//! What the flags did to the messages (SPEC.md "Outcomes"): per flag,
-//! outcomes by cohort and result, a duration histogram by cohort, and
-//! complaints, counted without locks and without allocating.
+//! What the flags did to the messages (README "Outcomes"): per flag,
+//! outcomes by segment (cohort, the step that decided, chat type) and
+//! result, a duration histogram by cohort, and complaints, counted without
+//! locks and without allocating.
 //!
 //! The counters are striped exactly like the decision counters
 //! ([`crate::counters`]): a thread bumps the cells of its own stripe with a
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use crate::counters::{EXCLUSIVE_STRIPES, StripeIndex, bump, bump_saturating};
 use crate::decision::{Decision, Reason};
+use crate::model::ChatType;
 
 /// Upper bounds (`le`, in seconds) of the duration histogram's buckets,
 /// besides `+Inf`. Fixed by SPEC.md: 2 s and 5 s are the deployment plan's
@@ -84,6 +86,125 @@ impl Cohort {
     }
 }
 
+/// Which evaluation step put a message in its cohort: the user's group
+/// (targeting: beta testers, staff) or the percentage rollout. A flag at
+/// 100 % (or a plain `"enabled": true`) is on through the rollout step, so
+/// its messages count as `Rollout`; the `off` cohort is always `Rollout`,
+/// as only that step turns a flag off into the control group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Via {
+    /// The user is in one of the flag's `user_groups`.
+    Group,
+    /// The percentage rollout decided (on below the threshold, or at 100 %).
+    Rollout,
+}
+
+impl Via {
+    /// `"group"` or `"rollout"`, the metrics' label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Via::Group => "group",
+            Via::Rollout => "rollout",
+        }
+    }
+}
+
+/// The `chat_type` label value of a message without a chat type.
+pub const NO_CHAT_TYPE: &str = "none";
+
+/// The `chat_type` label value of a message's chat type: one of the four
+/// Telegram types or [`NO_CHAT_TYPE`], so the label has at most five values.
+pub const fn chat_type_label(chat_type: Option<ChatType>) -> &'static str {
+    match chat_type {
+        Some(chat_type) => chat_type.as_str(),
+        None => NO_CHAT_TYPE,
+    }
+}
+
+/// Chat-type label values: the four [`ChatType`]s, then none.
+const CHAT_TYPES: usize = ChatType::ALL.len() + 1;
+
+/// The index of a chat type among the segments' chat types.
+#[inline(always)]
+pub(crate) const fn chat_type_index(chat_type: Option<ChatType>) -> usize {
+    match chat_type {
+        Some(chat_type) => chat_type as usize,
+        None => ChatType::ALL.len(),
+    }
+}
+
+/// The part of a flag's outcomes that one message lands in: its cohort,
+/// the step that put it there, and the message's chat type. Outcome counts
+/// are kept per segment; durations per cohort only (a histogram per
+/// segment would multiply the series by fifteen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Segment {
+    pub cohort: Cohort,
+    pub via: Via,
+    pub chat_type: Option<ChatType>,
+}
+
+/// How a flag was exposed, as far as segments go: on through a group, on
+/// through the rollout, or off through the rollout (the only possible
+/// three; `off` through a group does not exist).
+const KINDS: [(Cohort, Via); 3] = [
+    (Cohort::On, Via::Group),
+    (Cohort::On, Via::Rollout),
+    (Cohort::Off, Via::Rollout),
+];
+pub(crate) const ON_GROUP: usize = 0;
+pub(crate) const ON_ROLLOUT: usize = 1;
+pub(crate) const OFF: usize = 2;
+
+/// Segments of one flag: three kinds × five chat types.
+pub const SEGMENTS: usize = KINDS.len() * CHAT_TYPES;
+
+impl Segment {
+    /// Every segment, in the order metrics list them: `on` via group, `on`
+    /// via rollout, `off`; within each, private, group, supergroup,
+    /// channel, none.
+    pub fn all() -> impl Iterator<Item = Segment> {
+        (0..SEGMENTS).map(Segment::at)
+    }
+
+    /// The segment a decision puts a message with `chat_type` in, or
+    /// `None` when the decision puts it in no cohort ([`Cohort::of`]).
+    pub fn of(decision: &Decision, chat_type: Option<ChatType>) -> Option<Segment> {
+        let cohort = Cohort::of(decision)?;
+        let via = match decision.reason {
+            Reason::Group => Via::Group,
+            _ => Via::Rollout,
+        };
+        Some(Segment {
+            cohort,
+            via,
+            chat_type,
+        })
+    }
+
+    fn at(index: usize) -> Segment {
+        let (cohort, via) = KINDS[index / CHAT_TYPES];
+        let chat = index % CHAT_TYPES;
+        Segment {
+            cohort,
+            via,
+            chat_type: ChatType::ALL.get(chat).copied(),
+        }
+    }
+
+    /// This segment's position in [`OutcomeCounts::segments`]; `None` for
+    /// `off` via group, which no decision makes.
+    pub fn index(self) -> Option<usize> {
+        let kind = match (self.cohort, self.via) {
+            (Cohort::On, Via::Group) => ON_GROUP,
+            (Cohort::On, Via::Rollout) => ON_ROLLOUT,
+            (Cohort::Off, Via::Rollout) => OFF,
+            (Cohort::Off, Via::Group) => return None,
+        };
+        Some(kind * CHAT_TYPES + chat_type_index(self.chat_type))
+    }
+}
+
 /// How handling one message went: reported once per message, counted for
 /// every flag the message exposed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +236,7 @@ impl Outcome {
 /// The outcomes of one cohort of one flag, summed over every thread.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct CohortCounts {
+    /// Summed over the cohort's segments.
     pub ok: u64,
     pub error: u64,
     /// Cumulative, as Prometheus exposes them: `buckets[i]` counts the
@@ -146,6 +268,16 @@ pub struct OutcomeCounts {
     pub on: CohortCounts,
     pub off: CohortCounts,
     pub complaints: u64,
+    /// Outcomes by segment, in [`Segment::all`]'s order (see
+    /// [`OutcomeCounts::segment`]).
+    pub segments: [ResultCounts; SEGMENTS],
+}
+
+/// Outcomes of one segment, by result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ResultCounts {
+    pub ok: u64,
+    pub error: u64,
 }
 
 impl OutcomeCounts {
@@ -155,19 +287,29 @@ impl OutcomeCounts {
             Cohort::Off => &self.off,
         }
     }
+
+    /// The outcomes of `segment` (zero for `off` via group, which no
+    /// decision makes).
+    pub fn segment(&self, segment: Segment) -> ResultCounts {
+        segment
+            .index()
+            .map_or_else(ResultCounts::default, |i| self.segments[i])
+    }
 }
 
-/// A stripe's cells for one cohort: ok, error, a bucket per bound and
-/// `+Inf` (not cumulative), and the sum in microseconds.
-const OK: usize = 0;
-const FIRST_BUCKET: usize = 2;
-const SUM: usize = FIRST_BUCKET + DURATION_BUCKETS;
-const CELLS: usize = SUM + 1;
+/// A stripe's timing cells for one cohort: a bucket per bound and `+Inf`
+/// (not cumulative), and the sum in microseconds.
+const SUM: usize = DURATION_BUCKETS;
+const TIMING_CELLS: usize = SUM + 1;
 
-/// One thread's outcome cells for both cohorts, on cache lines of its own.
+/// One thread's outcome cells, on cache lines of its own: ok and error per
+/// segment, and the histogram of each cohort.
 #[derive(Default)]
 #[repr(align(64))]
-struct OutcomeStripe([[AtomicU64; CELLS]; 2]);
+struct OutcomeStripe {
+    results: [[AtomicU64; 2]; SEGMENTS],
+    timing: [[AtomicU64; TIMING_CELLS]; 2],
+}
 
 /// The outcome counters of one flag.
 #[derive(Default)]
@@ -184,19 +326,41 @@ pub(crate) struct Tallied {
     result: usize,
     bucket: usize,
     micros: u64,
+    /// The message's chat type ([`chat_type_index`]).
+    chat: usize,
 }
 
 impl Tallied {
     #[inline]
-    pub(crate) fn new(outcome: Outcome) -> Tallied {
+    pub(crate) fn new(outcome: Outcome, chat_type: Option<ChatType>) -> Tallied {
         // Durations past u64 nanoseconds (584 years) saturate.
         let nanos = u64::try_from(outcome.duration.as_nanos()).unwrap_or(u64::MAX);
         Tallied {
             result: usize::from(outcome.error),
             bucket: bucket_of(nanos),
             micros: nanos / 1000 + u64::from(nanos % 1000 >= 500),
+            chat: chat_type_index(chat_type),
         }
     }
+
+    /// The segment index of this message's outcomes for flags exposed as
+    /// `kind` ([`ON_GROUP`], [`ON_ROLLOUT`] or [`OFF`]): computed once per
+    /// kind, not per flag.
+    #[inline(always)]
+    pub(crate) fn segment(&self, kind: usize) -> SegmentIndex {
+        SegmentIndex {
+            segment: (kind * CHAT_TYPES + self.chat).min(SEGMENTS - 1),
+            cohort: usize::from(kind == OFF),
+        }
+    }
+}
+
+/// Where one kind of exposure counts in a stripe: its segment's results
+/// (below [`SEGMENTS`]) and its cohort's histogram (0 `on`, 1 `off`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SegmentIndex {
+    segment: usize,
+    cohort: usize,
 }
 
 /// The (non-cumulative) bucket a duration falls in: the first bound at or
@@ -207,51 +371,72 @@ fn bucket_of(nanos: u64) -> usize {
 }
 
 impl OutcomeCounters {
-    /// Counts one outcome in `cohort` on the calling thread's `stripe`.
+    /// Counts one outcome in `segment` on the calling thread's `stripe`.
     #[inline(always)]
-    pub(crate) fn record_on(&self, stripe: StripeIndex, cohort: Cohort, outcome: Tallied) {
-        let cells = &self.stripes[stripe.get()].0[cohort as usize];
-        bump(&cells[OK + (outcome.result & 1)], stripe, 1);
+    pub(crate) fn record_on(&self, stripe: StripeIndex, segment: SegmentIndex, outcome: Tallied) {
+        let cells = &self.stripes[stripe.get()];
         bump(
-            &cells[FIRST_BUCKET + outcome.bucket.min(DURATION_BUCKETS - 1)],
+            &cells.results[segment.segment][outcome.result & 1],
             stripe,
             1,
         );
-        bump_saturating(&cells[SUM], stripe, outcome.micros);
+        let timing = &cells.timing[segment.cohort & 1];
+        bump(&timing[outcome.bucket.min(DURATION_BUCKETS - 1)], stripe, 1);
+        bump_saturating(&timing[SUM], stripe, outcome.micros);
     }
 
     pub(crate) fn complain(&self) {
         self.complaints.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn cohort_counts(&self, cohort: Cohort) -> CohortCounts {
-        let mut cells = [0u64; CELLS];
+    /// A cohort's histogram, its ok and error left at zero.
+    fn cohort_timing(&self, cohort: Cohort) -> CohortCounts {
+        let mut cells = [0u64; TIMING_CELLS];
         for stripe in &self.stripes {
-            for (total, cell) in cells[..SUM].iter_mut().zip(&stripe.0[cohort as usize]) {
+            let timing = &stripe.timing[cohort as usize];
+            for (total, cell) in cells[..SUM].iter_mut().zip(timing) {
                 *total = total.wrapping_add(cell.load(Ordering::Relaxed));
             }
-            cells[SUM] =
-                cells[SUM].saturating_add(stripe.0[cohort as usize][SUM].load(Ordering::Relaxed));
+            cells[SUM] = cells[SUM].saturating_add(timing[SUM].load(Ordering::Relaxed));
         }
         let mut buckets = [0u64; DURATION_BUCKETS];
         let mut below = 0u64;
-        for (cumulative, count) in buckets.iter_mut().zip(&cells[FIRST_BUCKET..SUM]) {
+        for (cumulative, count) in buckets.iter_mut().zip(&cells[..SUM]) {
             below = below.wrapping_add(*count);
             *cumulative = below;
         }
         CohortCounts {
-            ok: cells[OK],
-            error: cells[OK + 1],
+            ok: 0,
+            error: 0,
             buckets,
             sum_micros: cells[SUM],
         }
     }
 
     pub(crate) fn counts(&self) -> OutcomeCounts {
+        let mut segments = [ResultCounts::default(); SEGMENTS];
+        for stripe in &self.stripes {
+            for (total, cells) in segments.iter_mut().zip(&stripe.results) {
+                total.ok = total.ok.wrapping_add(cells[0].load(Ordering::Relaxed));
+                total.error = total.error.wrapping_add(cells[1].load(Ordering::Relaxed));
+            }
+        }
+        let mut on = self.cohort_timing(Cohort::On);
+        let mut off = self.cohort_timing(Cohort::Off);
+        for (index, counts) in segments.iter().enumerate() {
+            let cohort = if index >= OFF * CHAT_TYPES {
+                &mut off
+            } else {
+                &mut on
+            };
+            cohort.ok = cohort.ok.wrapping_add(counts.ok);
+            cohort.error = cohort.error.wrapping_add(counts.error);
+        }
         OutcomeCounts {
-            on: self.cohort_counts(Cohort::On),
-            off: self.cohort_counts(Cohort::Off),
+            on,
+            off,
             complaints: self.complaints.load(Ordering::Relaxed),
+            segments,
         }
     }
 }
@@ -312,7 +497,7 @@ mod tests {
 
     #[test]
     fn durations_are_summed_to_the_nearest_microsecond() {
-        let micros = |nanos| Tallied::new(Outcome::ok(Duration::from_nanos(nanos))).micros;
+        let micros = |nanos| Tallied::new(Outcome::ok(Duration::from_nanos(nanos)), None).micros;
         assert_eq!(micros(0), 0);
         assert_eq!(micros(499), 0);
         assert_eq!(micros(500), 1);
@@ -329,6 +514,7 @@ mod tests {
             result: 0,
             bucket: DURATION_BUCKETS - 1,
             micros: u64::MAX / 4 + 1,
+            chat: 0,
         };
         let mut last = 0;
         for stripe in [
@@ -341,13 +527,54 @@ mod tests {
             crate::counters::OVERFLOW,
             crate::counters::OVERFLOW,
         ] {
-            counters.record_on(StripeIndex::for_tests(stripe), Cohort::On, huge);
+            counters.record_on(
+                StripeIndex::for_tests(stripe),
+                huge.segment(ON_ROLLOUT),
+                huge,
+            );
             let sum = counters.counts().on.sum_micros;
             assert!(sum >= last, "the sum went down: {last} -> {sum}");
             last = sum;
         }
         assert_eq!(last, u64::MAX);
         assert_eq!(counters.counts().on.count(), 8);
+    }
+
+    /// The index the hot path computes (per kind of exposure and chat
+    /// type) is the segment metrics list at that position.
+    #[test]
+    fn the_recorded_index_is_the_listed_segment() {
+        let chat_types = [
+            None,
+            Some(ChatType::Private),
+            Some(ChatType::Group),
+            Some(ChatType::Supergroup),
+            Some(ChatType::Channel),
+        ];
+        let mut seen = [false; SEGMENTS];
+        for (kind, (cohort, via)) in KINDS.into_iter().enumerate() {
+            for chat_type in chat_types {
+                let at = Tallied::new(Outcome::ok(Duration::ZERO), chat_type).segment(kind);
+                let segment = Segment {
+                    cohort,
+                    via,
+                    chat_type,
+                };
+                assert_eq!(Segment::all().nth(at.segment), Some(segment));
+                assert_eq!(segment.index(), Some(at.segment));
+                assert_eq!(at.cohort, cohort as usize);
+                seen[at.segment] = true;
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+        assert_eq!(
+            [ON_GROUP, ON_ROLLOUT, OFF].map(|k| KINDS[k]),
+            [
+                (Cohort::On, Via::Group),
+                (Cohort::On, Via::Rollout),
+                (Cohort::Off, Via::Rollout)
+            ]
+        );
     }
 
     #[test]

@@ -8,9 +8,11 @@ use crate::counters::{Counters, DecisionCounts, StripeIndex, Tally, current_stri
 use crate::decision::{Context, Decision, Reason};
 use crate::error::Problems;
 use crate::idset::IdSet;
-use crate::model::{BucketBy, FlagDef, FlagFile};
+use crate::model::{BucketBy, ChatType, FlagDef, FlagFile};
 use crate::names::NameIndex;
-use crate::outcomes::{Cohort, Outcome, OutcomeCounters, OutcomeCounts, Tallied};
+use crate::outcomes::{
+    OFF, ON_GROUP, ON_ROLLOUT, Outcome, OutcomeCounters, OutcomeCounts, Tallied,
+};
 use crate::validate::parse_flag_file;
 
 /// A flag resolved once by name, to be evaluated with no string hashing.
@@ -505,51 +507,64 @@ impl Snapshot {
         self.outcomes.is_some()
     }
 
-    /// Counts `outcome` for every flag whose bit is set in `on` (in the
-    /// `on` cohort) or in `off` (the `off` cohort): bit i of word i / 64 is
-    /// the flag at position i. For bindings that keep their own exposure
-    /// bits (a [`crate::Message`] does this for you); bits past the flag
-    /// count are ignored, and a bit set in both counts as `on`.
-    pub fn record_outcome_bits(&self, on: &[u64], off: &[u64], outcome: Outcome) {
+    /// Counts `outcome` for the flags a binding exposed, from its own
+    /// exposure bits (a [`crate::Message`] does this for you): bit i of
+    /// word i / 64 is the flag at position i. A bit of `on` counts the
+    /// flag in the `on` cohort, through its group when the same bit is set
+    /// in `on_via_group` and through the rollout otherwise; a bit of `off`
+    /// (and not of `on`) in the `off` cohort. `chat_type` is the message's
+    /// ([`crate::Segment`]). Bits past the flag count are ignored.
+    pub fn record_outcome_bits(
+        &self,
+        on: &[u64],
+        on_via_group: &[u64],
+        off: &[u64],
+        chat_type: Option<ChatType>,
+        outcome: Outcome,
+    ) {
         let Some(counters) = self.outcomes.as_deref() else {
             return;
         };
-        let (tallied, stripe) = (Tallied::new(outcome), current_stripe());
+        let (tallied, stripe) = (Tallied::new(outcome, chat_type), current_stripe());
         for word in 0..on.len().max(off.len()) {
             let on = on.get(word).copied().unwrap_or(0);
+            let group = on_via_group.get(word).copied().unwrap_or(0) & on;
             let off = off.get(word).copied().unwrap_or(0) & !on;
-            for (bits, cohort) in [(on, Cohort::On), (off, Cohort::Off)] {
-                record_set_bits(counters, stripe, tallied, cohort, word * 64, 1, bits);
+            for (bits, kind) in [(group, ON_GROUP), (on & !group, ON_ROLLOUT), (off, OFF)] {
+                record_set_bits(counters, stripe, tallied, kind, word * 64, 1, bits);
             }
         }
     }
 
     /// Counts `outcome` for the flags exposed in `pairs`, two bits per flag
     /// from position `first` on (the layout of a [`crate::Message`]'s
-    /// exposures: low bit on, high bit alone off).
+    /// exposures: low bit on, high bit the rollout step decided; so `01`
+    /// is on through a group, `11` on through the rollout, `10` off).
     #[inline]
-    pub(crate) fn record_outcome_pairs(&self, first: usize, pairs: &[u64], outcome: Outcome) {
+    pub(crate) fn record_outcome_pairs(
+        &self,
+        first: usize,
+        pairs: &[u64],
+        outcome: Outcome,
+        chat_type: Option<ChatType>,
+    ) {
         const LOW_BITS: u64 = 0x5555_5555_5555_5555;
         let Some(counters) = self.outcomes.as_deref() else {
             return;
         };
-        let (tallied, stripe) = (Tallied::new(outcome), current_stripe());
+        let (tallied, stripe) = (Tallied::new(outcome, chat_type), current_stripe());
         for (word, &bits) in pairs.iter().enumerate() {
             if bits == 0 {
                 continue;
             }
             let on = bits & LOW_BITS;
-            let off = bits >> 1 & !bits & LOW_BITS;
-            for (bits, cohort) in [(on, Cohort::On), (off, Cohort::Off)] {
-                record_set_bits(
-                    counters,
-                    stripe,
-                    tallied,
-                    cohort,
-                    first + word * 32,
-                    2,
-                    bits,
-                );
+            let rollout = bits >> 1 & LOW_BITS;
+            for (bits, kind) in [
+                (on & !rollout, ON_GROUP),
+                (on & rollout, ON_ROLLOUT),
+                (rollout & !on, OFF),
+            ] {
+                record_set_bits(counters, stripe, tallied, kind, first + word * 32, 2, bits);
             }
         }
     }
@@ -579,23 +594,28 @@ impl Snapshot {
     }
 }
 
-/// Counts `tallied` in `cohort` for the flag at `first + i / bits_per_flag`
-/// for each set bit `i` of `bits` (positions past the flags are ignored).
+/// Counts `tallied` in the segment of `kind` for the flag at
+/// `first + i / bits_per_flag` for each set bit `i` of `bits` (positions
+/// past the flags are ignored).
 #[inline(always)]
 fn record_set_bits(
     counters: &[Arc<OutcomeCounters>],
     stripe: StripeIndex,
     tallied: Tallied,
-    cohort: Cohort,
+    kind: usize,
     first: usize,
     bits_per_flag: usize,
     mut bits: u64,
 ) {
+    if bits == 0 {
+        return;
+    }
+    let segment = tallied.segment(kind);
     while bits != 0 {
         let position = first + bits.trailing_zeros() as usize / bits_per_flag;
         bits &= bits - 1;
         if let Some(flag) = counters.get(position) {
-            flag.record_on(stripe, cohort, tallied);
+            flag.record_on(stripe, segment, tallied);
         }
     }
 }

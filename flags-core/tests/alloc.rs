@@ -333,7 +333,15 @@ fn a_message_with_its_outcome_allocates_nothing() {
             black_box(store.complaint("not_in_the_file"));
         });
         if mode != "not counting outcomes" {
+            use flags_core::{Cohort, Segment, Via};
             assert!(store.outcome_counts("everyone").unwrap().on.count() > 0);
+            // The segments were counted too: a beta tester in a private chat.
+            let by_group = store.outcome_counts("beta").unwrap().segment(Segment {
+                cohort: Cohort::On,
+                via: Via::Group,
+                chat_type: Some(ChatType::Private),
+            });
+            assert!(by_group.ok + by_group.error > 0, "{mode}");
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use flags_core::{
     ChatType, Cohort, CohortCounts, Context, DURATION_BOUNDS, FlagStore, Message, Outcome,
-    OutcomeCounts, Reason, StoreOptions,
+    OutcomeCounts, Reason, ResultCounts, SEGMENTS, Segment, StoreOptions, Via,
 };
 use proptest::prelude::*;
 
@@ -401,12 +401,16 @@ fn every_series_exists_at_zero_from_the_first_load_and_leaves_with_its_flag() {
     let text = store.metrics_text();
     let mut expected = Vec::new();
     for flag in ["off_switch", "half", "nobody"] {
-        for cohort in ["on", "off"] {
-            for result in ["ok", "error"] {
-                expected.push(format!(
-                    "feature_flags_outcomes_total{{flag=\"{flag}\",cohort=\"{cohort}\",result=\"{result}\"}} 0"
-                ));
+        for (cohort, via) in [("on", "group"), ("on", "rollout"), ("off", "rollout")] {
+            for chat_type in ["private", "group", "supergroup", "channel", "none"] {
+                for result in ["ok", "error"] {
+                    expected.push(format!(
+                        "feature_flags_outcomes_total{{flag=\"{flag}\",cohort=\"{cohort}\",via=\"{via}\",chat_type=\"{chat_type}\",result=\"{result}\"}} 0"
+                    ));
+                }
             }
+        }
+        for cohort in ["on", "off"] {
             for le in [
                 "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2", "5", "10", "30", "+Inf",
             ] {
@@ -438,7 +442,8 @@ fn every_series_exists_at_zero_from_the_first_load_and_leaves_with_its_flag() {
             &format!("# TYPE feature_flags_{family} {kind}")
         ));
     }
-    // 7 flags × (4 outcome series + 2 × 13 histogram series + 1 complaint).
+    // 7 flags × (30 outcome series: 3 cohort-and-via × 5 chat types × 2
+    // results; 2 × 13 histogram series; 1 complaint).
     let series = |text: &str| {
         text.lines()
             .filter(|l| {
@@ -446,14 +451,14 @@ fn every_series_exists_at_zero_from_the_first_load_and_leaves_with_its_flag() {
             })
             .count()
     };
-    assert_eq!(series(&text), 7 * (4 + 26 + 1));
+    assert_eq!(series(&text), 7 * (30 + 26 + 1));
 
     let mut msg = store.message(Context::new().user(1));
     msg.is_enabled("nobody");
     msg.record(Outcome::error(Duration::from_millis(1500)));
     let text = store.metrics_text();
     for line in [
-        "feature_flags_outcomes_total{flag=\"nobody\",cohort=\"off\",result=\"error\"} 1",
+        "feature_flags_outcomes_total{flag=\"nobody\",cohort=\"off\",via=\"rollout\",chat_type=\"none\",result=\"error\"} 1",
         "feature_flags_outcome_duration_seconds_bucket{flag=\"nobody\",cohort=\"off\",le=\"1\"} 0",
         "feature_flags_outcome_duration_seconds_bucket{flag=\"nobody\",cohort=\"off\",le=\"2\"} 1",
         "feature_flags_outcome_duration_seconds_bucket{flag=\"nobody\",cohort=\"off\",le=\"+Inf\"} 1",
@@ -467,7 +472,7 @@ fn every_series_exists_at_zero_from_the_first_load_and_leaves_with_its_flag() {
         .replace_json(r#"{"version": 1, "flags": {"half": {"enabled": true}}}"#)
         .unwrap();
     let text = store.metrics_text();
-    assert_eq!(series(&text), 4 + 26 + 1);
+    assert_eq!(series(&text), 30 + 26 + 1);
     assert!(!text.contains("flag=\"nobody\""), "{text}");
     // Back again: a new flag, from zero.
     store.replace_json(FLAGS).unwrap();
@@ -489,11 +494,10 @@ fn outcomes_are_counted_without_decision_counting_unless_switched_off() {
     assert_eq!((counted.on.ok, counted.complaints), (1, 1));
     let text = without_decisions.metrics_text();
     assert!(!text.contains("decisions_total"));
-    assert!(
-        text.contains(
-            "feature_flags_outcomes_total{flag=\"everyone\",cohort=\"on\",result=\"ok\"} 1"
-        )
-    );
+    assert!(has_line(
+        &text,
+        "feature_flags_outcomes_total{flag=\"everyone\",cohort=\"on\",via=\"rollout\",chat_type=\"none\",result=\"ok\"} 1"
+    ));
 
     let without_outcomes = StoreOptions::new()
         .count_outcomes(false)
@@ -550,14 +554,145 @@ fn bindings_can_record_their_own_exposure_bits() {
     let half = snapshot.position("half").unwrap();
     let nobody = snapshot.position("nobody").unwrap();
     let everyone = snapshot.position("everyone").unwrap();
-    // A bit in both sets counts as `on`; bits past the flags are ignored.
-    let on = [1u64 << half | 1 << everyone, u64::MAX];
+    let beta = snapshot.position("beta_only").unwrap();
+    // A bit in both sets counts as `on`; bits past the flags are ignored;
+    // a group bit of a flag not `on` counts nothing.
+    let on = [1u64 << half | 1 << everyone | 1 << beta, u64::MAX];
+    let group = [1u64 << beta | 1 << nobody];
     let off = [1u64 << nobody | 1 << everyone];
-    snapshot.record_outcome_bits(&on, &off, Outcome::error(ms(7)));
+    let supergroup = Some(ChatType::Supergroup);
+    snapshot.record_outcome_bits(&on, &group, &off, supergroup, Outcome::error(ms(7)));
     assert_eq!(counts(&store, "half").on.error, 1);
     assert_eq!(counts(&store, "everyone").on.error, 1);
     assert_eq!(counts(&store, "everyone").off.error, 0);
     assert_eq!(counts(&store, "nobody").off.error, 1);
+    let error = ResultCounts { ok: 0, error: 1 };
+    let segment = |cohort, via| Segment {
+        cohort,
+        via,
+        chat_type: supergroup,
+    };
+    assert_eq!(
+        counts(&store, "beta_only").segment(segment(Cohort::On, Via::Group)),
+        error
+    );
+    assert_eq!(
+        counts(&store, "half").segment(segment(Cohort::On, Via::Rollout)),
+        error
+    );
+    assert_eq!(
+        counts(&store, "nobody").segment(segment(Cohort::Off, Via::Rollout)),
+        error
+    );
+    assert_eq!(
+        counts(&store, "nobody").segment(segment(Cohort::On, Via::Group)),
+        ResultCounts::default()
+    );
+}
+
+/// Which step decided and the message's chat type: each outcome lands in
+/// exactly one segment, the one [`Segment::of`] names, and the segments of
+/// a cohort add up to its totals.
+#[test]
+fn each_outcome_lands_in_the_segment_of_its_decision_and_chat_type() {
+    let store = store();
+    // (flag, context, the segment's cohort and via; None: no cohort)
+    type Case = (&'static str, Context<'static>, Option<(Cohort, Via)>);
+    let cases: [Case; 10] = [
+        (
+            "beta_only",
+            Context::new().user(7).chat(7, ChatType::Private),
+            Some((Cohort::On, Via::Group)),
+        ),
+        (
+            "beta_only",
+            Context::new().user(8).chat(-8, ChatType::Supergroup),
+            Some((Cohort::Off, Via::Rollout)),
+        ),
+        (
+            "beta_only",
+            Context::new().user(1).groups(&["beta"]),
+            Some((Cohort::On, Via::Group)),
+        ),
+        // A flag at 100 % is on through the rollout step.
+        (
+            "everyone",
+            Context::new().chat(-1, ChatType::Channel),
+            Some((Cohort::On, Via::Rollout)),
+        ),
+        (
+            "everyone",
+            Context::new().user(7).chat(-2, ChatType::Group),
+            Some((Cohort::On, Via::Rollout)),
+        ),
+        (
+            "private_only",
+            Context::new().user(3).chat(3, ChatType::Private),
+            Some((Cohort::On, Via::Rollout)),
+        ),
+        ("private_only", Context::new().user(3), None),
+        (
+            "nobody",
+            Context::new().user(5).chat(-5, ChatType::Group),
+            Some((Cohort::Off, Via::Rollout)),
+        ),
+        ("off_switch", Context::new().user(7), None),
+        ("half", Context::new().chat(-9, ChatType::Group), None),
+    ];
+    for (name, ctx, want) in cases {
+        let before = counts(&store, name);
+        let mut msg = store.message(ctx);
+        let decision = msg.evaluate(name);
+        let segment = Segment::of(&decision, ctx.chat_type);
+        assert_eq!(segment.map(|s| (s.cohort, s.via)), want, "{name} {ctx:?}");
+        assert_eq!(msg.segment(name), segment, "{name}");
+        assert!(msg.record(Outcome::error(ms(40))));
+        let after = counts(&store, name);
+        for other in Segment::all() {
+            let grew = after.segment(other).error - before.segment(other).error;
+            let want = u64::from(segment == Some(other));
+            assert_eq!(grew, want, "{name} {ctx:?}: {other:?}");
+        }
+    }
+    for name in ["beta_only", "everyone", "private_only", "nobody", "half"] {
+        let c = counts(&store, name);
+        for cohort in Cohort::ALL {
+            let (ok, error) = Segment::all()
+                .filter(|s| s.cohort == cohort)
+                .map(|s| c.segment(s))
+                .fold((0, 0), |(ok, error), r| (ok + r.ok, error + r.error));
+            assert_eq!((ok, error), (c.cohort(cohort).ok, c.cohort(cohort).error));
+            assert_eq!(c.cohort(cohort).count(), ok + error, "{name}");
+        }
+    }
+    let text = store.metrics_text();
+    for line in [
+        "feature_flags_outcomes_total{flag=\"beta_only\",cohort=\"on\",via=\"group\",chat_type=\"private\",result=\"error\"} 1",
+        "feature_flags_outcomes_total{flag=\"beta_only\",cohort=\"on\",via=\"group\",chat_type=\"none\",result=\"error\"} 1",
+        "feature_flags_outcomes_total{flag=\"beta_only\",cohort=\"off\",via=\"rollout\",chat_type=\"supergroup\",result=\"error\"} 1",
+        "feature_flags_outcomes_total{flag=\"everyone\",cohort=\"on\",via=\"rollout\",chat_type=\"channel\",result=\"error\"} 1",
+        "feature_flags_outcomes_total{flag=\"everyone\",cohort=\"on\",via=\"rollout\",chat_type=\"group\",result=\"error\"} 1",
+        "feature_flags_outcomes_total{flag=\"everyone\",cohort=\"on\",via=\"group\",chat_type=\"group\",result=\"error\"} 0",
+        // The histogram stays by cohort: both of beta_only's `on` outcomes.
+        "feature_flags_outcome_duration_seconds_count{flag=\"beta_only\",cohort=\"on\"} 2",
+    ] {
+        assert!(has_line(&text, line), "missing {line:?} in\n{text}");
+    }
+    // The segments are exactly the fifteen that metrics list.
+    let all: Vec<Segment> = Segment::all().collect();
+    assert_eq!(all.len(), SEGMENTS);
+    for (i, segment) in all.iter().enumerate() {
+        assert_eq!(segment.index(), Some(i));
+    }
+    assert_eq!(
+        Segment {
+            cohort: Cohort::Off,
+            via: Via::Group,
+            chat_type: None
+        }
+        .index(),
+        None
+    );
 }
 
 /// The flag of kind `kind` (one per evaluation step, and rollouts between
@@ -582,13 +717,17 @@ proptest! {
     /// Whatever the file's size (past the inline exposures too), however a
     /// flag is asked (by name or handle, once or again, or not at all) and
     /// whatever decided it, one recorded outcome counts once for exactly
-    /// the flags asked, each in the cohort [`Cohort::of`] its decision gives.
+    /// the flags asked, each in the cohort [`Cohort::of`] its decision gives
+    /// and the segment [`Segment::of`] gives (nothing in any other segment).
     #[test]
     fn a_message_counts_exactly_the_flags_it_asked_in_their_cohorts(
         kinds in prop::collection::vec(any::<u8>(), 1..700),
         asks in prop::collection::vec((any::<prop::sample::Index>(), any::<bool>()), 0..40),
         user in prop_oneof![Just(7i64), 1i64..1_000_000],
         chat in prop_oneof![Just(None), Just(Some(-100i64)), (-1_000i64..-200).prop_map(Some)],
+        chat_type in prop::sample::select(vec![
+            ChatType::Private, ChatType::Group, ChatType::Supergroup, ChatType::Channel,
+        ]),
     ) {
         let flags: Vec<String> = kinds
             .iter()
@@ -601,11 +740,11 @@ proptest! {
         );
         let store = FlagStore::from_json(&text).unwrap();
         let ctx = match chat {
-            Some(chat) => Context::new().user(user).chat(chat, ChatType::Group),
+            Some(chat) => Context::new().user(user).chat(chat, chat_type),
             None => Context::new().user(user),
         };
         let mut msg = store.message(ctx);
-        let mut expected = vec![None; kinds.len()];
+        let mut expected: Vec<Option<Option<Segment>>> = vec![None; kinds.len()];
         for (index, by_handle) in &asks {
             let i = index.index(kinds.len());
             let name = format!("f{i}");
@@ -614,20 +753,29 @@ proptest! {
             } else {
                 msg.evaluate(&name)
             };
-            expected[i] = Some(Cohort::of(&decision));
+            expected[i] = Some(Segment::of(&decision, ctx.chat_type));
             prop_assert_eq!(msg.cohort(&name), Cohort::of(&decision));
+            prop_assert_eq!(msg.segment(&name), Segment::of(&decision, ctx.chat_type));
         }
         prop_assert!(msg.record(Outcome::error(ms(3))));
         prop_assert!(!msg.record(Outcome::error(ms(3))));
         for (i, expected) in expected.iter().enumerate() {
             let c = counts(&store, &format!("f{i}"));
             let counted = (c.on.error, c.off.error);
-            let want = match expected.flatten() {
+            let segment = expected.flatten();
+            let want = match segment.map(|s| s.cohort) {
                 Some(Cohort::On) => (1, 0),
                 Some(Cohort::Off) => (0, 1),
                 None => (0, 0),
             };
             prop_assert_eq!(counted, want, "f{} (kind {})", i, kinds[i] % 8);
+            for other in Segment::all() {
+                prop_assert_eq!(
+                    c.segment(other).error,
+                    u64::from(segment == Some(other)),
+                    "f{} {:?}", i, other
+                );
+            }
         }
     }
 }

@@ -928,8 +928,10 @@ ff_status ff_message_expose_bits(struct ff_message *msg, const uint64_t *bits, s
 
 /**
  * Records the message's outcome, once: counts it for every flag the
- * message exposed, in its cohort (SPEC.md "Outcomes"). A second call
- * counts nothing and reports `false`.
+ * message exposed, in its cohort and segment (whether a group or the
+ * rollout turned the flag on, and the chat type of the context the
+ * message was evaluated with). A second call counts nothing and reports
+ * `false`.
  *
  * # Parameters
  * - `msg`: a message after `ff_message_begin`.

@@ -9,7 +9,7 @@
 use std::os::raw::c_char;
 use std::sync::Arc;
 
-use flags_core::{Cohort, Decision, Outcome, Reason, Snapshot, duration_from_seconds};
+use flags_core::{ChatType, Cohort, Decision, Outcome, Reason, Snapshot, duration_from_seconds};
 
 use crate::args::{self, Out};
 use crate::boundary::{ffi_boundary, ffi_boundary_or};
@@ -30,16 +30,23 @@ pub struct ff_message {
     bits: Bits,
 }
 
-/// A message's bit sets over the positions of its version's flags.
+/// A message's bit sets over the positions of its version's flags, and
+/// what its outcome's segment needs besides (README "Outcomes").
 #[derive(Debug, Default)]
 struct Bits {
-    /// Exposed flags in the `on` and `off` cohorts.
+    /// Exposed flags in the `on` and `off` cohorts; `exposed_group` the
+    /// `on` ones that a group turned on (the rest, the rollout).
     exposed_on: Vec<u64>,
+    exposed_group: Vec<u64>,
     exposed_off: Vec<u64>,
     /// Every flag's cohort, from `ff_message_evaluate_all` (all zero until
     /// it runs), for `ff_message_expose_bits`.
     all_on: Vec<u64>,
+    all_group: Vec<u64>,
     all_off: Vec<u64>,
+    /// The chat type of the message's context, as the last evaluation saw
+    /// it (every call on one message passes the same context).
+    chat_type: Option<ChatType>,
     recorded: bool,
 }
 
@@ -49,13 +56,16 @@ impl Bits {
         let words = flags.div_ceil(64);
         for bits in [
             &mut self.exposed_on,
+            &mut self.exposed_group,
             &mut self.exposed_off,
             &mut self.all_on,
+            &mut self.all_group,
             &mut self.all_off,
         ] {
             bits.clear();
             bits.resize(words, 0);
         }
+        self.chat_type = None;
         self.recorded = false;
     }
 
@@ -64,7 +74,14 @@ impl Bits {
     fn expose(&mut self, position: usize, decision: &Decision) {
         let (word, bit) = (position / 64, 1u64 << (position % 64));
         let set = match Cohort::of(decision) {
-            Some(Cohort::On) => &mut self.exposed_on,
+            Some(Cohort::On) => {
+                if decision.reason == Reason::Group
+                    && let Some(word) = self.exposed_group.get_mut(word)
+                {
+                    *word |= bit;
+                }
+                &mut self.exposed_on
+            }
             Some(Cohort::Off) => &mut self.exposed_off,
             None => return,
         };
@@ -128,6 +145,7 @@ unsafe fn evaluate_exposing(
                 let decision = snapshot
                     .evaluate_at(position, ctx)
                     .unwrap_or(Decision::UNKNOWN);
+                bits.chat_type = ctx.chat_type;
                 bits.expose(position, &decision);
                 decision
             }
@@ -398,14 +416,21 @@ pub unsafe extern "C" fn ff_message_evaluate_all(
         unsafe {
             with_context(ctx, |ctx| {
                 bits.all_on.fill(0);
+                bits.all_group.fill(0);
                 bits.all_off.fill(0);
+                bits.chat_type = ctx.chat_type;
                 for position in 0..flag_count {
                     let decision = snapshot
                         .evaluate_at(position, ctx)
                         .unwrap_or(Decision::UNKNOWN);
                     let (word, bit) = (position / 64, 1u64 << (position % 64));
                     match Cohort::of(&decision) {
-                        Some(Cohort::On) => bits.all_on[word] |= bit,
+                        Some(Cohort::On) => {
+                            bits.all_on[word] |= bit;
+                            if decision.reason == Reason::Group {
+                                bits.all_group[word] |= bit;
+                            }
+                        }
                         Some(Cohort::Off) => bits.all_off[word] |= bit,
                         None => {}
                     }
@@ -460,6 +485,7 @@ pub unsafe extern "C" fn ff_message_expose_bits(
         let (_, state) = msg.begun()?;
         for (i, &asked) in asked.iter().enumerate().take(state.all_on.len()) {
             state.exposed_on[i] |= asked & state.all_on[i];
+            state.exposed_group[i] |= asked & state.all_group[i];
             state.exposed_off[i] |= asked & state.all_off[i];
         }
         Ok(())
@@ -467,8 +493,10 @@ pub unsafe extern "C" fn ff_message_expose_bits(
 }
 
 /// Records the message's outcome, once: counts it for every flag the
-/// message exposed, in its cohort (SPEC.md "Outcomes"). A second call
-/// counts nothing and reports `false`.
+/// message exposed, in its cohort and segment (whether a group or the
+/// rollout turned the flag on, and the chat type of the context the
+/// message was evaluated with). A second call counts nothing and reports
+/// `false`.
 ///
 /// # Parameters
 /// - `msg`: a message after `ff_message_begin`.
@@ -508,7 +536,9 @@ pub unsafe extern "C" fn ff_message_record(
             bits.recorded = true;
             snapshot.record_outcome_bits(
                 &bits.exposed_on,
+                &bits.exposed_group,
                 &bits.exposed_off,
+                bits.chat_type,
                 Outcome { error, duration },
             );
         }

@@ -1042,11 +1042,32 @@ fn metric(text: &str, series: &str) -> u64 {
         .unwrap()
 }
 
+/// A cohort's outcomes of `result`, summed over its segments (via and
+/// chat type), as a `sum by (flag, cohort, result)` reads them.
 fn outcomes(text: &str, flag: &str, cohort: &str, result: &str) -> u64 {
+    let prefix = format!(r#"feature_flags_outcomes_total{{flag="{flag}",cohort="{cohort}",via="#);
+    let suffix = format!(r#",result="{result}"}}"#);
+    let values: Vec<u64> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .filter_map(|rest| rest.split_once(' '))
+        .filter(|(labels, _)| labels.ends_with(&suffix))
+        .map(|(_, value)| value.parse().unwrap())
+        .collect();
+    assert!(
+        !values.is_empty(),
+        "no outcomes of {flag} {cohort} in\n{text}"
+    );
+    values.iter().sum()
+}
+
+/// One segment's outcomes of `result`.
+fn segment_outcomes(text: &str, flag: &str, segment: [&str; 3], result: &str) -> u64 {
+    let [cohort, via, chat_type] = segment;
     metric(
         text,
         &format!(
-            r#"feature_flags_outcomes_total{{flag="{flag}",cohort="{cohort}",result="{result}"}}"#
+            r#"feature_flags_outcomes_total{{flag="{flag}",cohort="{cohort}",via="{via}",chat_type="{chat_type}",result="{result}"}}"#
         ),
     )
 }
@@ -1222,6 +1243,93 @@ fn bindings_evaluate_all_then_report_the_flags_they_asked() {
     free(store);
 }
 
+const SEGMENT_FILE: &str = r#"{
+  "version": 1,
+  "groups": {"beta": [7]},
+  "flags": {
+    "beta": {"enabled": true, "rollout_percentage": 0, "user_groups": ["beta", "staff"]},
+    "everyone": {"enabled": true}
+  }
+}"#;
+
+/// The segment comes from the decision the message made and the chat type
+/// of its context, whether the flag was asked one by one or evaluated all
+/// at once and exposed by bits (as the Python package does).
+#[test]
+fn a_message_counts_in_the_segment_of_its_group_and_chat_type() {
+    let store = from_json(SEGMENT_FILE);
+    let staff = [ff("staff")];
+    // (user, chat type, groups, evaluate all then expose bits)
+    let messages: [(i64, u32, &[ff_str], bool); 6] = [
+        (7, FF_CHAT_TYPE_PRIVATE, &[], false),
+        (7, FF_CHAT_TYPE_PRIVATE, &[], true),
+        (8, FF_CHAT_TYPE_SUPERGROUP, &staff, true),
+        (8, FF_CHAT_TYPE_GROUP, &[], false),
+        (9, FF_CHAT_TYPE_CHANNEL, &[], true),
+        (9, FF_CHAT_TYPE_NONE, &[], false),
+    ];
+    let msg = new_message();
+    for (i, &(user, chat_type, groups, all)) in messages.iter().enumerate() {
+        let ctx = context(Some(user), Some(-user), chat_type, groups);
+        begin(msg, store);
+        if all {
+            let (mut bits, mut count) = ([0u64; 1], 0usize);
+            // SAFETY: one word, no control bits, a writable count.
+            let status = unsafe {
+                ff_message_evaluate_all(
+                    msg,
+                    &ctx,
+                    bits.as_mut_ptr(),
+                    ptr::null_mut(),
+                    1,
+                    &mut count,
+                )
+            };
+            assert_eq!(status, FF_OK, "{}", last_error());
+            // SAFETY: one word.
+            let status = unsafe { ff_message_expose_bits(msg, [0b11u64].as_ptr(), 1) };
+            assert_eq!(status, FF_OK);
+        } else {
+            message_is_enabled(msg, "beta", &ctx);
+            message_is_enabled(msg, "everyone", &ctx);
+        }
+        assert_eq!(record(msg, i % 2 == 1, 0.2), (FF_OK, true), "message {i}");
+    }
+    let text = metrics_text(store);
+    let got = |flag, segment, result| segment_outcomes(&text, flag, segment, result);
+    assert_eq!(got("beta", ["on", "group", "private"], "ok"), 1);
+    assert_eq!(got("beta", ["on", "group", "private"], "error"), 1);
+    assert_eq!(got("beta", ["on", "group", "supergroup"], "ok"), 1);
+    assert_eq!(got("beta", ["off", "rollout", "group"], "error"), 1);
+    assert_eq!(got("beta", ["off", "rollout", "channel"], "ok"), 1);
+    assert_eq!(got("beta", ["off", "rollout", "none"], "error"), 1);
+    assert_eq!(
+        outcomes(&text, "beta", "on", "ok") + outcomes(&text, "beta", "on", "error"),
+        3
+    );
+    assert_eq!(
+        outcomes(&text, "beta", "off", "ok") + outcomes(&text, "beta", "off", "error"),
+        3
+    );
+    // A flag on for everyone is on through the rollout, whoever asks.
+    assert_eq!(got("everyone", ["on", "rollout", "private"], "ok"), 1);
+    assert_eq!(got("everyone", ["on", "rollout", "private"], "error"), 1);
+    assert_eq!(got("everyone", ["on", "group", "private"], "ok"), 0);
+    assert_eq!(got("everyone", ["on", "rollout", "none"], "error"), 1);
+    // The next message forgets the last one's chat type.
+    begin(msg, store);
+    let ctx = context(Some(7), None, FF_CHAT_TYPE_NONE, &[]);
+    message_is_enabled(msg, "beta", &ctx);
+    record(msg, false, 0.2);
+    assert_eq!(
+        segment_outcomes(&metrics_text(store), "beta", ["on", "group", "none"], "ok"),
+        1
+    );
+    // SAFETY: from ff_message_new.
+    unsafe { ff_message_free(msg) };
+    free(store);
+}
+
 #[test]
 fn bad_message_arguments_are_reported() {
     let store = from_json(COHORT_FILE);
@@ -1376,7 +1484,7 @@ fn outcomes_are_counted_without_decisions_unless_switched_off() {
         let status = unsafe { ff_store_complaint(store, c"on".as_ptr(), 2) };
         assert_eq!(status, FF_OK);
         let text = metrics_text(store);
-        let line = r#"feature_flags_outcomes_total{flag="on",cohort="on",result="ok"} 1"#;
+        let line = r#"feature_flags_outcomes_total{flag="on",cohort="on",via="rollout",chat_type="none",result="ok"} 1"#;
         assert_eq!(text.contains(line), outcomes_counted, "{text}");
         assert_eq!(
             text.contains("complaints_total"),

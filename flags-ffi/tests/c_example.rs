@@ -127,9 +127,9 @@ fn check_bot_output(output: &Output) {
         "no_such_flag with default true: on",
         "evaluate after close: FF_CLOSED",
         // Two messages asked new_gpt_model and got it (beta testers in
-        // private chats); the others are outside its chat types: no cohort.
-        r#"feature_flags_outcomes_total{flag="new_gpt_model",cohort="on",result="ok"} 2"#,
-        r#"feature_flags_outcomes_total{flag="new_gpt_model",cohort="off",result="ok"} 0"#,
+        // private chats, through their group); the others are outside its
+        // chat types: no cohort.
+        r#"feature_flags_outcomes_total{flag="new_gpt_model",cohort="on",via="group",chat_type="private",result="ok"} 2"#,
         r#"feature_flags_complaints_total{flag="new_gpt_model"} 1"#,
         "second record of one message: FF_OK",
         "negative seconds: FF_INVALID_ARGUMENT",
@@ -139,6 +139,13 @@ fn check_bot_output(output: &Output) {
         assert!(stdout.contains(line), "no `{line}` in:\n{stdout}");
     }
     assert!(!stdout.contains("MISMATCH"), "{stdout}");
+    // Only that segment counted: the example prints the outcome lines
+    // above 0, and no other.
+    let counted: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("feature_flags_outcomes_total"))
+        .collect();
+    assert_eq!(counted.len(), 1, "{stdout}");
 }
 
 #[test]

@@ -198,6 +198,8 @@ impl PrometheusSource {
         distinct.dedup();
         for w in distinct {
             let mut data = WindowData::default();
+            // `sum by` folds the outcome segments (`via`, `chat_type`) and
+            // every instance into one series per flag, cohort and result.
             let outcomes = self.query(&format!(
                 "sum by (flag, cohort, result) (increase({}[{w}s]))",
                 series(OUTCOMES, &self.matchers, "")

@@ -14,6 +14,11 @@
 //! a 100 % slow share). A reply that does not end with a newline is cut
 //! off: a source error, nothing read.
 //!
+//! **Segments.** A slot sums every series that fills it: the library splits
+//! each cohort's outcome counters by `via` and `chat_type` (fifteen series
+//! per flag and result), and a bot of an older version has one series per
+//! cohort and result; both read the same. One bad series spoils its slot.
+//!
 //! **Counter resets.** A bot restart is normal and counts from zero. When
 //! the process exports `process_start_time_seconds`, a restart is exactly a
 //! change of it; a counter that went down while it stayed the same is a bad
@@ -199,20 +204,30 @@ impl Process {
                 let Some(flag) = labels.get("flag") else {
                     return;
                 };
-                if slot == ON_OK {
+                // One complaints series per flag, whatever other labels
+                // the outcome series carry.
+                if slot == COMPLAINT {
                     flags += 1;
                 }
                 let Some(&index) = position.get(flag.as_ref()) else {
                     return;
                 };
                 seen[index][slot] = true;
+                // A slot sums every series that fills it: the outcome
+                // counters come in segments (`via`, `chat_type`), and a
+                // bot of an older version without them has one series.
                 match bad_reason(value) {
                     Some(reason) => bad.push((index, slot, reason)),
-                    None => raw[index][slot] = value,
+                    None if raw[index][slot].is_nan() => raw[index][slot] = value,
+                    None => raw[index][slot] += value,
                 }
             },
         )
         .map_err(|e| format!("{}: {e}", self.url))?;
+        // One bad series spoils its slot's sum.
+        for &(index, slot, _) in &bad {
+            raw[index][slot] = f64::NAN;
+        }
         if flags > MAX_FLAGS_PER_PROCESS {
             return Err(format!(
                 "{}: more than {MAX_FLAGS_PER_PROCESS} flags",
@@ -699,6 +714,74 @@ mod tests {
         assert_eq!(p.flag_window("nope", LONG, w0), FlagWindow::default());
     }
 
+    /// The library's own text: every cohort's outcomes split by `via` and
+    /// `chat_type`, which the guard sums back into its cohort.
+    #[test]
+    fn the_segments_of_a_cohort_are_summed_and_one_bad_one_spoils_the_sum() {
+        use flags_core::{ChatType, Context, FlagStore, Outcome};
+        let (_, w0) = origin();
+        let store = FlagStore::from_json(
+            r#"{"version": 1, "groups": {"beta": [7, 8]}, "flags": {
+                "f": {"enabled": true, "rollout_percentage": 50, "user_groups": ["beta"]}}}"#,
+        )
+        .unwrap();
+        let mut p = Process::new("u");
+        let planned = plan("f", LONG);
+        assert!(feed(&mut p, 0, &store.metrics_text(), &planned).is_empty());
+        let chat_types = [
+            None,
+            Some(ChatType::Private),
+            Some(ChatType::Group),
+            Some(ChatType::Supergroup),
+            Some(ChatType::Channel),
+        ];
+        let mut want = [[0.0; 2]; 2]; // [on, off][ok, error]
+        for user in 0..400i64 {
+            let mut ctx = Context::new().user(user);
+            ctx.chat_type = chat_types[user as usize % chat_types.len()];
+            let mut msg = store.message(ctx);
+            let on = msg.is_enabled("f");
+            let error = user % 3 == 0;
+            msg.record(Outcome {
+                error,
+                duration: Duration::from_millis(300),
+            });
+            want[usize::from(!on)][usize::from(error)] += 1.0;
+        }
+        let text = store.metrics_text();
+        assert!(
+            text.contains("via=\"group\",chat_type=\"channel\""),
+            "{text}"
+        );
+        assert!(feed(&mut p, 10, &text, &planned).is_empty());
+        let w = p.flag_window("f", LONG, w0);
+        assert_eq!([[w.on.ok, w.on.errors], [w.off.ok, w.off.errors]], want);
+        assert!(want[0][0] > 0.0 && want[1][0] > 0.0);
+        assert_eq!(w.on.duration_le[4], want[0][0] + want[0][1]);
+        assert_eq!(w.on_outcomes_in_phase, want[0][0] + want[0][1]);
+        assert!(w.bad.is_empty(), "{:?}", w.bad);
+
+        // One segment's series NaN: its cohort's sum is no data, not a
+        // smaller count.
+        let spoiled = store.metrics_text().replace(
+            "via=\"rollout\",chat_type=\"group\",result=\"ok\"} ",
+            "via=\"rollout\",chat_type=\"group\",result=\"ok\"} NaN ",
+        );
+        let spoiled: String = spoiled
+            .lines()
+            .map(|l| match l.split_once("} NaN ") {
+                Some((head, _)) => format!("{head}}} NaN\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        assert_eq!(spoiled.matches("} NaN").count(), 2, "on and off");
+        assert!(!feed(&mut p, 20, &spoiled, &planned).is_empty());
+        let w = p.flag_window("f", LONG, w0);
+        assert!(w.on.ok.is_nan() && w.off.ok.is_nan());
+        assert_eq!(w.on.errors, want[0][1], "the other slots still count");
+        assert!(!w.bad.is_empty());
+    }
+
     fn with_start(text: &str, start: f64) -> String {
         format!("{text}process_start_time_seconds {start}\n")
     }
@@ -864,9 +947,7 @@ mod tests {
             .unwrap();
         let mut many = String::new();
         for i in 0..=MAX_FLAGS_PER_PROCESS {
-            many += &format!(
-                "feature_flags_outcomes_total{{cohort=\"on\",flag=\"f{i}\",result=\"ok\"}} 1\n"
-            );
+            many += &format!("feature_flags_complaints_total{{flag=\"f{i}\"}} 1\n");
         }
         let err = p.ingest(&many, now, wall, &planned).unwrap_err();
         assert!(err.contains("more than 10000 flags"), "{err}");

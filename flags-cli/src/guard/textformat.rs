@@ -13,8 +13,8 @@
 
 use std::borrow::Cow;
 
-/// Most labels a sample of a wanted family may have (the guard's have 3 or
-/// 4, plus a few a relabelling proxy might add).
+/// Most labels a sample of a wanted family may have (the guard's have up
+/// to 5, plus a few a relabelling proxy might add).
 pub const MAX_LABELS: usize = 16;
 
 /// The labels of one sample, split once; [`Labels::get`] decodes a value

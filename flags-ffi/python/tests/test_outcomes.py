@@ -40,7 +40,22 @@ def samples(store: feature_flags.FlagStore) -> dict:
 
 
 def outcomes(store, flag: str, cohort: str, result: str) -> float:
-    key = frozenset({("flag", flag), ("cohort", cohort), ("result", result)})
+    """A cohort's outcomes of one result, summed over its segments (via and
+    chat type), as `sum by (flag, cohort, result)` reads them."""
+    want = {("flag", flag), ("cohort", cohort), ("result", result)}
+    found = [
+        value
+        for (name, labels), value in samples(store).items()
+        if name == "feature_flags_outcomes_total" and want <= labels
+    ]
+    assert len(found) == 5 * (2 if cohort == "on" else 1), found
+    return sum(found)
+
+
+def segment(store, flag: str, cohort: str, via: str, chat_type: str, result: str) -> float:
+    """One segment's outcomes of one result."""
+    key = frozenset({("flag", flag), ("cohort", cohort), ("via", via), ("chat_type", chat_type),
+                     ("result", result)})
     return samples(store)[("feature_flags_outcomes_total", key)]
 
 

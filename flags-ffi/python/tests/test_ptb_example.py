@@ -228,13 +228,22 @@ def test_outcomes_are_reported_per_cohort(store) -> None:
     )
     assert sent == ["[new GPT model] hello"] * 2 + ["[current model] hello"] * 2
     flag = 'flag="new_gpt_model"'
-    assert sample(store, f'feature_flags_outcomes_total{{{flag},cohort="on",result="ok"}}') == 2
-    assert sample(store, f'feature_flags_outcomes_total{{{flag},cohort="on",result="error"}}') == 1
-    assert sample(store, f'feature_flags_outcomes_total{{{flag},cohort="off",result="ok"}}') == 2
+    # Users in the percentage's share, in private chats: on via the rollout.
+    on = f'{flag},cohort="on",via="rollout",chat_type="private"'
+    off = f'{flag},cohort="off",via="rollout",chat_type="private"'
+    assert sample(store, f'feature_flags_outcomes_total{{{on},result="ok"}}') == 2
+    assert sample(store, f'feature_flags_outcomes_total{{{on},result="error"}}') == 1
+    assert sample(store, f'feature_flags_outcomes_total{{{off},result="ok"}}') == 2
     assert sample(store, f'feature_flags_outcome_duration_seconds_count{{{flag},cohort="off"}}') == 2
     # /video asked only enhanced_video_download: new_gpt_model counts nothing more.
     run_updates(store, [text_update(42, -1001000000001, "group", "/video")])
-    assert sample(store, f'feature_flags_outcomes_total{{{flag},cohort="on",result="ok"}}') == 2
+    assert sample(store, f'feature_flags_outcomes_total{{{on},result="ok"}}') == 2
+    # A beta tester gets the model through the group: a segment of its own.
+    beta = f'{flag},cohort="on",via="group",chat_type="private"'
+    assert sample(store, f'feature_flags_outcomes_total{{{beta},result="ok"}}') == 0
+    assert run_updates(store, [text_update(7, 7, "private", "hi")]) == ["[new GPT model] hi"]
+    assert sample(store, f'feature_flags_outcomes_total{{{beta},result="ok"}}') == 1
+    assert sample(store, f'feature_flags_outcome_duration_seconds_count{{{flag},cohort="on"}}') == 4
 
 
 def test_feedback_counts_a_complaint_only_when_the_model_was_on(store) -> None:

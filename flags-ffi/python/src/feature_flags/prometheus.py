@@ -12,7 +12,8 @@ text into prometheus_client metric families, so the series are exactly those
 the Rust library renders for every other binding (see README.md):
 `feature_flags_decisions_total{flag,outcome,reason}`,
 `feature_flags_reloads_total{result}`, `feature_flags_last_reload_successful`,
-the outcome families `feature_flags_outcomes_total{flag,cohort,result}`,
+the outcome families
+`feature_flags_outcomes_total{flag,cohort,via,chat_type,result}`,
 `feature_flags_outcome_duration_seconds{flag,cohort}` (a histogram) and
 `feature_flags_complaints_total{flag}`, and the rest.
 """
