@@ -1,0 +1,149 @@
+//! The sync's connection, on a thread of its own.
+//!
+//! A database that goes quiet (a primary without power, a server stuck on
+//! its disk) sends nothing and closes nothing, so a call on its connection
+//! can block far longer than the sync may wait. The connection therefore
+//! lives on a worker thread: the sync asks, and waits for the answer only
+//! until its deadline or a stop request. A late worker is abandoned with its
+//! connection (dropping the [`Link`] tells it to end once its call returns)
+//! and the sync moves on, so that neither a silent host nor a SIGTERM ever
+//! waits on the network.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flags_postgres::{Database, DatabaseUrl, Documents, Error};
+
+/// How often a wait for an answer looks at the stop flag.
+const TICK: Duration = Duration::from_millis(50);
+
+enum Ask {
+    Connect,
+    Read,
+    Wait(Duration),
+}
+
+/// What the worker did.
+pub enum Answer {
+    /// Connected, or why no host answered.
+    Connected(Result<Connected, Error>),
+    /// The documents, or why not; `closed`: the connection is gone.
+    Read {
+        docs: Result<Documents, Error>,
+        closed: bool,
+    },
+    /// Whether a notification came.
+    Waited(Result<bool, Error>),
+}
+
+/// A new connection: `host` (`host:port`) it reached, and whether LISTEN
+/// worked (a standby refuses it).
+pub struct Connected {
+    pub host: String,
+    pub listening: Result<(), Error>,
+}
+
+/// How an ask ended.
+pub enum Outcome {
+    Answered(Answer),
+    /// No answer within the deadline: the connection is silent.
+    Late,
+    /// The stop flag was set while waiting.
+    Stopped,
+}
+
+/// One connection attempt and, if it succeeds, its connection.
+pub struct Link {
+    asks: Sender<Ask>,
+    answers: Receiver<Answer>,
+}
+
+impl Link {
+    /// A worker that will connect with `url` when asked.
+    pub fn open(url: DatabaseUrl) -> Result<Link, String> {
+        let (asks, asked) = mpsc::channel::<Ask>();
+        let (answer, answers) = mpsc::channel::<Answer>();
+        thread::Builder::new()
+            .name("sync-connection".into())
+            .spawn(move || work(&url, &asked, &answer))
+            .map_err(|e| format!("cannot start the connection thread: {e}"))?;
+        Ok(Link { asks, answers })
+    }
+
+    /// Connects (each host within its connect timeout, as the URL says).
+    pub fn connect(&self, deadline: Duration, stop: &AtomicBool) -> Outcome {
+        self.ask(Ask::Connect, deadline, stop)
+    }
+
+    /// Reads both documents.
+    pub fn read(&self, deadline: Duration, stop: &AtomicBool) -> Outcome {
+        self.ask(Ask::Read, deadline, stop)
+    }
+
+    /// Waits up to `wait` for a notification; `deadline` bounds the whole call.
+    pub fn wait(&self, wait: Duration, deadline: Duration, stop: &AtomicBool) -> Outcome {
+        self.ask(Ask::Wait(wait), deadline, stop)
+    }
+
+    fn ask(&self, ask: Ask, deadline: Duration, stop: &AtomicBool) -> Outcome {
+        if self.asks.send(ask).is_err() {
+            // The worker ended (it never does while the link lives): as good
+            // as a connection that closed.
+            return Outcome::Late;
+        }
+        let until = Instant::now() + deadline;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Outcome::Stopped;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Outcome::Late;
+            }
+            match self.answers.recv_timeout(left.min(TICK)) {
+                Ok(answer) => return Outcome::Answered(answer),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Outcome::Late,
+            }
+        }
+    }
+}
+
+/// The worker: answers asks until the link is dropped; its connection goes
+/// with it.
+fn work(url: &DatabaseUrl, asked: &Receiver<Ask>, answer: &Sender<Answer>) {
+    let mut db: Option<Database> = None;
+    let not_connected = || Error::Connect("not connected".into());
+    while let Ok(ask) = asked.recv() {
+        let reply = match ask {
+            Ask::Connect => Answer::Connected(Database::connect(url).map(|mut connected| {
+                let listening = connected.listen();
+                let host = connected.host().to_owned();
+                db = Some(connected);
+                Connected { host, listening }
+            })),
+            Ask::Read => match db.as_mut() {
+                Some(d) => {
+                    let docs = d.read();
+                    Answer::Read {
+                        docs,
+                        closed: d.is_closed(),
+                    }
+                }
+                None => Answer::Read {
+                    docs: Err(not_connected()),
+                    closed: true,
+                },
+            },
+            Ask::Wait(wait) => Answer::Waited(match db.as_mut() {
+                Some(d) => d.wait_for_notification(wait),
+                None => Err(not_connected()),
+            }),
+        };
+        if answer.send(reply).is_err() {
+            return;
+        }
+    }
+}
