@@ -376,6 +376,7 @@ impl<'a> Sync<'a> {
 
     /// One look at the database; writes the file when it should.
     fn check(&mut self, session: &Session, stop: &AtomicBool) -> Checked {
+        let started = Instant::now();
         let (docs, closed) = match session.link.read(QUERY_DEADLINE, stop) {
             Outcome::Answered(Answer::Read { docs, closed }) => (docs, closed),
             Outcome::Answered(_) | Outcome::Late => {
@@ -399,6 +400,13 @@ impl<'a> Sync<'a> {
             Err(e) => {
                 let broken = matches!(e, Error::Connect(_)) || closed;
                 let text = e.to_string();
+                if broken && started.elapsed() >= QUERY_DEADLINE / 2 {
+                    // A failure after most of the deadline is a missed
+                    // deadline, whoever noticed it (the connection layer's
+                    // own, or a keepalive): the host went silent.
+                    self.fail("connect", "", &format!("{text}; trying the next host"));
+                    return Checked::Lost(Lost::Silent);
+                }
                 if broken {
                     self.fail("connect", "", &text);
                     return Checked::Lost(Lost::Closed);
