@@ -147,3 +147,68 @@ fn work(url: &DatabaseUrl, asked: &Receiver<Ask>, answer: &Sender<Answer>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// A host that accepts connections and never says a word.
+    fn silent_host() -> (TcpListener, DatabaseUrl) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = DatabaseUrl::parse(&format!(
+            "postgres://flags:pw@127.0.0.1:{port}/bot?sslmode=disable&connect_timeout=30"
+        ))
+        .unwrap();
+        (listener, url)
+    }
+
+    #[test]
+    fn a_silent_host_is_late_at_the_deadline_and_a_stop_ends_the_wait_at_once() {
+        let (_listener, url) = silent_host();
+        let never = AtomicBool::new(false);
+        let link = Link::open(url.clone()).unwrap();
+        let started = Instant::now();
+        assert!(matches!(
+            link.connect(Duration::from_millis(300), &never),
+            Outcome::Late
+        ));
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let link = Link::open(url).unwrap();
+        let s = Arc::clone(&stop);
+        let stopper = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(200));
+            s.store(true, Ordering::Relaxed);
+        });
+        let started = Instant::now();
+        assert!(matches!(
+            link.connect(Duration::from_secs(60), &stop),
+            Outcome::Stopped
+        ));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        stopper.join().unwrap();
+    }
+
+    #[test]
+    fn asks_without_a_connection_answer_not_connected() {
+        let (_listener, url) = silent_host();
+        let link = Link::open(url).unwrap();
+        let never = AtomicBool::new(false);
+        match link.read(Duration::from_secs(5), &never) {
+            Outcome::Answered(Answer::Read { docs, closed }) => {
+                assert!(closed);
+                assert!(matches!(docs, Err(Error::Connect(_))));
+            }
+            _ => panic!("a read without a connection answers at once"),
+        }
+    }
+}

@@ -400,10 +400,11 @@ impl<'a> Sync<'a> {
             Err(e) => {
                 let broken = matches!(e, Error::Connect(_)) || closed;
                 let text = e.to_string();
-                if broken && started.elapsed() >= QUERY_DEADLINE / 2 {
-                    // A failure after most of the deadline is a missed
-                    // deadline, whoever noticed it (the connection layer's
-                    // own, or a keepalive): the host went silent.
+                let missed = started.elapsed() >= QUERY_DEADLINE / 2 || text.contains("deadline");
+                if broken && missed {
+                    // A failure after most of the deadline, or the
+                    // connection layer's own deadline (which may be set
+                    // shorter), is a missed deadline: the host went silent.
                     self.fail("connect", "", &format!("{text}; trying the next host"));
                     return Checked::Lost(Lost::Silent);
                 }
