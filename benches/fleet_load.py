@@ -92,7 +92,7 @@ class Load:
     def run(self, duration: float) -> int:
         total = int(duration * RATE)
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=16) as pool:
+        with ThreadPoolExecutor(max_workers=48) as pool:
             for i in range(total):
                 delay = started + i / RATE - time.monotonic()
                 if delay > 0:
