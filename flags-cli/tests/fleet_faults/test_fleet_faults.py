@@ -378,6 +378,7 @@ def test_e_a_failed_mirror_write_keeps_the_old_file_is_counted_and_retried(clust
         found = wait_for("the sync's metrics address", lambda: server.sync_log.first(lambda l: "metrics at" in l), 10)
         server.metrics_url = re.search(r"http://\S+/metrics", found[1]).group(0)
         assert metric(server.metrics(), "feature_flags_sync_errors_total", 'kind="write"') == 0.0
+        wait_for("the first mirror", server.file.exists, 15)
         fleet.converged()
         good = server.text()
 
