@@ -151,15 +151,19 @@ def main() -> int:
             samples: list[tuple[int, int, int]] = []  # (connections, in flight before, after)
             done = threading.Event()
 
+            rss_middle: dict[str, int] = {}
+
             def watch():
                 while not done.is_set():
+                    if not rss_middle and time.monotonic() - load_started >= duration / 2:
+                        rss_middle.update({s.name: rss_kib(s.sync.pid) for s in servers})
                     before = load.in_flight
                     n = connections(cluster)
                     samples.append((n, before, load.in_flight))
                     done.wait(0.5)
+            load_started = time.monotonic()
             watcher = threading.Thread(target=watch, daemon=True)
             watcher.start()
-            load_started = time.monotonic()
             edits = load.run(duration)
             wait_for("every edit to return", lambda: load.in_flight == 0 and len(load.seconds) == edits, 120)
             load_took = time.monotonic() - load_started
@@ -211,9 +215,10 @@ def main() -> int:
             print(f"connections to the database: {min(n for n, _, _ in samples)}..{max(n for n, _, _ in samples)} "
                   f"during the load (syncs + guards = {expected}, CLI calls in flight up to "
                   f"{max(max(a, b) for _, a, b in samples)}), {after} after")
-            print(f"sync RSS: {statistics.median(rss_before.values()):.0f} KiB median before, "
-                  f"{statistics.median(rss_after.values()):.0f} KiB after; growth max {max(growth)} KiB, "
-                  f"median {statistics.median(growth):.0f} KiB")
+            middle = statistics.median(rss_middle.values()) if rss_middle else float("nan")
+            print(f"sync RSS (median of the syncs): {statistics.median(rss_before.values()):.0f} KiB before, "
+                  f"{middle:.0f} KiB half-way, {statistics.median(rss_after.values()):.0f} KiB after; "
+                  f"growth over the run max {max(growth)} KiB, median {statistics.median(growth):.0f} KiB")
             assert not over, f"connections above syncs + guards + in flight: {over[:5]}"
             assert after == expected, f"{after} connections after the load, expected {expected}"
             leaks = fleet.leaks()
