@@ -16,7 +16,6 @@ use flags_rollout::{
 use jiff::{SignedDuration, Timestamp};
 
 use super::board::{Board, DecisionLine, PlanView, TriggerView};
-use super::outage::Outage;
 use super::page::value;
 use super::prometheus::PrometheusSource;
 use super::scrape::ScrapeSource;
@@ -159,7 +158,7 @@ impl Guard {
         let started = Instant::now();
         let now = now_to_the_second();
         let (plans, problems, percentages, unread) = read_documents(&mut *self.store);
-        let (outage, line) = Outage::observe(
+        let (outage, line) = super::outage::Outage::observe(
             &mut self.board.lock().unwrap_or_else(|p| p.into_inner()),
             &*self.store,
             unread.then_some(&problems[..]),
