@@ -19,10 +19,15 @@ use flags_postgres::{Database, DatabaseUrl, Documents, Error};
 /// How often a wait for an answer looks at the stop flag.
 const TICK: Duration = Duration::from_millis(50);
 
+/// Work on the connection that is not one of the sync's own reads (a
+/// heartbeat row, say): it runs on the worker, under the same deadline.
+pub type Call = Box<dyn FnOnce(&mut Database) -> Result<(), String> + Send>;
+
 enum Ask {
     Connect,
     Read,
     Wait(Duration),
+    Call(Call),
 }
 
 /// What the worker did.
@@ -36,6 +41,8 @@ pub enum Answer {
     },
     /// Whether a notification came.
     Waited(Result<bool, Error>),
+    /// What a [`Call`] returned.
+    Called(Result<(), String>),
 }
 
 /// A new connection: `host` (`host:port`) it reached, and whether LISTEN
@@ -85,6 +92,11 @@ impl Link {
     /// Waits up to `wait` for a notification; `deadline` bounds the whole call.
     pub fn wait(&self, wait: Duration, deadline: Duration, stop: &AtomicBool) -> Outcome {
         self.ask(Ask::Wait(wait), deadline, stop)
+    }
+
+    /// Runs `call` on the connection.
+    pub fn call(&self, call: Call, deadline: Duration, stop: &AtomicBool) -> Outcome {
+        self.ask(Ask::Call(call), deadline, stop)
     }
 
     fn ask(&self, ask: Ask, deadline: Duration, stop: &AtomicBool) -> Outcome {
@@ -140,6 +152,10 @@ fn work(url: &DatabaseUrl, asked: &Receiver<Ask>, answer: &Sender<Answer>) {
             Ask::Wait(wait) => Answer::Waited(match db.as_mut() {
                 Some(d) => d.wait_for_notification(wait),
                 None => Err(not_connected()),
+            }),
+            Ask::Call(call) => Answer::Called(match db.as_mut() {
+                Some(d) => call(d),
+                None => Err(not_connected().to_string()),
             }),
         };
         if answer.send(reply).is_err() {
@@ -210,5 +226,21 @@ mod tests {
             }
             _ => panic!("a read without a connection answers at once"),
         }
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = Arc::clone(&ran);
+        let call: Call = Box::new(move |_| {
+            r.store(true, Ordering::Relaxed);
+            Ok(())
+        });
+        match link.call(call, Duration::from_secs(5), &never) {
+            Outcome::Answered(Answer::Called(Err(e))) => {
+                assert!(e.contains("not connected"), "{e}")
+            }
+            _ => panic!("a call without a connection answers at once"),
+        }
+        assert!(
+            !ran.load(Ordering::Relaxed),
+            "nothing runs without a connection"
+        );
     }
 }
