@@ -53,6 +53,10 @@ step "the fleet end to end (PostgreSQL clusters, two servers' syncs and bots, th
 FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/fleet_e2e -q
 FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" benches/fleet.py --quick
 
+step "the fleet under faults that close nothing (a silent forwarder in front of a real primary and its promoted standby, guards through an outage, SIGTERM, failed writes; ~90 s) and under load in quick mode"
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/fleet_faults -q
+FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" benches/fleet_load.py --quick
+
 step "Python package as shipped: the manylinux2014 abi3 wheel and the sdist (zig, auditwheel, abi3audit)"
 bash scripts/build-wheel.sh target/wheelhouse
 

@@ -108,6 +108,8 @@ pub struct Board {
     /// The metrics source, as given (`--scrape ...` or `--prometheus ...`).
     pub source: String,
     pub interval_seconds: f64,
+    /// A database outage in progress (see [`super::outage`]).
+    pub outage: super::outage::Outage,
 }
 
 impl Board {

@@ -7,6 +7,7 @@ pub mod board;
 pub mod command;
 pub mod http;
 pub mod memlimit;
+pub mod outage;
 pub mod page;
 pub mod prometheus;
 pub mod run;

@@ -112,12 +112,13 @@ fn pct(p: Percentage) -> f64 {
 }
 
 /// What a check found wrong with the documents: each stops every action.
-fn read_documents(store: &mut dyn Store) -> (Option<RolloutsFile>, Vec<String>, Percentages) {
+/// The last item says whether the read itself failed.
+fn read_documents(store: &mut dyn Store) -> (Option<RolloutsFile>, Vec<String>, Percentages, bool) {
     let mut problems = Vec::new();
     let mut percentages = Percentages::new();
     let docs = match store.read() {
         Ok(docs) => docs,
-        Err(failure) => return (None, failure.lines, percentages),
+        Err(failure) => return (None, failure.lines, percentages, true),
     };
     match parse_flag_file(&docs.flags) {
         Ok(flags) => {
@@ -144,7 +145,7 @@ fn read_documents(store: &mut dyn Store) -> (Option<RolloutsFile>, Vec<String>, 
     {
         problems.extend(store.cannot_write());
     }
-    (plans, problems, percentages)
+    (plans, problems, percentages, false)
 }
 
 /// Each flag's percentage in the flag file: a rollback never goes above it.
@@ -156,8 +157,14 @@ impl Guard {
     pub fn check(&mut self, log: &mut dyn FnMut(&str)) {
         let started = Instant::now();
         let now = now_to_the_second();
-        let (plans, problems, percentages) = read_documents(&mut *self.store);
-        for p in &problems {
+        let (plans, problems, percentages, unread) = read_documents(&mut *self.store);
+        let (outage, line) = super::outage::Outage::observe(
+            &mut self.board.lock().unwrap_or_else(|p| p.into_inner()),
+            &*self.store,
+            unread.then_some(&problems[..]),
+        );
+        line.iter().for_each(|l| log(l));
+        for p in problems.iter().filter(|_| !outage) {
             log(&format!("error: {p}; nothing written"));
         }
         let plans = plans.unwrap_or_default();
@@ -277,6 +284,8 @@ impl Guard {
                 });
             }
         }
+        // Through an outage the page keeps the plans as last read.
+        let kept = outage.then(|| std::mem::take(&mut board.plans));
         board.plans = plans
             .rollouts
             .iter()
@@ -299,6 +308,9 @@ impl Guard {
                 view
             })
             .collect();
+        if let Some(kept) = kept {
+            board.plans = kept;
+        }
         board.checks += 1;
         board.last_check = Some(unix(Timestamp::now()));
         let _ = started;

@@ -8,8 +8,16 @@
 //! emptied: while the database is down or holds a bad document, the last
 //! good file keeps serving. Each failure is logged once per change of state,
 //! each change of the file always.
+//!
+//! Every database call runs on a worker thread ([`link`]) with a deadline:
+//! a connection that stays silent past it is dropped and the next attempt
+//! starts at the next host of the URL ([`hosts`]), so a sync follows a
+//! promoted standby within its poll interval plus the query deadline, and a
+//! stop request never waits on the network.
 
 pub mod command;
+pub mod hosts;
+pub mod link;
 pub mod marker;
 pub mod metrics;
 
@@ -21,9 +29,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use flags_postgres::{Database, DatabaseUrl, Documents, Error, MAX_DOCUMENT_BYTES};
+use flags_postgres::{Documents, Error, MAX_DOCUMENT_BYTES};
 
 use crate::store::file::{EditLock, Target, replace_file, replace_file_like};
+pub use hosts::Hosts;
+use link::{Answer, Link, Outcome};
 pub use marker::{Marker, fingerprint, marker_path};
 pub use metrics::Metrics;
 
@@ -34,7 +44,16 @@ pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
 /// one poll interval.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// How often a wait looks at the stop flag.
-const TICK: Duration = Duration::from_millis(250);
+const TICK: Duration = Duration::from_millis(100);
+/// How long a statement (a read, a wait for notifications beyond its own
+/// time) may go unanswered before the connection counts as silent and is
+/// dropped: the connection layer's default query deadline, enforced here
+/// as well so that nothing the layer misses can hold the sync.
+pub const QUERY_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a whole connection attempt may take. The connection layer
+/// bounds each host by its connect timeout (10 s unless the URL says
+/// otherwise); this only catches an attempt that hangs anyway.
+const CONNECT_BOUND: Duration = Duration::from_secs(60);
 /// A logged failure is cut to this many characters (a problem list can be long).
 const MAX_LOG_DETAIL: usize = 400;
 
@@ -47,7 +66,7 @@ pub fn marker_for(path: &Path) -> PathBuf {
 /// Runs until `stop` is set. Errs only when it cannot start (the metrics
 /// address); a database that is down is retried, never fatal.
 pub fn run(
-    url: &DatabaseUrl,
+    hosts: &Hosts,
     file: &Path,
     poll: Duration,
     listen: Option<SocketAddr>,
@@ -55,12 +74,12 @@ pub fn run(
     log: &mut dyn FnMut(&str),
 ) -> Result<(), String> {
     let metrics = Arc::new(Mutex::new(Metrics::default()));
-    run_with_metrics(url, file, poll, listen, stop, log, metrics)
+    run_with_metrics(hosts, file, poll, listen, stop, log, metrics)
 }
 
 /// [`run`], with the metrics shared with the caller (tests read them).
 pub fn run_with_metrics(
-    url: &DatabaseUrl,
+    hosts: &Hosts,
     file: &Path,
     poll: Duration,
     listen: Option<SocketAddr>,
@@ -76,14 +95,14 @@ pub fn run_with_metrics(
         }
         None => None,
     };
-    let mut sync = Sync::new(url, file, metrics, log);
+    let mut sync = Sync::new(hosts, file, metrics, log);
     sync.run(poll, stop);
     drop(server);
     Ok(())
 }
 
 struct Sync<'a> {
-    url: &'a DatabaseUrl,
+    hosts: &'a Hosts,
     target: Target,
     marker: Option<Marker>,
     metrics: Arc<Mutex<Metrics>>,
@@ -96,20 +115,48 @@ struct Sync<'a> {
 
 enum Checked {
     Fine,
-    /// The connection is gone: reconnect.
-    Broken,
+    Lost(Lost),
+}
+
+/// Why the sync left a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lost {
+    /// It closed or failed: reconnect from the first host (the URL's order
+    /// is the operator's preference).
+    Closed,
+    /// It missed a deadline: reconnect from the host after it.
+    Silent,
+    Stopped,
+}
+
+enum Attempt {
+    Connected(Session),
+    Failed {
+        /// No answer at all: start from the next host next time.
+        silent: bool,
+    },
+    Stopped,
+}
+
+/// A live connection.
+struct Session {
+    link: Link,
+    /// `host:port`, and its place in the URL's host list.
+    host: String,
+    index: usize,
+    listening: bool,
 }
 
 impl<'a> Sync<'a> {
     fn new(
-        url: &'a DatabaseUrl,
+        hosts: &'a Hosts,
         file: &Path,
         metrics: Arc<Mutex<Metrics>>,
         log: &'a mut dyn FnMut(&str),
     ) -> Sync<'a> {
         let target = Target::resolve(file);
         let mut sync = Sync {
-            url,
+            hosts,
             marker: None,
             metrics,
             log,
@@ -132,7 +179,7 @@ impl<'a> Sync<'a> {
         let line = format!(
             "sync {} from {} ({what})",
             sync.target.file.display(),
-            url.masked()
+            hosts.first().masked()
         );
         (sync.log)(&line);
         sync
@@ -200,81 +247,145 @@ impl<'a> Sync<'a> {
     fn run(&mut self, poll: Duration, stop: &AtomicBool) {
         let cap = poll.clamp(Duration::from_secs(1), Duration::from_secs(30));
         let mut backoff = FIRST_BACKOFF;
-        let mut connection: Option<(Database, bool)> = None;
+        // The host tried first: after a silence, the one after the silent host.
+        let mut first = 0;
         while !stop.load(Ordering::Relaxed) {
-            let (db, listening) = match &mut connection {
-                Some(c) => c,
-                None => match Database::connect(self.url) {
-                    Ok(mut db) => {
-                        backoff = FIRST_BACKOFF;
-                        self.metrics().up = true;
-                        let listening = match db.listen() {
-                            Ok(()) => true,
-                            Err(Error::ReadOnly) => {
-                                self.note(format!(
-                                    "{} is a standby, which sends no notifications: polling every {}",
-                                    db.host(),
-                                    human(poll)
-                                ));
-                                false
-                            }
-                            Err(e) => {
-                                self.note(format!(
-                                    "no notifications from {} ({e}): polling every {}",
-                                    db.host(),
-                                    human(poll)
-                                ));
-                                false
-                            }
-                        };
-                        self.note(format!("connected to {}", db.host()));
-                        connection.insert((db, listening))
+            let session = match self.connect(first, poll, stop) {
+                Attempt::Connected(session) => session,
+                Attempt::Failed { silent } => {
+                    self.metrics().up = false;
+                    if silent {
+                        first += 1;
                     }
-                    Err(e) => {
-                        self.metrics().up = false;
-                        self.fail("connect", "", &format!("{e}; retrying"));
-                        sleep(backoff, stop);
-                        backoff = (backoff * 2).min(cap);
-                        continue;
-                    }
-                },
+                    sleep(backoff, stop);
+                    backoff = (backoff * 2).min(cap);
+                    continue;
+                }
+                Attempt::Stopped => return,
             };
-            if let Checked::Broken = self.check(db) {
-                connection = None;
-                self.metrics().up = false;
-                continue;
+            backoff = FIRST_BACKOFF;
+            self.metrics().up = true;
+            let lost = self.follow(&session, poll, stop);
+            self.metrics().up = false;
+            if lost == Lost::Silent {
+                first = session.index + 1;
             }
-            let listening = *listening;
+        }
+    }
+
+    /// Connects with the hosts from `first` on.
+    fn connect(&mut self, first: usize, poll: Duration, stop: &AtomicBool) -> Attempt {
+        let link = match Link::open(self.hosts.starting_at(first).clone()) {
+            Ok(link) => link,
+            Err(e) => {
+                self.fail("connect", "", &e);
+                return Attempt::Failed { silent: false };
+            }
+        };
+        let connected = match link.connect(CONNECT_BOUND, stop) {
+            Outcome::Answered(Answer::Connected(Ok(c))) => c,
+            Outcome::Answered(Answer::Connected(Err(e))) => {
+                self.fail("connect", "", &format!("{e}; retrying"));
+                return Attempt::Failed { silent: false };
+            }
+            Outcome::Answered(_) | Outcome::Late => {
+                let line = format!(
+                    "no host answered within {}; trying again from the next host",
+                    human(CONNECT_BOUND)
+                );
+                self.fail("connect", "", &line);
+                return Attempt::Failed { silent: true };
+            }
+            Outcome::Stopped => return Attempt::Stopped,
+        };
+        let listening = match connected.listening {
+            Ok(()) => true,
+            Err(Error::ReadOnly) => {
+                self.note(format!(
+                    "{} is a standby, which sends no notifications: polling every {}",
+                    connected.host,
+                    human(poll)
+                ));
+                false
+            }
+            Err(e) => {
+                self.note(format!(
+                    "no notifications from {} ({e}): polling every {}",
+                    connected.host,
+                    human(poll)
+                ));
+                false
+            }
+        };
+        self.note(format!("connected to {}", connected.host));
+        let index = self.hosts.index_of(&connected.host).unwrap_or(first);
+        Attempt::Connected(Session {
+            link,
+            host: connected.host,
+            index,
+            listening,
+        })
+    }
+
+    /// Checks, then waits for a notification or the poll interval, until
+    /// the connection is lost or the sync stops.
+    fn follow(&mut self, session: &Session, poll: Duration, stop: &AtomicBool) -> Lost {
+        loop {
+            match self.check(session, stop) {
+                Checked::Fine => {}
+                Checked::Lost(lost) => return lost,
+            }
             let deadline = Instant::now() + poll;
-            while !stop.load(Ordering::Relaxed) {
+            loop {
                 let left = deadline.saturating_duration_since(Instant::now());
+                if stop.load(Ordering::Relaxed) {
+                    return Lost::Stopped;
+                }
                 if left.is_zero() {
                     break;
                 }
-                if !listening {
+                if !session.listening {
                     thread::sleep(left.min(TICK));
                     continue;
                 }
-                let Some((db, _)) = connection.as_mut() else {
-                    break;
-                };
-                match db.wait_for_notification(left.min(TICK)) {
-                    Ok(true) => break,
-                    Ok(false) => {}
-                    Err(e) => {
+                match session.link.wait(left, left + QUERY_DEADLINE, stop) {
+                    Outcome::Answered(Answer::Waited(Ok(true))) => break,
+                    Outcome::Answered(Answer::Waited(Ok(false))) => {}
+                    Outcome::Answered(Answer::Waited(Err(e))) => {
                         self.fail("connect", "", &e.to_string());
-                        connection = None;
-                        self.metrics().up = false;
-                        break;
+                        return Lost::Closed;
                     }
+                    Outcome::Answered(_) | Outcome::Late => {
+                        self.silent(session);
+                        return Lost::Silent;
+                    }
+                    Outcome::Stopped => return Lost::Stopped,
                 }
             }
         }
     }
 
+    fn silent(&mut self, session: &Session) {
+        let line = format!(
+            "{} did not answer within {}: connection dropped, trying the next host",
+            session.host,
+            human(QUERY_DEADLINE)
+        );
+        self.fail("connect", "", &line);
+    }
+
     /// One look at the database; writes the file when it should.
-    fn check(&mut self, db: &mut Database) -> Checked {
-        let docs = match db.read() {
+    fn check(&mut self, session: &Session, stop: &AtomicBool) -> Checked {
+        let started = Instant::now();
+        let (docs, closed) = match session.link.read(QUERY_DEADLINE, stop) {
+            Outcome::Answered(Answer::Read { docs, closed }) => (docs, closed),
+            Outcome::Answered(_) | Outcome::Late => {
+                self.silent(session);
+                return Checked::Lost(Lost::Silent);
+            }
+            Outcome::Stopped => return Checked::Lost(Lost::Stopped),
+        };
+        let docs = match docs {
             Ok(docs) => docs,
             Err(Error::TooLarge { bytes }) => {
                 self.fail(
@@ -287,18 +398,22 @@ impl<'a> Sync<'a> {
                 return Checked::Fine;
             }
             Err(e) => {
-                let broken = matches!(e, Error::Connect(_)) || db.is_closed();
+                let broken = matches!(e, Error::Connect(_)) || closed;
                 let text = e.to_string();
+                let missed = started.elapsed() >= QUERY_DEADLINE / 2 || text.contains("deadline");
+                if broken && missed {
+                    // A failure after most of the deadline, or the
+                    // connection layer's own deadline (which may be set
+                    // shorter), is a missed deadline: the host went silent.
+                    self.fail("connect", "", &format!("{text}; trying the next host"));
+                    return Checked::Lost(Lost::Silent);
+                }
                 if broken {
                     self.fail("connect", "", &text);
-                } else {
-                    self.fail("query", &text, &text);
+                    return Checked::Lost(Lost::Closed);
                 }
-                return if broken {
-                    Checked::Broken
-                } else {
-                    Checked::Fine
-                };
+                self.fail("query", &text, &text);
+                return Checked::Fine;
             }
         };
         self.metrics().database_version = Some(docs.flags_version);
@@ -373,7 +488,7 @@ impl<'a> Sync<'a> {
             self.write_file(bytes).map(|()| true)
         };
         let new_marker = Marker {
-            database: self.url.masked(),
+            database: self.hosts.first().masked(),
             database_id: docs.database_id.clone(),
             version: docs.flags_version,
             fingerprint: fingerprint(bytes),

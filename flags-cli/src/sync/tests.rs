@@ -88,7 +88,7 @@ impl Running {
         let (s, l, m) = (Arc::clone(&stop), Arc::clone(&lines), Arc::clone(&metrics));
         let thread = thread::spawn(move || {
             let mut log = |line: &str| l.lock().unwrap().push(line.to_owned());
-            run_with_metrics(&url, &file, poll, listen, &s, &mut log, m)
+            run_with_metrics(&Hosts::single(url), &file, poll, listen, &s, &mut log, m)
         });
         Running {
             stop,

@@ -41,6 +41,14 @@ def document(extra: int = 0) -> str:
     return json.dumps({"version": 1, "flags": flags}, indent=2) + "\n"
 
 
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z ")
+
+
+def message(line: str) -> str:
+    """A sync log line without its leading UTC time."""
+    return STAMP.sub("", line, count=1)
+
+
 def metric(text: str, name: str, labels: str = "") -> float | None:
     """One sample of a Prometheus text page (None if absent)."""
     pattern = "^" + re.escape(name + (f"{{{labels}}}" if labels else "")) + r" (\S+)$"

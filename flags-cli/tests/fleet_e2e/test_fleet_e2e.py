@@ -32,6 +32,7 @@ from fleet import (
     Fleet,
     Server,
     document,
+    message,
     metric,
     propagation,
     start_prometheus,
@@ -117,7 +118,7 @@ def test_an_edit_through_the_database_reaches_both_bots(make_fleet, capsys):
         version = metric(page, "feature_flags_sync_version")
         assert version is not None and version == metric(page, "feature_flags_sync_database_version"), page
         assert metric(page, "feature_flags_sync_up") == 1
-        assert not s.sync_log.first(lambda l: l.startswith("no notifications")), "polling only"
+        assert not s.sync_log.first(lambda l: message(l).startswith("no notifications")), "polling only"
         marker = json.loads((s.dir / "flags.json.sync.json").read_text())
         assert marker["version"] == version
     # The file is the database's: a hand edit through --file is refused,
@@ -185,11 +186,11 @@ def test_a_stopped_database_keeps_the_bots_serving_and_the_syncs_catch_up(make_f
         assert "connect" in fleet.cli("--list").error_line()
         for s, before in zip(servers, connect):
             wait_for(f"{s.name}'s sync to report", lambda: s.errors("connect") >= before + 2, 15)
-            assert s.sync_log.first(lambda l: l.startswith("error (connect)")), s.sync_log.text()
+            assert s.sync_log.first(lambda l: message(l).startswith("error (connect)")), s.sync_log.text()
             assert metric(s.metrics(), "feature_flags_sync_up") == 0
             assert s.sync.poll() is None, "the sync gave up"
         # A burst of failures is logged once, not once per retry.
-        assert sum(l.startswith("error (connect)") for _, l in servers[0].sync_log.lines) <= 2
+        assert sum(message(l).startswith("error (connect)") for _, l in servers[0].sync_log.lines) <= 2
         for s, before in zip(servers, served):
             wait_for(f"{s.name}'s bot to keep answering", lambda: s.decisions() > before + 100, 10)
             assert s.text() == good
@@ -200,7 +201,7 @@ def test_a_stopped_database_keeps_the_bots_serving_and_the_syncs_catch_up(make_f
         blue.start_sync()
         wait_for("the restarted sync to report", lambda: blue.errors("connect") >= 1, 10)
         assert blue.text() == good
-        assert blue.sync_log.first(lambda l: "(version " in l and l.startswith("sync ")), blue.sync_log.text()
+        assert blue.sync_log.first(lambda l: "(version " in l and message(l).startswith("sync ")), blue.sync_log.text()
     finally:
         cluster.start()
     assert fleet.export() == good, "a failed edit changed the database"
@@ -210,7 +211,7 @@ def test_a_stopped_database_keeps_the_bots_serving_and_the_syncs_catch_up(make_f
     assert json.loads(doc)["flags"]["gpt"]["rollout_percentage"] == 100
     for s in servers:
         wait_for(f"{s.name}'s sync up again", lambda: metric(s.metrics(), "feature_flags_sync_up") == 1, 10)
-        assert s.sync_log.first(lambda l: l.startswith("recovered")), s.sync_log.text()
+        assert s.sync_log.first(lambda l: message(l).startswith("recovered")), s.sync_log.text()
         wait_for(f"{s.name}'s bot answering on", lambda: s.answering_since(True), 10)
     assert time.monotonic() - on < 15
 
@@ -293,7 +294,7 @@ def test_bad_documents_written_by_hand_keep_the_last_good_file(make_fleet, clust
     fleet.converged()
     for s in servers:
         wait_for(f"{s.name}'s bot answering the repaired way", lambda: s.answering_since(True), 10)
-        assert s.sync_log.first(lambda l: l.startswith("recovered")), s.sync_log.text()
+        assert s.sync_log.first(lambda l: message(l).startswith("recovered")), s.sync_log.text()
     assert fleet.cli("--check").ok()
     assert fleet.history()[-1]["action"] == "replace"
 
