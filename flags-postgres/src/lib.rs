@@ -10,12 +10,16 @@ use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Transaction};
 
+mod audit_entry;
+// TEMPORARY (branch operators): replaced by the schema branch's v2 at merge.
+pub mod syncs_shim;
 mod tls;
 mod url;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use syncs_shim::SyncRow;
 pub use url::{DEFAULT_CONNECT_TIMEOUT, DatabaseUrl, SslMode, pgpass_lookup};
 
 /// The largest document read or written (a flag file is a few KiB).
@@ -394,7 +398,7 @@ impl Database {
         let rows = self
             .client
             .query(
-                "SELECT entry::text FROM (SELECT id, entry FROM feature_flags.audit \
+                "SELECT (entry || jsonb_build_object('id', id))::text FROM (SELECT id, entry FROM feature_flags.audit \
                  WHERE $1::text IS NULL OR flag = $1 ORDER BY id DESC LIMIT $2) t ORDER BY id",
                 &[&flag, &limit],
             )

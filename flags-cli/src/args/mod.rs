@@ -7,6 +7,7 @@ use flags_core::{ChatType, Percentage, parse_id};
 
 pub mod fleet;
 pub mod manage;
+pub mod operate;
 pub mod rollout;
 
 const EXAMPLES: &str = "\
@@ -222,6 +223,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub fleet: crate::args::fleet::FleetArgs,
+
+    #[command(flatten)]
+    pub operate: crate::args::operate::OperateArgs,
 
     /// Whether --file was given on the command line (not by
     /// $FEATURE_FLAGS_FILE or its default): set by [`Cli::parse_from_env`].

@@ -89,7 +89,12 @@ fn import(cli: &Cli, url: &str, file: &Path, out: &mut Out<'_>) -> Result<u8, Fa
         for line in &history.unreadable {
             eprintln!("warning: {line}; not imported");
         }
+        // The database numbers its rows itself: a file's line ids would
+        // only mislead.
         entries = history.entries;
+        for entry in &mut entries {
+            entry.remove("id");
+        }
     }
     let action = if replace { "replace" } else { "import" };
     entries.extend(audit::stamp(
