@@ -70,3 +70,19 @@ fn diff_command(cli: &Cli, other: &str, out: &mut Out<'_>) -> Result<u8, Failure
     }
     Ok(u8::from(!found.is_empty()))
 }
+
+/// For `--check` of a file that a sync mirrors: where it comes from, from
+/// its marker (`; mirrored from database URL, version N`); empty otherwise.
+pub fn mirror_note(cli: &Cli) -> String {
+    if cli.fleet.database.is_some() {
+        return String::new();
+    }
+    let file = crate::store::file::Target::resolve(&cli.file).file;
+    match crate::sync::Marker::read(&file) {
+        Ok(Some(m)) => format!(
+            "; mirrored from database {}, version {}",
+            m.database, m.version
+        ),
+        _ => String::new(),
+    }
+}

@@ -58,6 +58,13 @@ pub fn run(cli: &Cli, flag: Option<&str>, from: &str, out: &mut Out<'_>) -> Resu
         store.flags_name().to_owned(),
         store.rollouts_name().to_owned(),
     );
+    // The audit names OTHER so that it can be found again: a file by its
+    // absolute path, a database by its masked URL.
+    let from_name = if source::is_connection_string(from) {
+        other.name.clone()
+    } else {
+        std::fs::canonicalize(from).map_or_else(|_| other.name.clone(), |p| p.display().to_string())
+    };
     let mut extra = Map::new();
     extra.insert("action".into(), json!("promote"));
     extra.insert(

@@ -244,6 +244,17 @@ impl<'a> Sync<'a> {
                 self.metrics().up = false;
                 continue;
             }
+            // `--fleet` reads these rows; a database without them only misses the view.
+            let version = self.marker.as_ref().map(|m| m.version);
+            let beat = crate::operate::fleet_view::heartbeat(
+                db,
+                &self.target.file,
+                version,
+                self.failure.as_deref(),
+            );
+            if let Err(e) = beat {
+                self.note(e);
+            }
             let listening = *listening;
             let deadline = Instant::now() + poll;
             while !stop.load(Ordering::Relaxed) {
