@@ -4,22 +4,21 @@
 //! `Database::syncs`. Until then the table and the function exist only
 //! where [`SHIM_SQL`] was run (the operators' tests run it).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::{Database, Error};
 
-/// One sync's last heartbeat.
+/// One sync's last report (the schema branch's `heartbeat::SyncRow`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncRow {
-    /// The database role the sync connects as.
     pub role: String,
     pub host: String,
     pub file: String,
-    /// The version of the document the sync's file holds.
-    pub version: i64,
-    pub database_id: String,
-    /// The last poll that found the file current (server time).
+    pub version: Option<i64>,
+    pub database_id: Option<String>,
     pub last_success: Option<SystemTime>,
+    /// How long ago that was, by the server's clock.
+    pub since_success: Option<Duration>,
     pub last_error: Option<String>,
 }
 
@@ -35,7 +34,7 @@ RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS $$
   INSERT INTO feature_flags.syncs AS s (role, host, file, version, database_id, last_success, last_error)
   VALUES (session_user, $1, $2, $3, (SELECT database_id FROM feature_flags.schema_version),
           CASE WHEN $4 IS NULL THEN now() END, $4)
-  ON CONFLICT (role, host, file) DO UPDATE SET version = EXCLUDED.version,
+  ON CONFLICT (role, host, file) DO UPDATE SET version = COALESCE(EXCLUDED.version, s.version),
     database_id = EXCLUDED.database_id,
     last_success = COALESCE(EXCLUDED.last_success, s.last_success),
     last_error = EXCLUDED.last_error
@@ -49,7 +48,7 @@ impl Database {
         &mut self,
         host: &str,
         file: &str,
-        version: i64,
+        version: Option<i64>,
         last_error: Option<&str>,
     ) -> Result<(), Error> {
         self.client
@@ -66,8 +65,9 @@ impl Database {
         let rows = self
             .client
             .query(
-                "SELECT role, host, file, COALESCE(version, 0), COALESCE(database_id, ''), last_success, last_error \
-                 FROM feature_flags.syncs ORDER BY host, file, role",
+                "SELECT role, host, file, version, database_id, last_success, \
+                        extract(epoch FROM now() - last_success)::float8, last_error \
+                 FROM feature_flags.syncs ORDER BY role, host, file LIMIT 100000",
                 &[],
             )
             .map_err(|e| self.fail(e))?;
@@ -80,7 +80,10 @@ impl Database {
                 version: r.get(3),
                 database_id: r.get(4),
                 last_success: r.get(5),
-                last_error: r.get(6),
+                since_success: r
+                    .get::<_, Option<f64>>(6)
+                    .and_then(|s| Duration::try_from_secs_f64(s.max(0.0)).ok()),
+                last_error: r.get(7),
             })
             .collect())
     }

@@ -7,7 +7,7 @@
 //! database.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use flags_postgres::{Database, SyncRow};
 use serde_json::{Value, json};
@@ -35,7 +35,7 @@ pub fn heartbeat(
 ) -> Result<(), String> {
     let host = host_name();
     let file = file.display().to_string();
-    db.sync_heartbeat(&host, &file, version.unwrap_or(0), failure)
+    db.sync_heartbeat(&host, &file, version, failure)
         .map_err(|e| {
             format!(
                 "the fleet's heartbeat was not recorded ({e}); --fleet will not show this server"
@@ -68,15 +68,13 @@ pub fn run(cli: &Cli, url: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     let version = version.map_err(|e| store.failure(e))?;
     let syncs = store.database()?.syncs();
     let syncs = syncs.map_err(|e| store.failure(e))?;
-    let now = SystemTime::now();
     let rows: Vec<Row> = syncs
         .into_iter()
         .map(|sync| {
-            let age = sync
-                .last_success
-                .map(|t| now.duration_since(t).unwrap_or_default());
+            // The database's clock: no skew between this machine and the syncs'.
+            let age = sync.since_success;
             Row {
-                behind: (version - sync.version).max(0),
+                behind: (version - sync.version.unwrap_or(0)).max(0),
                 stale: age.is_none_or(|a| a > stale_after),
                 age,
                 sync,
@@ -108,6 +106,7 @@ fn row_json(r: &Row) -> Value {
         "host": r.sync.host,
         "file": r.sync.file,
         "version": r.sync.version,
+        "database_id": r.sync.database_id,
         "behind": r.behind,
         "last_success": r.sync.last_success.map(rfc3339_utc),
         "age_seconds": r.age.map(|a| a.as_secs_f64()),
@@ -147,7 +146,7 @@ fn text(name: &str, version: i64, rows: &[Row], stale_after: Duration) -> String
         table.push([
             escape(&r.sync.host),
             escape(&r.sync.file),
-            r.sync.version.to_string(),
+            r.sync.version.map_or_else(|| "-".into(), |v| v.to_string()),
             r.behind.to_string(),
             r.sync
                 .last_success

@@ -67,11 +67,8 @@ pub fn run(cli: &Cli, flag: Option<&str>, from: &str, out: &mut Out<'_>) -> Resu
     };
     let mut extra = Map::new();
     extra.insert("action".into(), json!("promote"));
-    extra.insert(
-        "reason".into(),
-        json!(format!("promoted from {}", other.name)),
-    );
-    extra.insert("from".into(), json!(other.name));
+    extra.insert("reason".into(), json!(format!("promoted from {from_name}")));
+    extra.insert("from".into(), json!(from_name));
 
     let header = format!("{} <- {}", names.0.display(), other.name);
     if !cli.operate.yes {
