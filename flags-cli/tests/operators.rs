@@ -503,3 +503,105 @@ fn check_on_a_mirrored_file_names_the_database_and_its_version() {
     );
     assert!(out.contains("version 1"), "{out}");
 }
+
+/// Stops a child process at the end of a test, however it ends.
+struct Stopped(Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `feature_flags ARGS --listen 127.0.0.1:0` and returns it with
+/// the first `http://…` address its output names.
+fn serving(args: &[&str]) -> (Stopped, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = bin()
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start feature_flags");
+    let stdout = child.stdout.take().unwrap();
+    let child = Stopped(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let url = lines
+        .by_ref()
+        .take(10)
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(|w| {
+                    w.trim_end_matches('/')
+                        .trim_end_matches("/metrics")
+                        .to_owned()
+                })
+        })
+        .expect("an address in the first lines");
+    // Keep reading so that the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
+}
+
+fn metrics(url: &str) -> String {
+    let client = flags_cli::guard::http::Client::new(Duration::from_secs(2), 1 << 20);
+    client
+        .get(&format!("{url}/metrics"), &[], "text/plain")
+        .expect("metrics")
+}
+
+#[test]
+fn the_guard_and_the_sync_label_every_series_with_their_environment() {
+    let url = database_with(EXAMPLE);
+    let env = Env::new();
+    let mirror = env.path("mirror.json");
+    // The sync: the database's own name by default.
+    let (_sync, at) = serving(&[
+        "--database",
+        &url,
+        "--sync",
+        "--file",
+        mirror.to_str().unwrap(),
+    ]);
+    let text = metrics(&at);
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(!samples.is_empty(), "{text}");
+    for line in &samples {
+        assert!(
+            line.starts_with("feature_flags_sync_")
+                && line.contains(&format!("{{environment=\"{name}\"")),
+            "{line}"
+        );
+    }
+
+    // The guard on a file: --environment names it.
+    let (_guard, at) = serving(&[
+        "--file",
+        env.file.to_str().unwrap(),
+        "--guard",
+        "--scrape",
+        "http://127.0.0.1:9/metrics",
+        "--environment",
+        "staging",
+    ]);
+    let text = metrics(&at);
+    let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(!samples.is_empty(), "{text}");
+    for line in samples {
+        assert!(line.contains("{environment=\"staging\""), "{line}");
+    }
+    // A bad name is a usage error.
+    let run = env.run(&[
+        "--guard",
+        "--scrape",
+        "http://127.0.0.1:9/metrics",
+        "--environment",
+        "prod env",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+}
