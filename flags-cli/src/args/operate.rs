@@ -63,8 +63,8 @@ pub struct OperateArgs {
     pub yes: bool,
 
     /// With --guard or --sync: the environment label of its metrics
-    /// (production, staging); default: the database's name, or "default"
-    /// for a file.
+    /// (production, staging); default: the database's name (none for a
+    /// file).
     #[arg(long, value_name = "NAME", value_parser = environment_arg, help_heading = "Operators")]
     pub environment: Option<String>,
 }
