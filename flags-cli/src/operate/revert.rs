@@ -375,6 +375,12 @@ fn line_entry(path: &Path, id: u64) -> Result<Option<Map<String, Value>>, Failur
         if read == 0 {
             return Ok(None);
         }
+        if read as u64 == MAX_ENTRY_BYTES && !line.ends_with(b"\n") {
+            return Err(Failure::new(format!(
+                "{}:{n}: a line over {MAX_ENTRY_BYTES} bytes is not an audit entry; cannot count the lines after it",
+                path.display()
+            )));
+        }
         if n < id {
             continue;
         }
