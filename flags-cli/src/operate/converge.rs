@@ -157,6 +157,62 @@ mod tests {
         }
     }
 
+    fn any_def() -> impl proptest::strategy::Strategy<Value = FlagDef> {
+        use proptest::prelude::*;
+        let groups = proptest::sample::subsequence(vec!["beta", "ops", "vip"], 0..=3);
+        let types = proptest::sample::subsequence(ChatType::ALL.to_vec(), 0..=4);
+        (
+            any::<bool>(),
+            0u32..=100_000,
+            proptest::collection::vec(-5i64..5, 0..4),
+            groups,
+            types,
+            proptest::option::of("[a-z ]{0,8}"),
+            any::<bool>(),
+            proptest::option::of("[a-z]{1,6}"),
+        )
+            .prop_map(
+                |(enabled, millis, chats, groups, types, description, by_chat, salt)| FlagDef {
+                    enabled,
+                    rollout_percentage: flags_core::Percentage::from_millis(millis).unwrap(),
+                    exclude_chats: chats,
+                    user_groups: groups.into_iter().map(String::from).collect(),
+                    chat_types: types,
+                    description: description.filter(|d| !d.is_empty()),
+                    bucket_by: if by_chat {
+                        BucketBy::Chat
+                    } else {
+                        BucketBy::User
+                    },
+                    salt,
+                },
+            )
+    }
+
+    proptest::proptest! {
+        /// Whatever a flag is and whatever it should become (or whether it
+        /// exists), one request gets it there, and then there is nothing
+        /// left to change: revert and promote never apply half a change or
+        /// apply one twice.
+        #[test]
+        fn any_flag_converges_to_any_target(target in any_def(), start in proptest::option::of(any_def())) {
+            let text = match &start {
+                Some(def) => {
+                    let req = request("p", None, def);
+                    let base = r#"{"version": 1, "groups": {"beta": [1]}, "flags": {}}"#;
+                    apply(base, &req).unwrap().text
+                }
+                None => r#"{"version": 1, "groups": {"beta": [1]}, "flags": {}}"#.to_owned(),
+            };
+            let before = parse_flag_file(&text).unwrap();
+            let edited = apply(&text, &request("p", before.flag("p"), &target)).unwrap();
+            let after = parse_flag_file(&edited.text).unwrap();
+            proptest::prop_assert!(same("p", after.flag("p").unwrap(), &target));
+            let again = apply(&edited.text, &request("p", after.flag("p"), &target)).unwrap();
+            proptest::prop_assert!(again.changes.is_empty());
+        }
+    }
+
     #[test]
     fn a_definition_is_validated() {
         let def = definition("x", &serde_json::json!({"enabled": true})).unwrap();
