@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod converge;
 pub mod diff;
+pub mod entry;
 pub mod environment;
 pub mod fleet_view;
 pub mod promote;

@@ -10,9 +10,6 @@
 //! unless `--force`. A field already back at `old` (the same revert typed
 //! twice) changes nothing and exits 0.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-
 use flags_core::{FlagDef, FlagFile, parse_flag_file};
 use serde_json::{Map, Value, json};
 
@@ -24,8 +21,6 @@ use crate::args::Cli;
 use crate::edits::groups;
 use crate::edits::show_value;
 use crate::report::invalid_line;
-use crate::store::database::DatabaseStore;
-use crate::store::file::Target;
 use crate::store::{self, Commit, audit};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
@@ -42,16 +37,13 @@ const FLAG_FIELDS: [&str; 8] = [
     "salt",
 ];
 
-/// A line of the audit log longer than this is not one of ours.
-const MAX_ENTRY_BYTES: u64 = 64 << 20;
-
 pub fn run(cli: &Cli, id: u64, out: &mut Out<'_>) -> Result<u8, Failure> {
     if cli.dry_run {
         return Err(Failure::usage(
             "--revert does not take --dry-run: it refuses by itself when the field changed since",
         ));
     }
-    let entry = find(cli, id)?;
+    let entry = super::entry::find(cli, id)?;
     let undo = Undo::of(&entry, id)?;
     let mut store = store::open(cli)?;
     let names = (
@@ -328,73 +320,6 @@ fn normalized(value: &Value) -> Value {
     }
 }
 
-/// The audit entry `id` of the command line's store.
-fn find(cli: &Cli, id: u64) -> Result<Map<String, Value>, Failure> {
-    let missing = |place: String| {
-        Failure::new(format!(
-            "no audit entry {id} in {place}; --history --json shows the entries' ids"
-        ))
-    };
-    if let Some(url) = &cli.fleet.database {
-        store::refuse_file_with_database(cli)?;
-        let mut store = DatabaseStore::new(url)?;
-        let found = store.database()?.audit_entry(id);
-        let found = found.map_err(|e| store.failure(e))?;
-        return found.ok_or_else(|| missing(format!("the audit table of {}", store_name(&store))));
-    }
-    let target = Target::resolve(&cli.file);
-    let place = target.audit.display().to_string();
-    line_entry(&target.audit, id)?.ok_or_else(|| missing(place))
-}
-
-fn store_name(store: &DatabaseStore) -> String {
-    use crate::store::Store;
-    store.flags_name().display().to_string()
-}
-
-/// Line `id` (1-based) of the audit log, as an entry.
-fn line_entry(path: &Path, id: u64) -> Result<Option<Map<String, Value>>, Failure> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(Failure::new(format!(
-                "cannot read audit log {}: {e}",
-                path.display()
-            )));
-        }
-    };
-    let mut reader = BufReader::new(file);
-    let mut line = Vec::new();
-    for n in 1..=id {
-        line.clear();
-        let read = (&mut reader)
-            .take(MAX_ENTRY_BYTES)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Failure::new(format!("cannot read audit log {}: {e}", path.display())))?;
-        if read == 0 {
-            return Ok(None);
-        }
-        if read as u64 == MAX_ENTRY_BYTES && !line.ends_with(b"\n") {
-            return Err(Failure::new(format!(
-                "{}:{n}: a line over {MAX_ENTRY_BYTES} bytes is not an audit entry; cannot count the lines after it",
-                path.display()
-            )));
-        }
-        if n < id {
-            continue;
-        }
-        return match serde_json::from_slice::<Value>(&line) {
-            Ok(Value::Object(entry)) => Ok(Some(entry)),
-            _ => Err(Failure::new(format!(
-                "{}:{id}: not an audit entry (not a JSON object)",
-                path.display()
-            ))),
-        };
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,18 +426,5 @@ mod tests {
         );
         // The flag is gone.
         assert!(field_target(&file, "b", "enabled", &json!(true), &json!(false), 3, true).is_err());
-    }
-
-    #[test]
-    fn an_entry_is_found_by_its_line_number() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.json.audit.jsonl");
-        std::fs::write(&path, "{\"n\": 1}\nnot json\n{\"n\": 3}\n").unwrap();
-        assert_eq!(line_entry(&path, 1).unwrap().unwrap()["n"], 1);
-        assert_eq!(line_entry(&path, 3).unwrap().unwrap()["n"], 3);
-        assert!(line_entry(&path, 2).is_err());
-        assert!(line_entry(&path, 4).unwrap().is_none());
-        assert!(line_entry(&path, 0).unwrap().is_none());
-        assert!(line_entry(&dir.path().join("none"), 1).unwrap().is_none());
     }
 }
