@@ -473,6 +473,9 @@ fn fleet_shows_every_sync_and_marks_a_stopped_one_stale_within_a_poll_and_a_few_
     assert_eq!(stopped["stale"], true, "{value:#}");
     assert_eq!(stopped["behind"], 1, "{value:#}");
     assert!(took < Duration::from_secs(8), "seen after {took:?}");
+    eprintln!(
+        "fleet: a stopped sync (poll 1 s, --stale-after 3s) shown stale {took:.1?} after an edit"
+    );
     let running = sync_row(&value, "one.json").unwrap();
     assert_eq!(running["stale"], false, "{value:#}");
     let run = db(&url, &["--fleet", "--stale-after", "3s"]);
