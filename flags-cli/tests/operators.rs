@@ -350,6 +350,29 @@ fn promote_shows_then_applies_one_flag_or_all_between_databases_and_files() {
     }
     assert_eq!(export(&production), before);
     assert_eq!(export(&staging), staging_before);
+    assert_eq!(
+        broken.text(),
+        "{\"version\": 1, \"flags\": {\"x\": {\"enabled\": 3}}}"
+    );
+    // Into a file: an unknown flag of the database, or an invalid file here.
+    let file = Env::new();
+    let line = file
+        .run(&["--promote", "nope", "--from", &production, "--yes"])
+        .fails(1)
+        .to_owned();
+    assert!(line.contains("no flag named \"nope\""), "{line}");
+    let line = broken
+        .run(&["--promote", "new_gpt_model", "--from", &production, "--yes"])
+        .fails(1)
+        .to_owned();
+    assert!(line.contains("not a valid flag file"), "{line}");
+    assert_eq!(file.text(), EXAMPLE);
+    assert_eq!(
+        broken.text(),
+        "{\"version\": 1, \"flags\": {\"x\": {\"enabled\": 3}}}"
+    );
+    assert!(file.audit_lines().is_empty() && broken.audit_lines().is_empty());
+    assert_eq!(export(&production), before);
 
     // One flag, from the other database: one audited edit naming it, masked.
     let run = db(
