@@ -6,7 +6,9 @@
     python3 scripts/grafana_dashboard.py prove   [DASHBOARD] --prometheus URL [--var NAME=VALUE]...
 
 `check` validates the dashboard's structure: the current schema, a
-Prometheus data source variable that every panel and query uses, the `job`,
+Prometheus data source variable that every panel and query uses, the
+`environment` variable that every query filters by (its All, `.*`, matches
+series without the label), the `job`,
 `instance` and `flag` variables (the bots) and `sync_job` and `sync_instance`
 (the fleet's syncs) from label_values, the five rows in order,
 a layout on Grafana's 24-column grid without overlaps, and no reference to
@@ -46,7 +48,11 @@ DEFAULT_DASHBOARD = Path(__file__).resolve().parent.parent / "examples/grafana/f
 REQUIRED_ROWS = ("Rollout", "Health by cohort", "Feedback", "Guard", "Fleet sync")
 # The syncs have their own job and instance: their targets are the servers'
 # `--sync --listen` addresses, which the bots' $instance never offers.
-REQUIRED_QUERY_VARIABLES = ("job", "instance", "flag", "sync_job", "sync_instance")
+REQUIRED_QUERY_VARIABLES = ("environment", "job", "instance", "flag", "sync_job", "sync_instance")
+# Environments sharing one Prometheus stay apart: every query filters by
+# $environment, whose "All" (.*) also matches series without the label, so
+# a single environment needs none (and its variable may offer no value).
+ENVIRONMENT = "environment"
 MIN_SCHEMA_VERSION = 39
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 PANEL_TYPES = {
@@ -230,6 +236,11 @@ def check(dashboard: dict) -> list[str]:
         for name in referenced_variables(query.expr):
             if name not in defined and name not in BUILTINS:
                 problem(f"{query.where}: undefined variable ${name}")
+        own = query.where == f"variable ${ENVIRONMENT}"
+        if not own and ENVIRONMENT not in referenced_variables(query.expr):
+            problem(f"{query.where}: does not filter by ${ENVIRONMENT}")
+    if all_value(defined.get(ENVIRONMENT, {})) != ".*":
+        problem(f"variable ${ENVIRONMENT}: its All must be .* (series without the label too)")
     return problems
 
 
@@ -345,7 +356,7 @@ def prove(dashboard: dict, prometheus: Prometheus, concrete: dict[str, str], log
                 failures.append(f"[{label}] {query.where}: {error}\n    {expr}")
                 continue
             log(f"  {count:4} [{label}] {query.where}")
-            if count == 0:
+            if count == 0 and query.where != f"variable ${ENVIRONMENT}":
                 failures.append(f"[{label}] {query.where}: no series\n    {expr}")
     rules = prometheus.rules()
     if not rules:

@@ -5,7 +5,7 @@
 
 use crate::Failure;
 use crate::args::Cli;
-use crate::{edits, fleet, guard, plans, read};
+use crate::{edits, fleet, guard, operate, plans, read};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
@@ -16,6 +16,9 @@ pub fn run(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
         ));
     }
     if let Some(result) = fleet::run(cli, out) {
+        return result;
+    }
+    if let Some(result) = operate::run(cli, out) {
         return result;
     }
     if cli.guard {

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod edits;
 pub mod fleet;
 pub mod guard;
+pub mod operate;
 pub mod plans;
 pub mod read;
 pub mod report;

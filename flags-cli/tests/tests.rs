@@ -13,6 +13,7 @@ mod guard_page;
 mod lifecycle;
 mod manage_bad_input;
 mod mirrored;
+mod operators;
 mod read_only;
 mod rollouts;
 mod safety;

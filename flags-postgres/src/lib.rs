@@ -20,6 +20,7 @@ use postgres::error::SqlState;
 use crate::client::{Client, ConnectFailure, Transaction};
 
 mod audit;
+mod audit_entry;
 mod client;
 mod config;
 mod heartbeat;

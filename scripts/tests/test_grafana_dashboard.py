@@ -104,9 +104,9 @@ class ShippedDashboard(unittest.TestCase):
 
     def test_sync_variables_come_from_the_syncs(self):
         variables = gd.variables(SHIPPED)
-        self.assertEqual(gd.variable_query(variables["sync_job"]), "label_values(feature_flags_sync_up, job)")
+        self.assertEqual(gd.variable_query(variables["sync_job"]), 'label_values(feature_flags_sync_up{environment=~"$environment"}, job)')
         self.assertEqual(gd.variable_query(variables["sync_instance"]),
-                         'label_values(feature_flags_sync_up{job=~"$sync_job"}, instance)')
+                         'label_values(feature_flags_sync_up{environment=~"$environment", job=~"$sync_job"}, instance)')
 
     def test_sync_panels_turn_red_where_the_alerts_fire(self):
         # alerts.yml: FeatureFlagsSyncBehind at 1 version behind,
@@ -169,6 +169,15 @@ class Check(unittest.TestCase):
         dash["templating"]["list"] = [v for v in dash["templating"]["list"] if v["name"] != "sync_instance"]
         self.assertTrue(problems_mentioning(dash, "missing variable $sync_instance"))
         self.assertTrue(problems_mentioning(dash, "undefined variable $sync_instance"))
+
+    def test_every_query_filters_by_environment_and_all_keeps_unlabelled_series(self):
+        dash = dashboard()
+        self.assertEqual(gd.variables(dash)["environment"]["allValue"], ".*")
+        target = panel(dash, "Complaints per hour")["targets"][0]
+        target["expr"] = target["expr"].replace('environment=~"$environment", ', "")
+        self.assertTrue(problems_mentioning(dash, '"Complaints per hour" A: does not filter by $environment'))
+        gd.variables(dash)["environment"]["allValue"] = ".+"
+        self.assertTrue(problems_mentioning(dash, "its All must be .*"))
 
     def test_rows_out_of_order_are_reported(self):
         dash = dashboard()
@@ -233,11 +242,11 @@ class Queries(unittest.TestCase):
         new = copy.deepcopy(panel(dash, "Complaints per hour"))
         new["id"], new["title"] = 999, "A panel added later"
         new["gridPos"] = {"x": 0, "y": 1000, "w": 24, "h": 4}
-        new["targets"] = [{"refId": "A", "expr": 'up{job=~"$job"}', "datasource": gd.DATASOURCE}]
+        new["targets"] = [{"refId": "A", "expr": 'up{environment=~"$environment", job=~"$job"}', "datasource": gd.DATASOURCE}]
         dash["panels"].append(new)
         self.assertEqual(gd.check(dash), [])
         listed = [q for q in gd.queries(dash) if "A panel added later" in q.where]
-        self.assertEqual([q.expr for q in listed], ['up{job=~"$job"}'])
+        self.assertEqual([q.expr for q in listed], ['up{environment=~"$environment", job=~"$job"}'])
 
     def test_panels_in_collapsed_rows_are_listed(self):
         dash = dashboard()
@@ -260,7 +269,7 @@ class Queries(unittest.TestCase):
         targets = sum(len(p.get("targets", [])) for p in gd.all_panels(SHIPPED))
         self.assertEqual(len([q for q in listed if q.kind == "panel"]), targets)
         self.assertEqual({q.where for q in listed if q.kind == "variable"},
-                         {"variable $job", "variable $instance", "variable $flag",
+                         {"variable $environment", "variable $job", "variable $instance", "variable $flag",
                           "variable $sync_job", "variable $sync_instance"})
 
 
@@ -276,7 +285,7 @@ class Expand(unittest.TestCase):
         self.assertEqual(gd.expand("$flags $flag", {"flag": "a", "flags": "b"}), "b a")
 
     def test_all_uses_the_variables_all_value(self):
-        self.assertEqual(gd.all_values(SHIPPED), {"job": ".+", "instance": ".+", "flag": ".+", "sync_job": ".+",
+        self.assertEqual(gd.all_values(SHIPPED), {"environment": ".*", "job": ".+", "instance": ".+", "flag": ".+", "sync_job": ".+",
                                                    "sync_instance": ".+"})
 
     def test_an_unknown_variable_is_an_error(self):

@@ -96,7 +96,8 @@ pub struct ManageArgs {
     pub delete: bool,
 
     /// Confirm an edit that reshuffles users (--bucket-by, --salt), or
-    /// delete a group that flags target, removing it from their user_groups.
+    /// delete a group that flags target, removing it from their user_groups,
+    /// or --revert an entry whose field changed since.
     #[arg(long, help_heading = "Life cycle")]
     pub force: bool,
 

@@ -7,6 +7,7 @@ use flags_core::{ChatType, Percentage, parse_id};
 
 pub mod fleet;
 pub mod manage;
+pub mod operate;
 pub mod rollout;
 
 const EXAMPLES: &str = "\
@@ -26,6 +27,10 @@ Examples:
   feature_flags --database $DB --import config/feature_flags.json
   feature_flags --database $DB --feature new_gpt_model --percentage 50   # every server
   feature_flags --database $DB --sync --file /srv/bot/config/feature_flags.json --listen 127.0.0.1:9182
+  feature_flags --revert 42                                  # undo entry 42 of --history
+  feature_flags --database $DB --fleet                       # every server's sync
+  feature_flags --database $PROD --diff postgres://flags@staging-db/bot
+  feature_flags --database $PROD --promote new_gpt_model --from postgres://flags@staging-db/bot --yes
 
 Exit status: 0 ok, 1 an invalid file or a failed command, 2 a usage error.";
 
@@ -245,6 +250,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub fleet: crate::args::fleet::FleetArgs,
+
+    #[command(flatten)]
+    pub operate: crate::args::operate::OperateArgs,
 
     /// Whether --file was given on the command line (not by
     /// $FEATURE_FLAGS_FILE or its default): set by [`Cli::parse_from_env`].

@@ -78,7 +78,12 @@ fn import(cli: &Cli, url: &str, file: &Path, out: &mut Out<'_>) -> Result<u8, Fa
         for line in &read.unreadable {
             eprintln!("warning: {line}; not imported");
         }
+        // The database numbers its rows itself: a file's line ids would
+        // only mislead.
         history = read.entries;
+        for entry in &mut history {
+            entry.remove("id");
+        }
     }
     let action = if replace { "replace" } else { "import" };
     let own = audit::stamp(vec![import_entry(action, file)], &audit::operator());

@@ -187,7 +187,9 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
     }));
     let _server = match &cli.listen {
         Some(addr) => {
-            let server = server::start(addr, Arc::clone(&board)).map_err(Failure::new)?;
+            let environment = crate::operate::environment::of(cli);
+            let server =
+                server::start_in(addr, Arc::clone(&board), environment).map_err(Failure::new)?;
             out(&format!(
                 "guard: status page http://{}/ and metrics http://{}/metrics\n",
                 server.addr, server.addr

@@ -8,7 +8,8 @@ use super::board::Board;
 use super::page;
 use crate::serve::{METRICS_TYPE, Pages, Server};
 
-struct BoardPages(Arc<Mutex<Board>>);
+/// The board, and the environment label of its metrics.
+struct BoardPages(Arc<Mutex<Board>>, Option<String>);
 
 impl Pages for BoardPages {
     fn page(&self, path: &str) -> Option<(&'static str, String)> {
@@ -23,7 +24,10 @@ impl Pages for BoardPages {
                     .map_or(0.0, |d| d.as_secs_f64());
                 Some(("text/html; charset=utf-8", page::render(&board, now)))
             }
-            "/metrics" => Some((METRICS_TYPE, board.metrics_text())),
+            "/metrics" => Some((
+                METRICS_TYPE,
+                crate::operate::environment::labelled(board.metrics_text(), self.1.as_deref()),
+            )),
             _ => None,
         }
     }
@@ -36,5 +40,14 @@ impl Pages for BoardPages {
 /// Serves `board` on `addr` (such as 127.0.0.1:9181; port 0 picks one)
 /// until the server is dropped.
 pub fn start(addr: &str, board: Arc<Mutex<Board>>) -> Result<Server, String> {
-    Server::start(addr, Arc::new(BoardPages(board)))
+    start_in(addr, board, None)
+}
+
+/// [`start`], every series of `/metrics` labelled `environment="NAME"`.
+pub fn start_in(
+    addr: &str,
+    board: Arc<Mutex<Board>>,
+    environment: Option<String>,
+) -> Result<Server, String> {
+    Server::start(addr, Arc::new(BoardPages(board, environment)))
 }

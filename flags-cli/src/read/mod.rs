@@ -64,10 +64,11 @@ pub fn check(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
             "problems": [],
         }))),
         Ok(file) => out(&format!(
-            "ok: {} is valid ({}, {})\n",
+            "ok: {} is valid ({}, {}){}\n",
             path.display(),
             count(file.flags.len(), "flag"),
-            count(file.groups.len(), "group")
+            count(file.groups.len(), "group"),
+            crate::operate::mirror_note(cli)
         )),
         Err(problems) if cli.json => {
             let unlisted = problems.unlisted();

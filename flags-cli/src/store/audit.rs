@@ -127,9 +127,10 @@ fn name_in_passwd(text: &str, uid: u32) -> Option<String> {
     })
 }
 
-/// The audit log as read: its entries (each with its line number as
-/// `id`), and a note for each line that is
-/// not a JSON object (reported with its line number, not dropped silently).
+/// The audit log as read: its entries (each with its `id`: on a file its
+/// 1-based line number, in the database its row id), and a note for each
+/// line that is not a JSON object (reported with its line number, not
+/// dropped silently).
 #[derive(Debug, Default)]
 pub struct History {
     pub entries: Vec<Map<String, Value>>,
@@ -151,8 +152,8 @@ pub fn read(path: &Path) -> Result<History, String> {
         }
         match serde_json::from_str::<Value>(line) {
             Ok(Value::Object(mut entry)) => {
-                // An entry's id is its line number: what `--history` shows
-                // and `--revert` takes (a file has no row ids).
+                // Its id (for --revert): the line number, stable in an
+                // append-only log.
                 entry.insert("id".into(), json!(i + 1));
                 entries.push(entry);
             }

@@ -36,7 +36,13 @@ pub fn run(cli: &Cli, url: &str, out: &mut dyn FnMut(&str)) -> Result<u8, Failur
             out(&format!("{at} {line}\n"));
         }
     };
-    super::run(&hosts, &cli.file, poll, listen, &stop, &mut log).map_err(Failure::new)?;
+    let metrics = super::Metrics {
+        environment: crate::operate::environment::of(cli),
+        ..super::Metrics::default()
+    };
+    let metrics = std::sync::Arc::new(std::sync::Mutex::new(metrics));
+    super::run_with_metrics(&hosts, &cli.file, poll, listen, &stop, &mut log, metrics)
+        .map_err(Failure::new)?;
     log("sync: stopped");
     Ok(0)
 }

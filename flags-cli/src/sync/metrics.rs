@@ -22,6 +22,8 @@ pub struct Metrics {
     pub last_success: Option<f64>,
     pub errors: [u64; 4],
     pub up: bool,
+    /// The `environment` label of every series (`--environment`).
+    pub environment: Option<String>,
 }
 
 impl Metrics {
@@ -74,7 +76,7 @@ impl Metrics {
         for (kind, n) in ERROR_KINDS.iter().zip(self.errors) {
             let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {n}");
         }
-        out
+        crate::operate::environment::labelled(out, self.environment.as_deref())
     }
 }
 

@@ -33,7 +33,7 @@ use flags_postgres::{Documents, Error, MAX_DOCUMENT_BYTES};
 
 use crate::store::file::{EditLock, Target, replace_file, replace_file_like};
 pub use hosts::Hosts;
-use link::{Answer, Link, Outcome};
+use link::{Answer, Call, Link, Outcome};
 pub use marker::{Marker, fingerprint, marker_path};
 pub use metrics::Metrics;
 
@@ -334,6 +334,23 @@ impl<'a> Sync<'a> {
             match self.check(session, stop) {
                 Checked::Fine => {}
                 Checked::Lost(lost) => return lost,
+            }
+            // `--fleet` reads these rows; a database without them (or a
+            // standby, which refuses writes) only misses the view.
+            let version = self.marker.as_ref().map(|m| m.version);
+            let file = self.target.file.clone();
+            let failure = self.failure.clone();
+            let beat: Call = Box::new(move |db| {
+                crate::operate::fleet_view::heartbeat(db, &file, version, failure.as_deref())
+            });
+            match session.link.call(beat, QUERY_DEADLINE, stop) {
+                Outcome::Answered(Answer::Called(Err(e))) => self.note(e),
+                Outcome::Answered(_) => {}
+                Outcome::Late => {
+                    self.silent(session);
+                    return Lost::Silent;
+                }
+                Outcome::Stopped => return Lost::Stopped,
             }
             let deadline = Instant::now() + poll;
             loop {

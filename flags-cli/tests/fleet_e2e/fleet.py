@@ -50,7 +50,9 @@ def message(line: str) -> str:
 
 
 def metric(text: str, name: str, labels: str = "") -> float | None:
-    """One sample of a Prometheus text page (None if absent)."""
+    """One sample of a Prometheus text page (None if absent); the sync's
+    `environment` label (every series has it) is not part of `labels`."""
+    text = re.sub(r'\{environment="[^"]*",?', "{", text).replace("{}", "")
     pattern = "^" + re.escape(name + (f"{{{labels}}}" if labels else "")) + r" (\S+)$"
     m = re.search(pattern, text, re.M)
     return float(m.group(1)) if m else None
