@@ -9,6 +9,7 @@ use flags_core::{Percentage, Problem, Problems, check_name, nearest_name};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
+use crate::criteria::{Criterion, MAX_CRITERIA};
 use crate::duration::{format_duration, parse_duration};
 use crate::plan::{
     DEFAULT_MIN_SAMPLES, DEFAULT_SUSTAIN, DEFAULT_WINDOW, MAX_MIN_SAMPLES, MAX_PHASES, MAX_SUSTAIN,
@@ -51,7 +52,7 @@ const ROLLOUT_FIELDS: [&str; 12] = [
     "evidence",
     "last_decision",
 ];
-const PHASE_FIELDS: [&str; 2] = ["percentage", "hold"];
+const PHASE_FIELDS: [&str; 3] = ["percentage", "hold", "success"];
 const DECISION_FIELDS: [&str; 4] = ["at", "action", "reason", "readings"];
 const READING_FIELDS: [&str; 8] = [
     "trigger",
@@ -132,11 +133,18 @@ fn timestamp(t: Timestamp) -> Value {
     Value::from(t.to_string())
 }
 
-pub fn phase_json(p: &Phase) -> Value {
+/// A phase; its success criteria (`"success": ["error_rate<0.01"]`) only
+/// when it has some, so a file written before criteria existed reads back
+/// and writes out unchanged.
+pub fn phase_json(p: &Phase, criteria: &[Criterion]) -> Value {
     let mut o = Map::new();
     o.insert("percentage".into(), p.percentage.to_json());
     if let Some(hold) = p.hold {
         o.insert("hold".into(), Value::from(format_duration(hold)));
+    }
+    if !criteria.is_empty() {
+        let specs: Vec<Value> = criteria.iter().map(|c| Value::from(c.spec())).collect();
+        o.insert("success".into(), Value::Array(specs));
     }
     Value::Object(o)
 }
@@ -182,7 +190,12 @@ fn rollout_json(r: &Rollout) -> Value {
         .map(|&t| (t.name().to_owned(), Value::from(state.streak(t))))
         .collect();
     let mut out = json!({
-        "phases": plan.phases.iter().map(phase_json).collect::<Vec<_>>(),
+        "phases": plan
+            .phases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| phase_json(p, plan.criteria(i)))
+            .collect::<Vec<_>>(),
         "triggers": triggers_json(&plan.triggers),
         "window": format_duration(plan.window),
         "min_samples": plan.min_samples,
@@ -311,9 +324,10 @@ impl Checker {
     fn rollout(&mut self, path: &str, value: &Value) -> Option<Rollout> {
         let before = self.problems.len();
         let object = self.object(path, value, &ROLLOUT_FIELDS)?;
-        let phases = self
+        let (phases, success) = self
             .required(path, object, "phases")
-            .and_then(|v| self.phases(&child(path, "phases"), v));
+            .and_then(|v| self.phases(&child(path, "phases"), v))
+            .unzip();
         let triggers = match object.get("triggers") {
             Some(v) => self.triggers(&child(path, "triggers"), v),
             None => Some(Triggers::default()),
@@ -381,6 +395,7 @@ impl Checker {
                 min_samples: min_samples?,
                 sustain: sustain?,
                 on_trigger: on_trigger?,
+                success: success?,
             },
             state: State {
                 status: status?,
@@ -393,7 +408,10 @@ impl Checker {
         })
     }
 
-    fn phases(&mut self, path: &str, value: &Value) -> Option<Vec<Phase>> {
+    /// The phases and each one's success criteria (none when absent: a
+    /// file from before criteria keeps the plan it had).
+    #[allow(clippy::type_complexity)]
+    fn phases(&mut self, path: &str, value: &Value) -> Option<(Vec<Phase>, Vec<Vec<Criterion>>)> {
         let Some(items) = value.as_array() else {
             self.report(
                 path,
@@ -410,6 +428,7 @@ impl Checker {
         }
         let before = self.problems.len();
         let mut phases: Vec<Phase> = Vec::new();
+        let mut success: Vec<Vec<Criterion>> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let path = format!("{path}[{i}]");
             let last = i + 1 == items.len();
@@ -437,6 +456,17 @@ impl Checker {
                 }
                 (None, true) => Some(None),
             };
+            let criteria = match (object.get("success"), last) {
+                (None, _) => Vec::new(),
+                (Some(_), true) => {
+                    self.report(
+                        &child(&path, "success"),
+                        "the last phase has no success criteria (nothing follows it); remove them",
+                    );
+                    Vec::new()
+                }
+                (Some(v), false) => self.criteria(&child(&path, "success"), v),
+            };
             if let (Some(percentage), Some(hold)) = (percentage, hold) {
                 if let Some(previous) = phases.last()
                     && percentage <= previous.percentage
@@ -447,9 +477,41 @@ impl Checker {
                     );
                 }
                 phases.push(Phase { percentage, hold });
+                success.push(criteria);
             }
         }
-        (self.problems.len() == before).then_some(phases)
+        (self.problems.len() == before).then_some((phases, success))
+    }
+
+    /// `["error_rate<0.01", "no_degradation"]`: each as `--success` takes
+    /// it, each name once.
+    fn criteria(&mut self, path: &str, value: &Value) -> Vec<Criterion> {
+        let Some(items) = value.as_array().filter(|a| a.len() <= MAX_CRITERIA) else {
+            self.report(
+                path,
+                format!(
+                    "must be an array of at most {MAX_CRITERIA} criteria such as \"error_rate<0.01\", not {}",
+                    kind(value)
+                ),
+            );
+            return Vec::new();
+        };
+        let mut out: Vec<Criterion> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{path}[{i}]");
+            let Some(text) = item.as_str() else {
+                self.report(&path, format!("must be a string, not {}", kind(item)));
+                continue;
+            };
+            match Criterion::parse(text) {
+                Ok(c) if out.iter().any(|o| o.name() == c.name()) => {
+                    self.report(&path, format!("{} is given twice", c.name()));
+                }
+                Ok(c) => out.push(c),
+                Err(e) => self.report(&path, e),
+            }
+        }
+        out
     }
 
     fn percentage(&mut self, path: &str, value: &Value) -> Option<Percentage> {
