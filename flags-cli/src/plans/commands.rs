@@ -9,8 +9,9 @@ use std::path::Path;
 use flags_core::parse_flag_file;
 use flags_rollout::file::{decision_json, triggers_json};
 use flags_rollout::jiff::Timestamp;
+use flags_rollout::criteria::{conditions_spec, default_success};
 use flags_rollout::{
-    Plan, Rollout, RolloutsFile, State, Status, Step, format_duration, phases_spec,
+    Plan, Rollout, apply_success, RolloutsFile, State, Status, Step, format_duration, phases_spec,
 };
 use serde_json::{Value, json};
 
@@ -61,6 +62,8 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
         (Some(phases), Some(r)) => Rollout {
             plan: Plan {
                 phases: phases.0.clone(),
+                // New phases: the criteria by position again.
+                success: default_success(&phases.0),
                 ..r.plan.clone()
             },
             state: State::pending(now),
@@ -83,6 +86,7 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
             .apply_overrides(&triggers.0)
             .map_err(Failure::usage)?;
     }
+    apply_success(plan, &args.success).map_err(|e| Failure::usage(format!("--success: {e}")))?;
     if let Some(window) = args.window {
         plan.window = window;
     }
@@ -108,6 +112,13 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
         ))
     } else if args.resume {
         Some(flags_rollout::resume(&rollout.plan, &rollout.state, now))
+    } else if let Some(advance) = args.advance {
+        Some(flags_rollout::advance(
+            &rollout.plan,
+            &rollout.state,
+            now,
+            advance.0,
+        ))
     } else if args.abort {
         Some(flags_rollout::abort(
             &rollout.plan,
@@ -153,9 +164,10 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
 
 /// The settings an operator changed, one audit line each.
 fn plan_changes(flag: &str, before: Option<&Plan>, after: &Plan) -> Vec<Change> {
-    let fields = |p: &Plan| -> [(&'static str, Value); 6] {
+    let fields = |p: &Plan| -> [(&'static str, Value); 7] {
         [
             ("plan.phases", json!(phases_spec(&p.phases))),
+            ("plan.success", json!(p.success_spec())),
             ("plan.triggers", json!(p.triggers.spec())),
             ("plan.window", json!(format_duration(p.window))),
             ("plan.min_samples", json!(p.min_samples)),
@@ -258,9 +270,30 @@ fn next_step(r: &Rollout) -> (String, Option<Timestamp>) {
             let hold = plan.phases[state.phase].hold.unwrap_or_default();
             let at = state.since.checked_add(hold).ok();
             let when = at.map_or_else(|| "?".into(), |t| t.to_string());
-            (format!("{}% from {when} if healthy", next.percentage), at)
+            let criteria = plan.criteria(state.phase);
+            let and = if criteria.is_empty() {
+                String::new()
+            } else {
+                format!(" and {}", conditions_spec(criteria))
+            };
+            if inconclusive(state) {
+                return (
+                    format!("{}% when {} holds, or --advance", next.percentage, conditions_spec(criteria)),
+                    at,
+                );
+            }
+            (format!("{}% from {when} if healthy{and}", next.percentage), at)
         }
     }
+}
+
+/// Whether the plan's last decision found its phase inconclusive.
+fn inconclusive(state: &State) -> bool {
+    state.status == Status::Running
+        && state
+            .last_decision
+            .as_ref()
+            .is_some_and(|d| d.action == "hold" && d.reason.starts_with("hold: inconclusive"))
 }
 
 fn phase_cell(r: &Rollout) -> String {
@@ -302,7 +335,9 @@ fn rollout_json(name: &str, r: &Rollout, orphan: bool) -> Value {
             "min_samples": r.plan.min_samples,
             "sustain": r.plan.sustain,
             "on_trigger": r.plan.on_trigger.name(),
+            "success": r.plan.success_spec(),
         },
+        "inconclusive": inconclusive(&r.state),
         "last_decision": r.state.last_decision.as_ref().map_or(Value::Null, decision_json),
     })
 }
@@ -442,6 +477,7 @@ pub fn show_under_flag(
             ),
         ),
         ("triggers", plan.triggers.spec()),
+        ("success criteria", plan.success_spec()),
         (
             "guard",
             format!(
