@@ -1,9 +1,9 @@
 //! The rollout plan's options, flattened into [`crate::args::Cli`].
 
 use clap::{ArgGroup, Args};
+use flags_core::Percentage;
 use flags_rollout::jiff::SignedDuration;
 use flags_rollout::plan::{DEFAULT_PHASES, MAX_MIN_SAMPLES, MAX_SUSTAIN};
-use flags_core::Percentage;
 use flags_rollout::{OnTrigger, Phase, SuccessSpec, Triggers, parse_duration, parse_phases};
 
 /// `--advance [PCT]`: the phase it means to leave, if named.

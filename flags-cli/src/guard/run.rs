@@ -8,14 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use flags_core::{Percentage, parse_flag_file};
+use flags_rollout::criteria::Z_DEGRADATION;
 use flags_rollout::measure::Measurements;
+use flags_rollout::plan::fmt_number;
 use flags_rollout::{
-    Action, Cause, HoldReason, Reading, RollBackTo, Rollout, RolloutsFile, State, Status, Step,
-    decide, format_duration, never_raise,
+    Action, Cause, Criterion, CriterionReading, HoldReason, Outcome, Reading, RollBackTo, Rollout,
+    RolloutsFile, State, Status, Step, decide, format_duration, never_raise,
 };
 use jiff::{SignedDuration, Timestamp};
 
-use super::board::{Board, DecisionLine, PlanView, TriggerView};
+use super::board::{Board, CriterionView, DecisionLine, PlanView, TriggerView};
 use super::page::value;
 use super::prometheus::PrometheusSource;
 use super::scrape::ScrapeSource;
@@ -111,6 +113,17 @@ fn pct(p: Percentage) -> f64 {
     f64::from(p.millis()) / 1000.0
 }
 
+/// The plan's window, never reaching back past the phase's start: a phase
+/// is judged on its own data, and a rollback cites numbers from the phase
+/// it ends (right after a move the window is short, so it has too few
+/// outcomes: no data, which holds).
+fn phase_window(r: &Rollout, now: Timestamp) -> Duration {
+    let in_phase = std_duration(now.duration_since(r.state.since));
+    std_duration(r.plan.window)
+        .min(in_phase)
+        .max(Duration::from_secs(1))
+}
+
 /// What a check found wrong with the documents: each stops every action.
 fn read_documents(store: &mut dyn Store) -> (Option<RolloutsFile>, Vec<String>, Percentages) {
     let mut problems = Vec::new();
@@ -173,7 +186,7 @@ impl Guard {
         if problems.is_empty() && !running.is_empty() {
             let planned: Vec<(String, Duration)> = running
                 .iter()
-                .map(|(flag, r)| ((*flag).clone(), std_duration(r.plan.window)))
+                .map(|(flag, r)| ((*flag).clone(), phase_window(r, now)))
                 .collect();
             self.source.refresh(&planned);
             failed = self.source.failed();
@@ -185,7 +198,7 @@ impl Guard {
             for (flag, rollout) in &running {
                 let m = self.source.measure(
                     flag,
-                    std_duration(rollout.plan.window),
+                    phase_window(rollout, now),
                     system_time(rollout.state.since),
                     wall,
                 );
@@ -379,6 +392,12 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
         .map(reading_text)
         .collect::<Vec<_>>()
         .join("; ");
+    let met = if step.criteria.is_empty() {
+        String::new()
+    } else {
+        let met: Vec<String> = step.criteria.iter().map(ToString::to_string).collect();
+        format!(", criteria met: {}", met.join(", "))
+    };
     match &step.action {
         Action::RollBack { cause, to } => {
             let target = match to {
@@ -415,12 +434,12 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
             }
         }
         Action::Advance { to, percentage } => format!(
-            "{flag}: advanced to phase {}/{phases} ({} %): healthy; {readings}",
+            "{flag}: advanced to phase {}/{phases} ({} %): healthy{met}; {readings}",
             to + 1,
             pct(*percentage)
         ),
         Action::Done { percentage } => format!(
-            "{flag}: done at {} %: healthy; {readings}",
+            "{flag}: done at {} %: healthy{met}; {readings}",
             pct(*percentage)
         ),
         Action::Hold(reason) => {
@@ -525,6 +544,53 @@ fn plan_view(
             .map(|d| d.reason.clone())
             .unwrap_or_default(),
         bad: Vec::new(),
+        criteria: step
+            .filter(|_| applied)
+            .map(|s| s.criteria.iter().map(criterion_view).collect())
+            .unwrap_or_default(),
+        waiting: step
+            .filter(|s| {
+                applied && state.status == Status::Running && s.state.status == Status::Running
+            })
+            .and_then(|s| match &s.action {
+                Action::Hold(why) => waiting(why),
+                _ => None,
+            }),
+    }
+}
+
+/// Why a running plan holds, as `feature_flags_guard_plan_waiting` names it.
+fn waiting(why: &HoldReason) -> Option<&'static str> {
+    Some(match why {
+        HoldReason::NotRunning(_) => return None,
+        HoldReason::HoldTime { .. } => "hold",
+        HoldReason::FewSamplesInPhase { .. } => "samples",
+        HoldReason::NoData(_) => "no_data",
+        HoldReason::SourceError { .. } => "source_error",
+        HoldReason::Sustaining { .. } => "sustaining",
+        HoldReason::Inconclusive(_) => "inconclusive",
+        HoldReason::CriterionNoData(_) => "criterion_no_data",
+    })
+}
+
+fn criterion_view(r: &CriterionReading) -> CriterionView {
+    let (needs, value) = match r.criterion {
+        Criterion::ErrorRate(b) => (format!("< {} %", fmt_number(b * 100.0)), r.value),
+        Criterion::ResponseTime(b) => (format!("< {} s", fmt_number(b)), r.value),
+        Criterion::Complaints(b) => (format!("< {}", fmt_number(b)), r.value),
+        Criterion::NoDegradation => (format!("z <= {Z_DEGRADATION}"), r.z),
+    };
+    CriterionView {
+        name: r.criterion.name().to_owned(),
+        needs,
+        value,
+        outcome: match r.outcome {
+            Outcome::Met => "met",
+            Outcome::Unmet => "unmet",
+            Outcome::NoData => "no_data",
+        }
+        .to_owned(),
+        text: r.to_string(),
     }
 }
 

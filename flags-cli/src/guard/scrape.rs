@@ -330,13 +330,17 @@ impl Process {
         };
         let now = latest.at;
         // The newest point at or before the window's start (the window is
-        // at most one kept spacing longer), else the oldest.
+        // at most one kept spacing longer), else the oldest; never one
+        // taken before the phase started (a phase is judged on its own
+        // data), then the first taken since.
+        let in_phase = |p: &&Point| p.wall >= phase_started;
         let base = tracked
             .history
             .iter()
             .rev()
             .find(|p| now.duration_since(p.at) >= window)
-            .or(tracked.history.front())
+            .filter(in_phase)
+            .or_else(|| tracked.history.iter().find(in_phase))
             .unwrap_or(latest);
         let increase = |slot: usize| latest.totals[slot] - base.totals[slot];
         let cohort = |ok, error, le: usize| CohortWindow {

@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use flags_core::parse_flag_file;
+use flags_rollout::criteria::{conditions_spec, default_success};
 use flags_rollout::file::{decision_json, triggers_json};
 use flags_rollout::jiff::Timestamp;
-use flags_rollout::criteria::{conditions_spec, default_success};
 use flags_rollout::{
-    Plan, Rollout, apply_success, RolloutsFile, State, Status, Step, format_duration, phases_spec,
+    Plan, Rollout, RolloutsFile, State, Status, Step, apply_success, format_duration, phases_spec,
 };
 use serde_json::{Value, json};
 
@@ -278,11 +278,18 @@ fn next_step(r: &Rollout) -> (String, Option<Timestamp>) {
             };
             if inconclusive(state) {
                 return (
-                    format!("{}% when {} holds, or --advance", next.percentage, conditions_spec(criteria)),
+                    format!(
+                        "{}% when {} holds, or --advance",
+                        next.percentage,
+                        conditions_spec(criteria)
+                    ),
                     at,
                 );
             }
-            (format!("{}% from {when} if healthy{and}", next.percentage), at)
+            (
+                format!("{}% from {when} if healthy{and}", next.percentage),
+                at,
+            )
         }
     }
 }
