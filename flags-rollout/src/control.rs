@@ -156,5 +156,8 @@ pub fn advance(
     if let Some(d) = &mut step.state.last_decision {
         d.reason = format!("{} by hand (--advance)", d.reason);
     }
+    if let Some(r) = step.state.history.last_mut() {
+        r.reason = format!("{} by hand (--advance)", r.reason);
+    }
     Ok(step)
 }

@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::criteria::{CriterionReading, Outcome, judge_phase};
 use crate::measure::{CohortWindow, DURATION_BOUNDS, FlagWindow, Measurements};
 use crate::plan::{OnTrigger, Plan, Trigger, fmt_number};
-use crate::state::{LastDecision, Reading, State, Status, Verdict};
+use crate::state::{LastDecision, MAX_HISTORY, PhaseRecord, Reading, State, Status, Verdict};
 use crate::stats::{
     Z_CRITICAL, at_least, bound_at_or_above, histogram_quantile, slower_than, two_proportion_z,
 };
@@ -473,6 +473,39 @@ pub(crate) fn finish(
     readings: Vec<Reading>,
     now: Timestamp,
 ) -> Step {
+    // A phase that ends (by the plan moving on or rolling back) joins the
+    // history, with the counts measured in it.
+    if matches!(
+        action,
+        Action::Advance { .. } | Action::Done { .. } | Action::RollBack { .. }
+    ) && next.status != Status::Done
+    {
+        let record = PhaseRecord {
+            phase: next.phase,
+            percentage: plan.phases[next.phase.min(plan.phases.len() - 1)].percentage,
+            from: next.since,
+            to: now,
+            action: action.name().to_owned(),
+            reason: action.to_string(),
+            by: String::new(),
+            counts: next.phase_counts.take(),
+        };
+        next.history.push(record);
+        if next.history.len() > MAX_HISTORY {
+            next.history.remove(0);
+        }
+    }
+    match action {
+        Action::Start { .. } => {
+            next.history.clear();
+            next.phase_counts = None;
+        }
+        Action::Advance { .. }
+        | Action::Done { .. }
+        | Action::RollBack { .. }
+        | Action::Resume { .. } => next.phase_counts = None,
+        Action::Hold(_) | Action::Pause { .. } => {}
+    }
     let moved = |next: &mut State, status: Status, phase: usize| {
         next.status = status;
         next.phase = phase;

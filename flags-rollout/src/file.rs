@@ -11,11 +11,14 @@ use serde_json::{Map, Value, json};
 
 use crate::criteria::{Criterion, MAX_CRITERIA};
 use crate::duration::{format_duration, parse_duration};
+use crate::measure::{CohortWindow, DURATION_BOUNDS};
 use crate::plan::{
     DEFAULT_MIN_SAMPLES, DEFAULT_SUSTAIN, DEFAULT_WINDOW, MAX_MIN_SAMPLES, MAX_PHASES, MAX_SUSTAIN,
     OnTrigger, Phase, Plan, Trigger, Triggers,
 };
-use crate::state::{LastDecision, Reading, State, Status, Verdict};
+use crate::state::{
+    LastDecision, MAX_HISTORY, PhaseCounts, PhaseRecord, Reading, State, Status, Verdict,
+};
 
 pub const FORMAT_VERSION: u64 = 1;
 /// A rollouts file larger than this is refused unread (a few hundred bytes
@@ -38,7 +41,7 @@ pub struct RolloutsFile {
 }
 
 const TOP_FIELDS: [&str; 2] = ["version", "rollouts"];
-const ROLLOUT_FIELDS: [&str; 12] = [
+const ROLLOUT_FIELDS: [&str; 14] = [
     "phases",
     "triggers",
     "window",
@@ -51,7 +54,21 @@ const ROLLOUT_FIELDS: [&str; 12] = [
     "streaks",
     "evidence",
     "last_decision",
+    "history",
+    "phase_counts",
 ];
+const RECORD_FIELDS: [&str; 8] = [
+    "phase",
+    "percentage",
+    "from",
+    "to",
+    "action",
+    "reason",
+    "by",
+    "counts",
+];
+const COUNTS_FIELDS: [&str; 4] = ["on", "off", "complaints", "at"];
+const COHORT_FIELDS: [&str; 3] = ["ok", "errors", "le"];
 const PHASE_FIELDS: [&str; 3] = ["percentage", "hold", "success"];
 const DECISION_FIELDS: [&str; 4] = ["at", "action", "reason", "readings"];
 const READING_FIELDS: [&str; 8] = [
@@ -207,10 +224,53 @@ fn rollout_json(r: &Rollout) -> Value {
         "streaks": streaks,
         "last_decision": state.last_decision.as_ref().map_or(Value::Null, decision_json),
     });
-    if let (Some(at), Some(o)) = (state.evidence, out.as_object_mut()) {
-        o.insert("evidence".into(), timestamp(at));
+    if let Some(o) = out.as_object_mut() {
+        if let Some(at) = state.evidence {
+            o.insert("evidence".into(), timestamp(at));
+        }
+        // Only when there is some: a file from before keeps its bytes.
+        if !state.history.is_empty() {
+            let records = state.history.iter().map(record_json).collect();
+            o.insert("history".into(), Value::Array(records));
+        }
+        if let Some(c) = &state.phase_counts {
+            o.insert("phase_counts".into(), counts_json(c));
+        }
     }
     out
+}
+
+fn cohort_json(c: &CohortWindow) -> Value {
+    json!({
+        "ok": number(c.ok),
+        "errors": number(c.errors),
+        "le": c.duration_le.iter().map(|v| number(*v)).collect::<Vec<_>>(),
+    })
+}
+
+pub fn counts_json(c: &PhaseCounts) -> Value {
+    let mut o = json!({
+        "on": cohort_json(&c.on),
+        "off": cohort_json(&c.off),
+        "complaints": number(c.complaints),
+    });
+    if let (Some(at), Some(m)) = (c.at, o.as_object_mut()) {
+        m.insert("at".into(), timestamp(at));
+    }
+    o
+}
+
+pub fn record_json(r: &PhaseRecord) -> Value {
+    json!({
+        "phase": r.phase + 1,
+        "percentage": r.percentage.to_json(),
+        "from": timestamp(r.from),
+        "to": timestamp(r.to),
+        "action": r.action,
+        "reason": r.reason,
+        "by": r.by,
+        "counts": r.counts.as_ref().map_or(Value::Null, counts_json),
+    })
 }
 
 fn child(parent: &str, key: &str) -> String {
@@ -384,6 +444,14 @@ impl Checker {
             None | Some(Value::Null) => Some(None),
             Some(v) => self.decision(&child(path, "last_decision"), v).map(Some),
         };
+        let history = match object.get("history") {
+            None => Some(Vec::new()),
+            Some(v) => self.history(&child(path, "history"), v),
+        };
+        let phase_counts = match object.get("phase_counts") {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => self.counts(&child(path, "phase_counts"), v).map(Some),
+        };
         if self.problems.len() != before {
             return None;
         }
@@ -404,7 +472,172 @@ impl Checker {
                 streaks: streaks?,
                 evidence: evidence?,
                 last_decision: last_decision?,
+                history: history?,
+                phase_counts: phase_counts?,
             },
+        })
+    }
+
+    fn history(&mut self, path: &str, value: &Value) -> Option<Vec<PhaseRecord>> {
+        let Some(items) = value.as_array().filter(|a| a.len() <= MAX_HISTORY) else {
+            self.report(
+                path,
+                format!("must be an array of at most {MAX_HISTORY} ended phases"),
+            );
+            return None;
+        };
+        let before = self.problems.len();
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{path}[{i}]");
+            let Some(o) = self.object(&path, item, &RECORD_FIELDS) else {
+                continue;
+            };
+            let phase = self
+                .required(&path, o, "phase")
+                .and_then(|v| self.integer(&child(&path, "phase"), v, 1, MAX_PHASES as u64));
+            let percentage = self
+                .required(&path, o, "percentage")
+                .and_then(|v| self.percentage(&child(&path, "percentage"), v));
+            let from = self
+                .required(&path, o, "from")
+                .and_then(|v| self.timestamp(&child(&path, "from"), v));
+            let to = self
+                .required(&path, o, "to")
+                .and_then(|v| self.timestamp(&child(&path, "to"), v));
+            let action = self.required(&path, o, "action").and_then(|v| {
+                let names = ["advance", "done", "rollback"];
+                self.name_of(&child(&path, "action"), v, &names, |s| {
+                    names.contains(&s).then(|| s.to_owned())
+                })
+            });
+            let mut text = |key: &str| match o.get(key) {
+                None => Some(String::new()),
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(v) => {
+                    self.report(
+                        &child(&path, key),
+                        format!("must be a string, not {}", kind(v)),
+                    );
+                    None
+                }
+            };
+            let reason = text("reason");
+            let by = text("by");
+            let counts = match o.get("counts") {
+                None | Some(Value::Null) => Some(None),
+                Some(v) => self.counts(&child(&path, "counts"), v).map(Some),
+            };
+            if let (
+                Some(phase),
+                Some(percentage),
+                Some(from),
+                Some(to),
+                Some(action),
+                Some(reason),
+                Some(by),
+                Some(counts),
+            ) = (phase, percentage, from, to, action, reason, by, counts)
+            {
+                out.push(PhaseRecord {
+                    phase: phase as usize - 1,
+                    percentage,
+                    from,
+                    to,
+                    action,
+                    reason,
+                    by,
+                    counts,
+                });
+            }
+        }
+        (self.problems.len() == before).then_some(out)
+    }
+
+    fn counts(&mut self, path: &str, value: &Value) -> Option<PhaseCounts> {
+        let o = self.object(path, value, &COUNTS_FIELDS)?;
+        let before = self.problems.len();
+        let on = self
+            .required(path, o, "on")
+            .and_then(|v| self.cohort(&child(path, "on"), v));
+        let off = self
+            .required(path, o, "off")
+            .and_then(|v| self.cohort(&child(path, "off"), v));
+        let complaints = match o.get("complaints") {
+            None | Some(Value::Null) => Some(f64::NAN),
+            Some(v) => self.count(&child(path, "complaints"), v),
+        };
+        let at = match o.get("at") {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => self.timestamp(&child(path, "at"), v).map(Some),
+        };
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(PhaseCounts {
+            on: on?,
+            off: off?,
+            complaints: complaints?,
+            at: at?,
+        })
+    }
+
+    /// A count: a number at least 0, or null (not measured: NaN).
+    fn count(&mut self, path: &str, value: &Value) -> Option<f64> {
+        match value {
+            Value::Null => Some(f64::NAN),
+            Value::Number(n) => match n.as_f64() {
+                Some(v) if v.is_finite() && v >= 0.0 => Some(v),
+                _ => {
+                    self.report(path, format!("{value} is not a count (at least 0)"));
+                    None
+                }
+            },
+            other => {
+                self.report(
+                    path,
+                    format!("must be a count or null, not {}", kind(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn cohort(&mut self, path: &str, value: &Value) -> Option<CohortWindow> {
+        let o = self.object(path, value, &COHORT_FIELDS)?;
+        let before = self.problems.len();
+        let ok = self
+            .required(path, o, "ok")
+            .and_then(|v| self.count(&child(path, "ok"), v));
+        let errors = self
+            .required(path, o, "errors")
+            .and_then(|v| self.count(&child(path, "errors"), v));
+        let mut le = [f64::NAN; DURATION_BOUNDS.len()];
+        match self.required(path, o, "le") {
+            Some(Value::Array(items)) if items.len() == DURATION_BOUNDS.len() => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(v) = self.count(&format!("{}[{i}]", child(path, "le")), item) {
+                        le[i] = v;
+                    }
+                }
+            }
+            Some(_) => self.report(
+                &child(path, "le"),
+                format!(
+                    "must be an array of {} cumulative bucket counts (le {})",
+                    DURATION_BOUNDS.len(),
+                    DURATION_BOUNDS.map(|b| b.to_string()).join(", ")
+                ),
+            ),
+            None => {}
+        }
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(CohortWindow {
+            ok: ok?,
+            errors: errors?,
+            duration_le: le,
         })
     }
 

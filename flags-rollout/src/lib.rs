@@ -17,6 +17,7 @@
 //! assert!(matches!(step.action, Action::Hold(HoldReason::NoData(_))));
 //! ```
 
+pub mod analysis;
 pub mod control;
 pub mod criteria;
 pub mod decide;

@@ -588,3 +588,48 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn ended_phases_join_the_history_with_their_counts() {
+    use flags_rollout::state::PhaseCounts;
+    let plan = eager();
+    let mut state = running(1);
+    let counts = PhaseCounts {
+        on: cohort(1000.0, 30.0, 0.0),
+        off: cohort(3000.0, 30.0, 0.0),
+        complaints: 2.0,
+        at: Some(after(79)),
+    };
+    state.phase_counts = Some(counts);
+    let step = advance(&plan, &state, after(80), None).unwrap();
+    assert_eq!(step.state.phase_counts, None);
+    let r = &step.state.history[0];
+    assert_eq!((r.phase, r.from, r.to), (1, t0(), after(80)));
+    assert_eq!(r.action, "advance");
+    assert!(r.reason.ends_with("by hand (--advance)"), "{}", r.reason);
+    assert_eq!(r.counts, Some(counts));
+    // Through the file and back, byte for byte.
+    let mut file = RolloutsFile::default();
+    file.rollouts.insert(
+        "gpt".into(),
+        Rollout {
+            plan: plan.clone(),
+            state: step.state.clone(),
+        },
+    );
+    let text = file.to_text();
+    assert_eq!(RolloutsFile::parse(&text).unwrap(), file);
+    assert_eq!(RolloutsFile::parse(&text).unwrap().to_text(), text);
+    // A bad count is refused with its path.
+    let bad = text.replacen("\"ok\": 970", "\"ok\": -1", 1);
+    let e = RolloutsFile::parse(&bad).unwrap_err().to_string();
+    assert!(
+        e.contains("history[0].counts.on.ok: -1 is not a count"),
+        "{e}"
+    );
+    // A new run starts a new history.
+    let mut stopped = step.state.clone();
+    stopped.status = Status::RolledBack;
+    let again = flags_rollout::start(&plan, &stopped, after(90)).unwrap();
+    assert!(again.state.history.is_empty());
+}
