@@ -90,6 +90,13 @@ pub struct RolloutArgs {
     #[arg(long, value_name = "PCT", num_args = 0..=1, default_missing_value = "", value_parser = advance_arg, help_heading = "Rollout plans")]
     pub advance: Option<AdvanceArg>,
 
+    /// The post-rollout analysis of FLAG's plan, per phase: on and off
+    /// outcomes, error share and p95 with 95 % intervals, the difference
+    /// with its interval, complaints, the decision and who took it. Counts
+    /// from --prometheus URL, else from the guard's records; --json too.
+    #[arg(long, value_name = "FLAG", conflicts_with_all = ["action", "edit", "status", "guard", "rollout_edit"], help_heading = "Rollout plans")]
+    pub report: Option<String>,
+
     /// Every rollout plan: state, phase, since, earliest next step, last
     /// decision (only --feature's, if given).
     #[arg(long, conflicts_with_all = ["action", "edit"], help_heading = "Rollout plans")]

@@ -8,6 +8,7 @@ pub mod command;
 pub mod http;
 pub mod memlimit;
 pub mod page;
+pub mod phase_counts;
 pub mod prometheus;
 pub mod run;
 pub mod scrape;

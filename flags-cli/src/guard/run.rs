@@ -11,6 +11,7 @@ use flags_core::{Percentage, parse_flag_file};
 use flags_rollout::criteria::Z_DEGRADATION;
 use flags_rollout::measure::Measurements;
 use flags_rollout::plan::fmt_number;
+use flags_rollout::state::PhaseCounts;
 use flags_rollout::{
     Action, Cause, Criterion, CriterionReading, HoldReason, Outcome, Reading, RollBackTo, Rollout,
     RolloutsFile, State, Status, Step, decide, format_duration, never_raise,
@@ -67,6 +68,14 @@ impl Source {
         match self {
             Source::Scrape(s) => s.failure(),
             Source::Prometheus(p, _) => p.failure(),
+        }
+    }
+
+    /// The phase's counts from its start, for the plan's history.
+    fn phase_counts(&self, flag: &str, since: Timestamp, now: Timestamp) -> Option<PhaseCounts> {
+        match self {
+            Source::Scrape(s) => s.phase_counts(flag, system_time(since)),
+            Source::Prometheus(p, _) => p.phase_counts(flag, since, now).ok(),
         }
     }
 
@@ -204,10 +213,11 @@ impl Guard {
                 );
                 let in_phase = m.flag.as_ref().map_or(f64::NAN, |w| w.on_outcomes_in_phase);
                 let bad = m.flag.as_ref().map(|w| w.bad.clone()).unwrap_or_default();
-                let step = never_raise(
+                let mut step = never_raise(
                     decide(&rollout.plan, &rollout.state, &m, now),
                     percentages.get(flag.as_str()).copied(),
                 );
+                self.record_counts(flag, rollout, &mut step, now);
                 bad_parts.push(((*flag).clone(), bad));
                 steps.push(((*flag).clone(), step, in_phase));
             }
@@ -315,6 +325,27 @@ impl Guard {
         board.checks += 1;
         board.last_check = Some(unix(Timestamp::now()));
         let _ = started;
+    }
+
+    /// Keeps the phase's counts in the state that is written anyway: in
+    /// the history when the step ends the phase, else as the current
+    /// phase's counts (so a person's `--advance` carries them).
+    fn record_counts(&self, flag: &str, rollout: &Rollout, step: &mut Step, now: Timestamp) {
+        let ends = matches!(
+            step.action,
+            Action::Advance { .. } | Action::Done { .. } | Action::RollBack { .. }
+        );
+        if !ends && !needs_write(&rollout.state, step) {
+            return;
+        }
+        let Some(counts) = self.source.phase_counts(flag, rollout.state.since, now) else {
+            return;
+        };
+        match step.state.history.last_mut() {
+            Some(r) if ends && r.counts.is_none() => r.counts = Some(counts),
+            _ if !ends => step.state.phase_counts = Some(counts),
+            _ => {}
+        }
     }
 
     /// Checks every `interval` until `stop` is set; a stop request ends the

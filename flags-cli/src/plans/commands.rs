@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::Failure;
 use crate::args::Cli;
 use crate::edits::{self, Change, EditRequest};
-use crate::plans::apply::{Actor, Names, now, state_changes, step_commit, why};
+use crate::plans::apply::{Actor, Names, name_the_decider, now, state_changes, step_commit, why};
 use crate::report::{invalid_line, problem_lines};
 use crate::store::{self, Store, audit, parse_rollouts};
 
@@ -28,6 +28,9 @@ type Out<'a> = dyn FnMut(&str) + 'a;
 pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
     if cli.rollout.status {
         return Some(status(cli, out));
+    }
+    if let Some(flag) = &cli.rollout.report {
+        return Some(crate::analysis::run(cli, flag, out));
     }
     if cli.rollout.is_edit() {
         let flag = cli.feature.as_deref()?;
@@ -134,6 +137,7 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
         .map_err(|why| Failure::new(format!("{flag}: {why}")))?;
     if let Some(step) = &step {
         rollout.state = step.state.clone();
+        name_the_decider(&mut rollout.state, Actor::Operator);
     }
     rollouts.rollouts.insert(flag.to_owned(), rollout);
     let (commit, changes) = step_commit(
