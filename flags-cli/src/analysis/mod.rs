@@ -116,11 +116,7 @@ pub fn row_json(row: &PhaseRow) -> Value {
 }
 
 fn num(v: f64) -> Value {
-    if v.is_finite() {
-        json!(v)
-    } else {
-        Value::Null
-    }
+    if v.is_finite() { json!(v) } else { Value::Null }
 }
 
 /// `[low, high]`; an infinite end (a p95 above the last bucket) is null.
@@ -223,16 +219,17 @@ pub fn run(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     let mut rows = rows(rollout, now());
     let source = match &cli.prometheus {
         Some(url) => {
-            let matchers = crate::guard::prometheus::selector_matchers(
-                cli.selector.as_deref().unwrap_or(""),
-            )
-            .map_err(Failure::usage)?;
+            let matchers =
+                crate::guard::prometheus::selector_matchers(cli.selector.as_deref().unwrap_or(""))
+                    .map_err(Failure::usage)?;
             let client = Client::new(Duration::from_secs(10), DEFAULT_MAX_REPLY);
             let base = url.trim_end_matches('/');
             for row in &mut rows {
                 row.counts = Some(
-                    crate::guard::phase_counts::phase_counts(&client, base, &matchers, flag, row.from, row.to)
-                        .map_err(|e| Failure::new(format!("--prometheus: {e}")))?,
+                    crate::guard::phase_counts::phase_counts(
+                        &client, base, &matchers, flag, row.from, row.to,
+                    )
+                    .map_err(|e| Failure::new(format!("--prometheus: {e}")))?,
                 );
             }
             "prometheus"

@@ -26,7 +26,11 @@ fn selected(metric: &str, matchers: &str, flag: &str) -> String {
 fn query(client: &Client, base: &str, promql: &str, at: Timestamp) -> Result<Vec<Series>, String> {
     let url = format!("{base}/api/v1/query");
     let time = format!("{:.3}", at.as_millisecond() as f64 / 1000.0);
-    let body = client.get(&url, &[("query", promql), ("time", &time)], "application/json")?;
+    let body = client.get(
+        &url,
+        &[("query", promql), ("time", &time)],
+        "application/json",
+    )?;
     parse_vector(&body).map_err(|e| format!("{url} {promql}: {e}"))
 }
 
@@ -99,7 +103,10 @@ pub fn phase_counts(
     let complaints = query(
         client,
         base,
-        &format!("sum(increase({}[{range}]))", selected(COMPLAINTS, matchers, flag)),
+        &format!(
+            "sum(increase({}[{range}]))",
+            selected(COMPLAINTS, matchers, flag)
+        ),
         to,
     )?;
     counts.complaints = complaints.first().map_or(0.0, |s| checked(s.value));

@@ -26,10 +26,10 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use flags_rollout::jiff::{SignedDuration, Timestamp};
-use flags_rollout::state::PhaseCounts;
 use flags_rollout::measure::{
     CohortWindow, DURATION_BOUNDS, Evidence, FlagWindow, Measurements, MemoryReading,
 };
+use flags_rollout::state::PhaseCounts;
 
 use super::http::Client;
 use super::textformat::{self, Labels};
