@@ -342,7 +342,8 @@ impl Guard {
             return;
         };
         match step.state.history.last_mut() {
-            Some(r) if ends && r.counts.is_none() => r.counts = Some(counts),
+            // Newer than what the state carried from an earlier write.
+            Some(r) if ends => r.counts = Some(counts),
             _ if !ends => step.state.phase_counts = Some(counts),
             _ => {}
         }

@@ -348,6 +348,21 @@ def test_an_inconclusive_phase_holds_until_a_person_advances_it(world):
     wait_for("done", lambda: world.rollout()["state"] == "done", 40)
     assert world.flag() == {"enabled": True, "rollout_percentage": 100}
     assert world.log.first(lambda l: "rolled back" in l) is None, world.log.text()
+    # The post-rollout analysis: each phase, who ended it, its counts.
+    report = json.loads(world.cli("--report", "gpt", "--json"))
+    phases = report["phases"]
+    assert [(p["percentage"], p["decision"]) for p in phases] == [(5, "advance"), (25, "advance"), (50, "done")], report
+    assert phases[0]["by"] == "guard" and phases[2]["by"] == "guard", report
+    assert phases[1]["by"] not in ("", "guard") and "by hand" in phases[1]["reason"], report
+    for p in phases:
+        on = p["on"]
+        assert on is not None and on["outcomes"] > 0, json.dumps(world.rollout()["history"], indent=1)
+        low, high = on["error_share_95"]
+        assert low <= on["error_share"] <= high, p
+    # The 25 % phase, measured up to the person's decision: worse than off.
+    assert phases[1]["on"]["error_share"] > phases[1]["off"]["error_share"], phases[1]
+    text = world.cli("--report", "gpt")
+    assert "phase 2 at 25 %" in text and "on - off error share" in text, text
 
 
 # ---- a fleet behind Prometheus ---------------------------------------------
@@ -399,6 +414,15 @@ def test_prometheus_healthy_plan_advances_to_done(world, prometheus):
     assert once.stdout.startswith("gpt: holds at phase 1/4 (5 %)"), once.stdout
     world.start_guard("--prometheus", url, "--selector", '{job="bot"}', "--memory-limit", str(2 << 30))
     check_healthy_rollout(world, timeout=90)
+    # The post-rollout analysis from Prometheus: each phase's span.
+    report = json.loads(world.cli("--report", "gpt", "--prometheus", url, "--selector", '{job="bot"}', "--json"))
+    assert report["counts_from"] == "prometheus", report
+    phases = report["phases"]
+    assert [p["percentage"] for p in phases] == [5, 25, 50], report
+    for p in phases:
+        assert p["by"] == "guard", p
+        assert p["on"]["outcomes"] > 0 and p["off"]["outcomes"] > 0, p
+        assert p["on"]["error_share"] < 0.05, p
 
 
 def test_prometheus_on_cohort_failing_is_rolled_back(world, prometheus):
