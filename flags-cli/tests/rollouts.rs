@@ -831,6 +831,10 @@ fn report_analyses_each_phase_from_known_counts() {
     assert!(text.contains("phase 1 at 5 %: 2026-03-01T00:00:00Z to 2026-03-02T00:00:00Z (1d): advance by tester: advance to phase 2 (25%) by hand (--advance)\n"), "{text}");
     assert!(text.contains("  on  1000 outcomes, 30 errors: error share 3.00 % (95 % CI 2.11 % to 4.25 %), p95 0.917 s (95 % CI 0.5 s to 2 s)\n"), "{text}");
     assert!(
+        text.contains("  off 20000 outcomes, 200 errors: error share 1.00 % (95 % CI 0.87 % to 1.15 %), p95 0.5 s (95 % CI 0.25 s to 1 s)\n"),
+        "{text}"
+    );
+    assert!(
         text.contains(
             "  on - off error share +2.00 pp (95 % CI +1.10 pp to +3.26 pp); complaints 3\n"
         ),
