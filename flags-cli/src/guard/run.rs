@@ -683,6 +683,62 @@ mod tests {
     }
 
     #[test]
+    fn the_window_never_reaches_back_past_the_phase_start() {
+        let r = rollout(); // 5m window, phase since 2026-03-01T00:00:00Z
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(
+            phase_window(&r, at("2026-03-01T00:00:40Z")),
+            Duration::from_secs(40)
+        );
+        assert_eq!(
+            phase_window(&r, at("2026-03-01T01:00:00Z")),
+            Duration::from_secs(300)
+        );
+        // A check in the second the phase began still asks for something.
+        assert_eq!(
+            phase_window(&r, at("2026-03-01T00:00:00Z")),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn an_inconclusive_phase_is_logged_and_shown_with_its_unmet_criterion() {
+        let mut r = rollout();
+        r.plan.triggers = Triggers::default();
+        let c = |n: f64, e: f64| CohortWindow {
+            ok: n - e,
+            errors: e,
+            duration_le: [n; 10],
+        };
+        let m = Measurements {
+            flag: Ok(FlagWindow {
+                on: c(1000.0, 30.0),
+                off: c(20_000.0, 200.0),
+                on_outcomes_in_phase: 5000.0,
+                ..FlagWindow::default()
+            }),
+            memory: Ok(Some(flags_rollout::measure::MemoryReading {
+                max_ratio: 0.2,
+                processes: 1,
+            })),
+            evidence: None,
+        };
+        let now: Timestamp = "2026-03-05T00:00:00Z".parse().unwrap();
+        let step = decide(&r.plan, &r.state, &m, now);
+        let line = decision_line("gpt", &r, &step);
+        assert!(
+            line.starts_with("gpt: holds at phase 2/4 (25 %): inconclusive: error_rate 3.0 % (needs < 1 %); holds until a person decides"),
+            "{line}"
+        );
+        let view = plan_view("gpt", &r, Some(&step), true, 5000.0);
+        assert_eq!(view.waiting, Some("inconclusive"));
+        assert_eq!(view.criteria.len(), 1);
+        assert_eq!(view.criteria[0].needs, "< 1 %");
+        assert_eq!(view.criteria[0].outcome, "unmet");
+        assert!((view.criteria[0].value - 0.03).abs() < 1e-12);
+    }
+
+    #[test]
     fn holds_are_written_when_their_kind_changes_not_their_numbers() {
         let r = rollout();
         let mut plan = r.plan.clone();
