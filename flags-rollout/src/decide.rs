@@ -309,7 +309,10 @@ pub fn rollback_target(plan: &Plan, phase: usize) -> RollBackTo {
 /// inconsistent are no data for the triggers that read them, never zero. Otherwise the plan holds while any
 /// source fails, any trigger is tripped or has no data, the hold time is
 /// not over, or fewer than `min_samples` `on` outcomes were seen in the
-/// phase; then it advances, and moving into the last phase makes it done.
+/// phase; then the phase's success criteria are judged on the window: all
+/// met, it advances (moving into the last phase makes it done); one unmet,
+/// the phase is inconclusive and holds (only a trigger rolls back, only a
+/// person moves it on); one without data, it holds.
 pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Timestamp) -> Step {
     if state.status != Status::Running {
         return Step {

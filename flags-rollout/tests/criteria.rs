@@ -300,6 +300,34 @@ fn the_three_outcomes_of_a_phase() {
             Want::NoData,
         ),
         (
+            "25 %: error counts that are not numbers: the criterion has no data",
+            Plan {
+                triggers: flags_rollout::Triggers::none(),
+                ..eager()
+            },
+            1,
+            measured(
+                CohortWindow {
+                    errors: f64::NAN,
+                    ..cohort(1000.0, 5.0, 0.0)
+                },
+                cohort(20_000.0, 100.0, 0.0),
+            ),
+            72,
+            Want::NoData,
+        ),
+        (
+            "25 %: fewer on outcomes than min_samples: no data, holds",
+            Plan {
+                triggers: flags_rollout::Triggers::none(),
+                ..eager()
+            },
+            1,
+            measured(cohort(99.0, 0.0, 0.0), cohort(20_000.0, 100.0, 0.0)),
+            72,
+            Want::NoData,
+        ),
+        (
             "5 %: no criteria by default",
             eager(),
             0,
