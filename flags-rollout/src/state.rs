@@ -14,8 +14,11 @@ use crate::plan::Trigger;
 pub const MAX_HISTORY: usize = 100;
 
 /// A phase's outcomes from its start, as the guard measured them: what
-/// `--report` analyses without Prometheus.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// `--report` analyses without Prometheus. A count that could not be read
+/// is NaN (`null` in the file); two are equal when their numbers are, NaN
+/// counting as equal to NaN (a state read back equals the state written,
+/// or the guard would take its own write for someone else's).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PhaseCounts {
     pub on: CohortWindow,
     pub off: CohortWindow,
@@ -23,6 +26,24 @@ pub struct PhaseCounts {
     pub complaints: f64,
     /// When the counts were taken.
     pub at: Option<Timestamp>,
+}
+
+impl PartialEq for PhaseCounts {
+    fn eq(&self, other: &PhaseCounts) -> bool {
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        let cohort = |a: &CohortWindow, b: &CohortWindow| {
+            same(a.ok, b.ok)
+                && same(a.errors, b.errors)
+                && a.duration_le
+                    .iter()
+                    .zip(&b.duration_le)
+                    .all(|(x, y)| same(*x, *y))
+        };
+        cohort(&self.on, &other.on)
+            && cohort(&self.off, &other.off)
+            && same(self.complaints, other.complaints)
+            && self.at == other.at
+    }
 }
 
 /// One phase the plan left: when, how and who decided.

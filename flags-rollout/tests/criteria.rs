@@ -648,6 +648,18 @@ fn ended_phases_join_the_history_with_their_counts() {
     let text = file.to_text();
     assert_eq!(RolloutsFile::parse(&text).unwrap(), file);
     assert_eq!(RolloutsFile::parse(&text).unwrap().to_text(), text);
+    // Counts that could not be read (NaN, null in the file) read back
+    // equal: the guard must not take its own write for someone else's.
+    let mut unread = file.clone();
+    let state = &mut unread.rollouts.get_mut("gpt").unwrap().state;
+    state.phase_counts = Some(PhaseCounts {
+        on: CohortWindow {
+            ok: f64::NAN,
+            ..cohort(10.0, 1.0, 0.0)
+        },
+        ..counts
+    });
+    assert_eq!(RolloutsFile::parse(&unread.to_text()).unwrap(), unread);
     // A bad count is refused with its path.
     let bad = text.replacen("\"ok\": 970", "\"ok\": -1", 1);
     let e = RolloutsFile::parse(&bad).unwrap_err().to_string();
