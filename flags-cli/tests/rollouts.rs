@@ -945,3 +945,64 @@ fn success_criteria_and_advance_through_the_binary() {
         "{status}"
     );
 }
+
+/// `--advance` on the fleet's database: the same locked update path (one
+/// transaction with its audit rows), refused where it does not apply.
+#[test]
+fn advance_works_on_the_database() {
+    use flags_postgres::testing::{Cluster, PASSWORD};
+    let cluster = Cluster::shared();
+    let name = format!("advance{}", std::process::id());
+    cluster.sql(&format!("CREATE DATABASE {name} OWNER flags"));
+    let url = cluster.url_text(&name);
+    let db = |args: &[&str]| {
+        let run = crate::util::Run::from(
+            bin()
+                .arg("--database")
+                .arg(&url)
+                .args(args)
+                .output()
+                .expect("run feature_flags"),
+        );
+        assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+        run
+    };
+    db(&["--init"]).ok();
+    let env = Env::new();
+    db(&["--import", env.file.to_str().unwrap()]).ok();
+    db(&[
+        "--feature",
+        "new_gpt_model",
+        "--plan",
+        "5:1h,25:1h,100",
+        "--start",
+    ])
+    .ok();
+    // Its hold is not over: alone, refused; naming the phase, moved once.
+    let e = db(&["--feature", "new_gpt_model", "--advance"])
+        .fails(1)
+        .to_owned();
+    assert!(e.contains("holds it until"), "{e}");
+    let out = db(&["--feature", "new_gpt_model", "--advance", "5"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(
+        out.contains("new_gpt_model: rollout_percentage 5 -> 25"),
+        "{out}"
+    );
+    let e = db(&["--feature", "new_gpt_model", "--advance", "5"])
+        .fails(1)
+        .to_owned();
+    assert!(e.contains("not at 5%"), "{e}");
+    let status: Value = serde_json::from_str(&db(&["--status", "--json"]).ok().stdout).unwrap();
+    assert_eq!(status[0]["phase"], 2, "{status}");
+    let history: Value = serde_json::from_str(&db(&["--history", "--json"]).ok().stdout).unwrap();
+    let advanced = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["field"] == "rollout_percentage" && e["new"] == 25)
+        .count();
+    assert_eq!(advanced, 1, "{history:#}");
+}

@@ -109,6 +109,9 @@ pub struct PlanView {
     pub criteria: Vec<CriterionView>,
     /// For a running plan that holds: one of [`WAITING`].
     pub waiting: Option<&'static str>,
+    /// The current phase's success criteria as `--success` writes them
+    /// (empty: none).
+    pub phase_criteria: String,
 }
 
 /// One decision line, as logged.
@@ -603,6 +606,7 @@ pub(crate) mod tests {
             bad: Vec::new(),
             criteria: Vec::new(),
             waiting: Some("sustaining"),
+            phase_criteria: "error_rate<0.01".into(),
         });
         board.count_action(
             "new_gpt_model",

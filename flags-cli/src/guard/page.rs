@@ -89,6 +89,13 @@ fn plan_section(h: &mut String, p: &PlanView, now: f64) {
         number(p.in_phase),
         p.min_samples
     );
+    if !p.phase_criteria.is_empty() {
+        let _ = write!(
+            h,
+            "to advance: <b class=\"success\">{}</b> · ",
+            esc(&p.phase_criteria)
+        );
+    }
     match (p.state.as_str(), p.next_step) {
         ("running", Some(at)) if at > now => {
             let _ = write!(

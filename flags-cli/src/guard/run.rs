@@ -580,6 +580,10 @@ fn plan_view(
             .filter(|_| applied)
             .map(|s| s.criteria.iter().map(criterion_view).collect())
             .unwrap_or_default(),
+        phase_criteria: match plan.criteria(phase) {
+            [] => String::new(),
+            c => flags_rollout::criteria::conditions_spec(c),
+        },
         waiting: step
             .filter(|s| {
                 applied && state.status == Status::Running && s.state.status == Status::Running
