@@ -1,6 +1,7 @@
 //! The operators' tool behind `feature_flags`, as a library so that its edit
 //! logic can be fuzzed and reused (the binary is `src/main.rs`).
 
+pub mod analysis;
 pub mod args;
 pub mod commands;
 pub mod edits;

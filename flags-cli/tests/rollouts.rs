@@ -725,3 +725,284 @@ fn a_rollback_applied_under_the_lock_never_raises_a_percentage_lowered_since() {
         Status::RolledBack
     );
 }
+
+/// `--report` over a plan whose history holds known counts: every number
+/// against a reference computation (Python's `statistics.NormalDist` with
+/// the textbook Wilson and Newcombe formulas).
+#[test]
+fn report_analyses_each_phase_from_known_counts() {
+    use flags_rollout::measure::CohortWindow;
+    use flags_rollout::state::{PhaseCounts, PhaseRecord};
+
+    let env = Env::new();
+    env.run(&["--feature", "new_gpt_model", "--plan", "--start"])
+        .ok();
+    let mut file = rollouts(&env);
+    let r = file.rollouts.get_mut("new_gpt_model").unwrap();
+    let t = |s: &str| s.parse::<flags_rollout::jiff::Timestamp>().unwrap();
+    let on = CohortWindow {
+        ok: 970.0,
+        errors: 30.0,
+        duration_le: [
+            0.0, 0.0, 0.0, 0.0, 900.0, 960.0, 990.0, 1000.0, 1000.0, 1000.0,
+        ],
+    };
+    let off = CohortWindow {
+        ok: 19_800.0,
+        errors: 200.0,
+        duration_le: [
+            0.0, 0.0, 0.0, 0.0, 19_000.0, 20_000.0, 20_000.0, 20_000.0, 20_000.0, 20_000.0,
+        ],
+    };
+    r.state.history = vec![PhaseRecord {
+        phase: 0,
+        percentage: r.plan.phases[0].percentage,
+        from: t("2026-03-01T00:00:00Z"),
+        to: t("2026-03-02T00:00:00Z"),
+        action: "advance".into(),
+        reason: "advance to phase 2 (25%) by hand (--advance)".into(),
+        by: "tester".into(),
+        counts: Some(PhaseCounts {
+            on,
+            off,
+            complaints: 3.0,
+            at: None,
+        }),
+    }];
+    r.state.phase = 1;
+    fs::write(env.path(ROLLOUTS), file.to_text()).unwrap();
+
+    let run = env.run(&["--report", "new_gpt_model", "--json"]);
+    let report: Value = serde_json::from_str(&run.ok().stdout).unwrap();
+    assert_eq!(report["counts_from"], "guard");
+    let phases = report["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 2, "{report:#}");
+    let p = &phases[0];
+    assert_eq!(
+        (p["phase"].as_u64(), p["percentage"].as_f64()),
+        (Some(1), Some(5.0))
+    );
+    assert_eq!(p["decision"], "advance");
+    assert_eq!(p["by"], "tester");
+    let close = |v: &Value, want: f64| (v.as_f64().unwrap() - want).abs() < 1e-9;
+    assert!(close(&p["on"]["outcomes"], 1000.0));
+    assert!(close(&p["on"]["error_share"], 0.03));
+    assert!(
+        close(&p["on"]["error_share_95"][0], 0.021_093_738_828_834_7),
+        "{p}"
+    );
+    assert!(
+        close(&p["on"]["error_share_95"][1], 0.042_503_414_147_587_12),
+        "{p}"
+    );
+    assert!(close(&p["off"]["error_share"], 0.01));
+    assert!(close(&p["on_minus_off"]["error_share"], 0.02));
+    assert!(
+        close(
+            &p["on_minus_off"]["error_share_95"][0],
+            0.010_972_240_275_391_546
+        ),
+        "{p}"
+    );
+    assert!(
+        close(
+            &p["on_minus_off"]["error_share_95"][1],
+            0.032_569_571_955_512_515
+        ),
+        "{p}"
+    );
+    // p95: rank 950 in (0.5 s, 1 s] holding ranks 901..960: 0.5 + 0.5·50/60;
+    // its interval's ranks 936..964 lie in (0.5, 1] and (1, 2].
+    assert!(
+        close(&p["on"]["p95_seconds"], 0.5 + 0.5 * 50.0 / 60.0),
+        "{p}"
+    );
+    assert!(
+        close(&p["on"]["p95_seconds_95"][0], 0.5) && close(&p["on"]["p95_seconds_95"][1], 2.0),
+        "{p}"
+    );
+    assert!(close(&p["complaints"], 3.0));
+    // The phase it is in: running, not yet measured by a guard.
+    assert_eq!(phases[1]["decision"], "running");
+    assert_eq!(phases[1]["on"], Value::Null);
+
+    let text = env.run(&["--report", "new_gpt_model"]).ok().stdout.clone();
+    assert!(text.starts_with("new_gpt_model: plan 5:1d,25:3d,50:5d,100 (running); counts from the guard's measurements\n"), "{text}");
+    assert!(text.contains("phase 1 at 5 %: 2026-03-01T00:00:00Z to 2026-03-02T00:00:00Z (1d): advance by tester: advance to phase 2 (25%) by hand (--advance)\n"), "{text}");
+    assert!(text.contains("  on  1000 outcomes, 30 errors: error share 3.00 % (95 % CI 2.11 % to 4.25 %), p95 0.917 s (95 % CI 0.5 s to 2 s)\n"), "{text}");
+    assert!(
+        text.contains("  off 20000 outcomes, 200 errors: error share 1.00 % (95 % CI 0.87 % to 1.15 %), p95 0.5 s (95 % CI 0.25 s to 1 s)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  on - off error share +2.00 pp (95 % CI +1.10 pp to +3.26 pp); complaints 3\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("no counts: the guard did not measure this phase"),
+        "{text}"
+    );
+
+    let e = env.run(&["--report", "nope"]).fails(1).to_owned();
+    assert!(e.contains("nope has no rollout plan"), "{e}");
+    let e = env
+        .run(&[
+            "--report",
+            "new_gpt_model",
+            "--percentage",
+            "5",
+            "--feature",
+            "new_gpt_model",
+        ])
+        .fails(2)
+        .to_owned();
+    assert!(e.contains("cannot be used with"), "{e}");
+}
+
+#[test]
+fn success_criteria_and_advance_through_the_binary() {
+    let env = Env::new();
+    env.run(&[
+        "--feature",
+        "new_gpt_model",
+        "--plan",
+        "5:1s,25:1d,100",
+        "--success",
+        "25:error_rate<0.02+no_degradation",
+    ])
+    .ok();
+    let r = &rollouts(&env).rollouts["new_gpt_model"];
+    assert_eq!(r.plan.success_spec(), "25:error_rate<0.02+no_degradation");
+    let text = fs::read_to_string(env.path(ROLLOUTS)).unwrap();
+    assert!(text.contains("\"success\": [\n            \"error_rate<0.02\",\n            \"no_degradation\"\n          ]"), "{text}");
+    for (arg, says) in [
+        (
+            "30:error_rate<0.01",
+            "30% is not a phase of the plan (5%, 25%, 100%)",
+        ),
+        ("100:no_degradation", "100% is the last phase"),
+        ("25:eror_rate<0.01", "did you mean \"error_rate\""),
+        ("25:error_rate", "error_rate needs a bound"),
+    ] {
+        let before = fs::read_to_string(env.path(ROLLOUTS)).unwrap();
+        let e = env
+            .run(&["--feature", "new_gpt_model", "--success", arg])
+            .fails(2)
+            .to_owned();
+        assert!(e.contains(says), "{arg}: {e}");
+        assert_eq!(
+            fs::read_to_string(env.path(ROLLOUTS)).unwrap(),
+            before,
+            "{arg}"
+        );
+    }
+    let e = env
+        .run(&["--feature", "new_gpt_model", "--advance"])
+        .fails(1)
+        .to_owned();
+    assert!(e.contains("its plan is pending, not running"), "{e}");
+    env.run(&["--feature", "new_gpt_model", "--start"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = env
+        .run(&["--feature", "new_gpt_model", "--advance"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(
+        out.contains("new_gpt_model: advance to phase 2 (25%)"),
+        "{out}"
+    );
+    // Typed again at once: the new phase's hold has just begun.
+    let e = env
+        .run(&["--feature", "new_gpt_model", "--advance"])
+        .fails(1)
+        .to_owned();
+    assert!(e.contains("holds it until"), "{e}");
+    assert_eq!(flag(&env, "new_gpt_model")["rollout_percentage"], 25);
+    let e = env
+        .run(&["--feature", "new_gpt_model", "--advance", "5"])
+        .fails(1)
+        .to_owned();
+    assert!(e.contains("not at 5%"), "{e}");
+    let entry = env
+        .audit_lines()
+        .into_iter()
+        .rev()
+        .find(|l| l["field"] == "rollout_percentage")
+        .unwrap();
+    assert_eq!(
+        (entry["user"].as_str(), entry["action"].as_str()),
+        (Some("tester"), Some("advance"))
+    );
+    let r = &rollouts(&env).rollouts["new_gpt_model"];
+    assert_eq!(r.state.history[0].by, "tester");
+    let status = env.run(&["--status"]).ok().stdout.clone();
+    assert!(
+        status.contains("100% from ")
+            && status.contains(" if healthy and error_rate<0.02+no_degradation"),
+        "{status}"
+    );
+}
+
+/// `--advance` on the fleet's database: the same locked update path (one
+/// transaction with its audit rows), refused where it does not apply.
+#[test]
+fn advance_works_on_the_database() {
+    use flags_postgres::testing::{Cluster, PASSWORD};
+    let cluster = Cluster::shared();
+    let name = format!("advance{}", std::process::id());
+    cluster.sql(&format!("CREATE DATABASE {name} OWNER flags"));
+    let url = cluster.url_text(&name);
+    let db = |args: &[&str]| {
+        let run = crate::util::Run::from(
+            bin()
+                .arg("--database")
+                .arg(&url)
+                .args(args)
+                .output()
+                .expect("run feature_flags"),
+        );
+        assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+        run
+    };
+    db(&["--init"]).ok();
+    let env = Env::new();
+    db(&["--import", env.file.to_str().unwrap()]).ok();
+    db(&[
+        "--feature",
+        "new_gpt_model",
+        "--plan",
+        "5:1h,25:1h,100",
+        "--start",
+    ])
+    .ok();
+    // Its hold is not over: alone, refused; naming the phase, moved once.
+    let e = db(&["--feature", "new_gpt_model", "--advance"])
+        .fails(1)
+        .to_owned();
+    assert!(e.contains("holds it until"), "{e}");
+    let out = db(&["--feature", "new_gpt_model", "--advance", "5"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(
+        out.contains("new_gpt_model: rollout_percentage 5 -> 25"),
+        "{out}"
+    );
+    let e = db(&["--feature", "new_gpt_model", "--advance", "5"])
+        .fails(1)
+        .to_owned();
+    assert!(e.contains("not at 5%"), "{e}");
+    let status: Value = serde_json::from_str(&db(&["--status", "--json"]).ok().stdout).unwrap();
+    assert_eq!(status[0]["phase"], 2, "{status}");
+    let history: Value = serde_json::from_str(&db(&["--history", "--json"]).ok().stdout).unwrap();
+    let advanced = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["field"] == "rollout_percentage" && e["new"] == 25)
+        .count();
+    assert_eq!(advanced, 1, "{history:#}");
+}

@@ -1,5 +1,5 @@
 //! The operator's commands on a plan, as steps like the guard's: `--start`,
-//! `--pause` (also a hand edit of a running plan's flag), `--resume` and
+//! `--pause` (also a hand edit of a running plan's flag), `--resume`, `--advance` and
 //! `--abort`. Each refuses a state it does not apply to.
 
 use jiff::Timestamp;
@@ -94,4 +94,70 @@ pub fn abort(
         finish(plan, state.clone(), action, Vec::new(), now),
         current,
     ))
+}
+
+/// `--advance`: a person's decision to move a running plan to its next
+/// phase (into the last one: done), typically out of an inconclusive
+/// phase. `expected` names the phase it means to leave by percentage;
+/// without it, only a phase whose hold is over is left, so the same
+/// command typed twice never skips a phase (the second finds a phase whose
+/// hold has just begun, and is refused).
+pub fn advance(
+    plan: &Plan,
+    state: &State,
+    now: Timestamp,
+    expected: Option<Percentage>,
+) -> Result<Step, String> {
+    if state.status != Status::Running {
+        return Err(format!(
+            "its plan is {}, not running; only a running plan can be advanced",
+            state.status
+        ));
+    }
+    let here = plan.phases[state.phase].percentage;
+    match expected {
+        Some(p) if p != here => {
+            return Err(format!(
+                "its plan is at {}, not at {p}%; nothing done",
+                where_it_is(plan, state)
+            ));
+        }
+        Some(_) => {}
+        None => {
+            let hold = plan.phases[state.phase].hold.unwrap_or_default();
+            let until = state.since.checked_add(hold).unwrap_or(Timestamp::MAX);
+            if now < until {
+                return Err(format!(
+                    "its plan entered {} at {} and holds it until {until}; to leave it before its hold is over, name it: --advance {here}",
+                    where_it_is(plan, state),
+                    state.since
+                ));
+            }
+        }
+    }
+    let to = state.phase + 1;
+    let Some(next) = plan.phases.get(to) else {
+        return Err(format!(
+            "its plan is at its last phase, {}",
+            where_it_is(plan, state)
+        ));
+    };
+    let action = if plan.is_last(to) {
+        Action::Done {
+            percentage: next.percentage,
+        }
+    } else {
+        Action::Advance {
+            to,
+            percentage: next.percentage,
+        }
+    };
+    let mut step = finish(plan, state.clone(), action, Vec::new(), now);
+    if let Some(d) = &mut step.state.last_decision {
+        d.reason = format!("{} by hand (--advance)", d.reason);
+    }
+    if let Some(r) = step.state.history.last_mut() {
+        r.reason = format!("{} by hand (--advance)", r.reason);
+    }
+    Ok(step)
 }

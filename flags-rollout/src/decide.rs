@@ -6,9 +6,10 @@ use std::fmt;
 use flags_core::Percentage;
 use jiff::{SignedDuration, Timestamp};
 
+use crate::criteria::{CriterionReading, Outcome, judge_phase};
 use crate::measure::{CohortWindow, DURATION_BOUNDS, FlagWindow, Measurements};
 use crate::plan::{OnTrigger, Plan, Trigger, fmt_number};
-use crate::state::{LastDecision, Reading, State, Status, Verdict};
+use crate::state::{LastDecision, MAX_HISTORY, PhaseRecord, Reading, State, Status, Verdict};
 use crate::stats::{
     Z_CRITICAL, at_least, bound_at_or_above, histogram_quantile, slower_than, two_proportion_z,
 };
@@ -69,6 +70,13 @@ pub enum HoldReason {
     HoldTime { until: Timestamp },
     /// Healthy and held long enough, but too few `on` outcomes in the phase.
     FewSamplesInPhase { seen: f64, need: u64 },
+    /// Healthy and held long enough, but a success criterion is not met:
+    /// neither good enough to advance nor bad enough to roll back. Only a
+    /// person moves it on (`--advance`); a trigger still rolls it back.
+    Inconclusive(Vec<CriterionReading>),
+    /// Healthy and held long enough, but a criterion has too few outcomes
+    /// in the window to be judged.
+    CriterionNoData(CriterionReading),
 }
 
 /// What made a plan roll back.
@@ -202,6 +210,15 @@ impl fmt::Display for HoldReason {
                 "{} of {need} on outcomes seen in the phase",
                 fmt_number(seen.floor())
             ),
+            HoldReason::Inconclusive(unmet) => {
+                let unmet: Vec<String> = unmet.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "inconclusive: {}; holds until a person decides (--advance or --abort)",
+                    unmet.join("; ")
+                )
+            }
+            HoldReason::CriterionNoData(r) => write!(f, "success criterion {r}"),
         }
     }
 }
@@ -241,6 +258,9 @@ pub struct Step {
     /// The state after the step (what the rollouts file should then say).
     pub state: State,
     pub readings: Vec<Reading>,
+    /// The phase's success criteria, when they were judged (hold over and
+    /// every trigger healthy).
+    pub criteria: Vec<CriterionReading>,
 }
 
 /// A rollback never raises exposure: when the flag is already below the
@@ -289,13 +309,17 @@ pub fn rollback_target(plan: &Plan, phase: usize) -> RollBackTo {
 /// inconsistent are no data for the triggers that read them, never zero. Otherwise the plan holds while any
 /// source fails, any trigger is tripped or has no data, the hold time is
 /// not over, or fewer than `min_samples` `on` outcomes were seen in the
-/// phase; then it advances, and moving into the last phase makes it done.
+/// phase; then the phase's success criteria are judged on the window: all
+/// met, it advances (moving into the last phase makes it done); one unmet,
+/// the phase is inconclusive and holds (only a trigger rolls back, only a
+/// person moves it on); one without data, it holds.
 pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Timestamp) -> Step {
     if state.status != Status::Running {
         return Step {
             action: Action::Hold(HoldReason::NotRunning(state.status)),
             state: state.clone(),
             readings: Vec::new(),
+            criteria: Vec::new(),
         };
     }
     let readings = readings(plan, measurements);
@@ -326,6 +350,7 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
     let acting = readings
         .iter()
         .find(|r| r.verdict == Verdict::Tripped && next.streak(r.trigger) >= plan.sustain);
+    let mut criteria = Vec::new();
     let action = if let Some(r) = acting {
         Action::RollBack {
             cause: Cause::Trigger {
@@ -350,9 +375,13 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
     } else if let Some(r) = with(Verdict::NoData) {
         Action::Hold(HoldReason::NoData(r.trigger))
     } else {
-        progress(plan, state, measurements, now)
+        let (action, judged) = progress(plan, state, measurements, now);
+        criteria = judged;
+        action
     };
-    finish(plan, next, action, readings, now)
+    let mut step = finish(plan, next, action, readings, now);
+    step.criteria = criteria;
+    step
 }
 
 /// How far the counted data time may lie ahead of this check's before it
@@ -380,43 +409,63 @@ fn is_fresh(state: &State, measurements: &Measurements) -> bool {
     }
 }
 
-/// A healthy plan: done, advance, or hold for time or samples.
-fn progress(plan: &Plan, state: &State, measurements: &Measurements, now: Timestamp) -> Action {
+/// A healthy plan: done, advance, or hold for time, samples or its
+/// success criteria (with the criteria's readings, when judged).
+fn progress(
+    plan: &Plan,
+    state: &State,
+    measurements: &Measurements,
+    now: Timestamp,
+) -> (Action, Vec<CriterionReading>) {
     let phase = state.phase;
     if plan.is_last(phase) {
-        return Action::Done {
-            percentage: plan.phases[plan.phases.len() - 1].percentage,
-        };
+        let percentage = plan.phases[plan.phases.len() - 1].percentage;
+        return (Action::Done { percentage }, Vec::new());
     }
     let hold = plan.phases[phase].hold.unwrap_or_default();
     let until = state.since.checked_add(hold).unwrap_or(Timestamp::MAX);
     if now < until {
-        return Action::Hold(HoldReason::HoldTime { until });
+        return (Action::Hold(HoldReason::HoldTime { until }), Vec::new());
     }
     let window = match &measurements.flag {
         Ok(window) => window,
         Err(message) => {
-            return Action::Hold(HoldReason::SourceError {
+            let why = HoldReason::SourceError {
                 trigger: None,
                 message: message.clone(),
-            });
+            };
+            return (Action::Hold(why), Vec::new());
         }
     };
     let seen = window.on_outcomes_in_phase;
     // An infinite count is garbage, not plenty.
     if !seen.is_finite() || !at_least(seen, plan.min_samples as f64) {
-        return Action::Hold(HoldReason::FewSamplesInPhase {
+        let why = HoldReason::FewSamplesInPhase {
             seen,
             need: plan.min_samples,
-        });
+        };
+        return (Action::Hold(why), Vec::new());
+    }
+    let judged = judge_phase(plan, phase, window);
+    let unmet: Vec<CriterionReading> = judged
+        .iter()
+        .filter(|r| r.outcome == Outcome::Unmet)
+        .copied()
+        .collect();
+    if !unmet.is_empty() {
+        return (Action::Hold(HoldReason::Inconclusive(unmet)), judged);
+    }
+    if let Some(r) = judged.iter().find(|r| r.outcome == Outcome::NoData) {
+        return (Action::Hold(HoldReason::CriterionNoData(*r)), judged);
     }
     let to = phase + 1;
     let percentage = plan.phases[to].percentage;
-    if plan.is_last(to) {
+    let action = if plan.is_last(to) {
         Action::Done { percentage }
     } else {
         Action::Advance { to, percentage }
-    }
+    };
+    (action, judged)
 }
 
 /// The state after `action`, with the decision recorded.
@@ -427,6 +476,39 @@ pub(crate) fn finish(
     readings: Vec<Reading>,
     now: Timestamp,
 ) -> Step {
+    // A phase that ends (by the plan moving on or rolling back) joins the
+    // history, with the counts measured in it.
+    if matches!(
+        action,
+        Action::Advance { .. } | Action::Done { .. } | Action::RollBack { .. }
+    ) && next.status != Status::Done
+    {
+        let record = PhaseRecord {
+            phase: next.phase,
+            percentage: plan.phases[next.phase.min(plan.phases.len() - 1)].percentage,
+            from: next.since,
+            to: now,
+            action: action.name().to_owned(),
+            reason: action.to_string(),
+            by: String::new(),
+            counts: next.phase_counts.take(),
+        };
+        next.history.push(record);
+        if next.history.len() > MAX_HISTORY {
+            next.history.remove(0);
+        }
+    }
+    match action {
+        Action::Start { .. } => {
+            next.history.clear();
+            next.phase_counts = None;
+        }
+        Action::Advance { .. }
+        | Action::Done { .. }
+        | Action::RollBack { .. }
+        | Action::Resume { .. } => next.phase_counts = None,
+        Action::Hold(_) | Action::Pause { .. } => {}
+    }
     let moved = |next: &mut State, status: Status, phase: usize| {
         next.status = status;
         next.phase = phase;
@@ -476,6 +558,7 @@ pub(crate) fn finish(
         action,
         state: next,
         readings,
+        criteria: Vec::new(),
     }
 }
 

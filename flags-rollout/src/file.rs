@@ -9,12 +9,16 @@ use flags_core::{Percentage, Problem, Problems, check_name, nearest_name};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
+use crate::criteria::{Criterion, MAX_CRITERIA};
 use crate::duration::{format_duration, parse_duration};
+use crate::measure::{CohortWindow, DURATION_BOUNDS};
 use crate::plan::{
     DEFAULT_MIN_SAMPLES, DEFAULT_SUSTAIN, DEFAULT_WINDOW, MAX_MIN_SAMPLES, MAX_PHASES, MAX_SUSTAIN,
     OnTrigger, Phase, Plan, Trigger, Triggers,
 };
-use crate::state::{LastDecision, Reading, State, Status, Verdict};
+use crate::state::{
+    LastDecision, MAX_HISTORY, PhaseCounts, PhaseRecord, Reading, State, Status, Verdict,
+};
 
 pub const FORMAT_VERSION: u64 = 1;
 /// A rollouts file larger than this is refused unread (a few hundred bytes
@@ -37,7 +41,7 @@ pub struct RolloutsFile {
 }
 
 const TOP_FIELDS: [&str; 2] = ["version", "rollouts"];
-const ROLLOUT_FIELDS: [&str; 12] = [
+const ROLLOUT_FIELDS: [&str; 14] = [
     "phases",
     "triggers",
     "window",
@@ -50,8 +54,22 @@ const ROLLOUT_FIELDS: [&str; 12] = [
     "streaks",
     "evidence",
     "last_decision",
+    "history",
+    "phase_counts",
 ];
-const PHASE_FIELDS: [&str; 2] = ["percentage", "hold"];
+const RECORD_FIELDS: [&str; 8] = [
+    "phase",
+    "percentage",
+    "from",
+    "to",
+    "action",
+    "reason",
+    "by",
+    "counts",
+];
+const COUNTS_FIELDS: [&str; 4] = ["on", "off", "complaints", "at"];
+const COHORT_FIELDS: [&str; 3] = ["ok", "errors", "le"];
+const PHASE_FIELDS: [&str; 3] = ["percentage", "hold", "success"];
 const DECISION_FIELDS: [&str; 4] = ["at", "action", "reason", "readings"];
 const READING_FIELDS: [&str; 8] = [
     "trigger",
@@ -132,11 +150,18 @@ fn timestamp(t: Timestamp) -> Value {
     Value::from(t.to_string())
 }
 
-pub fn phase_json(p: &Phase) -> Value {
+/// A phase; its success criteria (`"success": ["error_rate<0.01"]`) only
+/// when it has some, so a file written before criteria existed reads back
+/// and writes out unchanged.
+pub fn phase_json(p: &Phase, criteria: &[Criterion]) -> Value {
     let mut o = Map::new();
     o.insert("percentage".into(), p.percentage.to_json());
     if let Some(hold) = p.hold {
         o.insert("hold".into(), Value::from(format_duration(hold)));
+    }
+    if !criteria.is_empty() {
+        let specs: Vec<Value> = criteria.iter().map(|c| Value::from(c.spec())).collect();
+        o.insert("success".into(), Value::Array(specs));
     }
     Value::Object(o)
 }
@@ -182,7 +207,12 @@ fn rollout_json(r: &Rollout) -> Value {
         .map(|&t| (t.name().to_owned(), Value::from(state.streak(t))))
         .collect();
     let mut out = json!({
-        "phases": plan.phases.iter().map(phase_json).collect::<Vec<_>>(),
+        "phases": plan
+            .phases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| phase_json(p, plan.criteria(i)))
+            .collect::<Vec<_>>(),
         "triggers": triggers_json(&plan.triggers),
         "window": format_duration(plan.window),
         "min_samples": plan.min_samples,
@@ -194,10 +224,53 @@ fn rollout_json(r: &Rollout) -> Value {
         "streaks": streaks,
         "last_decision": state.last_decision.as_ref().map_or(Value::Null, decision_json),
     });
-    if let (Some(at), Some(o)) = (state.evidence, out.as_object_mut()) {
-        o.insert("evidence".into(), timestamp(at));
+    if let Some(o) = out.as_object_mut() {
+        if let Some(at) = state.evidence {
+            o.insert("evidence".into(), timestamp(at));
+        }
+        // Only when there is some: a file from before keeps its bytes.
+        if !state.history.is_empty() {
+            let records = state.history.iter().map(record_json).collect();
+            o.insert("history".into(), Value::Array(records));
+        }
+        if let Some(c) = &state.phase_counts {
+            o.insert("phase_counts".into(), counts_json(c));
+        }
     }
     out
+}
+
+fn cohort_json(c: &CohortWindow) -> Value {
+    json!({
+        "ok": number(c.ok),
+        "errors": number(c.errors),
+        "le": c.duration_le.iter().map(|v| number(*v)).collect::<Vec<_>>(),
+    })
+}
+
+pub fn counts_json(c: &PhaseCounts) -> Value {
+    let mut o = json!({
+        "on": cohort_json(&c.on),
+        "off": cohort_json(&c.off),
+        "complaints": number(c.complaints),
+    });
+    if let (Some(at), Some(m)) = (c.at, o.as_object_mut()) {
+        m.insert("at".into(), timestamp(at));
+    }
+    o
+}
+
+pub fn record_json(r: &PhaseRecord) -> Value {
+    json!({
+        "phase": r.phase + 1,
+        "percentage": r.percentage.to_json(),
+        "from": timestamp(r.from),
+        "to": timestamp(r.to),
+        "action": r.action,
+        "reason": r.reason,
+        "by": r.by,
+        "counts": r.counts.as_ref().map_or(Value::Null, counts_json),
+    })
 }
 
 fn child(parent: &str, key: &str) -> String {
@@ -311,9 +384,10 @@ impl Checker {
     fn rollout(&mut self, path: &str, value: &Value) -> Option<Rollout> {
         let before = self.problems.len();
         let object = self.object(path, value, &ROLLOUT_FIELDS)?;
-        let phases = self
+        let (phases, success) = self
             .required(path, object, "phases")
-            .and_then(|v| self.phases(&child(path, "phases"), v));
+            .and_then(|v| self.phases(&child(path, "phases"), v))
+            .unzip();
         let triggers = match object.get("triggers") {
             Some(v) => self.triggers(&child(path, "triggers"), v),
             None => Some(Triggers::default()),
@@ -370,6 +444,14 @@ impl Checker {
             None | Some(Value::Null) => Some(None),
             Some(v) => self.decision(&child(path, "last_decision"), v).map(Some),
         };
+        let history = match object.get("history") {
+            None => Some(Vec::new()),
+            Some(v) => self.history(&child(path, "history"), v),
+        };
+        let phase_counts = match object.get("phase_counts") {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => self.counts(&child(path, "phase_counts"), v).map(Some),
+        };
         if self.problems.len() != before {
             return None;
         }
@@ -381,6 +463,7 @@ impl Checker {
                 min_samples: min_samples?,
                 sustain: sustain?,
                 on_trigger: on_trigger?,
+                success: success?,
             },
             state: State {
                 status: status?,
@@ -389,11 +472,179 @@ impl Checker {
                 streaks: streaks?,
                 evidence: evidence?,
                 last_decision: last_decision?,
+                history: history?,
+                phase_counts: phase_counts?,
             },
         })
     }
 
-    fn phases(&mut self, path: &str, value: &Value) -> Option<Vec<Phase>> {
+    fn history(&mut self, path: &str, value: &Value) -> Option<Vec<PhaseRecord>> {
+        let Some(items) = value.as_array().filter(|a| a.len() <= MAX_HISTORY) else {
+            self.report(
+                path,
+                format!("must be an array of at most {MAX_HISTORY} ended phases"),
+            );
+            return None;
+        };
+        let before = self.problems.len();
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{path}[{i}]");
+            let Some(o) = self.object(&path, item, &RECORD_FIELDS) else {
+                continue;
+            };
+            let phase = self
+                .required(&path, o, "phase")
+                .and_then(|v| self.integer(&child(&path, "phase"), v, 1, MAX_PHASES as u64));
+            let percentage = self
+                .required(&path, o, "percentage")
+                .and_then(|v| self.percentage(&child(&path, "percentage"), v));
+            let from = self
+                .required(&path, o, "from")
+                .and_then(|v| self.timestamp(&child(&path, "from"), v));
+            let to = self
+                .required(&path, o, "to")
+                .and_then(|v| self.timestamp(&child(&path, "to"), v));
+            let action = self.required(&path, o, "action").and_then(|v| {
+                let names = ["advance", "done", "rollback"];
+                self.name_of(&child(&path, "action"), v, &names, |s| {
+                    names.contains(&s).then(|| s.to_owned())
+                })
+            });
+            let mut text = |key: &str| match o.get(key) {
+                None => Some(String::new()),
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(v) => {
+                    self.report(
+                        &child(&path, key),
+                        format!("must be a string, not {}", kind(v)),
+                    );
+                    None
+                }
+            };
+            let reason = text("reason");
+            let by = text("by");
+            let counts = match o.get("counts") {
+                None | Some(Value::Null) => Some(None),
+                Some(v) => self.counts(&child(&path, "counts"), v).map(Some),
+            };
+            if let (
+                Some(phase),
+                Some(percentage),
+                Some(from),
+                Some(to),
+                Some(action),
+                Some(reason),
+                Some(by),
+                Some(counts),
+            ) = (phase, percentage, from, to, action, reason, by, counts)
+            {
+                out.push(PhaseRecord {
+                    phase: phase as usize - 1,
+                    percentage,
+                    from,
+                    to,
+                    action,
+                    reason,
+                    by,
+                    counts,
+                });
+            }
+        }
+        (self.problems.len() == before).then_some(out)
+    }
+
+    fn counts(&mut self, path: &str, value: &Value) -> Option<PhaseCounts> {
+        let o = self.object(path, value, &COUNTS_FIELDS)?;
+        let before = self.problems.len();
+        let on = self
+            .required(path, o, "on")
+            .and_then(|v| self.cohort(&child(path, "on"), v));
+        let off = self
+            .required(path, o, "off")
+            .and_then(|v| self.cohort(&child(path, "off"), v));
+        let complaints = match o.get("complaints") {
+            None | Some(Value::Null) => Some(f64::NAN),
+            Some(v) => self.count(&child(path, "complaints"), v),
+        };
+        let at = match o.get("at") {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => self.timestamp(&child(path, "at"), v).map(Some),
+        };
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(PhaseCounts {
+            on: on?,
+            off: off?,
+            complaints: complaints?,
+            at: at?,
+        })
+    }
+
+    /// A count: a number at least 0, or null (not measured: NaN).
+    fn count(&mut self, path: &str, value: &Value) -> Option<f64> {
+        match value {
+            Value::Null => Some(f64::NAN),
+            Value::Number(n) => match n.as_f64() {
+                Some(v) if v.is_finite() && v >= 0.0 => Some(v),
+                _ => {
+                    self.report(path, format!("{value} is not a count (at least 0)"));
+                    None
+                }
+            },
+            other => {
+                self.report(
+                    path,
+                    format!("must be a count or null, not {}", kind(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn cohort(&mut self, path: &str, value: &Value) -> Option<CohortWindow> {
+        let o = self.object(path, value, &COHORT_FIELDS)?;
+        let before = self.problems.len();
+        let ok = self
+            .required(path, o, "ok")
+            .and_then(|v| self.count(&child(path, "ok"), v));
+        let errors = self
+            .required(path, o, "errors")
+            .and_then(|v| self.count(&child(path, "errors"), v));
+        let mut le = [f64::NAN; DURATION_BOUNDS.len()];
+        match self.required(path, o, "le") {
+            Some(Value::Array(items)) if items.len() == DURATION_BOUNDS.len() => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(v) = self.count(&format!("{}[{i}]", child(path, "le")), item) {
+                        le[i] = v;
+                    }
+                }
+            }
+            Some(_) => self.report(
+                &child(path, "le"),
+                format!(
+                    "must be an array of {} cumulative bucket counts (le {})",
+                    DURATION_BOUNDS.len(),
+                    DURATION_BOUNDS.map(|b| b.to_string()).join(", ")
+                ),
+            ),
+            None => {}
+        }
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(CohortWindow {
+            ok: ok?,
+            errors: errors?,
+            duration_le: le,
+        })
+    }
+
+    /// The phases and each one's success criteria (none when absent: a
+    /// file from before criteria keeps the plan it had).
+    #[allow(clippy::type_complexity)]
+    fn phases(&mut self, path: &str, value: &Value) -> Option<(Vec<Phase>, Vec<Vec<Criterion>>)> {
         let Some(items) = value.as_array() else {
             self.report(
                 path,
@@ -410,6 +661,7 @@ impl Checker {
         }
         let before = self.problems.len();
         let mut phases: Vec<Phase> = Vec::new();
+        let mut success: Vec<Vec<Criterion>> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let path = format!("{path}[{i}]");
             let last = i + 1 == items.len();
@@ -437,6 +689,17 @@ impl Checker {
                 }
                 (None, true) => Some(None),
             };
+            let criteria = match (object.get("success"), last) {
+                (None, _) => Vec::new(),
+                (Some(_), true) => {
+                    self.report(
+                        &child(&path, "success"),
+                        "the last phase has no success criteria (nothing follows it); remove them",
+                    );
+                    Vec::new()
+                }
+                (Some(v), false) => self.criteria(&child(&path, "success"), v),
+            };
             if let (Some(percentage), Some(hold)) = (percentage, hold) {
                 if let Some(previous) = phases.last()
                     && percentage <= previous.percentage
@@ -447,9 +710,41 @@ impl Checker {
                     );
                 }
                 phases.push(Phase { percentage, hold });
+                success.push(criteria);
             }
         }
-        (self.problems.len() == before).then_some(phases)
+        (self.problems.len() == before).then_some((phases, success))
+    }
+
+    /// `["error_rate<0.01", "no_degradation"]`: each as `--success` takes
+    /// it, each name once.
+    fn criteria(&mut self, path: &str, value: &Value) -> Vec<Criterion> {
+        let Some(items) = value.as_array().filter(|a| a.len() <= MAX_CRITERIA) else {
+            self.report(
+                path,
+                format!(
+                    "must be an array of at most {MAX_CRITERIA} criteria such as \"error_rate<0.01\", not {}",
+                    kind(value)
+                ),
+            );
+            return Vec::new();
+        };
+        let mut out: Vec<Criterion> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{path}[{i}]");
+            let Some(text) = item.as_str() else {
+                self.report(&path, format!("must be a string, not {}", kind(item)));
+                continue;
+            };
+            match Criterion::parse(text) {
+                Ok(c) if out.iter().any(|o| o.name() == c.name()) => {
+                    self.report(&path, format!("{} is given twice", c.name()));
+                }
+                Ok(c) => out.push(c),
+                Err(e) => self.report(&path, e),
+            }
+        }
+        out
     }
 
     fn percentage(&mut self, path: &str, value: &Value) -> Option<Percentage> {

@@ -17,7 +17,9 @@
 //! assert!(matches!(step.action, Action::Hold(HoldReason::NoData(_))));
 //! ```
 
+pub mod analysis;
 pub mod control;
+pub mod criteria;
 pub mod decide;
 pub mod duration;
 pub mod file;
@@ -27,7 +29,8 @@ pub mod state;
 pub mod stats;
 mod strict;
 
-pub use control::{abort, pause, resume, start};
+pub use control::{abort, advance, pause, resume, start};
+pub use criteria::{Criterion, CriterionReading, Outcome, SuccessSpec, apply_success};
 pub use decide::{
     Action, Cause, FlagEdit, HoldReason, RollBackTo, Step, decide, never_raise, readings,
     rollback_target,

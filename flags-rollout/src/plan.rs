@@ -6,6 +6,7 @@ use std::fmt;
 use flags_core::Percentage;
 use jiff::SignedDuration;
 
+use crate::criteria::{Criterion, conditions_spec, default_success};
 use crate::duration::{format_duration, parse_duration};
 
 /// The deployment plan's phases.
@@ -246,18 +247,44 @@ pub struct Plan {
     /// Consecutive tripped checks before a trigger acts.
     pub sustain: u32,
     pub on_trigger: OnTrigger,
+    /// Each phase's success criteria, by phase index (a missing entry has
+    /// none): checked once the phase's hold is over.
+    pub success: Vec<Vec<Criterion>>,
 }
 
 impl Plan {
-    /// The default plan with these phases.
+    /// The default plan with these phases (and the deployment plan's
+    /// criteria by position).
     pub fn with_phases(phases: Vec<Phase>) -> Plan {
         Plan {
+            success: default_success(&phases),
             phases,
             triggers: Triggers::default(),
             window: DEFAULT_WINDOW,
             min_samples: DEFAULT_MIN_SAMPLES,
             sustain: DEFAULT_SUSTAIN,
             on_trigger: OnTrigger::default(),
+        }
+    }
+
+    /// The criteria that must hold for `phase` to advance by itself.
+    pub fn criteria(&self, phase: usize) -> &[Criterion] {
+        self.success.get(phase).map_or(&[], Vec::as_slice)
+    }
+
+    /// `25:error_rate<0.01,50:no_degradation`, or `none`.
+    pub fn success_spec(&self) -> String {
+        let parts: Vec<String> = self
+            .phases
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.criteria(*i).is_empty())
+            .map(|(i, p)| format!("{}:{}", p.percentage, conditions_spec(self.criteria(i))))
+            .collect();
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(",")
         }
     }
 

@@ -3,9 +3,67 @@
 
 use std::fmt;
 
+use flags_core::Percentage;
 use jiff::Timestamp;
 
+use crate::measure::CohortWindow;
 use crate::plan::Trigger;
+
+/// At most this many ended phases are kept in a plan's history (the
+/// oldest go first); a `--start` begins a new history.
+pub const MAX_HISTORY: usize = 100;
+
+/// A phase's outcomes from its start, as the guard measured them: what
+/// `--report` analyses without Prometheus. A count that could not be read
+/// is NaN (`null` in the file); two are equal when their numbers are, NaN
+/// counting as equal to NaN (a state read back equals the state written,
+/// or the guard would take its own write for someone else's).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhaseCounts {
+    pub on: CohortWindow,
+    pub off: CohortWindow,
+    /// Complaints during the phase.
+    pub complaints: f64,
+    /// When the counts were taken.
+    pub at: Option<Timestamp>,
+}
+
+impl PartialEq for PhaseCounts {
+    fn eq(&self, other: &PhaseCounts) -> bool {
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        let cohort = |a: &CohortWindow, b: &CohortWindow| {
+            same(a.ok, b.ok)
+                && same(a.errors, b.errors)
+                && a.duration_le
+                    .iter()
+                    .zip(&b.duration_le)
+                    .all(|(x, y)| same(*x, *y))
+        };
+        cohort(&self.on, &other.on)
+            && cohort(&self.off, &other.off)
+            && same(self.complaints, other.complaints)
+            && self.at == other.at
+    }
+}
+
+/// One phase the plan left: when, how and who decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseRecord {
+    /// 0-based (1-based in the file).
+    pub phase: usize,
+    pub percentage: Percentage,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    /// `advance`, `done` or `rollback`.
+    pub action: String,
+    pub reason: String,
+    /// Who decided: `guard` or the operator's name (empty until the step is
+    /// applied).
+    pub by: String,
+    /// The phase's counts when the guard measured them (a person's
+    /// decision carries the guard's last measurement of the phase, if any).
+    pub counts: Option<PhaseCounts>,
+}
 
 /// A plan's state. `Pending` is a plan that has been set but not started
 /// (the guard leaves it alone, like a paused one).
@@ -149,6 +207,10 @@ pub struct State {
     /// Prometheus slower than the guard never count one observation twice).
     pub evidence: Option<Timestamp>,
     pub last_decision: Option<LastDecision>,
+    /// The phases this run of the plan left, oldest first.
+    pub history: Vec<PhaseRecord>,
+    /// The current phase's counts as the guard last wrote them.
+    pub phase_counts: Option<PhaseCounts>,
 }
 
 impl State {
@@ -161,6 +223,8 @@ impl State {
             streaks: [0; 4],
             evidence: None,
             last_decision: None,
+            history: Vec::new(),
+            phase_counts: None,
         }
     }
 

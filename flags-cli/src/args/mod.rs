@@ -53,6 +53,7 @@ Exit status: 0 ok, 1 an invalid file or a failed command, 2 a usage error.";
 #[derive(Debug, Parser)]
 #[command(name = "feature_flags", version, after_help = EXAMPLES)]
 #[command(group(ArgGroup::new("action").args(["list", "check", "explain", "history"])))]
+#[command(group(ArgGroup::new("reads_metrics").args(["guard", "report"]).multiple(true)))]
 #[command(group(
     ArgGroup::new("edit")
         .args(["percentage", "exclude_chat", "include_chat", "disable", "enable", "create"])
@@ -164,12 +165,12 @@ pub struct Cli {
     )]
     pub scrape: Vec<String>,
 
-    /// With --guard: a Prometheus server that scrapes every bot, such as
-    /// http://prometheus:9090.
+    /// With --guard or --report: a Prometheus server that scrapes every
+    /// bot, such as http://prometheus:9090.
     #[arg(
         long,
         value_name = "URL",
-        requires = "guard",
+        requires = "reads_metrics",
         help_heading = "Rollout guard"
     )]
     pub prometheus: Option<String>,

@@ -1,9 +1,14 @@
 //! The rollout plan's options, flattened into [`crate::args::Cli`].
 
 use clap::{ArgGroup, Args};
+use flags_core::Percentage;
 use flags_rollout::jiff::SignedDuration;
 use flags_rollout::plan::{DEFAULT_PHASES, MAX_MIN_SAMPLES, MAX_SUSTAIN};
-use flags_rollout::{OnTrigger, Phase, Triggers, parse_duration, parse_phases};
+use flags_rollout::{OnTrigger, Phase, SuccessSpec, Triggers, parse_duration, parse_phases};
+
+/// `--advance [PCT]`: the phase it means to leave, if named.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdvanceArg(pub Option<Percentage>);
 
 /// Phases as `--plan` gives them.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,12 +22,12 @@ pub struct TriggersArg(pub String);
 #[derive(Debug, Args)]
 #[command(group(
     ArgGroup::new("rollout_edit")
-        .args(["plan", "triggers", "window", "min_samples", "sustain", "on_trigger", "start", "pause", "resume", "abort"])
+        .args(["plan", "triggers", "success", "window", "min_samples", "sustain", "on_trigger", "start", "pause", "resume", "abort", "advance"])
         .multiple(true)
         .requires("feature")
         .conflicts_with_all(["action", "edit", "json", "status"])
 ))]
-#[command(group(ArgGroup::new("plan_control").args(["start", "pause", "resume", "abort"])))]
+#[command(group(ArgGroup::new("plan_control").args(["start", "pause", "resume", "abort", "advance"])))]
 pub struct RolloutArgs {
     /// Set --feature's rollout plan: phases PERCENTAGE:HOLD, the last
     /// without a hold. Alone: 5:1d,25:3d,50:5d,100. Replacing the phases
@@ -34,6 +39,14 @@ pub struct RolloutArgs {
     /// NAME=off drops one. Defaults: error_rate=0.05,response_time=5,memory_usage=0.9,complaints=10.
     #[arg(long, value_name = "NAME=VALUE,...", value_parser = triggers_arg, help_heading = "Rollout plans")]
     pub triggers: Option<TriggersArg>,
+
+    /// A phase's success criteria, checked once its hold is over:
+    /// PERCENTAGE:COND[+COND...] with error_rate<X, response_time<SECONDS
+    /// (p95), complaints<N (per hour), no_degradation; PERCENTAGE:none
+    /// clears one phase, none every phase. Repeatable. Defaults: the 2nd
+    /// phase error_rate<0.01, the 3rd no_degradation.
+    #[arg(long, value_name = "PCT:COND[+COND]", value_parser = success_arg, help_heading = "Rollout plans")]
+    pub success: Vec<SuccessSpec>,
 
     /// How far back the triggers look (default 5m).
     #[arg(long, value_name = "DURATION", value_parser = window_arg, help_heading = "Rollout plans")]
@@ -70,6 +83,20 @@ pub struct RolloutArgs {
     #[arg(long, help_heading = "Rollout plans")]
     pub abort: bool,
 
+    /// Move a running plan to its next phase by hand (a person's decision,
+    /// audited), such as out of an inconclusive phase. Alone: only a phase
+    /// whose hold is over. With the percentage of the phase to leave: that
+    /// phase only, hold over or not.
+    #[arg(long, value_name = "PCT", num_args = 0..=1, default_missing_value = "", value_parser = advance_arg, help_heading = "Rollout plans")]
+    pub advance: Option<AdvanceArg>,
+
+    /// The post-rollout analysis of FLAG's plan, per phase: on and off
+    /// outcomes, error share and p95 with 95 % intervals, the difference
+    /// with its interval, complaints, the decision and who took it. Counts
+    /// from --prometheus URL, else from the guard's records; --json too.
+    #[arg(long, value_name = "FLAG", conflicts_with_all = ["action", "edit", "status", "guard", "rollout_edit"], help_heading = "Rollout plans")]
+    pub report: Option<String>,
+
     /// Every rollout plan: state, phase, since, earliest next step, last
     /// decision (only --feature's, if given).
     #[arg(long, conflicts_with_all = ["action", "edit"], help_heading = "Rollout plans")]
@@ -89,6 +116,8 @@ impl RolloutArgs {
             || self.pause
             || self.resume
             || self.abort
+            || !self.success.is_empty()
+            || self.advance.is_some()
     }
 }
 
@@ -108,4 +137,18 @@ fn window_arg(s: &str) -> Result<SignedDuration, String> {
 
 fn on_trigger_arg(s: &str) -> Result<OnTrigger, String> {
     OnTrigger::from_name(s).ok_or_else(|| format!("{s:?} is not disable or previous-phase"))
+}
+
+fn success_arg(s: &str) -> Result<SuccessSpec, String> {
+    SuccessSpec::parse(s)
+}
+
+fn advance_arg(s: &str) -> Result<AdvanceArg, String> {
+    if s.is_empty() {
+        return Ok(AdvanceArg(None));
+    }
+    s.trim()
+        .parse::<Percentage>()
+        .map(|p| AdvanceArg(Some(p)))
+        .map_err(|e| format!("{s:?} {e}; the percentage of the phase to leave, such as 25"))
 }

@@ -52,6 +52,33 @@ impl TriggerView {
     }
 }
 
+/// Why a running plan is not moving on, one series each in
+/// `feature_flags_guard_plan_waiting`: the alert on a stalled plan names it.
+pub const WAITING: [&str; 7] = [
+    "hold",
+    "samples",
+    "no_data",
+    "source_error",
+    "sustaining",
+    "inconclusive",
+    "criterion_no_data",
+];
+
+/// One success criterion of the current phase on the last check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CriterionView {
+    /// `error_rate`, `response_time`, `complaints`, `no_degradation`.
+    pub name: String,
+    /// What it needs, such as `< 1 %` or `z <= 1.645`.
+    pub needs: String,
+    /// Its reading (share, seconds, complaints; for no_degradation the z).
+    pub value: f64,
+    /// met, unmet, no_data.
+    pub outcome: String,
+    /// One line for people: `error_rate 3.0 % (needs < 1 %)`.
+    pub text: String,
+}
+
 /// One plan as the status page and the metrics show it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanView {
@@ -77,6 +104,14 @@ pub struct PlanView {
     /// Samples of the last check that were missing or not counts (why a
     /// trigger has no data).
     pub bad: Vec<String>,
+    /// The current phase's success criteria as last judged (empty before
+    /// its hold is over, or when it has none).
+    pub criteria: Vec<CriterionView>,
+    /// For a running plan that holds: one of [`WAITING`].
+    pub waiting: Option<&'static str>,
+    /// The current phase's success criteria as `--success` writes them
+    /// (empty: none).
+    pub phase_criteria: String,
 }
 
 /// One decision line, as logged.
@@ -252,6 +287,58 @@ impl Board {
                     "plan_hold_end_timestamp_seconds",
                     &[("flag", &p.flag)],
                     at,
+                );
+            }
+        }
+        family(
+            &mut out,
+            "plan_waiting",
+            "gauge",
+            "1 for why a running plan holds (hold, samples, no_data, source_error, sustaining, inconclusive, criterion_no_data), 0 for the others.",
+        );
+        for p in self.plans.iter().filter(|p| p.state == "running") {
+            for why in WAITING {
+                sample(
+                    &mut out,
+                    "plan_waiting",
+                    &[("flag", &p.flag), ("reason", why)],
+                    f64::from(u8::from(p.waiting == Some(why))),
+                );
+            }
+        }
+        family(
+            &mut out,
+            "plan_criterion_value",
+            "gauge",
+            "Each success criterion of the current phase on the last check: its reading (a share, p95 seconds, complaints; z for no_degradation), NaN without data; `needs` says what it must be.",
+        );
+        for p in &self.plans {
+            for c in &p.criteria {
+                sample(
+                    &mut out,
+                    "plan_criterion_value",
+                    &[
+                        ("flag", &p.flag),
+                        ("criterion", &c.name),
+                        ("needs", &c.needs),
+                    ],
+                    c.value,
+                );
+            }
+        }
+        family(
+            &mut out,
+            "plan_criterion_met",
+            "gauge",
+            "1 when the success criterion held on the last check, 0 when not or without data.",
+        );
+        for p in &self.plans {
+            for c in &p.criteria {
+                sample(
+                    &mut out,
+                    "plan_criterion_met",
+                    &[("flag", &p.flag), ("criterion", &c.name)],
+                    f64::from(u8::from(c.outcome == "met")),
                 );
             }
         }
@@ -519,6 +606,9 @@ pub(crate) mod tests {
             ],
             reason: "holding: error_rate tripped 1 of 2 checks".into(),
             bad: Vec::new(),
+            criteria: Vec::new(),
+            waiting: Some("sustaining"),
+            phase_criteria: "error_rate<0.01".into(),
         });
         board.count_action(
             "new_gpt_model",
@@ -570,6 +660,7 @@ pub(crate) mod tests {
             "source_errors_total",
             "checks_total",
             "last_check_timestamp_seconds",
+            "plan_waiting",
         ] {
             let name = format!("feature_flags_guard_{family}");
             assert!(seen.iter().any(|s| s.0 == name), "{name} missing:\n{text}");
@@ -591,6 +682,34 @@ pub(crate) mod tests {
             "feature_flags_guard_trigger_tripped{flag=\"new_gpt_model\",trigger=\"error_rate\"} 1\n"
         ));
         assert!(text.contains("feature_flags_guard_checks_total 7\n"));
+        assert!(text.contains(
+            "feature_flags_guard_plan_waiting{flag=\"new_gpt_model\",reason=\"sustaining\"} 1\n"
+        ));
+        assert!(text.contains(
+            "feature_flags_guard_plan_waiting{flag=\"new_gpt_model\",reason=\"inconclusive\"} 0\n"
+        ));
+    }
+
+    #[test]
+    fn an_inconclusive_plan_exports_its_unmet_criterion() {
+        let mut board = sample_board();
+        board.plans[0].waiting = Some("inconclusive");
+        board.plans[0].criteria = vec![CriterionView {
+            name: "error_rate".into(),
+            needs: "< 1 %".into(),
+            value: 0.03,
+            outcome: "unmet".into(),
+            text: "error_rate 3.0 % (needs < 1 %)".into(),
+        }];
+        let text = board.metrics_text();
+        textformat::for_each_sample(&text, |_| true, |_, _, _| {}).unwrap();
+        for line in [
+            "feature_flags_guard_plan_waiting{flag=\"new_gpt_model\",reason=\"inconclusive\"} 1\n",
+            "feature_flags_guard_plan_criterion_value{flag=\"new_gpt_model\",criterion=\"error_rate\",needs=\"< 1 %\"} 0.03\n",
+            "feature_flags_guard_plan_criterion_met{flag=\"new_gpt_model\",criterion=\"error_rate\"} 0\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
     }
 
     #[test]

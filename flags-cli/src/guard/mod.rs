@@ -9,6 +9,7 @@ pub mod http;
 pub mod memlimit;
 pub mod outage;
 pub mod page;
+pub mod phase_counts;
 pub mod prometheus;
 pub mod run;
 pub mod scrape;

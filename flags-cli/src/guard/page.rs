@@ -89,6 +89,13 @@ fn plan_section(h: &mut String, p: &PlanView, now: f64) {
         number(p.in_phase),
         p.min_samples
     );
+    if !p.phase_criteria.is_empty() {
+        let _ = write!(
+            h,
+            "to advance: <b class=\"success\">{}</b> · ",
+            esc(&p.phase_criteria)
+        );
+    }
     match (p.state.as_str(), p.next_step) {
         ("running", Some(at)) if at > now => {
             let _ = write!(
@@ -97,6 +104,9 @@ fn plan_section(h: &mut String, p: &PlanView, now: f64) {
                 duration(at - now)
             );
         }
+        ("running", Some(_)) if p.waiting == Some("inconclusive") => h.push_str(
+            "<b class=\"next inconclusive\">inconclusive</b>: a success criterion is not met; a person decides (--advance or --abort)",
+        ),
         ("running", Some(_)) => {
             h.push_str("<b class=\"next\">next step due</b> (when healthy with enough outcomes)")
         }
@@ -110,6 +120,24 @@ fn plan_section(h: &mut String, p: &PlanView, now: f64) {
             "<p class=\"problem\">no data from: {}</p>",
             esc(&p.bad.join("; "))
         );
+    }
+    if !p.criteria.is_empty() {
+        h.push_str(
+            "<table class=\"criteria\"><thead><tr><th>success criterion</th><th>reading</th>\
+<th>needs</th><th>outcome</th></tr></thead><tbody>",
+        );
+        for c in &p.criteria {
+            let _ = write!(
+                h,
+                "<tr class=\"{outcome}\"><td>{name}</td><td>{text}</td><td>{needs}</td><td>{outcome_text}</td></tr>",
+                outcome = esc(&c.outcome),
+                name = esc(&c.name),
+                text = esc(&c.text),
+                needs = esc(&c.needs),
+                outcome_text = esc(&c.outcome.replace('_', " ")),
+            );
+        }
+        h.push_str("</tbody></table>");
     }
     h.push_str(
         "<table><thead><tr><th>trigger</th><th>on</th><th>off</th><th>threshold</th>\
@@ -221,7 +249,8 @@ ol.phases li{flex:1;text-align:center;padding:.2em;border-radius:3px;background:
 ol.phases li.past{background:#9fd3ad}ol.phases li.current{background:#2a7de1;color:#fff;font-weight:bold}\
 .rolled_back ol.phases li.current{background:#d33}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25em .6em;border-bottom:1px solid #eee}\
-tr.tripped td{background:#fde2e2;font-weight:bold}tr.no_data td,tr.source_error td{color:#888}\
+tr.tripped td{background:#fde2e2;font-weight:bold}tr.unmet td{background:#fff3cd;font-weight:bold}\
+table.criteria{margin-bottom:.5em}.inconclusive{color:#a60}tr.no_data td,tr.source_error td{color:#888}\
 .reason{font-style:italic;color:#444}.problem{background:#fde2e2;padding:.5em;border-radius:4px}\
 #decisions{font-family:ui-monospace,monospace;font-size:.9em}.t{color:#888}";
 
@@ -240,6 +269,30 @@ mod tests {
         assert!(html.contains("next step in <b class=\"next\">2d 23h</b>"));
         assert!(html.contains("new_gpt_model: advanced to 25 %"));
         assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn an_inconclusive_phase_names_its_unmet_criterion() {
+        let mut board = sample_board();
+        let p = &mut board.plans[0];
+        p.waiting = Some("inconclusive");
+        p.next_step = Some(1_700_000_100.0);
+        p.criteria = vec![crate::guard::board::CriterionView {
+            name: "error_rate".into(),
+            needs: "< 1 %".into(),
+            value: 0.03,
+            outcome: "unmet".into(),
+            text: "error_rate 3.0 % (needs < 1 %)".into(),
+        }];
+        let html = render(&board, 1_700_000_200.0);
+        assert!(
+            html.contains("<b class=\"next inconclusive\">inconclusive</b>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<tr class=\"unmet\"><td>error_rate</td><td>error_rate 3.0 % (needs &lt; 1 %)</td><td>&lt; 1 %</td><td>unmet</td></tr>"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -416,6 +416,19 @@ impl PrometheusSource {
     }
 }
 
+impl PrometheusSource {
+    /// The flag's counts over a phase's span (for the rollouts file's
+    /// history, which `--report` reads).
+    pub fn phase_counts(
+        &self,
+        flag: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<flags_rollout::state::PhaseCounts, String> {
+        super::phase_counts::phase_counts(&self.client, &self.base, &self.matchers, flag, from, to)
+    }
+}
+
 fn cohort_index(cohort: &str) -> Option<usize> {
     match cohort {
         "on" => Some(0),

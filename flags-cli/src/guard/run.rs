@@ -8,14 +8,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use flags_core::{Percentage, parse_flag_file};
+use flags_rollout::criteria::Z_DEGRADATION;
 use flags_rollout::measure::Measurements;
+use flags_rollout::plan::fmt_number;
+use flags_rollout::state::PhaseCounts;
 use flags_rollout::{
-    Action, Cause, HoldReason, Reading, RollBackTo, Rollout, RolloutsFile, State, Status, Step,
-    decide, format_duration, never_raise,
+    Action, Cause, Criterion, CriterionReading, HoldReason, Outcome, Reading, RollBackTo, Rollout,
+    RolloutsFile, State, Status, Step, decide, format_duration, never_raise,
 };
 use jiff::{SignedDuration, Timestamp};
 
-use super::board::{Board, DecisionLine, PlanView, TriggerView};
+use super::board::{Board, CriterionView, DecisionLine, PlanView, TriggerView};
 use super::page::value;
 use super::prometheus::PrometheusSource;
 use super::scrape::ScrapeSource;
@@ -68,6 +71,14 @@ impl Source {
         }
     }
 
+    /// The phase's counts from its start, for the plan's history.
+    fn phase_counts(&self, flag: &str, since: Timestamp, now: Timestamp) -> Option<PhaseCounts> {
+        match self {
+            Source::Scrape(s) => s.phase_counts(flag, system_time(since)),
+            Source::Prometheus(p, _) => p.phase_counts(flag, since, now).ok(),
+        }
+    }
+
     fn measure(
         &mut self,
         flag: &str,
@@ -109,6 +120,17 @@ fn system_time(t: Timestamp) -> SystemTime {
 
 fn pct(p: Percentage) -> f64 {
     f64::from(p.millis()) / 1000.0
+}
+
+/// The plan's window, never reaching back past the phase's start: a phase
+/// is judged on its own data, and a rollback cites numbers from the phase
+/// it ends (right after a move the window is short, so it has too few
+/// outcomes: no data, which holds).
+fn phase_window(r: &Rollout, now: Timestamp) -> Duration {
+    let in_phase = std_duration(now.duration_since(r.state.since));
+    std_duration(r.plan.window)
+        .min(in_phase)
+        .max(Duration::from_secs(1))
 }
 
 /// What a check found wrong with the documents: each stops every action.
@@ -180,7 +202,7 @@ impl Guard {
         if problems.is_empty() && !running.is_empty() {
             let planned: Vec<(String, Duration)> = running
                 .iter()
-                .map(|(flag, r)| ((*flag).clone(), std_duration(r.plan.window)))
+                .map(|(flag, r)| ((*flag).clone(), phase_window(r, now)))
                 .collect();
             self.source.refresh(&planned);
             failed = self.source.failed();
@@ -192,16 +214,17 @@ impl Guard {
             for (flag, rollout) in &running {
                 let m = self.source.measure(
                     flag,
-                    std_duration(rollout.plan.window),
+                    phase_window(rollout, now),
                     system_time(rollout.state.since),
                     wall,
                 );
                 let in_phase = m.flag.as_ref().map_or(f64::NAN, |w| w.on_outcomes_in_phase);
                 let bad = m.flag.as_ref().map(|w| w.bad.clone()).unwrap_or_default();
-                let step = never_raise(
+                let mut step = never_raise(
                     decide(&rollout.plan, &rollout.state, &m, now),
                     percentages.get(flag.as_str()).copied(),
                 );
+                self.record_counts(flag, rollout, &mut step, now);
                 bad_parts.push(((*flag).clone(), bad));
                 steps.push(((*flag).clone(), step, in_phase));
             }
@@ -316,6 +339,28 @@ impl Guard {
         let _ = started;
     }
 
+    /// Keeps the phase's counts in the state that is written anyway: in
+    /// the history when the step ends the phase, else as the current
+    /// phase's counts (so a person's `--advance` carries them).
+    fn record_counts(&self, flag: &str, rollout: &Rollout, step: &mut Step, now: Timestamp) {
+        let ends = matches!(
+            step.action,
+            Action::Advance { .. } | Action::Done { .. } | Action::RollBack { .. }
+        );
+        if !ends && !needs_write(&rollout.state, step) {
+            return;
+        }
+        let Some(counts) = self.source.phase_counts(flag, rollout.state.since, now) else {
+            return;
+        };
+        match step.state.history.last_mut() {
+            // Newer than what the state carried from an earlier write.
+            Some(r) if ends => r.counts = Some(counts),
+            _ if !ends => step.state.phase_counts = Some(counts),
+            _ => {}
+        }
+    }
+
     /// Checks every `interval` until `stop` is set; a stop request ends the
     /// wait at once, never a check half-way.
     pub fn run(&mut self, interval: Duration, stop: &AtomicBool, log: &mut dyn FnMut(&str)) {
@@ -391,6 +436,12 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
         .map(reading_text)
         .collect::<Vec<_>>()
         .join("; ");
+    let met = if step.criteria.is_empty() {
+        String::new()
+    } else {
+        let met: Vec<String> = step.criteria.iter().map(ToString::to_string).collect();
+        format!(", criteria met: {}", met.join(", "))
+    };
     match &step.action {
         Action::RollBack { cause, to } => {
             let target = match to {
@@ -427,12 +478,12 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
             }
         }
         Action::Advance { to, percentage } => format!(
-            "{flag}: advanced to phase {}/{phases} ({} %): healthy; {readings}",
+            "{flag}: advanced to phase {}/{phases} ({} %): healthy{met}; {readings}",
             to + 1,
             pct(*percentage)
         ),
         Action::Done { percentage } => format!(
-            "{flag}: done at {} %: healthy; {readings}",
+            "{flag}: done at {} %: healthy{met}; {readings}",
             pct(*percentage)
         ),
         Action::Hold(reason) => {
@@ -537,6 +588,57 @@ fn plan_view(
             .map(|d| d.reason.clone())
             .unwrap_or_default(),
         bad: Vec::new(),
+        criteria: step
+            .filter(|_| applied)
+            .map(|s| s.criteria.iter().map(criterion_view).collect())
+            .unwrap_or_default(),
+        phase_criteria: match plan.criteria(phase) {
+            [] => String::new(),
+            c => flags_rollout::criteria::conditions_spec(c),
+        },
+        waiting: step
+            .filter(|s| {
+                applied && state.status == Status::Running && s.state.status == Status::Running
+            })
+            .and_then(|s| match &s.action {
+                Action::Hold(why) => waiting(why),
+                _ => None,
+            }),
+    }
+}
+
+/// Why a running plan holds, as `feature_flags_guard_plan_waiting` names it.
+fn waiting(why: &HoldReason) -> Option<&'static str> {
+    Some(match why {
+        HoldReason::NotRunning(_) => return None,
+        HoldReason::HoldTime { .. } => "hold",
+        HoldReason::FewSamplesInPhase { .. } => "samples",
+        HoldReason::NoData(_) => "no_data",
+        HoldReason::SourceError { .. } => "source_error",
+        HoldReason::Sustaining { .. } => "sustaining",
+        HoldReason::Inconclusive(_) => "inconclusive",
+        HoldReason::CriterionNoData(_) => "criterion_no_data",
+    })
+}
+
+fn criterion_view(r: &CriterionReading) -> CriterionView {
+    let (needs, value) = match r.criterion {
+        Criterion::ErrorRate(b) => (format!("< {} %", fmt_number(b * 100.0)), r.value),
+        Criterion::ResponseTime(b) => (format!("< {} s", fmt_number(b)), r.value),
+        Criterion::Complaints(b) => (format!("< {}", fmt_number(b)), r.value),
+        Criterion::NoDegradation => (format!("z <= {Z_DEGRADATION}"), r.z),
+    };
+    CriterionView {
+        name: r.criterion.name().to_owned(),
+        needs,
+        value,
+        outcome: match r.outcome {
+            Outcome::Met => "met",
+            Outcome::Unmet => "unmet",
+            Outcome::NoData => "no_data",
+        }
+        .to_owned(),
+        text: r.to_string(),
     }
 }
 
@@ -594,6 +696,62 @@ mod tests {
         assert_eq!(view.phase, 2);
         assert!(!view.reason.starts_with("rollback"), "{}", view.reason);
         assert_eq!(view.triggers[0].verdict, "tripped");
+    }
+
+    #[test]
+    fn the_window_never_reaches_back_past_the_phase_start() {
+        let r = rollout(); // 5m window, phase since 2026-03-01T00:00:00Z
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(
+            phase_window(&r, at("2026-03-01T00:00:40Z")),
+            Duration::from_secs(40)
+        );
+        assert_eq!(
+            phase_window(&r, at("2026-03-01T01:00:00Z")),
+            Duration::from_secs(300)
+        );
+        // A check in the second the phase began still asks for something.
+        assert_eq!(
+            phase_window(&r, at("2026-03-01T00:00:00Z")),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn an_inconclusive_phase_is_logged_and_shown_with_its_unmet_criterion() {
+        let mut r = rollout();
+        r.plan.triggers = Triggers::default();
+        let c = |n: f64, e: f64| CohortWindow {
+            ok: n - e,
+            errors: e,
+            duration_le: [n; 10],
+        };
+        let m = Measurements {
+            flag: Ok(FlagWindow {
+                on: c(1000.0, 30.0),
+                off: c(20_000.0, 200.0),
+                on_outcomes_in_phase: 5000.0,
+                ..FlagWindow::default()
+            }),
+            memory: Ok(Some(flags_rollout::measure::MemoryReading {
+                max_ratio: 0.2,
+                processes: 1,
+            })),
+            evidence: None,
+        };
+        let now: Timestamp = "2026-03-05T00:00:00Z".parse().unwrap();
+        let step = decide(&r.plan, &r.state, &m, now);
+        let line = decision_line("gpt", &r, &step);
+        assert!(
+            line.starts_with("gpt: holds at phase 2/4 (25 %): inconclusive: error_rate 3.0 % (needs < 1 %); holds until a person decides"),
+            "{line}"
+        );
+        let view = plan_view("gpt", &r, Some(&step), true, 5000.0);
+        assert_eq!(view.waiting, Some("inconclusive"));
+        assert_eq!(view.criteria.len(), 1);
+        assert_eq!(view.criteria[0].needs, "< 1 %");
+        assert_eq!(view.criteria[0].outcome, "unmet");
+        assert!((view.criteria[0].value - 0.03).abs() < 1e-12);
     }
 
     #[test]

@@ -34,6 +34,7 @@ use flags_rollout::jiff::{SignedDuration, Timestamp};
 use flags_rollout::measure::{
     CohortWindow, DURATION_BOUNDS, Evidence, FlagWindow, Measurements, MemoryReading,
 };
+use flags_rollout::state::PhaseCounts;
 
 use super::http::Client;
 use super::textformat::{self, Labels};
@@ -101,6 +102,9 @@ struct Tracked {
     complaints: VecDeque<(Instant, f64)>,
     /// The phase start it was taken for and the `on` total then.
     phase_baseline: Option<(SystemTime, f64)>,
+    /// The phase start and every total then, for the phase's counts
+    /// (`--report` without Prometheus); NaN where that scrape was bad.
+    phase_point: Option<(SystemTime, Raw)>,
     /// What was wrong with the latest scrape's samples.
     bad: Vec<String>,
 }
@@ -114,6 +118,7 @@ impl Tracked {
             history: VecDeque::with_capacity(HISTORY_POINTS + 3),
             complaints: VecDeque::new(),
             phase_baseline: None,
+            phase_point: None,
             bad: Vec::new(),
         }
     }
@@ -345,13 +350,17 @@ impl Process {
         };
         let now = latest.at;
         // The newest point at or before the window's start (the window is
-        // at most one kept spacing longer), else the oldest.
+        // at most one kept spacing longer), else the oldest; never one
+        // taken before the phase started (a phase is judged on its own
+        // data), then the first taken since.
+        let in_phase = |p: &&Point| p.wall >= phase_started;
         let base = tracked
             .history
             .iter()
             .rev()
             .find(|p| now.duration_since(p.at) >= window)
-            .or(tracked.history.front())
+            .filter(in_phase)
+            .or_else(|| tracked.history.iter().find(in_phase))
             .unwrap_or(latest);
         let increase = |slot: usize| latest.totals[slot] - base.totals[slot];
         let cohort = |ok, error, le: usize| CohortWindow {
@@ -376,6 +385,9 @@ impl Process {
                     .find(|p| p.wall >= phase_started)
                     .map_or_else(|| on_total(latest), on_total);
                 tracked.phase_baseline = Some((phase_started, baseline));
+                let point = tracked.history.iter().find(|p| p.wall >= phase_started);
+                tracked.phase_point =
+                    Some((phase_started, point.map_or(latest.totals, |p| p.totals)));
                 baseline
             }
         };
@@ -398,6 +410,49 @@ impl Process {
             }
         }
         out
+    }
+}
+
+impl Process {
+    /// This process's counts of `flag` since the phase started (or since
+    /// the guard first saw it in the phase): each cohort's outcomes and
+    /// buckets, and the complaints. `None` before a check measured the
+    /// phase.
+    pub fn phase_counts(&self, flag: &str, phase_started: SystemTime) -> Option<PhaseCounts> {
+        let tracked = self.tracked.get(flag)?;
+        let latest = tracked.history.back()?;
+        let (started, base) = tracked.phase_point?;
+        if started != phase_started {
+            return None;
+        }
+        let increase = |slot: usize| latest.totals[slot] - base[slot];
+        let cohort = |ok, error, le: usize| CohortWindow {
+            ok: increase(ok),
+            errors: increase(error),
+            duration_le: std::array::from_fn(|i| increase(le + i)),
+        };
+        Some(PhaseCounts {
+            on: cohort(ON_OK, ON_ERROR, ON_LE),
+            off: cohort(OFF_OK, OFF_ERROR, OFF_LE),
+            complaints: increase(COMPLAINT),
+            at: Timestamp::try_from(latest.wall).ok(),
+        })
+    }
+}
+
+impl ScrapeSource {
+    /// The phase's counts summed over every process (`None` if any
+    /// process has none: a partial sum would pass for the whole).
+    pub fn phase_counts(&self, flag: &str, phase_started: SystemTime) -> Option<PhaseCounts> {
+        let mut sum = PhaseCounts::default();
+        for process in &self.processes {
+            let one = process.phase_counts(flag, phase_started)?;
+            add(&mut sum.on, &one.on);
+            add(&mut sum.off, &one.off);
+            sum.complaints += one.complaints;
+            sum.at = sum.at.max(one.at);
+        }
+        Some(sum)
     }
 }
 

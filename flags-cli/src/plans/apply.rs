@@ -91,6 +91,7 @@ pub fn apply_step(
             .and_then(|f| f.flag(flag).map(|d| d.rollout_percentage));
         let step = &never_raise(step.clone(), now_at);
         current.state = step.state.clone();
+        name_the_decider(&mut current.state, actor);
         let (commit, changes) = step_commit(
             &names,
             docs,
@@ -105,6 +106,15 @@ pub fn apply_step(
         Ok(commit)
     })?;
     applied.ok_or_else(|| Failure::new("the store did not run the update (a bug)"))
+}
+
+/// Names who ended a phase in the plan's history (the audit log's user).
+pub fn name_the_decider(state: &mut State, actor: Actor) {
+    if let Some(r) = state.history.last_mut()
+        && r.by.is_empty()
+    {
+        r.by = actor.user();
+    }
 }
 
 /// How messages name the two documents of a store.

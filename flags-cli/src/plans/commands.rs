@@ -7,17 +7,18 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use flags_core::parse_flag_file;
+use flags_rollout::criteria::{conditions_spec, default_success};
 use flags_rollout::file::{decision_json, triggers_json};
 use flags_rollout::jiff::Timestamp;
 use flags_rollout::{
-    Plan, Rollout, RolloutsFile, State, Status, Step, format_duration, phases_spec,
+    Plan, Rollout, RolloutsFile, State, Status, Step, apply_success, format_duration, phases_spec,
 };
 use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::args::Cli;
 use crate::edits::{self, Change, EditRequest};
-use crate::plans::apply::{Actor, Names, now, state_changes, step_commit, why};
+use crate::plans::apply::{Actor, Names, name_the_decider, now, state_changes, step_commit, why};
 use crate::report::{invalid_line, problem_lines};
 use crate::store::{self, Store, audit, parse_rollouts};
 
@@ -27,6 +28,9 @@ type Out<'a> = dyn FnMut(&str) + 'a;
 pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
     if cli.rollout.status {
         return Some(status(cli, out));
+    }
+    if let Some(flag) = &cli.rollout.report {
+        return Some(crate::analysis::run(cli, flag, out));
     }
     if cli.rollout.is_edit() {
         let flag = cli.feature.as_deref()?;
@@ -61,6 +65,8 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
         (Some(phases), Some(r)) => Rollout {
             plan: Plan {
                 phases: phases.0.clone(),
+                // New phases: the criteria by position again.
+                success: default_success(&phases.0),
                 ..r.plan.clone()
             },
             state: State::pending(now),
@@ -83,6 +89,7 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
             .apply_overrides(&triggers.0)
             .map_err(Failure::usage)?;
     }
+    apply_success(plan, &args.success).map_err(|e| Failure::usage(format!("--success: {e}")))?;
     if let Some(window) = args.window {
         plan.window = window;
     }
@@ -108,6 +115,13 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
         ))
     } else if args.resume {
         Some(flags_rollout::resume(&rollout.plan, &rollout.state, now))
+    } else if let Some(advance) = args.advance {
+        Some(flags_rollout::advance(
+            &rollout.plan,
+            &rollout.state,
+            now,
+            advance.0,
+        ))
     } else if args.abort {
         Some(flags_rollout::abort(
             &rollout.plan,
@@ -123,6 +137,7 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
         .map_err(|why| Failure::new(format!("{flag}: {why}")))?;
     if let Some(step) = &step {
         rollout.state = step.state.clone();
+        name_the_decider(&mut rollout.state, Actor::Operator);
     }
     rollouts.rollouts.insert(flag.to_owned(), rollout);
     let (commit, changes) = step_commit(
@@ -153,9 +168,10 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
 
 /// The settings an operator changed, one audit line each.
 fn plan_changes(flag: &str, before: Option<&Plan>, after: &Plan) -> Vec<Change> {
-    let fields = |p: &Plan| -> [(&'static str, Value); 6] {
+    let fields = |p: &Plan| -> [(&'static str, Value); 7] {
         [
             ("plan.phases", json!(phases_spec(&p.phases))),
+            ("plan.success", json!(p.success_spec())),
             ("plan.triggers", json!(p.triggers.spec())),
             ("plan.window", json!(format_duration(p.window))),
             ("plan.min_samples", json!(p.min_samples)),
@@ -258,9 +274,37 @@ fn next_step(r: &Rollout) -> (String, Option<Timestamp>) {
             let hold = plan.phases[state.phase].hold.unwrap_or_default();
             let at = state.since.checked_add(hold).ok();
             let when = at.map_or_else(|| "?".into(), |t| t.to_string());
-            (format!("{}% from {when} if healthy", next.percentage), at)
+            let criteria = plan.criteria(state.phase);
+            let and = if criteria.is_empty() {
+                String::new()
+            } else {
+                format!(" and {}", conditions_spec(criteria))
+            };
+            if inconclusive(state) {
+                return (
+                    format!(
+                        "{}% when {} holds, or --advance",
+                        next.percentage,
+                        conditions_spec(criteria)
+                    ),
+                    at,
+                );
+            }
+            (
+                format!("{}% from {when} if healthy{and}", next.percentage),
+                at,
+            )
         }
     }
+}
+
+/// Whether the plan's last decision found its phase inconclusive.
+fn inconclusive(state: &State) -> bool {
+    state.status == Status::Running
+        && state
+            .last_decision
+            .as_ref()
+            .is_some_and(|d| d.action == "hold" && d.reason.starts_with("hold: inconclusive"))
 }
 
 fn phase_cell(r: &Rollout) -> String {
@@ -302,7 +346,9 @@ fn rollout_json(name: &str, r: &Rollout, orphan: bool) -> Value {
             "min_samples": r.plan.min_samples,
             "sustain": r.plan.sustain,
             "on_trigger": r.plan.on_trigger.name(),
+            "success": r.plan.success_spec(),
         },
+        "inconclusive": inconclusive(&r.state),
         "last_decision": r.state.last_decision.as_ref().map_or(Value::Null, decision_json),
     })
 }
@@ -442,6 +488,7 @@ pub fn show_under_flag(
             ),
         ),
         ("triggers", plan.triggers.spec()),
+        ("success criteria", plan.success_spec()),
         (
             "guard",
             format!(

@@ -28,6 +28,9 @@ from e2e_support import BIN, PROMETHEUS, free_port, stop, wait_for  # noqa: E402
 INTERVAL = 1.0  # the guard's --interval in every case
 SUSTAIN = 2
 MIN_SAMPLES = 50
+# Healthy traffic's error share: under the deployment plan's default success
+# criterion of the 2nd phase (error_rate<0.01).
+HEALTHY = 0.005
 
 
 class Lines:
@@ -220,7 +223,7 @@ def check_healthy_rollout(world: World, timeout: float = 60, resumed: bool = Fal
 
 
 def test_healthy_plan_advances_to_done_and_the_on_share_follows(world):
-    world.traffic(on_error=0.01, off_error=0.01)
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY)
     world.start_bot()
     world.plan("5:3s,25:3s,50:3s,100")
     world.start_guard()
@@ -272,7 +275,7 @@ def test_complaints_reaching_the_threshold_roll_back(world):
 
 
 def test_a_stopped_bot_holds_the_plan_and_a_restarted_guard_continues(world):
-    world.traffic(on_error=0.01, off_error=0.01)
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY)
     world.start_bot()
     world.plan("5:3s,25:3s,50:3s,100")
     world.start_guard()
@@ -289,6 +292,77 @@ def test_a_stopped_bot_holds_the_plan_and_a_restarted_guard_continues(world):
     world.start_bot()
     world.start_guard()
     check_healthy_rollout(world, resumed=True)
+
+
+# ---- success criteria ------------------------------------------------------
+
+
+def test_an_inconclusive_phase_holds_until_a_person_advances_it(world):
+    # 3 % errors against 1 %: under the 5 % trigger (no rollback), over the
+    # 25 % phase's default error_rate<0.01 (no advance).
+    world.traffic(on_error=0.03, off_error=0.01)
+    world.start_bot()
+    # The 25 % phase is judged on at least 4 s of its own outcomes (some
+    # 700 `on` ones): 3 % reads under 1 % about once in 10 000 checks. The
+    # error_rate trigger is raised to 15 %: the 5 % phase judges some 50
+    # `on` outcomes, where 3 % reads above 5 % on one check in ten (a
+    # rollback on noise, which is not what this test is about).
+    world.plan("5:1s,25:4s,50:2s,100", window="6s", triggers="error_rate=0.15")
+    world.start_guard()
+    at_25 = wait_for("the 25 % phase", lambda: world.flag()["rollout_percentage"] == 25, 30)
+    assert at_25
+    found = wait_for("an inconclusive check", lambda: world.log.first(lambda l: "inconclusive" in l), 20)
+    line = found[1]
+    m = re.search(r"holds at phase 2/4 \(25 %\): inconclusive: error_rate (\d+\.\d) % \(needs < 1 %\)", line)
+    assert m, line
+    assert 1.0 <= float(m.group(1)) <= 6.0, line
+    # It stays: six more checks, neither the 50 % phase nor a rollback.
+    seen = len(world.log.lines)
+    wait_for("six more checks", lambda: len(world.log.lines) >= seen + 6, 20)
+    assert world.rollout()["state"] == "running" and world.rollout()["phase"] == 2, world.rollout()
+    assert world.flag() == {"enabled": True, "rollout_percentage": 25}
+    assert world.log.first(lambda l: "rolled back" in l or "advanced to phase 3" in l) is None, world.log.text()
+    # --status, the page and the metrics name the unmet criterion.
+    status = world.cli("--status")
+    assert re.search(r"inconclusive: error_rate \d+\.\d % \(needs < 1 %\)", status), status
+    assert "or --advance" in status, status
+    with urllib.request.urlopen(world.status_url, timeout=5) as r:
+        page = r.read().decode()
+    assert "inconclusive</b>" in page and "(needs &lt; 1 %)" in page, page
+    metrics = world.guard_metrics()
+    assert 'feature_flags_guard_plan_waiting{flag="gpt",reason="inconclusive"} 1' in metrics, metrics
+    assert 'feature_flags_guard_plan_criterion_met{flag="gpt",criterion="error_rate"} 0' in metrics, metrics
+    # A person decides: on to 50 %, audited under their name; typed twice,
+    # the second is refused (the new phase's hold has just begun).
+    out = world.cli("--feature", "gpt", "--advance")
+    assert "advance to phase 3 (50%)" in out, out
+    twice = subprocess.run([BIN, "--file", str(world.flags), "--feature", "gpt", "--advance"],
+                           capture_output=True, text=True, timeout=30)
+    assert twice.returncode != 0 and "holds it until" in twice.stderr, twice
+    assert world.flag()["rollout_percentage"] == 50
+    entry = [e for e in world.audit() if e.get("field") == "rollout_percentage"][-1]
+    assert entry["action"] == "advance" and entry["user"] != "guard", entry
+    assert entry["new"] == 50, entry
+    # Healthy from now on: no degradation at 50 %, so it goes all the way.
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY)
+    wait_for("done", lambda: world.rollout()["state"] == "done", 40)
+    assert world.flag() == {"enabled": True, "rollout_percentage": 100}
+    assert world.log.first(lambda l: "rolled back" in l) is None, world.log.text()
+    # The post-rollout analysis: each phase, who ended it, its counts.
+    report = json.loads(world.cli("--report", "gpt", "--json"))
+    phases = report["phases"]
+    assert [(p["percentage"], p["decision"]) for p in phases] == [(5, "advance"), (25, "advance"), (50, "done")], report
+    assert phases[0]["by"] == "guard" and phases[2]["by"] == "guard", report
+    assert phases[1]["by"] not in ("", "guard") and "by hand" in phases[1]["reason"], report
+    for p in phases:
+        on = p["on"]
+        assert on is not None and on["outcomes"] > 0, json.dumps(world.rollout()["history"], indent=1)
+        low, high = on["error_share_95"]
+        assert low <= on["error_share"] <= high, p
+    # The 25 % phase, measured up to the person's decision: worse than off.
+    assert phases[1]["on"]["error_share"] > phases[1]["off"]["error_share"], phases[1]
+    text = world.cli("--report", "gpt")
+    assert "phase 2 at 25 %" in text and "on - off error share" in text, text
 
 
 # ---- a fleet behind Prometheus ---------------------------------------------
@@ -329,7 +403,7 @@ def prometheus(tmp_path):
 
 def test_prometheus_healthy_plan_advances_to_done(world, prometheus):
     url, world.bot_port = prometheus
-    world.traffic(on_error=0.01, off_error=0.01)
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY)
     world.start_bot()
     world.plan("5:3s,25:3s,50:3s,100", window="5s")
     # One check and out (cron style) holds: no history yet, nothing moves.
@@ -340,6 +414,15 @@ def test_prometheus_healthy_plan_advances_to_done(world, prometheus):
     assert once.stdout.startswith("gpt: holds at phase 1/4 (5 %)"), once.stdout
     world.start_guard("--prometheus", url, "--selector", '{job="bot"}', "--memory-limit", str(2 << 30))
     check_healthy_rollout(world, timeout=90)
+    # The post-rollout analysis from Prometheus: each phase's span.
+    report = json.loads(world.cli("--report", "gpt", "--prometheus", url, "--selector", '{job="bot"}', "--json"))
+    assert report["counts_from"] == "prometheus", report
+    phases = report["phases"]
+    assert [p["percentage"] for p in phases] == [5, 25, 50], report
+    for p in phases:
+        assert p["by"] == "guard", p
+        assert p["on"]["outcomes"] > 0 and p["off"]["outcomes"] > 0, p
+        assert p["on"]["error_share"] < 0.05, p
 
 
 def test_prometheus_on_cohort_failing_is_rolled_back(world, prometheus):
