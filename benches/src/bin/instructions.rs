@@ -105,6 +105,9 @@ fn main() -> ExitCode {
 }
 
 fn run(operation: &str, n: usize) -> Option<u64> {
+    if operation == "time_reload_10k" {
+        return Some(time_reload(10_000, n));
+    }
     let text = message_flags(EXCLUDED, 0);
     let bot = Bot::new(FlagStore::from_json(&text).expect("valid fixture"));
     let tuned = TunedStore::from_json(&text).expect("valid fixture");
@@ -188,6 +191,38 @@ fn run(operation: &str, n: usize) -> Option<u64> {
         _ => return None,
     }
     Some(sum)
+}
+
+/// Prints the median and best wall-clock time of `n` reloads of a file of
+/// `flags` flags, and of parsing and validating it alone (the split that
+/// says where a reload's time goes).
+fn time_reload(flags: usize, n: usize) -> u64 {
+    use std::time::Instant;
+    let versions = [0, 1].map(|v| many_flags(flags, 100, v));
+    let store = FlagStore::from_json(&versions[1]).expect("valid fixture");
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0])
+    };
+    let mut reloads = Vec::new();
+    let mut parses = Vec::new();
+    for i in 0..n.max(1) {
+        let text = &versions[i % 2];
+        let start = Instant::now();
+        store.replace_json(text).expect("valid fixture");
+        reloads.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        black_box(flags_core::parse_flag_file(text).expect("valid fixture"));
+        parses.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let (reload, best_reload) = median(reloads);
+    let (parse, best_parse) = median(parses);
+    eprintln!(
+        "{flags} flags, {:.1} MB: replace_json median {reload:.1} ms (best {best_reload:.1}), \
+         parse + validate median {parse:.1} ms (best {best_parse:.1})",
+        versions[0].len() as f64 / 1e6
+    );
+    store.generation()
 }
 
 fn deny_set() -> AHashSet<i64> {
