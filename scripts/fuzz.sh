@@ -38,7 +38,9 @@ for target in $targets; do
     log=fuzz/artifacts/$target.log
     mkdir -p fuzz/artifacts
     status=0
-    "${fuzz[@]}" run --fuzz-dir fuzz -O --debug-assertions "$target" \
+    # libFuzzer stops itself after -max_total_time; the outer timeout bounds
+    # a run that hangs outside it (start-up, a stuck final merge).
+    timeout $((seconds + 120)) "${fuzz[@]}" run --fuzz-dir fuzz -O --debug-assertions "$target" \
         "$corpus" "fuzz/seeds/$target" -- \
         -max_total_time="$seconds" -max_len=1048576 -timeout=20 \
         -rss_limit_mb=1024 -malloc_limit_mb=256 -print_final_stats=1 \

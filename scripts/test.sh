@@ -5,106 +5,224 @@
 # `prometheus` package) for the metrics checks and prometheus itself for the
 # live dashboard proof; amtool and prometheus-alertmanager (Debian's
 # `prometheus-alertmanager`) for the alert routing checks and their end to
-# end test; each skipped without them unless CI is set.
+# end test; valgrind for the instruction budgets; each skipped without them
+# unless CI is set.
 # Set QUICK_BENCH=0 to skip the quick benchmark run.
-# The fuzz targets run FUZZ_SECONDS each (default 60; 0 skips them); they
+# The fuzz targets run FUZZ_SECONDS each (default 30; 0 skips them); they
 # need cargo-fuzz (`cargo install cargo-fuzz --locked`), required when CI is
 # set and skipped with a note otherwise.
+# TEST_DRY_RUN=1 prints each step's command instead of running it (and the
+# step-time table), to check this script's own logic.
+#
+# Adding a step: one line, `step "what it checks" command args...` (several
+# commands: a function above the list, named for what it checks). Each step
+# is timed; the table at the end (also on failure) shows where the time went.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+step_names=()
+step_seconds=()
+step_started=0
+current_step=""
 
-step "format"
-cargo fmt --all -- --check
+# Closes the running step (a step given no command runs the lines after it,
+# up to the next step, and is timed to there).
+end_step() {
+    if [ -n "$current_step" ]; then
+        step_names+=("$current_step")
+        step_seconds+=($((SECONDS - step_started)))
+        current_step=""
+    fi
+}
 
-step "lint"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+step() {
+    end_step
+    current_step=$1
+    step_started=$SECONDS
+    printf '\n==> %s\n' "$1"
+    shift
+    [ $# -gt 0 ] || return 0
+    if [ -n "${TEST_DRY_RUN:-}" ]; then
+        printf '    would run: %s\n' "$*"
+    else
+        "$@"
+    fi
+    end_step
+}
 
-step "Rust tests (core, CLI, C ABI + C example, header, metrics)"
-cargo test --workspace --locked
+step_table() {
+    local status=$? failed="" i total=0
+    if [ -n "$current_step" ]; then
+        failed=$current_step
+        end_step
+    fi
+    printf '\n%-8s  %s\n' "seconds" "step"
+    for i in "${!step_names[@]}"; do
+        printf '%8d  %s\n' "${step_seconds[$i]}" "${step_names[$i]:0:90}"
+        total=$((total + step_seconds[i]))
+    done
+    printf '%8d  total (%d:%02d)\n' "$total" $((total / 60)) $((total % 60))
+    if [ "$status" != 0 ]; then
+        printf 'FAILED in step: %s (exit %s)\n' "${failed:-?}" "$status"
+    fi
+}
+trap step_table EXIT
 
-step "PostgreSQL test clusters: scripts/pg_cluster.py self-test (primary, standby, promote; ~4 s)"
-python3 scripts/pg_cluster.py selftest
+# Runs end-to-end suites side by side (each picks its own free ports and
+# mostly waits on servers), each one's output captured to a file and printed
+# whole when it ends, in the order given; fails if any fails. Arguments:
+# NAME=COMMAND pairs, each COMMAND a string for `bash -c`.
+side_by_side() {
+    local logs=target/test-logs pids=() names=() started=$SECONDS spec name status=0 rc
+    mkdir -p "$logs"
+    for spec in "$@"; do
+        name=${spec%%=*}
+        names+=("$name")
+        (
+            s=$SECONDS
+            rc=0
+            bash -c "${spec#*=}" >"$logs/$name.log" 2>&1 || rc=$?
+            echo "($name: exit $rc after $((SECONDS - s)) s)" >>"$logs/$name.log"
+            exit "$rc"
+        ) &
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do
+        rc=0
+        wait "${pids[$i]}" || rc=$?
+        printf -- '--- %s ---\n' "${names[$i]}"
+        cat "$logs/${names[$i]}.log"
+        if [ "$rc" != 0 ]; then
+            echo "error: ${names[$i]} failed (exit $rc)" >&2
+            status=1
+        fi
+    done
+    echo "(side by side: $((SECONDS - started)) s for ${#names[@]} suites)"
+    return "$status"
+}
 
-step "Python package in a fresh virtualenv"
 venv=target/py-venv
-rm -rf "$venv"
-python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet ./flags-ffi/python pytest xxhash prometheus_client \
-    openfeature-sdk python-telegram-bot
-"$venv/bin/python" -m pytest flags-ffi/python/tests -q
+cli=target/debug/feature_flags
 
-step "rollout guard end to end (a real bot, the guard, the CLI, a real Prometheus)"
-cargo build -p flags-cli --locked --bin feature_flags
-FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_e2e -q
+python_package() {
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --upgrade pip
+    "$venv/bin/pip" install --quiet ./flags-ffi/python pytest xxhash prometheus_client \
+        openfeature-sdk python-telegram-bot
+    "$venv/bin/python" -m pytest flags-ffi/python/tests -q
+}
 
-step "rollout guard fault injection (metrics servers that misbehave on purpose; about 80 s)"
-FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_faults -q
+instruction_budgets() {
+    if command -v valgrind >/dev/null 2>&1; then
+        python3 benches/instructions.py --python "$venv/bin/python"
+    elif [ -n "${CI:-}" ]; then
+        echo "error: valgrind is not installed (apt-get install valgrind)" >&2
+        return 1
+    else
+        echo "note: valgrind not found; skipping the instruction budgets (apt-get install valgrind)"
+    fi
+}
 
-step "the guard's Prometheus credentials (real Prometheus with basic auth, a bearer-token gate; nothing secret shown; ~20 s)"
-FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/guard_credentials -q
+# The guard's four suites wait mostly on Prometheus, Alertmanager and their
+# own timers, not the CPU: side by side they take about as long as the
+# longest (guard_faults, ~80 s); guard_credentials checks that no Prometheus
+# secret is shown instead of the sum.
+guard_suites() {
+    cargo build -p flags-cli --locked --bin feature_flags
+    local py="FEATURE_FLAGS_BIN=$cli $venv/bin/python -m pytest -q"
+    side_by_side \
+        "guard_e2e=$py flags-cli/tests/guard_e2e" \
+        "guard_faults=$py flags-cli/tests/guard_faults" \
+        "alerts_e2e=$py flags-cli/tests/alerts_e2e -rs" \
+        "guard_credentials=$py flags-cli/tests/guard_credentials"
+}
 
-step "alerts end to end (a bot, the guard, Prometheus with the rules, Alertmanager with the example config; ~30-60 s)"
-FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/alerts_e2e -q -rs
+fleet() {
+    FEATURE_FLAGS_BIN=$cli "$venv/bin/python" -m pytest flags-cli/tests/fleet_e2e -q
+    FEATURE_FLAGS_BIN=$cli "$venv/bin/python" benches/fleet.py --quick
+}
 
-step "the fleet end to end (PostgreSQL clusters, two servers' syncs and bots, the CLI, two guards, Prometheus; ~1 min) and its benchmark in quick mode"
-FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/fleet_e2e -q
-FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" benches/fleet.py --quick
+# A silent forwarder in front of a real primary and its promoted standby,
+# guards through an outage, SIGTERM, failed writes; then the load benchmark
+# in quick mode. Timed bounds: not beside other suites.
+fleet_faults() {
+    FEATURE_FLAGS_BIN=$cli "$venv/bin/python" -m pytest flags-cli/tests/fleet_faults -q
+    FEATURE_FLAGS_BIN=$cli "$venv/bin/python" benches/fleet_load.py --quick
+}
 
-step "the fleet under faults that close nothing (a silent forwarder in front of a real primary and its promoted standby, guards through an outage, SIGTERM, failed writes; ~90 s) and under load in quick mode"
-FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" -m pytest flags-cli/tests/fleet_faults -q
-FEATURE_FLAGS_BIN=target/debug/feature_flags "$venv/bin/python" benches/fleet_load.py --quick
+dashboard() {
+    python3 -m unittest discover -s scripts/tests
+    python3 scripts/grafana_dashboard.py check
+    if command -v npm >/dev/null 2>&1; then
+        bash scripts/check_dashboard_schema.sh
+    elif [ -n "${CI:-}" ]; then
+        echo "error: npm is not installed (apt-get install npm)" >&2
+        return 1
+    else
+        echo "note: npm not found; skipping the dashboard's type check against @grafana/schema"
+    fi
+    if command -v prometheus >/dev/null 2>&1; then
+        cargo build --locked --quiet -p flags-cli
+        python3 scripts/dashboard_live_proof.py --bot-python "$venv/bin/python" \
+            --feature-flags "$cli"
+    elif [ -n "${CI:-}" ]; then
+        echo "error: prometheus is not installed (apt-get install prometheus)" >&2
+        return 1
+    else
+        echo "note: prometheus not found; skipping the live dashboard proof (apt-get install prometheus)"
+    fi
+}
 
-step "Python package as shipped: the manylinux2014 abi3 wheel and the sdist (zig, auditwheel, abi3audit)"
-bash scripts/build-wheel.sh target/wheelhouse
+alert_routing() {
+    if command -v amtool >/dev/null 2>&1; then
+        bash scripts/check_alertmanager.sh
+    elif [ -n "${CI:-}" ]; then
+        echo "error: amtool is not installed (apt-get install prometheus-alertmanager)" >&2
+        return 1
+    else
+        echo "note: amtool not found; skipping the Alertmanager checks (apt-get install prometheus-alertmanager)"
+    fi
+}
 
-step "the wheel on each CPython >= 3.10 here, and a wheel built from the sdist, with no cargo or cc on PATH"
-bash scripts/test-wheel.sh target/wheelhouse
-
-step "rollout dashboard: checker tests, static check, every query and rule against a live Prometheus"
-python3 -m unittest discover -s scripts/tests
-python3 scripts/grafana_dashboard.py check
-if command -v npm >/dev/null 2>&1; then
-    bash scripts/check_dashboard_schema.sh
-elif [ -n "${CI:-}" ]; then
-    echo "error: npm is not installed (apt-get install npm)" >&2
-    exit 1
-else
-    echo "note: npm not found; skipping the dashboard's type check against @grafana/schema"
-fi
-if command -v prometheus >/dev/null 2>&1; then
-    cargo build --locked --quiet -p flags-cli
-    python3 scripts/dashboard_live_proof.py --bot-python "$venv/bin/python" \
-        --feature-flags target/debug/feature_flags
-elif [ -n "${CI:-}" ]; then
-    echo "error: prometheus is not installed (apt-get install prometheus)" >&2
-    exit 1
-else
-    echo "note: prometheus not found; skipping the live dashboard proof (apt-get install prometheus)"
-fi
-
-step "alert routing: the Alertmanager example loads, every alert reaches its receiver, the templates render as expected"
-if command -v amtool >/dev/null 2>&1; then
-    bash scripts/check_alertmanager.sh
-elif [ -n "${CI:-}" ]; then
-    echo "error: amtool is not installed (apt-get install prometheus-alertmanager)" >&2
-    exit 1
-else
-    echo "note: amtool not found; skipping the Alertmanager checks (apt-get install prometheus-alertmanager)"
-fi
-
-if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
-    step "fuzz targets, ${FUZZ_SECONDS:-60} s each (a crash, a leak or memory over the limit fails)"
+fuzz() {
     if cargo fuzz --version >/dev/null 2>&1 || [ -n "${CI:-}" ]; then
-        bash scripts/fuzz.sh
+        FUZZ_SECONDS=$fuzz_seconds bash scripts/fuzz.sh
     else
         echo "skipped: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)"
     fi
+}
+
+step "format" cargo fmt --all -- --check
+step "lint" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "Rust tests (core, CLI, C ABI + C example, header, metrics)" cargo test --workspace --locked
+step "PostgreSQL test clusters: scripts/pg_cluster.py self-test (primary, standby, promote; ~4 s)" \
+    python3 scripts/pg_cluster.py selftest
+step "Python package in a fresh virtualenv" python_package
+step "instruction budgets: callgrind counts, ratios to the tuned baseline (benches/instruction_budgets.toml)" \
+    instruction_budgets
+step "rollout guard end to end, fault injection, alerts end to end, side by side (a real bot, the guard, Prometheus, Alertmanager; 83 s side by side against 208 s one after another)" \
+    guard_suites
+step "the fleet end to end (PostgreSQL clusters, two servers' syncs and bots, the CLI, two guards, Prometheus; ~1 min) and its benchmark in quick mode" \
+    fleet
+step "the fleet under faults that close nothing (silent primary, outage, SIGTERM, failed writes; ~90 s) and under load in quick mode" \
+    fleet_faults
+step "Python package as shipped: the manylinux2014 abi3 wheel and the sdist (zig, auditwheel, abi3audit)" \
+    bash scripts/build-wheel.sh target/wheelhouse
+step "the wheel on each CPython >= 3.10 here, and a wheel built from the sdist, with no cargo or cc on PATH" \
+    bash scripts/test-wheel.sh target/wheelhouse
+step "rollout dashboard: checker tests, static check, every query and rule against a live Prometheus" \
+    dashboard
+step "alert routing: the Alertmanager example loads, every alert reaches its receiver, the templates render as expected" \
+    alert_routing
+
+fuzz_seconds=${FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" != 0 ]; then
+    step "fuzz targets, $fuzz_seconds s each (a crash, a leak or memory over the limit fails)" fuzz
 fi
 
 if [ "${QUICK_BENCH:-1}" != 0 ]; then
-    step "benchmarks (quick mode: a broken bench fails; timings are printed, not asserted)"
-    bash benches/quick.sh
+    step "benchmarks (quick mode: a broken bench fails; timings are printed, not asserted)" \
+        bash benches/quick.sh
 fi
+end_step

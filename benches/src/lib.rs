@@ -8,3 +8,4 @@ pub mod baseline;
 pub mod fixtures;
 pub mod message;
 pub mod parallel;
+pub mod tuned;

@@ -252,7 +252,7 @@ impl CompiledFlag {
 
 impl GroupRule {
     /// Whether the message's user is in one of the groups.
-    #[inline]
+    #[inline(always)]
     fn match_user(&self, ctx: &Context<'_>) -> bool {
         if let Some(user) = ctx.user_id
             && self.members.contains(user)
