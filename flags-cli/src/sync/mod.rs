@@ -45,11 +45,13 @@ pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// How often a wait looks at the stop flag.
 const TICK: Duration = Duration::from_millis(100);
-/// How long a statement (a read, a wait for notifications beyond its own
-/// time) may go unanswered before the connection counts as silent and is
-/// dropped: the connection layer's default query deadline, enforced here
-/// as well so that nothing the layer misses can hold the sync.
-pub const QUERY_DEADLINE: Duration = Duration::from_secs(10);
+/// How much longer than the connection string's query deadline
+/// (`query_timeout`, 10 s by default) a statement (a read, a wait for
+/// notifications beyond its own time) may go unanswered before the sync
+/// itself counts the connection as silent and drops it: the connection
+/// layer's deadline normally answers first; this watchdog only catches what
+/// it misses, so that nothing can hold the sync.
+const WATCHDOG_MARGIN: Duration = Duration::from_secs(2);
 /// How long a whole connection attempt may take. The connection layer
 /// bounds each host by its connect timeout (10 s unless the URL says
 /// otherwise); this only catches an attempt that hangs anyway.
@@ -111,6 +113,8 @@ struct Sync<'a> {
     failure: Option<String>,
     /// The last note logged that is not a failure (LISTEN refused, …).
     note: Option<String>,
+    /// The connection string's query deadline plus [`WATCHDOG_MARGIN`].
+    query_deadline: Duration,
 }
 
 enum Checked {
@@ -162,6 +166,7 @@ impl<'a> Sync<'a> {
             log,
             failure: None,
             note: None,
+            query_deadline: hosts.first().query_timeout() + WATCHDOG_MARGIN,
             target,
         };
         match Marker::read(&sync.target.file) {
@@ -343,7 +348,7 @@ impl<'a> Sync<'a> {
             let beat: Call = Box::new(move |db| {
                 crate::operate::fleet_view::heartbeat(db, &file, version, failure.as_deref())
             });
-            match session.link.call(beat, QUERY_DEADLINE, stop) {
+            match session.link.call(beat, self.query_deadline, stop) {
                 Outcome::Answered(Answer::Called(Err(e))) => self.note(e),
                 Outcome::Answered(_) => {}
                 Outcome::Late => {
@@ -365,7 +370,7 @@ impl<'a> Sync<'a> {
                     thread::sleep(left.min(TICK));
                     continue;
                 }
-                match session.link.wait(left, left + QUERY_DEADLINE, stop) {
+                match session.link.wait(left, left + self.query_deadline, stop) {
                     Outcome::Answered(Answer::Waited(Ok(true))) => break,
                     Outcome::Answered(Answer::Waited(Ok(false))) => {}
                     Outcome::Answered(Answer::Waited(Err(e))) => {
@@ -386,7 +391,7 @@ impl<'a> Sync<'a> {
         let line = format!(
             "{} did not answer within {}: connection dropped, trying the next host",
             session.host,
-            human(QUERY_DEADLINE)
+            human(self.query_deadline)
         );
         self.fail("connect", "", &line);
     }
@@ -394,7 +399,7 @@ impl<'a> Sync<'a> {
     /// One look at the database; writes the file when it should.
     fn check(&mut self, session: &Session, stop: &AtomicBool) -> Checked {
         let started = Instant::now();
-        let (docs, closed) = match session.link.read(QUERY_DEADLINE, stop) {
+        let (docs, closed) = match session.link.read(self.query_deadline, stop) {
             Outcome::Answered(Answer::Read { docs, closed }) => (docs, closed),
             Outcome::Answered(_) | Outcome::Late => {
                 self.silent(session);
@@ -417,7 +422,8 @@ impl<'a> Sync<'a> {
             Err(e) => {
                 let broken = matches!(e, Error::Connect(_)) || closed;
                 let text = e.to_string();
-                let missed = started.elapsed() >= QUERY_DEADLINE / 2 || text.contains("deadline");
+                let missed =
+                    started.elapsed() >= self.query_deadline / 2 || text.contains("deadline");
                 if broken && missed {
                     // A failure after most of the deadline, or the
                     // connection layer's own deadline (which may be set
