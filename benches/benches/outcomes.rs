@@ -1,4 +1,4 @@
-//! Outcomes (SPEC.md "Outcomes"): what exposure adds to a check, and what
+//! Outcomes (docs/spec.md "Outcomes"): what exposure adds to a check, and what
 //! recording one outcome costs. The 10-flag message of `per_message`, with
 //! 1 000 excluded chats per flag, messages rotating through 1 024 users.
 //!

@@ -1,5 +1,5 @@
 //! `feature_flags`: inspect and safely edit a flag file that running bots
-//! read. See `feature_flags --help` and SPEC.md "The CLI".
+//! read. See `feature_flags --help` and docs/spec.md "The CLI".
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! The frozen bucketing hash (SPEC.md "Bucketing").
+//! The frozen bucketing hash (docs/spec.md "Bucketing").
 //!
 //! Changing anything here moves users in and out of rollouts; the golden
 //! vectors in `tests/data/bucketing_vectors.json` guard it, and a property

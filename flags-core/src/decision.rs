@@ -69,7 +69,7 @@ impl<'a> Context<'a> {
     }
 }
 
-/// Which evaluation step decided (SPEC.md "Evaluation"), in step order.
+/// Which evaluation step decided (docs/spec.md "Evaluation"), in step order.
 /// The numbers are stable: the C ABI and the Python package use them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]

@@ -22,7 +22,7 @@ use crate::decision::{Decision, Reason};
 use crate::model::ChatType;
 
 /// Upper bounds (`le`, in seconds) of the duration histogram's buckets,
-/// besides `+Inf`. Fixed by SPEC.md: 2 s and 5 s are the deployment plan's
+/// besides `+Inf`. Fixed by docs/spec.md "Outcomes": 2 s and 5 s are the deployment plan's
 /// alert and rollback thresholds, so counts above them are exact.
 pub const DURATION_BOUNDS: [f64; 10] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
 
@@ -65,7 +65,7 @@ impl Cohort {
 
     /// The cohort a decision puts its message in, or `None` for an off that
     /// is no fair control group (disabled, excluded chat, chat type, missing
-    /// key, unknown flag): SPEC.md "Outcomes".
+    /// key, unknown flag): docs/spec.md "Outcomes".
     #[inline]
     pub fn of(decision: &Decision) -> Option<Cohort> {
         if decision.enabled {

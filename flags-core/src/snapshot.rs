@@ -212,7 +212,7 @@ impl CompiledFlag {
         decision
     }
 
-    /// SPEC.md "Evaluation", steps 2–8, first match wins.
+    /// docs/spec.md "Evaluation", steps 2–8, first match wins.
     #[inline(always)]
     fn decide(&self, ctx: &Context<'_>) -> Decision {
         if !self.enabled {

@@ -1,5 +1,5 @@
 //! Evaluation allocates nothing, whichever API the bot calls and whichever
-//! step decides (SPEC.md: thousands of messages a second, several flags
+//! step decides (docs/spec.md, its opening: thousands of messages a second, several flags
 //! each).
 //!
 //! `allocation_counter` installs a counting global allocator for this test

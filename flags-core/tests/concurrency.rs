@@ -1,5 +1,5 @@
 //! Readers evaluating while other threads replace the file: every batch read
-//! through one snapshot sees one version, never a mix (SPEC.md
+//! through one snapshot sees one version, never a mix (docs/spec.md
 //! "Evaluation"), and a reader never sees the generation go back.
 //!
 //! Every version of the file gives all its flags the same percentage, salt

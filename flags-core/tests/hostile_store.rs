@@ -1,4 +1,4 @@
-//! SPEC.md "Hot reload": a bad file never replaces the loaded flags. Here
+//! docs/spec.md "Hot reload": a bad file never replaces the loaded flags. Here
 //! the bad files are hostile (tests/common/mod.rs) and the store runs in a
 //! child process under a hard memory limit (`prlimit --as`), as a bot in a
 //! container would: each shape is written over the file and reloaded; the store must keep serving its last good version, keep

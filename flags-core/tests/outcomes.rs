@@ -1,4 +1,4 @@
-//! Outcomes (SPEC.md "Outcomes"): exposure, cohorts, once per message, a
+//! Outcomes (docs/spec.md "Outcomes"): exposure, cohorts, once per message, a
 //! reload between the check and the report, exact counts across threads,
 //! the histogram, complaints, and the three metric families.
 
@@ -57,7 +57,7 @@ fn cohort_counts(ok: u64, error: u64, durations: &[Duration]) -> CohortCounts {
     }
 }
 
-/// Every reason, with the cohort SPEC.md gives it: `on` for any on, `off`
+/// Every reason, with the cohort docs/spec.md "Outcomes" gives it: `on` for any on, `off`
 /// only for the rollout step's off, none for every other off.
 #[test]
 fn each_reason_gets_the_cohort_the_spec_gives_it() {

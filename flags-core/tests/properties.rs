@@ -13,7 +13,7 @@ use flags_core::{
 use proptest::prelude::*;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-/// SPEC.md "Bucketing", written out independently of the library.
+/// docs/spec.md "Bucketing", written out independently of the library.
 fn spec_bucket(salt: &str, key: i64) -> u32 {
     let seed = xxh3_64(salt.as_bytes());
     let h = xxh3_64_with_seed(&key.to_le_bytes(), seed);

@@ -1,4 +1,4 @@
-//! Hot reload (SPEC.md "Hot reload"): every way a flag file changes is seen,
+//! Hot reload (docs/spec.md "Hot reload"): every way a flag file changes is seen,
 //! a bad file never replaces a good one, and readers never see a mix.
 //!
 //! Each version `n` of a test file has every flag at `rollout_percentage`

@@ -1,4 +1,4 @@
-//! SPEC.md "The flag file": one test per validation rule. Each bad file must
+//! docs/spec.md "The flag file": one test per validation rule. Each bad file must
 //! be rejected with a message that names the JSON path of the problem.
 
 use flags_core::{BucketBy, ChatType, Context, Error, FlagStore, Problem, Reason, parse_flag_file};

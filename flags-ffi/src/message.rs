@@ -1,4 +1,4 @@
-//! `ff_message`: one incoming message's flags and its outcome (SPEC.md
+//! `ff_message`: one incoming message's flags and its outcome (docs/spec.md
 //! "Outcomes"), and `ff_store_complaint` / `ff_store_complaint_by`.
 //!
 //! A message object is reused: a worker makes one with `ff_message_new`

@@ -301,8 +301,8 @@ pub fn rollback_target(plan: &Plan, phase: usize) -> RollBackTo {
 /// The guard's decision for one running plan. A plan that is not running
 /// holds with its state unchanged (not even the last decision).
 ///
-/// Rules (SPEC.md): a trigger acts once it has tripped on `sustain`
-/// consecutive observations (a healthy check resets its streak; no data and
+/// Rules (docs/spec.md "Rollout plans and the guard"): a trigger acts once it
+/// has tripped on `sustain` consecutive observations (a healthy check resets its streak; no data and
 /// source errors leave it as it was; a tripped check whose data is not
 /// newer than the last counted one by the measurements' spacing leaves it
 /// as it was too). Counts that are missing (NaN), negative, infinite or

@@ -5,7 +5,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 /// The bounds of `feature_flags_outcome_duration_seconds`, in seconds
-/// (SPEC.md "Outcomes"); 2 s and 5 s are bounds on purpose.
+/// (docs/spec.md "Outcomes"); 2 s and 5 s are bounds on purpose.
 pub const DURATION_BOUNDS: [f64; 10] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
 
 /// One cohort's outcomes over the window: increases of the counters, which

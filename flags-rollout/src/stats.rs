@@ -4,7 +4,7 @@
 use crate::measure::{CohortWindow, DURATION_BOUNDS};
 
 /// One-sided z above which the `on` cohort is worse than `off` by more than
-/// chance: the 0.001 level (SPEC.md "Rollout plans and the guard").
+/// chance: the 0.001 level (docs/spec.md "Rollout plans and the guard").
 pub const Z_CRITICAL: f64 = 3.09;
 
 /// The pooled two-proportion z statistic for `on` (x1 of n1) being higher

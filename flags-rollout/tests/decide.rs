@@ -1,4 +1,4 @@
-//! The guard's decision over a table of cases (SPEC.md "Rollout plans and
+//! The guard's decision over a table of cases (docs/spec.md "Rollout plans and
 //! the guard"), and properties that must hold for any measurements.
 
 use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};

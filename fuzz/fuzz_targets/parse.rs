@@ -2,7 +2,7 @@
 //!
 //! - against serde_json on JSON syntax: whatever serde_json rejects is
 //!   rejected; whatever is accepted, serde_json accepts too;
-//! - against a reference model written straight from SPEC.md over
+//! - against a reference model written straight from docs/spec.md "The flag file" over
 //!   `serde_json::Value` (slow, obviously correct): accepted exactly when the
 //!   reference accepts, with an equal model;
 //! - an accepted file written back by `FlagFile::to_json_string` loads as
@@ -115,7 +115,7 @@ fn has_duplicate_keys(json: &str) -> bool {
     de::DeserializeSeed::deserialize(Seed, &mut de).expect("valid JSON")
 }
 
-/// SPEC.md "The flag file", rule by rule, over a parsed value.
+/// docs/spec.md "The flag file", rule by rule, over a parsed value.
 fn reference_model(value: &Value) -> Option<FlagFile> {
     let top = value.as_object()?;
     for key in top.keys() {

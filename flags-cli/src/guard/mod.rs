@@ -1,5 +1,5 @@
 //! `feature_flags --guard`: moves running rollout plans along while they are
-//! healthy and rolls them back when they are not (SPEC.md "Rollout plans and
+//! healthy and rolls them back when they are not (docs/spec.md "Rollout plans and
 //! the guard"). The metric sources, the loop and the status server live
 //! here; the decisions are flags-rollout's pure functions.
 

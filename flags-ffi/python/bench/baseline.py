@@ -1,6 +1,6 @@
 """The pure-Python baseline the benchmark compares against.
 
-The same rule as SPEC.md "Evaluation" and "Bucketing", written the way a bot
+The same rule as docs/spec.md "Evaluation" and "Bucketing", written the way a bot
 developer would without the library: a dict of flags with precomputed seeds,
 thresholds and frozensets, and xxhash for the bucket. tests/test_baseline.py
 checks it against the golden evaluation cases, so the benchmark compares two

@@ -3,7 +3,7 @@
  * test: no native call. A check also sets the flag's bit in `exposed`;
  * record() hands those bits to the native ff_message, which knows each
  * flag's cohort and counts the outcome on the version the bits came from
- * (SPEC.md "Outcomes"). */
+ * (docs/spec.md "Outcomes"). */
 
 #include "native.h"
 

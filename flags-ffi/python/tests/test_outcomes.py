@@ -1,4 +1,4 @@
-"""Outcomes (SPEC.md "Outcomes"): exposure through msg.is_enabled, `in` and
+"""Outcomes (docs/spec.md "Outcomes"): exposure through msg.is_enabled, `in` and
 msg.evaluate; msg.record and msg.track once per message; complaints; bad
 arguments; threads and an asyncio handler."""
 
