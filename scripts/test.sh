@@ -151,6 +151,13 @@ fleet_faults() {
     FEATURE_FLAGS_BIN=$cli "$venv/bin/python" benches/fleet_load.py --quick
 }
 
+# Every shell example of docs/operators.md and docs/fleet.md, run as written
+# against a copy of the example file and a throwaway PostgreSQL cluster.
+doc_examples() {
+    cargo build -p flags-cli --locked --bin feature_flags
+    python3 scripts/check_doc_examples.py --feature-flags "$cli"
+}
+
 dashboard() {
     python3 -m unittest discover -s scripts/tests
     python3 scripts/grafana_dashboard.py check
@@ -198,6 +205,8 @@ step "lint" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "Rust tests (core, CLI, C ABI + C example, header, metrics)" cargo test --workspace --locked
 step "PostgreSQL test clusters: scripts/pg_cluster.py self-test (primary, standby, promote; ~4 s)" \
     python3 scripts/pg_cluster.py selftest
+step "docs: every shell example of docs/operators.md and docs/fleet.md runs as written (the example file, a throwaway PostgreSQL; ~10 s)" \
+    doc_examples
 step "Python package in a fresh virtualenv" python_package
 step "instruction budgets: callgrind counts, ratios to the tuned baseline (benches/instruction_budgets.toml)" \
     instruction_budgets
