@@ -3,7 +3,7 @@
  * name, by handle and for every flag at once, all from one version of the
  * file. Checks its own results and exits non-zero on any mismatch.
  *
- * Build and run: see Makefile (make run) or README.md. */
+ * Build and run: see Makefile (make run) or docs/bots.md "C". */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

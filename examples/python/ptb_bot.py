@@ -1,6 +1,6 @@
 """A python-telegram-bot (v20+) bot whose handlers ask feature_flags for every update.
 
-    pip install feature_flags-*.whl python-telegram-bot   # the wheel: README, "Python"
+    pip install feature_flags-*.whl python-telegram-bot   # the wheel: docs/bots.md, "Python"
     TELEGRAM_BOT_TOKEN=123:abc python examples/python/ptb_bot.py [--flags config/feature_flags.json]
 
 Each handler makes one `for_message` call (every flag, one native call, one

@@ -1,4 +1,4 @@
-//! The scraping guard's memory budget (README "The guard"): 100 plans with
+//! The scraping guard's memory budget (docs/operators.md "The guard"): 100 plans with
 //! a 1-day window cost at most 6.4 MiB of history per bot process, so 10
 //! processes stay within 64 MiB. Counted by a global allocator that tracks
 //! live bytes: its own test binary, one test, so nothing else allocates.

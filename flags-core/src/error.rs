@@ -24,8 +24,8 @@ impl fmt::Display for Problem {
 }
 
 /// How many problems a report lists; the rest are counted. A file with a
-/// million bad entries must not cost a million messages (README, "How reload
-/// works": the budget).
+/// million bad entries must not cost a million messages (docs/bots.md, "The
+/// budget for a bad file").
 pub const MAX_LISTED_PROBLEMS: usize = 100;
 
 /// The problems of a rejected flag file: the first

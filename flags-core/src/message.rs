@@ -1,5 +1,5 @@
 //! [`Message`]: the flags one message asked about, in which cohort and
-//! segment, and the one outcome the bot reports for it (README "Outcomes").
+//! segment, and the one outcome the bot reports for it (docs/spec.md "Outcomes").
 
 use std::ops::Deref;
 

@@ -1,4 +1,4 @@
-//! What the flags did to the messages (README "Outcomes"): per flag,
+//! What the flags did to the messages (docs/spec.md "Outcomes"): per flag,
 //! outcomes by segment (cohort, the step that decided, chat type) and
 //! result, a duration histogram by cohort, and complaints, counted without
 //! locks and without allocating.

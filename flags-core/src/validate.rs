@@ -45,7 +45,7 @@ const MAX_NAME_LEN: usize = 128;
 /// part of it is wrong; the error lists every problem found.
 pub fn parse_flag_file(text: &str) -> Result<FlagFile, Problems> {
     // A UTF-8 byte-order mark, which Windows editors write, is not part of
-    // the JSON: skip it (README, "Decisions where the spec is silent").
+    // the JSON: skip it (docs/spec.md "The flag file").
     let text = text.strip_prefix(BOM).unwrap_or(text);
     // Only JSON's own whitespace makes a file empty: a file of U+00A0 or
     // U+2028 is not empty but not JSON either.

@@ -1,6 +1,6 @@
 //! A bad flag file can never hurt a bot: whatever its shape, validation costs
 //! memory bounded by the file's size, and its report is bounded outright
-//! (README "How reload works": the budget).
+//! (docs/bots.md "The budget for a bad file").
 //!
 //! Peak memory is measured by a counting allocator (`allocation_counter`,
 //! per thread), not by timing.
@@ -10,7 +10,7 @@ mod common;
 use allocation_counter::measure;
 use flags_core::{MAX_LISTED_PROBLEMS, parse_flag_file};
 
-/// The budget README states: peak memory while validating, beyond the text.
+/// The budget docs/bots.md states: peak memory while validating, beyond the text.
 fn memory_budget(file_len: usize) -> u64 {
     32 * file_len as u64 + (1 << 20)
 }
@@ -108,7 +108,7 @@ fn duplicates_stay_ordered_when_only_the_first_are_kept() {
     assert_eq!(problems.len(), 600 + 601);
 }
 
-/// Prints each shape's peak memory and report size (the README's table):
+/// Prints each shape's peak memory and report size (docs/bots.md's table):
 /// `HOSTILE_SIZE=16000000 cargo test -p flags-core --release --test hostile
 /// -- --ignored --nocapture`.
 #[test]

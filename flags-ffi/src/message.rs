@@ -31,7 +31,7 @@ pub struct ff_message {
 }
 
 /// A message's bit sets over the positions of its version's flags, and
-/// what its outcome's segment needs besides (README "Outcomes").
+/// what its outcome's segment needs besides (docs/spec.md "Outcomes").
 #[derive(Debug, Default)]
 struct Bits {
     /// Exposed flags in the `on` and `off` cohorts; `exposed_group` the

@@ -45,8 +45,8 @@ from forwarder import Forwarder  # noqa: E402
 from test_guard_e2e import enough_samples  # noqa: E402
 
 POLL = 1.0
-# The connection layer's default query deadline (README, "The fleet under
-# faults"); the sync enforces it too.
+# The connection layer's default query deadline (docs/fleet.md,
+# "Deadlines"); the sync enforces it too.
 QUERY_DEADLINE = 10.0
 CONNECT_TIMEOUT = 2
 

@@ -352,7 +352,7 @@ static PyObject *message_record(MessageObject *self, PyObject *const *args, Py_s
                 return NULL; /* a float subclass's __float__ raised */
             }
             /* An int too large for a float: out of range like any other
-             * (the README promises ValueError for a bad value). */
+             * (docs/spec.md "Bindings" promises ValueError for a bad value). */
             PyErr_Clear();
             seconds = HUGE_VAL;
         }

@@ -9,7 +9,7 @@ This module needs prometheus_client (`pip install prometheus-client`);
 
 Each scrape makes one native call (`FlagStore.metrics_text()`) and reads its
 text into prometheus_client metric families, so the series are exactly those
-the Rust library renders for every other binding (see README.md):
+the Rust library renders for every other binding (see docs/bots.md "Metrics"):
 `feature_flags_decisions_total{flag,outcome,reason}`,
 `feature_flags_reloads_total{result}`, `feature_flags_last_reload_successful`,
 the outcome families
