@@ -90,7 +90,7 @@ def run_doc(doc, env, cwd, substitutions):
                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                  timeout=BLOCK_TIMEOUT)
             code, text = out.returncode, out.stdout + out.stderr
-        except subprocess.TimeoutExpired as e:
+        except subprocess.TimeoutExpired:
             code, text = "timeout", f"no exit within {BLOCK_TIMEOUT} s"
         ran += 1
         status = "ok" if code == expected else "FAILED"
