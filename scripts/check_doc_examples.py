@@ -130,7 +130,6 @@ def fleet(binary):
 
     with tempfile.TemporaryDirectory(prefix="doc-fleet-") as tmp, Cluster.primary() as db:
         env, file = tool_env(tmp, binary)
-        os.chmod(tmp, 0o755)  # the cluster's `postgres` user reads nothing here; psql runs as us
         db.psql("ALTER ROLE flags CREATEROLE")
         db.psql("CREATE DATABASE staging OWNER flags")
         staging_url = db.url(db="staging")
