@@ -302,8 +302,8 @@ pub fn rollback_target(plan: &Plan, phase: usize) -> RollBackTo {
 /// holds with its state unchanged (not even the last decision).
 ///
 /// Rules (docs/spec.md "Rollout plans and the guard"): a trigger acts once it
-/// has tripped on `sustain` consecutive observations (a healthy check resets its streak; no data and
-/// source errors leave it as it was; a tripped check whose data is not
+/// has tripped on `sustain` consecutive observations (a healthy check resets
+/// its streak; no data and source errors leave it as it was; a tripped check whose data is not
 /// newer than the last counted one by the measurements' spacing leaves it
 /// as it was too). Counts that are missing (NaN), negative, infinite or
 /// inconsistent are no data for the triggers that read them, never zero. Otherwise the plan holds while any
