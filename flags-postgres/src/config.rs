@@ -173,7 +173,7 @@ impl DatabaseUrl {
             if !KEYS.iter().any(|(k, _)| *k == setting.key) {
                 return Err(Error::Url(format!(
                     "{origin}: not a connection setting that feature_flags knows \
-                     (see the README's fleet section)"
+                     (see docs/fleet.md, section \"Connections and ~/.pgpass\")"
                 )));
             }
             // As in libpq, a key given twice takes its last value.
