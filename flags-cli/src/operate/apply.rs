@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::converge;
 use crate::Failure;
 use crate::edits::{self, EditError};
-use crate::plans::commands::pause_for_hand_edit;
+use crate::plans::apply::pause_for_hand_edit;
 use crate::report::invalid_line;
 use crate::store::{Commit, Documents, audit};
 

@@ -80,7 +80,7 @@ pub fn mirror_note(cli: &Cli) -> String {
         return String::new();
     }
     let file = crate::store::file::Target::resolve(&cli.file).file;
-    match crate::sync::Marker::read(&file) {
+    match crate::store::marker::Marker::read(&file) {
         Ok(Some(m)) => format!(
             "; mirrored from database {}, version {}",
             m.database, m.version

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use crate::edits::Change;
+use crate::change::Change;
 
 /// The audit log, opened for appending before the flag file is replaced so a
 /// log that cannot be written stops the edit instead of going missing.

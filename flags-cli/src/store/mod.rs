@@ -12,6 +12,7 @@ pub mod audit;
 pub mod database;
 pub mod file;
 pub mod locked;
+pub mod marker;
 
 use std::path::{Path, PathBuf};
 

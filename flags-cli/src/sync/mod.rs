@@ -18,7 +18,6 @@
 pub mod command;
 pub mod hosts;
 pub mod link;
-pub mod marker;
 pub mod metrics;
 
 use std::io::Read;
@@ -32,9 +31,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use flags_postgres::{Documents, Error, MAX_DOCUMENT_BYTES};
 
 use crate::store::file::{EditLock, Target, replace_file, replace_file_like};
+pub use crate::store::marker::{Marker, fingerprint, marker_path};
 pub use hosts::Hosts;
 use link::{Answer, Call, Link, Outcome};
-pub use marker::{Marker, fingerprint, marker_path};
 pub use metrics::Metrics;
 
 /// The default `--poll`.

@@ -2,10 +2,15 @@
 //! output through `out` and returning the exit status, or a [`Failure`].
 //! Each opens the store it needs ([`crate::store::open`]) itself, so a
 //! usage error never waits for a database.
+//!
+//! The commands that join several parts (an edit that also pauses a plan)
+//! live here, above the parts, so that no part imports another's command.
+
+mod edit;
 
 use crate::Failure;
 use crate::args::Cli;
-use crate::{edits, fleet, guard, operate, plans, read};
+use crate::{analysis, edits, fleet, guard, operate, plans, read};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
@@ -27,6 +32,12 @@ pub fn run(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
     // Plans and edits print text from the documents (reasons, names):
     // made inert for the terminal.
     let out = &mut |text: &str| out(&read::inert::inert_lines(text));
+    // --status wins over --report, as it always has.
+    if let Some(flag) = &cli.rollout.report
+        && !cli.rollout.status
+    {
+        return analysis::run(cli, flag, out);
+    }
     if let Some(result) = plans::commands::run(cli, out) {
         return result;
     }
@@ -38,8 +49,8 @@ pub fn run(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
         read::history(cli, out)
     } else if let Some(result) = edits::manage::run(cli, out) {
         result
-    } else if let Some(request) = edits::command::edit_request(cli)? {
-        edits::command::edit(cli, &request, out)
+    } else if let Some(request) = edit::edit_request(cli)? {
+        edit::edit(cli, &request, out)
     } else if let Some(name) = &cli.feature {
         if cli.explain {
             read::explain(cli, name, out)

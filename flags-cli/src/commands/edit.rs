@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::Failure;
 use crate::args::Cli;
 use crate::edits::{self, EditError, EditRequest};
-use crate::plans::commands::pause_for_hand_edit;
+use crate::plans::apply::pause_for_hand_edit;
 use crate::report::invalid_line;
 use crate::store::{self, Commit, audit};
 
