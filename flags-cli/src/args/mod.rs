@@ -242,7 +242,7 @@ pub struct Cli {
     #[arg(long, conflicts_with = "edit")]
     pub json: bool,
 
-    /// Groups, targeting, rebucketing and life cycle (src/manage_args.rs).
+    /// Groups, targeting, rebucketing and life cycle (args/manage.rs).
     #[command(flatten)]
     pub manage: crate::args::manage::ManageArgs,
 

@@ -70,7 +70,7 @@ pub fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, F
     if cli.dry_run {
         let text = store.read()?.flags;
         let edited = edits::apply(&text, request).map_err(|e| edit_failure(&flags_name, e))?;
-        let impact = crate::edits::rebucket::guard(&text, &edited, &request.flag, true)?;
+        let impact = crate::edits::rebucket::check(&text, &edited, &request.flag, true)?;
         print_outcome(&edited, out);
         if let Some(line) = &impact {
             out(&format!("{line}\n"));
@@ -85,7 +85,7 @@ pub fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, F
         let edited =
             edits::apply(&docs.flags, request).map_err(|e| edit_failure(&flags_name, e))?;
         let impact =
-            crate::edits::rebucket::guard(&docs.flags, &edited, &request.flag, cli.manage.force)?;
+            crate::edits::rebucket::check(&docs.flags, &edited, &request.flag, cli.manage.force)?;
         print_outcome(&edited, &mut |line| printed.push_str(line));
         if edited.changes.is_empty() {
             printed.push_str("nothing to change\n");

@@ -8,7 +8,7 @@ use crate::Failure;
 use crate::args::Cli;
 use crate::args::manage::group_name_arg;
 use crate::edits::{groups, lifecycle};
-use crate::store::locked::{self, Planned};
+use crate::store::locked::{self, PendingWrite};
 use crate::store::{self, parse_rollouts};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
@@ -92,7 +92,7 @@ fn delete_flag(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure> 
     let path = store.flags_name().to_owned();
     let rollouts_name = store.rollouts_name().to_owned();
     locked::write(&mut *store, cli.dry_run, out, &mut |docs| {
-        let mut planned: Planned = lifecycle::delete(&path, &docs.flags, name)?;
+        let mut planned: PendingWrite = lifecycle::delete(&path, &docs.flags, name)?;
         // Read under the lock: plans are started under it too. A paused
         // plan counts: --resume would carry on with a flag that is gone.
         let mut rollouts = parse_rollouts(&rollouts_name, docs.rollouts.as_deref())?;

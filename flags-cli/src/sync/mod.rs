@@ -96,13 +96,14 @@ pub fn run_with_metrics(
         }
         None => None,
     };
-    let mut sync = Sync::new(hosts, file, metrics, log);
+    let mut sync = Mirror::new(hosts, file, metrics, log);
     sync.run(poll, stop);
     drop(server);
     Ok(())
 }
 
-struct Sync<'a> {
+/// A running sync: the database's flag document mirrored into the file.
+struct Mirror<'a> {
     hosts: &'a Hosts,
     target: Target,
     marker: Option<Marker>,
@@ -150,15 +151,15 @@ struct Session {
     listening: bool,
 }
 
-impl<'a> Sync<'a> {
+impl<'a> Mirror<'a> {
     fn new(
         hosts: &'a Hosts,
         file: &Path,
         metrics: Arc<Mutex<Metrics>>,
         log: &'a mut dyn FnMut(&str),
-    ) -> Sync<'a> {
+    ) -> Mirror<'a> {
         let target = Target::resolve(file);
-        let mut sync = Sync {
+        let mut sync = Mirror {
             hosts,
             marker: None,
             metrics,
