@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Parser};
 use flags_core::{ChatType, Percentage, parse_id};
 
+pub mod command;
 pub mod fleet;
 pub mod manage;
 pub mod operate;

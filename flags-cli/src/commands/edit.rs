@@ -13,26 +13,15 @@ use crate::store::{self, Commit, audit};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
-/// The edit the command line asks for, if any.
-pub fn edit_request(cli: &Cli) -> Result<Option<EditRequest>, Failure> {
+/// The edit of `flag` the command line asks for ([`Command::Edit`]:
+/// `--enable` and `--disable` together were refused already).
+///
+/// [`Command::Edit`]: crate::args::command::Command::Edit
+pub fn edit_request(cli: &Cli, flag: &str) -> Result<EditRequest, Failure> {
     let enabled = match (cli.enable, cli.disable) {
-        (true, false) => Some(true),
+        (true, _) => Some(true),
         (false, true) => Some(false),
         (false, false) => None,
-        (true, true) => {
-            return Err(Failure::usage(
-                "--enable and --disable contradict each other",
-            ));
-        }
-    };
-    let is_edit = cli.create
-        || enabled.is_some()
-        || cli.percentage.is_some()
-        || !cli.exclude_chat.is_empty()
-        || !cli.include_chat.is_empty()
-        || cli.manage.has_targeting();
-    let Some(flag) = cli.feature.clone().filter(|_| is_edit) else {
-        return Ok(None);
     };
     if let Some(chat) = cli
         .exclude_chat
@@ -43,8 +32,8 @@ pub fn edit_request(cli: &Cli) -> Result<Option<EditRequest>, Failure> {
             "chat {chat} is given to both --exclude-chat and --include-chat"
         )));
     }
-    Ok(Some(EditRequest {
-        flag,
+    Ok(EditRequest {
+        flag: flag.to_owned(),
         create: cli.create,
         enabled,
         percentage: cli.percentage,
@@ -52,7 +41,7 @@ pub fn edit_request(cli: &Cli) -> Result<Option<EditRequest>, Failure> {
         include_chats: cli.include_chat.clone(),
         targeting: crate::edits::targeting::Targeting::from_args(&cli.manage)
             .map_err(Failure::usage)?,
-    }))
+    })
 }
 
 fn edit_failure(path: &Path, error: EditError) -> Failure {
