@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The fleet's speed (issue 22), measured with real processes: a local
+"""The fleet's speed, measured with real processes: a local
 PostgreSQL (scripts/pg_cluster.py), two "servers" each with its own
 `feature_flags --sync` and bot (flags-cli/tests/fleet_e2e/fleet.py), the
 real CLI. A benchmark, not a test: it prints, it asserts nothing about time.

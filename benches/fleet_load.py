@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The fleet under load (issue 27), with real processes on one real
+"""The fleet under load, with real processes on one real
 PostgreSQL on loopback (scripts/pg_cluster.py): N syncs (`feature_flags
 --sync`, one file each), 2 guards (`--guard` on the database, checking every
 second) and 20 edits a second by the real CLI, for D seconds. A benchmark,

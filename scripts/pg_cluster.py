@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Throwaway PostgreSQL clusters for end-to-end tests (the fleet, issue 22).
+"""Throwaway PostgreSQL clusters for end-to-end tests (the fleet).
 
 The same recipe as flags-postgres's `testing` module: `initdb` in a temporary
 folder, a free loopback port, the socket in the folder, run as the `postgres`

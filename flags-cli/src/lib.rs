@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod args;
+pub mod change;
 pub mod commands;
 pub mod edits;
 pub mod fleet;

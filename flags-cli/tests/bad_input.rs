@@ -4,27 +4,13 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::util::{EXAMPLE, Env, permissions_are_ignored};
+use crate::util::{EXAMPLE, Env, permissions_are_ignored, rejects_in};
 
 /// Runs `args` on the example, expects failure `code` with a message
 /// containing `says`, and checks that nothing changed.
 #[track_caller]
 fn rejects(args: &[&str], code: i32, says: &str) {
-    let env = Env::new();
-    let run = env.run(args);
-    let line = run.fails(code);
-    assert!(
-        line.contains(says),
-        "{args:?}: {line:?} should contain {says:?}"
-    );
-    assert_eq!(env.text(), EXAMPLE, "{args:?} changed the file");
-    let listing = env.listing();
-    assert!(
-        listing
-            .iter()
-            .all(|n| n == "feature_flags.json" || n == "feature_flags.json.lock"),
-        "{args:?} left {listing:?}"
-    );
+    rejects_in(&Env::new(), args, code, says);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use crate::util::{EXAMPLE, Env};
+use crate::util::{Env, rejects_in};
 
 const ROLLOUTS: &str = "{\n  \"version\": 1,\n  \"rollouts\": {}\n}\n";
 
@@ -13,26 +13,8 @@ const ROLLOUTS: &str = "{\n  \"version\": 1,\n  \"rollouts\": {}\n}\n";
 #[track_caller]
 fn rejects(args: &[&str], code: i32, says: &str) {
     let env = Env::new();
-    let rollouts = env.path("feature_flags.json.rollouts.json");
-    fs::write(&rollouts, ROLLOUTS).unwrap();
-    let run = env.run(args);
-    let line = run.fails(code);
-    assert!(
-        line.contains(says),
-        "{args:?}: {line:?} should contain {says:?}"
-    );
-    assert_eq!(env.text(), EXAMPLE, "{args:?} changed the flag file");
-    assert_eq!(fs::read_to_string(&rollouts).unwrap(), ROLLOUTS);
-    let listing = env.listing();
-    assert!(
-        listing.iter().all(|n| [
-            "feature_flags.json",
-            "feature_flags.json.lock",
-            "feature_flags.json.rollouts.json"
-        ]
-        .contains(&n.as_str())),
-        "{args:?} left {listing:?}"
-    );
+    fs::write(env.path("feature_flags.json.rollouts.json"), ROLLOUTS).unwrap();
+    rejects_in(&env, args, code, says);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use flags_cli::store::file::FileStore;
 use flags_rollout::{RolloutsFile, Status, decide};
 use serde_json::Value;
 
-use crate::util::{EXAMPLE, Env, bin};
+use crate::util::{EXAMPLE, Env, bin, rejects_in};
 
 const ROLLOUTS: &str = "feature_flags.json.rollouts.json";
 
@@ -232,22 +232,7 @@ fn rejects(args: &[&str], code: i32, says: &str) {
     let env = Env::new();
     env.run(&["--feature", "new_gpt_model", "--plan", "--start"])
         .ok();
-    let flags_before = env.text();
-    let rollouts_before = fs::read(env.path(ROLLOUTS)).unwrap();
-    let audit_before = env.audit_lines().len();
-    let run = env.run(args);
-    let line = run.fails(code);
-    assert!(
-        line.contains(says),
-        "{args:?}: {line:?} should contain {says:?}"
-    );
-    assert_eq!(env.text(), flags_before, "{args:?} changed the flag file");
-    assert_eq!(
-        fs::read(env.path(ROLLOUTS)).unwrap(),
-        rollouts_before,
-        "{args:?} changed the rollouts file"
-    );
-    assert_eq!(env.audit_lines().len(), audit_before);
+    rejects_in(&env, args, code, says);
 }
 
 #[test]

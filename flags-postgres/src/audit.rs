@@ -5,7 +5,13 @@
 use crate::client::Transaction;
 use serde_json::{Map, Value, json};
 
-use crate::{Action, AuditEntry, Database, Error};
+use crate::rights::Action;
+use crate::{Database, Error};
+
+/// One audit line as the file audit log writes it (time, user, host, flag,
+/// field, old, new; the guard's action, reason, trigger, value, threshold,
+/// samples). Stored whole (jsonb `entry`) and in columns.
+pub type AuditEntry = serde_json::Map<String, serde_json::Value>;
 
 /// One row, `version` the flag document's version after the change;
 /// `imported` rows come from a file's audit log.

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::{Action, Database, Error};
+use crate::rights::Action;
+use crate::{Database, Error};
 
 /// One sync's last report.
 #[derive(Debug, Clone, PartialEq)]

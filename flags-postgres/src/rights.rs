@@ -1,10 +1,27 @@
-//! A refused statement explained: which role connected, which of the
-//! group roles it holds, and the grant the command needs.
+//! The two group roles and what each may do: a refused statement explained
+//! by which role connected, which of the group roles it holds, and the
+//! grant the command needs.
 
 use postgres::error::SqlState;
 
-use crate::schema::{EDITOR, READER};
-use crate::{Action, Database, Error};
+use crate::{Database, Error};
+
+/// The group role of the bot servers' syncs.
+pub const READER: &str = "feature_flags_reader";
+/// The group role of operators and the guard.
+pub const EDITOR: &str = "feature_flags_editor";
+
+/// What a refused statement was for: names the right it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Read,
+    Edit,
+    Import,
+    History,
+    Init,
+    Heartbeat,
+    Syncs,
+}
 
 impl Database {
     /// `e` as an [`Error`]; a refusal for lack of a right becomes

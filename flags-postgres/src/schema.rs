@@ -7,12 +7,11 @@
 
 use postgres::error::SqlState;
 
-use crate::{Action, Database, Error, SCHEMA_VERSION};
+use crate::rights::{Action, EDITOR, READER};
+use crate::{Database, Error};
 
-/// The group role of the bot servers' syncs.
-pub const READER: &str = "feature_flags_reader";
-/// The group role of operators and the guard.
-pub const EDITOR: &str = "feature_flags_editor";
+/// The schema this build creates and understands.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Migration `n` (1-based) brings the schema from version n-1 to n.
 const MIGRATIONS: [&str; 2] = [

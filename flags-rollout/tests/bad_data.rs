@@ -1,4 +1,4 @@
-//! Bad data never acts (issue 20): a part of the readings that is missing
+//! Bad data never acts: a part of the readings that is missing
 //! (NaN), negative, infinite or inconsistent makes the triggers that use it
 //! *no data*; streaks count observations, not checks; a rollback never
 //! raises a percentage.

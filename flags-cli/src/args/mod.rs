@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Parser};
 use flags_core::{ChatType, Percentage, parse_id};
 
+pub mod command;
 pub mod fleet;
 pub mod manage;
 pub mod operate;
@@ -242,7 +243,7 @@ pub struct Cli {
     #[arg(long, conflicts_with = "edit")]
     pub json: bool,
 
-    /// Groups, targeting, rebucketing and life cycle (src/manage_args.rs).
+    /// Groups, targeting, rebucketing and life cycle (args/manage.rs).
     #[command(flatten)]
     pub manage: crate::args::manage::ManageArgs,
 

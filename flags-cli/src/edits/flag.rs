@@ -13,6 +13,7 @@ use flags_core::{
 };
 use serde_json::{Value, json};
 
+use crate::change::{Change, show_value};
 use crate::edits::span::{self, Node};
 use crate::edits::splice::{self, ObjectStyle};
 
@@ -27,53 +28,6 @@ pub struct EditRequest {
     pub include_chats: Vec<i64>,
     /// User groups, chat types, description, bucket_by, salt.
     pub targeting: crate::edits::targeting::Targeting,
-}
-
-/// One field of one flag that an edit changed (one audit log line).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    pub flag: String,
-    /// The field name, or `flag` for a created flag.
-    pub field: String,
-    pub old: Value,
-    pub new: Value,
-}
-
-impl fmt::Display for Change {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field == "flag" && self.new.is_null() {
-            return write!(f, "{}: deleted", self.flag);
-        }
-        if self.field == "flag" && self.old.is_null() {
-            let fields: Vec<String> = self
-                .new
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| format!("{k} {}", show_value(v)))
-                .collect();
-            return write!(f, "{}: created ({})", self.flag, fields.join(", "));
-        }
-        write!(
-            f,
-            "{}: {} {} -> {}",
-            self.flag,
-            self.field,
-            show_value(&self.old),
-            show_value(&self.new)
-        )
-    }
-}
-
-/// A value as an operator reads it: arrays spaced, no quotes on numbers.
-pub fn show_value(value: &Value) -> String {
-    match value {
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(show_value).collect();
-            format!("[{}]", items.join(", "))
-        }
-        other => other.to_string(),
-    }
 }
 
 /// The edited file, or why the edit was refused.

@@ -17,7 +17,7 @@ use crate::edits::Change;
 use crate::edits::patch;
 use crate::report::invalid_line;
 use crate::store::audit::change_entry;
-use crate::store::locked::Planned;
+use crate::store::locked::PendingWrite;
 
 /// At most this many ids are printed per change (the audit log has all).
 const SHOWN_IDS: usize = 20;
@@ -130,7 +130,7 @@ pub fn edit_members(
     group: &str,
     add: &[i64],
     remove: &[i64],
-) -> Result<Planned, Failure> {
+) -> Result<PendingWrite, Failure> {
     let before = parse(path, text)?;
     let current = members(&before, group);
     let mut lines = Vec::new();
@@ -161,7 +161,7 @@ pub fn edit_members(
         }
     }
     if added.is_empty() && removed.is_empty() {
-        return Ok(Planned {
+        return Ok(PendingWrite {
             text: text.to_owned(),
             lines,
             entries: Vec::new(),
@@ -232,7 +232,7 @@ pub fn edit_members(
             entry.insert("new".into(), json!(added));
         }
     }
-    Ok(Planned {
+    Ok(PendingWrite {
         text: verified(edited, &expected)?,
         lines,
         entries: vec![entry],
@@ -241,7 +241,7 @@ pub fn edit_members(
 }
 
 /// `--group NAME --delete [--force]`.
-pub fn delete(path: &Path, text: &str, group: &str, force: bool) -> Result<Planned, Failure> {
+pub fn delete(path: &Path, text: &str, group: &str, force: bool) -> Result<PendingWrite, Failure> {
     let before = parse(path, text)?;
     let Some(ids) = members(&before, group) else {
         return Err(unknown_group(&before, group));
@@ -293,7 +293,7 @@ pub fn delete(path: &Path, text: &str, group: &str, force: bool) -> Result<Plann
             flags.join(", ")
         ));
     }
-    Ok(Planned {
+    Ok(PendingWrite {
         text: verified(edited, &expected)?,
         lines,
         entries,
@@ -407,7 +407,7 @@ mod tests {
 }
 "#;
 
-    fn members_edit(group: &str, add: &[i64], remove: &[i64]) -> Result<Planned, Failure> {
+    fn members_edit(group: &str, add: &[i64], remove: &[i64]) -> Result<PendingWrite, Failure> {
         edit_members(Path::new("f.json"), FILE, group, add, remove)
     }
 

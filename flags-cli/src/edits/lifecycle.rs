@@ -11,11 +11,11 @@ use crate::edits::patch;
 use crate::edits::{Change, unknown_flag};
 use crate::report::invalid_line;
 use crate::store::audit::change_entry;
-use crate::store::locked::Planned;
+use crate::store::locked::PendingWrite;
 
 /// `--feature NAME --delete`: the file without the flag. The audit entry
 /// keeps the whole definition, so the flag can be put back.
-pub fn delete(path: &Path, text: &str, name: &str) -> Result<Planned, Failure> {
+pub fn delete(path: &Path, text: &str, name: &str) -> Result<PendingWrite, Failure> {
     let before =
         parse_flag_file(text).map_err(|problems| Failure::new(invalid_line(path, &problems)))?;
     if before.flag(name).is_none() {
@@ -44,7 +44,7 @@ pub fn delete(path: &Path, text: &str, name: &str) -> Result<Planned, Failure> {
         old,
         new: Value::Null,
     };
-    Ok(Planned {
+    Ok(PendingWrite {
         text: edited,
         lines: vec![
             change.to_string(),

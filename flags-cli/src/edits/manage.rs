@@ -1,6 +1,6 @@
 //! The commands of `args/manage.rs` that are not field edits of one flag:
 //! `--group NAME` (show, `--list-users`, membership, `--delete`), a flag's
-//! `--delete`, and the refused `--rename`. Called from `commands::run`.
+//! `--delete`. Called from `commands::run`.
 
 use flags_rollout::Status;
 
@@ -8,40 +8,12 @@ use crate::Failure;
 use crate::args::Cli;
 use crate::args::manage::group_name_arg;
 use crate::edits::{groups, lifecycle};
-use crate::store::locked::{self, Planned};
+use crate::store::locked::{self, PendingWrite};
 use crate::store::{self, parse_rollouts};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
-/// Runs the command if it is one of these; `None` otherwise.
-pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
-    let args = &cli.manage;
-    if let (Some(name), Some(new)) = (&cli.feature, &args.rename) {
-        return Some(Err(lifecycle::rename_refusal(name, new)));
-    }
-    if args.force && !(args.delete || args.bucket_by.is_some() || args.salt.is_some()) {
-        return Some(Err(Failure::usage(
-            "--force only confirms --delete, --bucket-by or --salt",
-        )));
-    }
-    if !cli.group.is_empty() && !cli.explain {
-        return Some(group_command(cli, out));
-    }
-    if args.delete {
-        return Some(match &cli.feature {
-            Some(_) if args.force => Err(Failure::usage(
-                "--force does not apply to deleting a flag (a running rollout plan is finished or aborted first)",
-            )),
-            Some(name) => delete_flag(cli, name, out),
-            None => Err(Failure::usage(
-                "--delete needs --feature NAME (a flag) or --group NAME (a user group)",
-            )),
-        });
-    }
-    None
-}
-
-fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
+pub fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
     let args = &cli.manage;
     if cli.feature.is_some() {
         return Err(Failure::usage(if args.delete {
@@ -87,12 +59,12 @@ fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn delete_flag(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
+pub fn delete_flag(cli: &Cli, name: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     let mut store = store::open(cli)?;
     let path = store.flags_name().to_owned();
     let rollouts_name = store.rollouts_name().to_owned();
     locked::write(&mut *store, cli.dry_run, out, &mut |docs| {
-        let mut planned: Planned = lifecycle::delete(&path, &docs.flags, name)?;
+        let mut planned: PendingWrite = lifecycle::delete(&path, &docs.flags, name)?;
         // Read under the lock: plans are started under it too. A paused
         // plan counts: --resume would carry on with a flag that is gone.
         let mut rollouts = parse_rollouts(&rollouts_name, docs.rollouts.as_deref())?;

@@ -3,7 +3,6 @@
 //! `span`, `splice`), for one flag's fields and targeting, user groups,
 //! and a flag's life (create, delete); plus the bucket-movement check.
 
-pub mod command;
 pub mod flag;
 pub mod groups;
 pub mod lifecycle;
@@ -14,4 +13,6 @@ pub mod span;
 pub mod splice;
 pub mod targeting;
 
-pub use flag::{Change, EditError, EditRequest, Edited, apply, show_value, unknown_flag};
+// Callers name the change an edit made through `edits` as well.
+pub use crate::change::{Change, show_value};
+pub use flag::{EditError, EditRequest, Edited, apply, unknown_flag};

@@ -82,7 +82,7 @@ impl Impact {
 /// For an edit that changes `bucket_by` or `salt` of a flag that existed
 /// before it: the impact line to print, or, without `allowed` (`--force` or
 /// a dry run), the refusal.
-pub fn guard(
+pub fn check(
     before_text: &str,
     edited: &Edited,
     name: &str,

@@ -19,24 +19,7 @@ use crate::store::{Store, audit, refuse_file_with_database};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
-/// Runs a fleet command if the command line has one.
-pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
-    let fleet = &cli.fleet;
-    let url = fleet.database.as_deref()?;
-    if fleet.init {
-        Some(init(cli, url, out))
-    } else if let Some(file) = &fleet.import {
-        Some(import(cli, url, file, out))
-    } else if fleet.export {
-        Some(export(cli, url, out))
-    } else if fleet.sync {
-        Some(crate::sync::command::run(cli, url, out))
-    } else {
-        None
-    }
-}
-
-fn init(cli: &Cli, url: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
+pub fn init(cli: &Cli, url: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     refuse_file_with_database(cli)?;
     let mut store = DatabaseStore::new(url)?;
     out(&store.init()?);
@@ -45,7 +28,7 @@ fn init(cli: &Cli, url: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
 
 /// Reads `file` and what is beside it, all validated as strictly as an
 /// edit would, then loads them in one transaction.
-fn import(cli: &Cli, url: &str, file: &Path, out: &mut Out<'_>) -> Result<u8, Failure> {
+pub fn import(cli: &Cli, url: &str, file: &Path, out: &mut Out<'_>) -> Result<u8, Failure> {
     refuse_file_with_database(cli)?;
     let mut source = FileStore::new(file);
     let docs = source.read()?;
@@ -125,7 +108,7 @@ fn import_entry(action: &str, file: &Path) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-fn export(cli: &Cli, url: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
+pub fn export(cli: &Cli, url: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     refuse_file_with_database(cli)?;
     let mut store = DatabaseStore::new(url)?;
     out(&store.read()?.flags);

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::converge;
 use crate::Failure;
 use crate::edits::{self, EditError};
-use crate::plans::commands::pause_for_hand_edit;
+use crate::plans::apply::pause_for_hand_edit;
 use crate::report::invalid_line;
 use crate::store::{Commit, Documents, audit};
 
@@ -50,7 +50,7 @@ pub fn converge(
         }
         // Restoring or copying a salt is the point of the command: the
         // impact is shown, not refused.
-        let impact = edits::rebucket::guard(&text, &edited, name, true)?;
+        let impact = edits::rebucket::check(&text, &edited, name, true)?;
         lines.extend(edited.changes.iter().map(ToString::to_string));
         lines.extend(impact);
         audit_entries.extend(audit::entries(&edited.changes, &operator, extra));

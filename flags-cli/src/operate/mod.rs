@@ -18,28 +18,13 @@ use crate::store;
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
-/// Runs one of these commands if the command line has one.
-pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
-    let args = &cli.operate;
-    if let Some(id) = args.revert {
-        return Some(revert::run(cli, id, out));
-    }
-    if args.fleet_view {
-        let url = cli.fleet.database.as_deref()?;
-        return Some(fleet_view::run(cli, url, out));
-    }
-    if let Some(other) = &args.diff {
-        // As diff(1): 0 the same, 1 different, 2 trouble.
-        return Some(diff_command(cli, other, out).map_err(|mut f| {
-            f.code = 2;
-            f
-        }));
-    }
-    if let Some(flag) = &args.promote {
-        let from = args.from.as_deref().unwrap_or_default();
-        return Some(promote::run(cli, flag.as_deref(), from, out));
-    }
-    None
+/// `--diff OTHER`, exiting as diff(1) does: 0 the same, 1 different, 2
+/// trouble.
+pub fn run_diff(cli: &Cli, other: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
+    diff_command(cli, other, out).map_err(|mut f| {
+        f.code = 2;
+        f
+    })
 }
 
 fn diff_command(cli: &Cli, other: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
@@ -80,7 +65,7 @@ pub fn mirror_note(cli: &Cli) -> String {
         return String::new();
     }
     let file = crate::store::file::Target::resolve(&cli.file).file;
-    match crate::sync::Marker::read(&file) {
+    match crate::store::marker::Marker::read(&file) {
         Ok(Some(m)) => format!(
             "; mirrored from database {}, version {}",
             m.database, m.version

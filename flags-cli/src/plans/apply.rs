@@ -3,11 +3,11 @@
 //! `--start`, `--pause`, `--resume`, `--abort`, a hand edit and the guard
 //! all share.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use flags_core::parse_flag_file;
 use flags_rollout::jiff::{Timestamp, Unit};
-use flags_rollout::{Action, Cause, Rollout, RolloutsFile, State, Step, never_raise};
+use flags_rollout::{Action, Cause, Rollout, RolloutsFile, State, Status, Step, never_raise};
 use serde_json::{Map, Value, json};
 
 use crate::Failure;
@@ -237,4 +237,65 @@ pub(crate) fn why(step: Option<&Step>) -> Map<String, Value> {
 
 fn json_number(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+/// After a hand edit of `--percentage`, `--enable` or `--disable`, or a
+/// rebucketing one (`--salt`, `--bucket-by`: the cohorts the guard compares
+/// are reshuffled mid-phase), in the edit's own commit: a running plan of
+/// that flag is paused, so the guard neither undoes the operator's
+/// decision nor judges a phase on a mix of two populations.
+/// A rollouts document that cannot be read does not stop the edit (the
+/// kill switch must always work); it is reported on stderr.
+pub fn pause_for_hand_edit(
+    rollouts_name: &Path,
+    rollouts_text: Option<&str>,
+    request: &EditRequest,
+) -> Result<Option<HandEditPause>, Failure> {
+    let rebucketed = request.targeting.salt.is_some() || request.targeting.bucket_by.is_some();
+    if request.percentage.is_none() && request.enabled.is_none() && !rebucketed {
+        return Ok(None);
+    }
+    let mut rollouts = match parse_rollouts(rollouts_name, rollouts_text) {
+        Ok(r) => r,
+        Err(failure) => {
+            for line in failure.lines {
+                eprintln!(
+                    "warning: {line}; a running plan of {} was not paused",
+                    request.flag
+                );
+            }
+            return Ok(None);
+        }
+    };
+    let Some(rollout) = rollouts.rollouts.get_mut(&request.flag) else {
+        return Ok(None);
+    };
+    if rollout.state.status != Status::Running {
+        return Ok(None);
+    }
+    let before = rollout.state.clone();
+    let step = flags_rollout::pause(&rollout.plan, &rollout.state, now(), "a hand edit wins")
+        .map_err(Failure::new)?;
+    rollout.state = step.state.clone();
+    let changes = state_changes(&request.flag, Some(&before), &rollout.state);
+    Ok(Some(HandEditPause {
+        rollouts: rollouts.to_text(),
+        audit: audit::entries(&changes, &Actor::Operator.user(), &why(Some(&step))),
+        changes,
+        note: format!(
+            "{}: rollout plan paused by this hand edit; --resume continues it at phase {}",
+            request.flag,
+            before.phase + 1
+        ),
+    }))
+}
+
+/// What [`pause_for_hand_edit`] adds to the edit's commit.
+pub struct HandEditPause {
+    /// The rollouts document's new text.
+    pub rollouts: String,
+    pub changes: Vec<Change>,
+    pub audit: Vec<serde_json::Map<String, Value>>,
+    /// What to print after the changes.
+    pub note: String,
 }

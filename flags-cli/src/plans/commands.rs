@@ -1,7 +1,6 @@
 //! The rollout plan commands: setting a plan (`--plan`, `--triggers`, …),
 //! `--start`, `--pause`, `--resume`, `--abort`, `--status`, the plan shown
-//! under `--feature NAME`, `--check`'s view of the rollouts file, and the
-//! pause that a hand edit of a running plan's flag makes.
+//! under `--feature NAME`, and `--check`'s view of the rollouts file.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,10 +16,10 @@ use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::args::Cli;
-use crate::edits::{self, Change, EditRequest};
-use crate::plans::apply::{Actor, Names, name_the_decider, now, state_changes, step_commit, why};
+use crate::edits::{self, Change};
+use crate::plans::apply::{Actor, Names, name_the_decider, now, step_commit};
 use crate::report::{invalid_line, problem_lines};
-use crate::store::{self, Store, audit, parse_rollouts};
+use crate::store::{self, Store, parse_rollouts};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
@@ -28,9 +27,6 @@ type Out<'a> = dyn FnMut(&str) + 'a;
 pub fn run(cli: &Cli, out: &mut Out<'_>) -> Option<Result<u8, Failure>> {
     if cli.rollout.status {
         return Some(status(cli, out));
-    }
-    if let Some(flag) = &cli.rollout.report {
-        return Some(crate::analysis::run(cli, flag, out));
     }
     if cli.rollout.is_edit() {
         let flag = cli.feature.as_deref()?;
@@ -193,67 +189,6 @@ fn plan_changes(flag: &str, before: Option<&Plan>, after: &Plan) -> Vec<Change> 
             })
         })
         .collect()
-}
-
-/// After a hand edit of `--percentage`, `--enable` or `--disable`, or a
-/// rebucketing one (`--salt`, `--bucket-by`: the cohorts the guard compares
-/// are reshuffled mid-phase), in the edit's own commit: a running plan of
-/// that flag is paused, so the guard neither undoes the operator's
-/// decision nor judges a phase on a mix of two populations.
-/// A rollouts document that cannot be read does not stop the edit (the
-/// kill switch must always work); it is reported on stderr.
-pub fn pause_for_hand_edit(
-    rollouts_name: &Path,
-    rollouts_text: Option<&str>,
-    request: &EditRequest,
-) -> Result<Option<HandEditPause>, Failure> {
-    let rebucketed = request.targeting.salt.is_some() || request.targeting.bucket_by.is_some();
-    if request.percentage.is_none() && request.enabled.is_none() && !rebucketed {
-        return Ok(None);
-    }
-    let mut rollouts = match parse_rollouts(rollouts_name, rollouts_text) {
-        Ok(r) => r,
-        Err(failure) => {
-            for line in failure.lines {
-                eprintln!(
-                    "warning: {line}; a running plan of {} was not paused",
-                    request.flag
-                );
-            }
-            return Ok(None);
-        }
-    };
-    let Some(rollout) = rollouts.rollouts.get_mut(&request.flag) else {
-        return Ok(None);
-    };
-    if rollout.state.status != Status::Running {
-        return Ok(None);
-    }
-    let before = rollout.state.clone();
-    let step = flags_rollout::pause(&rollout.plan, &rollout.state, now(), "a hand edit wins")
-        .map_err(Failure::new)?;
-    rollout.state = step.state.clone();
-    let changes = state_changes(&request.flag, Some(&before), &rollout.state);
-    Ok(Some(HandEditPause {
-        rollouts: rollouts.to_text(),
-        audit: audit::entries(&changes, &Actor::Operator.user(), &why(Some(&step))),
-        changes,
-        note: format!(
-            "{}: rollout plan paused by this hand edit; --resume continues it at phase {}",
-            request.flag,
-            before.phase + 1
-        ),
-    }))
-}
-
-/// What [`pause_for_hand_edit`] adds to the edit's commit.
-pub struct HandEditPause {
-    /// The rollouts document's new text.
-    pub rollouts: String,
-    pub changes: Vec<Change>,
-    pub audit: Vec<serde_json::Map<String, Value>>,
-    /// What to print after the changes.
-    pub note: String,
 }
 
 /// When the plan can next move, and to what.

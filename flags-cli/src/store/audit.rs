@@ -6,9 +6,11 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use jiff::Timestamp;
+
 use serde_json::{Map, Value, json};
 
-use crate::edits::Change;
+use crate::change::Change;
 
 /// The audit log, opened for appending before the flag file is replaced so a
 /// log that cannot be written stops the edit instead of going missing.
@@ -170,34 +172,12 @@ pub fn read(path: &Path) -> Result<History, String> {
     })
 }
 
-/// `time` as RFC 3339 in UTC with milliseconds (`2026-11-27T11:27:52.123Z`).
+/// `time` as RFC 3339 in UTC with milliseconds (`2026-11-27T11:27:52.123Z`),
+/// truncated like the sync's log stamps. A clock before 1970 reads as 1970,
+/// one past jiff's range (the year 9999) as its end.
 pub fn rfc3339_utc(time: SystemTime) -> String {
-    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since_epoch.as_secs();
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since_epoch.subsec_millis()
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let at = Timestamp::try_from(time.max(UNIX_EPOCH)).unwrap_or(Timestamp::MAX);
+    format!("{at:.3}")
 }
 
 #[cfg(test)]
@@ -218,6 +198,49 @@ mod tests {
         assert_eq!(name_in_passwd(passwd, 5), None, "an empty name is no name");
         assert_eq!(name_in_passwd(passwd, 42), None);
         assert_eq!(name_in_passwd("", 0), None);
+    }
+
+    /// The hand-rolled formatter jiff replaced (Howard Hinnant's
+    /// `civil_from_days`): the output must stay the same bytes.
+    fn reference(time: SystemTime) -> String {
+        let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = since_epoch.as_secs();
+        let z = (secs / 86_400) as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let rem = secs % 86_400;
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60,
+            since_epoch.subsec_millis()
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn jiff_writes_the_same_bytes_as_the_hand_rolled_formatter(
+            // 1970 to the end of 9998, to the nanosecond.
+            secs in 0u64..253_370_764_800,
+            nanos in 0u32..1_000_000_000,
+        ) {
+            let time = UNIX_EPOCH + Duration::new(secs, nanos);
+            proptest::prop_assert_eq!(rfc3339_utc(time), reference(time));
+        }
+    }
+
+    #[test]
+    fn a_clock_before_1970_reads_as_1970() {
+        let before = UNIX_EPOCH - Duration::from_secs(86_400);
+        assert_eq!(rfc3339_utc(before), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_utc(before), reference(before));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::Failure;
 
 /// What a command would do to the documents.
 #[derive(Debug, Default)]
-pub struct Planned {
+pub struct PendingWrite {
     /// The flag document's new text.
     pub text: String,
     /// What to print: notes first, then what changed.
@@ -31,9 +31,9 @@ pub fn write(
     store: &mut dyn Store,
     dry_run: bool,
     out: &mut Out<'_>,
-    plan: &mut dyn FnMut(&Documents) -> Result<Planned, Failure>,
+    plan: &mut dyn FnMut(&Documents) -> Result<PendingWrite, Failure>,
 ) -> Result<u8, Failure> {
-    let print = |planned: &Planned, out: &mut Out<'_>| {
+    let print = |planned: &PendingWrite, out: &mut Out<'_>| {
         for line in &planned.lines {
             out(&format!("{line}\n"));
         }

@@ -12,8 +12,9 @@ pub mod audit;
 pub mod database;
 pub mod file;
 pub mod locked;
+pub mod marker;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flags_rollout::RolloutsFile;
 use serde_json::{Map, Value};
@@ -116,9 +117,4 @@ pub fn parse_rollouts(store_name: &Path, text: Option<&str>) -> Result<RolloutsF
             invalid_line(store_name, &problems).replace("valid flag file", "valid rollouts file"),
         )
     })
-}
-
-/// A name for messages that is not a path on disk (a database).
-pub fn label(text: String) -> PathBuf {
-    PathBuf::from(text)
 }

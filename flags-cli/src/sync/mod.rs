@@ -18,7 +18,6 @@
 pub mod command;
 pub mod hosts;
 pub mod link;
-pub mod marker;
 pub mod metrics;
 
 use std::io::Read;
@@ -32,9 +31,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use flags_postgres::{Documents, Error, MAX_DOCUMENT_BYTES};
 
 use crate::store::file::{EditLock, Target, replace_file, replace_file_like};
+pub use crate::store::marker::{Marker, fingerprint, marker_path};
 pub use hosts::Hosts;
 use link::{Answer, Call, Link, Outcome};
-pub use marker::{Marker, fingerprint, marker_path};
 pub use metrics::Metrics;
 
 /// The default `--poll`.
@@ -97,13 +96,14 @@ pub fn run_with_metrics(
         }
         None => None,
     };
-    let mut sync = Sync::new(hosts, file, metrics, log);
+    let mut sync = Mirror::new(hosts, file, metrics, log);
     sync.run(poll, stop);
     drop(server);
     Ok(())
 }
 
-struct Sync<'a> {
+/// A running sync: the database's flag document mirrored into the file.
+struct Mirror<'a> {
     hosts: &'a Hosts,
     target: Target,
     marker: Option<Marker>,
@@ -151,15 +151,15 @@ struct Session {
     listening: bool,
 }
 
-impl<'a> Sync<'a> {
+impl<'a> Mirror<'a> {
     fn new(
         hosts: &'a Hosts,
         file: &Path,
         metrics: Arc<Mutex<Metrics>>,
         log: &'a mut dyn FnMut(&str),
-    ) -> Sync<'a> {
+    ) -> Mirror<'a> {
         let target = Target::resolve(file);
-        let mut sync = Sync {
+        let mut sync = Mirror {
             hosts,
             marker: None,
             metrics,

@@ -1,4 +1,4 @@
-"""The fleet end to end (issue 22): real PostgreSQL clusters
+"""The fleet end to end: real PostgreSQL clusters
 (scripts/pg_cluster.py), two "servers" (a folder each with its own
 `feature_flags --sync --poll 1s` and its own bot process, guard_e2e/bot.py,
 reading the mirrored file), the real CLI and guards, and a real Prometheus.

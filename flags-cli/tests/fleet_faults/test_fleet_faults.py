@@ -1,4 +1,4 @@
-"""The fleet under faults that close nothing (issue 27), with real processes:
+"""The fleet under faults that close nothing, with real processes:
 real PostgreSQL clusters (scripts/pg_cluster.py: a primary and its
 `pg_basebackup -R` standby), the real `feature_flags` binary, and a
 forwarder of our own (forwarder.py) in front of a primary that, on command,

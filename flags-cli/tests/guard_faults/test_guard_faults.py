@@ -1,4 +1,4 @@
-"""Fault injection (issue 20): the released guard against metrics servers
+"""Fault injection: the released guard against metrics servers
 that misbehave on purpose. Each case is one finding of the issue, and each
 fails on the guard before the fix: a wrong reading must hold, never act.
 

@@ -1,4 +1,4 @@
-"""The edges issue 21 found: a message answers from one copy of its context, the
+"""Exact edges: a message answers from one copy of its context, the
 duration sum cannot go down, bad durations raise ValueError, Python code run by a
 collection mid-call cannot break a for_message, and track() works with `async with`."""
 

@@ -7,32 +7,21 @@ use std::path::Path;
 use crate::Failure;
 use crate::args::Cli;
 use crate::edits::{self, EditError, EditRequest};
-use crate::plans::commands::pause_for_hand_edit;
+use crate::plans::apply::pause_for_hand_edit;
 use crate::report::invalid_line;
 use crate::store::{self, Commit, audit};
 
 type Out<'a> = dyn FnMut(&str) + 'a;
 
-/// The edit the command line asks for, if any.
-pub fn edit_request(cli: &Cli) -> Result<Option<EditRequest>, Failure> {
+/// The edit of `flag` the command line asks for ([`Command::Edit`]:
+/// `--enable` and `--disable` together were refused already).
+///
+/// [`Command::Edit`]: crate::args::command::Command::Edit
+pub fn edit_request(cli: &Cli, flag: &str) -> Result<EditRequest, Failure> {
     let enabled = match (cli.enable, cli.disable) {
-        (true, false) => Some(true),
+        (true, _) => Some(true),
         (false, true) => Some(false),
         (false, false) => None,
-        (true, true) => {
-            return Err(Failure::usage(
-                "--enable and --disable contradict each other",
-            ));
-        }
-    };
-    let is_edit = cli.create
-        || enabled.is_some()
-        || cli.percentage.is_some()
-        || !cli.exclude_chat.is_empty()
-        || !cli.include_chat.is_empty()
-        || cli.manage.has_targeting();
-    let Some(flag) = cli.feature.clone().filter(|_| is_edit) else {
-        return Ok(None);
     };
     if let Some(chat) = cli
         .exclude_chat
@@ -43,8 +32,8 @@ pub fn edit_request(cli: &Cli) -> Result<Option<EditRequest>, Failure> {
             "chat {chat} is given to both --exclude-chat and --include-chat"
         )));
     }
-    Ok(Some(EditRequest {
-        flag,
+    Ok(EditRequest {
+        flag: flag.to_owned(),
         create: cli.create,
         enabled,
         percentage: cli.percentage,
@@ -52,7 +41,7 @@ pub fn edit_request(cli: &Cli) -> Result<Option<EditRequest>, Failure> {
         include_chats: cli.include_chat.clone(),
         targeting: crate::edits::targeting::Targeting::from_args(&cli.manage)
             .map_err(Failure::usage)?,
-    }))
+    })
 }
 
 fn edit_failure(path: &Path, error: EditError) -> Failure {
@@ -70,7 +59,7 @@ pub fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, F
     if cli.dry_run {
         let text = store.read()?.flags;
         let edited = edits::apply(&text, request).map_err(|e| edit_failure(&flags_name, e))?;
-        let impact = crate::edits::rebucket::guard(&text, &edited, &request.flag, true)?;
+        let impact = crate::edits::rebucket::check(&text, &edited, &request.flag, true)?;
         print_outcome(&edited, out);
         if let Some(line) = &impact {
             out(&format!("{line}\n"));
@@ -85,7 +74,7 @@ pub fn edit(cli: &Cli, request: &EditRequest, out: &mut Out<'_>) -> Result<u8, F
         let edited =
             edits::apply(&docs.flags, request).map_err(|e| edit_failure(&flags_name, e))?;
         let impact =
-            crate::edits::rebucket::guard(&docs.flags, &edited, &request.flag, cli.manage.force)?;
+            crate::edits::rebucket::check(&docs.flags, &edited, &request.flag, cli.manage.force)?;
         print_outcome(&edited, &mut |line| printed.push_str(line));
         if edited.changes.is_empty() {
             printed.push_str("nothing to change\n");
