@@ -64,8 +64,10 @@ pub enum HoldReason {
         streak: u32,
         sustain: u32,
     },
-    /// Too few outcomes in the window (or values that are not numbers).
-    NoData(Trigger),
+    /// A trigger has no verdict; `why` names what is missing (too few
+    /// outcomes, n of min; which counts disagree or were not numbers; which
+    /// series is absent; a phase younger than the window).
+    NoData { trigger: Trigger, why: String },
     /// Healthy, but the phase's hold lasts until then.
     HoldTime { until: Timestamp },
     /// Healthy and held long enough, but too few `on` outcomes in the phase.
@@ -200,10 +202,7 @@ impl fmt::Display for HoldReason {
                 f,
                 "{trigger} tripped on {streak} of {sustain} consecutive checks"
             ),
-            HoldReason::NoData(trigger) => write!(
-                f,
-                "{trigger}: no data (too few outcomes in the window, or counts that cannot be trusted)"
-            ),
+            HoldReason::NoData { trigger, why } => write!(f, "{trigger}: no data ({why})"),
             HoldReason::HoldTime { until } => write!(f, "holding the phase until {until}"),
             HoldReason::FewSamplesInPhase { seen, need } => write!(
                 f,
@@ -373,7 +372,10 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
             sustain: plan.sustain,
         })
     } else if let Some(r) = with(Verdict::NoData) {
-        Action::Hold(HoldReason::NoData(r.trigger))
+        Action::Hold(HoldReason::NoData {
+            trigger: r.trigger,
+            why: no_data_why(plan, state, r.trigger, measurements, now),
+        })
     } else {
         let (action, judged) = progress(plan, state, measurements, now);
         criteria = judged;
@@ -560,6 +562,129 @@ pub(crate) fn finish(
         readings,
         criteria: Vec::new(),
     }
+}
+
+/// Why `trigger` has no verdict on these measurements, in an operator's
+/// words: the first of the checks `read` makes that fails.
+pub fn no_data_why(
+    plan: &Plan,
+    state: &State,
+    trigger: Trigger,
+    m: &Measurements,
+    now: Timestamp,
+) -> String {
+    let window = match (trigger, &m.flag, &m.memory) {
+        (Trigger::MemoryUsage, _, Err(e)) | (_, Err(e), _) => {
+            return format!("metrics source error: {e}");
+        }
+        (Trigger::MemoryUsage, _, Ok(Some(memory))) if memory.processes > 0 => {
+            return format!(
+                "memory over the limit is {} from {} processes",
+                fmt_value(memory.max_ratio),
+                memory.processes
+            );
+        }
+        (Trigger::MemoryUsage, _, Ok(_)) => {
+            return "no process exported process_resident_memory_bytes against a known \
+                    limit (--memory-limit)"
+                .into();
+        }
+        (_, Ok(window), _) => window,
+    };
+    if trigger == Trigger::Complaints {
+        return format!(
+            "no complaints series (feature_flags_complaints_total) answered: {}",
+            fmt_number(window.complaints_last_hour)
+        );
+    }
+    let buckets = trigger == Trigger::ResponseTime;
+    let min = plan.min_samples as f64;
+    let (on, off) = (&window.on, &window.off);
+    let source = if window.bad.is_empty() {
+        String::new()
+    } else {
+        format!("; the source said: {}", window.bad.join(", "))
+    };
+    if let Some(why) = untrusted("on", on, buckets) {
+        return format!("{why}{source}");
+    }
+    if !at_least(on.total(), min) {
+        let age = now.duration_since(state.since);
+        let young = if age < plan.window {
+            format!(
+                "; the phase is {}s old, younger than the {}s window",
+                age.as_secs(),
+                plan.window.as_secs()
+            )
+        } else {
+            String::new()
+        };
+        return format!(
+            "too few on outcomes in the window: {} of {}{young}",
+            fmt_number(on.total().floor()),
+            plan.min_samples
+        );
+    }
+    if let Some(why) = untrusted("off", off, buckets) {
+        return format!("{why}{source}");
+    }
+    if buckets && bound_at_or_above(plan_threshold(plan, trigger)).is_none() {
+        return "the threshold is above the histogram's highest bound (30 s)".into();
+    }
+    format!("no comparison with off could be made{source}")
+}
+
+fn plan_threshold(plan: &Plan, trigger: Trigger) -> f64 {
+    plan.triggers
+        .active()
+        .find(|(t, _)| *t == trigger)
+        .map_or(f64::NAN, |(_, threshold)| threshold)
+}
+
+/// Which of a cohort's counts cannot be judged, or `None` when all can
+/// (the checks of [`usable`], saying which failed).
+fn untrusted(cohort: &str, c: &CohortWindow, with_buckets: bool) -> Option<String> {
+    if !(count(c.ok) && count(c.errors)) {
+        return Some(format!(
+            "{cohort} outcome counts are not numbers (ok {}, errors {})",
+            fmt_value(c.ok),
+            fmt_value(c.errors)
+        ));
+    }
+    if !with_buckets {
+        return None;
+    }
+    if let Some(i) = c.duration_le.iter().position(|&v| !count(v)) {
+        return Some(format!(
+            "{cohort} duration bucket le={} is not a count",
+            DURATION_BOUNDS[i]
+        ));
+    }
+    let slack = |v: f64| 1e-6 * v.abs().max(1.0);
+    if let Some(i) = c
+        .duration_le
+        .windows(2)
+        .position(|w| w[1] < w[0] - slack(w[0]))
+    {
+        return Some(format!(
+            "{cohort} duration buckets are not cumulative (le={} {} > le={} {})",
+            DURATION_BOUNDS[i],
+            fmt_value(c.duration_le[i]),
+            DURATION_BOUNDS[i + 1],
+            fmt_value(c.duration_le[i + 1])
+        ));
+    }
+    let total = c.total();
+    let last = c.duration_le[DURATION_BOUNDS.len() - 1];
+    if last > total + slack(total) {
+        return Some(format!(
+            "{cohort} counts disagree: {} answers in the duration histogram (le=30) \
+             but {} outcomes (ok + errors)",
+            fmt_value(last),
+            fmt_value(total)
+        ));
+    }
+    None
 }
 
 fn source_message(trigger: Trigger, measurements: &Measurements) -> String {

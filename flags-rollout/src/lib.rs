@@ -14,7 +14,7 @@
 //! state.status = flags_rollout::Status::Running;
 //! let quiet = Measurements { flag: Ok(FlagWindow::default()), memory: Ok(None), evidence: None };
 //! let step = decide(&plan, &state, &quiet, now);
-//! assert!(matches!(step.action, Action::Hold(HoldReason::NoData(_))));
+//! assert!(matches!(step.action, Action::Hold(HoldReason::NoData { .. })));
 //! ```
 
 pub mod analysis;

@@ -741,7 +741,10 @@ pub(crate) mod tests {
         );
         board.count_action(
             "gpt",
-            &Action::Hold(flags_rollout::HoldReason::NoData(Trigger::Complaints)),
+            &Action::Hold(flags_rollout::HoldReason::NoData {
+                trigger: Trigger::Complaints,
+                why: "no complaints series".into(),
+            }),
         );
         board.count_bad_sample("missing");
         let text = board.metrics_text();

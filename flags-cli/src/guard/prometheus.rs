@@ -370,6 +370,10 @@ impl PrometheusSource {
                     fw.bad.push("buckets above +Inf".into());
                 }
             }
+            for k in 0..2 {
+                let c = cohort_mut(&mut fw, k);
+                rescale_histogram(c, a.inf[k]);
+            }
             if [fw.on.ok, fw.on.errors, fw.off.ok, fw.off.errors]
                 .iter()
                 .chain(&fw.on.duration_le)
@@ -429,6 +433,27 @@ impl PrometheusSource {
     }
 }
 
+/// Puts a cohort's duration histogram on the scale of its outcome counts.
+///
+/// `increase()` extrapolates every series on its own, and clips each at its
+/// counter's zero point: while the start of a series (a bot's start, a flag's
+/// first `on` answer) lies inside the window, the sum of the buckets'
+/// increases and the sum of the outcomes' increases differ by a few
+/// percent, though both count the same answers. Compared as counts, the
+/// histogram then claims more answers than there were outcomes, and
+/// response_time had no data for a whole window (the "357 of 50" hold).
+/// The histogram's shares are what the trigger needs, so each bucket
+/// becomes its share of the histogram's own `+Inf` times the outcomes.
+fn rescale_histogram(c: &mut CohortWindow, inf: f64) {
+    let total = c.total();
+    if !(inf.is_finite() && inf > 0.0 && total.is_finite()) {
+        return;
+    }
+    for v in c.duration_le.iter_mut().filter(|v| !v.is_nan()) {
+        *v = (*v / inf).min(1.0) * total;
+    }
+}
+
 fn cohort_index(cohort: &str) -> Option<usize> {
     match cohort {
         "on" => Some(0),
@@ -448,6 +473,34 @@ fn cohort_mut(window: &mut FlagWindow, k: usize) -> &mut CohortWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_takes_the_outcomes_scale() {
+        // Extrapolated apart: 372.4 answers in the histogram, 357.1 outcomes.
+        let mut c = CohortWindow {
+            ok: 350.0,
+            errors: 7.1,
+            duration_le: [
+                0.0, 0.0, 10.0, 186.2, 372.4, 372.4, 372.4, 372.4, 372.4, 372.4,
+            ],
+        };
+        rescale_histogram(&mut c, 372.4);
+        assert!(
+            (c.duration_le[9] - 357.1).abs() < 1e-9,
+            "{:?}",
+            c.duration_le
+        );
+        assert!((c.duration_le[3] - 357.1 / 2.0).abs() < 1e-9);
+        assert!(flags_rollout::decide::usable(&c, true));
+        // NaN buckets stay NaN (no data), an empty histogram stays as it is.
+        let mut nan = c;
+        nan.duration_le[2] = f64::NAN;
+        rescale_histogram(&mut nan, 372.4);
+        assert!(nan.duration_le[2].is_nan());
+        let mut empty = CohortWindow::default();
+        rescale_histogram(&mut empty, 0.0);
+        assert_eq!(empty, CohortWindow::default());
+    }
 
     #[test]
     fn reads_vectors_and_keeps_nan() {

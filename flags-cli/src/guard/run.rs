@@ -613,7 +613,7 @@ fn waiting(why: &HoldReason) -> Option<&'static str> {
         HoldReason::NotRunning(_) => return None,
         HoldReason::HoldTime { .. } => "hold",
         HoldReason::FewSamplesInPhase { .. } => "samples",
-        HoldReason::NoData(_) => "no_data",
+        HoldReason::NoData { .. } => "no_data",
         HoldReason::SourceError { .. } => "source_error",
         HoldReason::Sustaining { .. } => "sustaining",
         HoldReason::Inconclusive(_) => "inconclusive",

@@ -433,3 +433,26 @@ def test_prometheus_on_cohort_failing_is_rolled_back(world, prometheus):
     world.start_guard("--prometheus", url, "--selector", '{job="bot"}', "--memory-limit", str(2 << 30))
     reaction = assert_rolled_back_on(world, "error_rate", timeout=40)
     print(f"reaction time (Prometheus) from the first check with enough samples: {reaction:.2f} s")
+
+
+def test_prometheus_response_time_has_data_once_enough_samples(world, prometheus):
+    """The 357-of-50 case: healthy traffic behind Prometheus, only the
+    response_time trigger. Once the window holds more than min_samples `on`
+    outcomes, response_time has a verdict (never "no data")."""
+    url, world.bot_port = prometheus
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY, on_seconds=0.2, off_seconds=0.2)
+    world.start_bot()
+    world.plan("10:1h,100", window="5s", triggers="response_time=2")
+    world.start_guard("--prometheus", url, "--selector", '{job="bot"}')
+    rt = re.compile(r"response_time [^;]*?, (\d+)/(\d+) samples")
+
+    def enough(line: str) -> bool:
+        m = rt.search(line)
+        return bool(m) and int(m.group(1)) >= 2 * MIN_SAMPLES
+
+    wait_for("a check with enough response_time samples", lambda: world.log.first(enough), 30)
+    time.sleep(6 * INTERVAL)
+    lines = [l for _, l in world.log.lines if enough(l)]
+    assert lines, world.log.text()
+    no_data = [l for l in lines if "response_time: no data" in l]
+    assert not no_data, "\n".join(no_data)
