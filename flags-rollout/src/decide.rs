@@ -89,9 +89,36 @@ pub enum Cause {
         value: f64,
         threshold: f64,
         samples: f64,
+        /// The instances where the trigger read worst, worst first (at most
+        /// [`MAX_WORST`]): filled in by the guard, which knows its sources.
+        worst: Vec<Worst>,
     },
     /// `--abort`.
     Operator,
+}
+
+/// How many instances a rollback names.
+pub const MAX_WORST: usize = 3;
+
+/// One instance's reading of a tripped trigger: a scraped process (its
+/// URL) or a Prometheus `instance` label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Worst {
+    pub instance: String,
+    pub value: f64,
+    pub samples: f64,
+}
+
+impl fmt::Display for Worst {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} ({} samples)",
+            self.instance,
+            fmt_value(self.value),
+            fmt_number(self.samples.floor())
+        )
+    }
 }
 
 /// Where a rollback leaves the flag.
@@ -230,13 +257,21 @@ impl fmt::Display for Cause {
                 value,
                 threshold,
                 samples,
-            } => write!(
-                f,
-                "{trigger} {} over threshold {} ({} samples)",
-                fmt_value(*value),
-                fmt_number(*threshold),
-                fmt_number(samples.floor())
-            ),
+                worst,
+            } => {
+                write!(
+                    f,
+                    "{trigger} {} over threshold {} ({} samples)",
+                    fmt_value(*value),
+                    fmt_number(*threshold),
+                    fmt_number(samples.floor())
+                )?;
+                if !worst.is_empty() {
+                    let each: Vec<String> = worst.iter().map(ToString::to_string).collect();
+                    write!(f, "; worst: {}", each.join(", "))?;
+                }
+                Ok(())
+            }
             Cause::Operator => write!(f, "aborted by hand"),
         }
     }
@@ -357,6 +392,7 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
                 value: r.on,
                 threshold: r.threshold,
                 samples: r.samples,
+                worst: Vec::new(),
             },
             to: rollback_target(plan, state.phase),
         }
@@ -693,6 +729,34 @@ fn source_message(trigger: Trigger, measurements: &Measurements) -> String {
         _ => measurements.flag.as_ref().err(),
     };
     error.cloned().unwrap_or_default()
+}
+
+/// The instances where `trigger` reads worst, from each instance's own
+/// measurements: at most [`MAX_WORST`], highest value first (more samples
+/// first on a tie), only those with a value and at least one sample.
+pub fn worst(plan: &Plan, trigger: Trigger, each: &[(String, Measurements)]) -> Vec<Worst> {
+    let Some(threshold) = plan.triggers.get(trigger) else {
+        return Vec::new();
+    };
+    let mut all: Vec<Worst> = each
+        .iter()
+        .map(|(instance, m)| {
+            let r = read(plan, trigger, threshold, m);
+            Worst {
+                instance: instance.clone(),
+                value: r.on,
+                samples: r.samples,
+            }
+        })
+        .filter(|w| w.value.is_finite() && w.samples > 0.0)
+        .collect();
+    all.sort_by(|a, b| {
+        b.value
+            .total_cmp(&a.value)
+            .then(b.samples.total_cmp(&a.samples))
+    });
+    all.truncate(MAX_WORST);
+    all
 }
 
 /// Every active trigger's reading on these measurements.

@@ -471,6 +471,7 @@ fn rollback_reports_the_trigger_and_goes_where_on_trigger_says() {
         value,
         threshold,
         samples,
+        ..
     } = cause
     else {
         panic!()

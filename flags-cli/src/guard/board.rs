@@ -735,6 +735,7 @@ pub(crate) mod tests {
                     value: 0.2,
                     threshold: 0.05,
                     samples: 400.0,
+                    worst: Vec::new(),
                 },
                 to: flags_rollout::RollBackTo::Disable,
             },

@@ -421,6 +421,84 @@ impl PrometheusSource {
 }
 
 impl PrometheusSource {
+    /// Each `instance`'s own measurements of `flag` over `window`: the
+    /// window's queries again, for this flag only, grouped by `instance`
+    /// as well (for a rollback to say where its trigger read worst).
+    pub fn per_instance(
+        &self,
+        flag: &str,
+        window: Duration,
+    ) -> Result<Vec<(String, Measurements)>, String> {
+        let w = seconds(window);
+        let only = format!("flag=\"{}\"", quote(flag));
+        let mut each: HashMap<String, (FlagWindow, [f64; 2], Option<MemoryReading>)> =
+            HashMap::new();
+        let instance = |s: &Series| s.labels.get("instance").cloned().unwrap_or_default();
+        for s in self.query(&format!(
+            "sum by (instance, cohort, result) (increase({}[{w}s]))",
+            series(OUTCOMES, &self.matchers, &only)
+        ))? {
+            let Some(k) = s.labels.get("cohort").and_then(|c| cohort_index(c)) else {
+                continue;
+            };
+            let entry = each.entry(instance(&s)).or_default();
+            let c = cohort_mut(&mut entry.0, k);
+            match s.labels.get("result").map(String::as_str) {
+                Some("ok") => c.ok += s.value,
+                Some("error") => c.errors += s.value,
+                _ => {}
+            }
+        }
+        for s in self.query(&format!(
+            "sum by (instance, cohort, le) (increase({}[{w}s]))",
+            series(DURATION_BUCKETS, &self.matchers, &only)
+        ))? {
+            let (Some(k), Some(le)) = (
+                s.labels.get("cohort").and_then(|c| cohort_index(c)),
+                s.labels.get("le"),
+            ) else {
+                continue;
+            };
+            let entry = each.entry(instance(&s)).or_default();
+            if le == "+Inf" {
+                entry.1[k] += s.value;
+            } else if let Some(i) = le.parse::<f64>().ok().and_then(|le| {
+                DURATION_BOUNDS
+                    .iter()
+                    .position(|b| (b - le).abs() <= 1e-9 * b)
+            }) {
+                cohort_mut(&mut entry.0, k).duration_le[i] += s.value;
+            }
+        }
+        for s in self.query(&format!(
+            "sum by (instance) (increase({}[1h]))",
+            series(COMPLAINTS, &self.matchers, &only)
+        ))? {
+            each.entry(instance(&s)).or_default().0.complaints_last_hour += s.value;
+        }
+        if let Some(limit) = self.memory_limit {
+            for s in self.query(&series(RESIDENT_MEMORY, &self.matchers, ""))? {
+                each.entry(instance(&s)).or_default().2 = Some(MemoryReading {
+                    max_ratio: s.value / limit,
+                    processes: 1,
+                });
+            }
+        }
+        Ok(each
+            .into_iter()
+            .map(|(name, (mut fw, inf, memory))| {
+                rescale_histogram(&mut fw.on, inf[0]);
+                rescale_histogram(&mut fw.off, inf[1]);
+                let m = Measurements {
+                    flag: Ok(fw),
+                    memory: Ok(memory),
+                    evidence: None,
+                };
+                (name, m)
+            })
+            .collect())
+    }
+
     /// The flag's counts over a phase's span (for the rollouts file's
     /// history, which `--report` reads).
     pub fn phase_counts(

@@ -79,6 +79,20 @@ impl Source {
         }
     }
 
+    /// Each instance's own measurements, for a rollback to say where
+    /// (none when the source cannot tell).
+    fn per_instance(
+        &mut self,
+        flag: &str,
+        window: Duration,
+        since: SystemTime,
+    ) -> Vec<(String, Measurements)> {
+        match self {
+            Source::Scrape(s) => s.per_instance(flag, window, since),
+            Source::Prometheus(p, _) => p.per_instance(flag, window).unwrap_or_default(),
+        }
+    }
+
     fn measure(
         &mut self,
         flag: &str,
@@ -224,6 +238,7 @@ impl Guard {
                     decide(&rollout.plan, &rollout.state, &m, now),
                     percentages.get(flag.as_str()).copied(),
                 );
+                self.name_the_worst(flag, rollout, &mut step, now);
                 self.record_counts(flag, rollout, &mut step, now);
                 bad_parts.push(((*flag).clone(), bad));
                 steps.push(((*flag).clone(), step, in_phase));
@@ -337,6 +352,29 @@ impl Guard {
         board.checks += 1;
         board.last_check = Some(unix(Timestamp::now()));
         let _ = started;
+    }
+
+    /// A rollback on a trigger says where: the instances where the trigger
+    /// read worst, in the action (so in the audit's reason), the state's
+    /// last decision and the log line.
+    fn name_the_worst(&mut self, flag: &str, rollout: &Rollout, step: &mut Step, now: Timestamp) {
+        let Action::RollBack {
+            cause: Cause::Trigger { trigger, worst, .. },
+            ..
+        } = &mut step.action
+        else {
+            return;
+        };
+        let each = self.source.per_instance(
+            flag,
+            phase_window(rollout, now),
+            system_time(rollout.state.since),
+        );
+        *worst = flags_rollout::worst(&rollout.plan, *trigger, &each);
+        let reason = step.action.to_string();
+        if let Some(d) = &mut step.state.last_decision {
+            d.reason = reason;
+        }
     }
 
     /// Keeps the phase's counts in the state that is written anyway: in
@@ -456,6 +494,7 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
                     value: v,
                     threshold,
                     samples,
+                    worst,
                 } => {
                     let name = trigger.name();
                     let off = step
@@ -467,8 +506,25 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
                         })
                         .map(|r| format!(" (off cohort {})", value(name, r.off)))
                         .unwrap_or_default();
+                    let worst = if worst.is_empty() {
+                        String::new()
+                    } else {
+                        let each: Vec<String> = worst
+                            .iter()
+                            .map(|w| {
+                                let samples = match name {
+                                    "error_rate" | "response_time" => {
+                                        format!(" ({} samples)", count(w.samples))
+                                    }
+                                    _ => String::new(),
+                                };
+                                format!("{} {}{samples}", w.instance, value(name, w.value))
+                            })
+                            .collect();
+                        format!("; worst: {}", each.join(", "))
+                    };
                     format!(
-                        "{flag}: rolled back to {target}: {name} {} > {}{off}, {} samples in {window}",
+                        "{flag}: rolled back to {target}: {name} {} > {}{off}, {} samples in {window}{worst}",
                         value(name, *v),
                         value(name, *threshold),
                         count(*samples)

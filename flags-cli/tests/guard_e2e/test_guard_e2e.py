@@ -456,3 +456,44 @@ def test_prometheus_response_time_has_data_once_enough_samples(world, prometheus
     assert lines, world.log.text()
     no_data = [l for l in lines if "response_time: no data" in l]
     assert not no_data, "\n".join(no_data)
+
+
+def start_second_bot(world: World, port: int, **control) -> None:
+    """Another bot process on the same flag file, with its own traffic."""
+    path = world.tmp / "control-2.json"
+    path.write_text(json.dumps({"rate": 1000, **control}))
+    bot = subprocess.Popen(
+        [sys.executable, str(HERE / "bot.py"), "--flags", str(world.flags), "--flag", "gpt",
+         "--port", str(port), "--control", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    world.procs.append(bot)
+    line = wait_for("the second bot to listen", lambda: bot.stdout.readline(), 30)
+    assert line.startswith("listening"), line
+
+
+def assert_rollback_names(world: World, bad: str, good: str) -> None:
+    rolled = wait_for("a rollback", lambda: world.log.first(lambda l: "rolled back" in l), 40)
+    line = rolled[1]
+    assert ": error_rate " in line and "; worst: " in line, line
+    worst = line.split("; worst: ", 1)[1]
+    assert worst.startswith(bad + " "), line
+    entries = [e for e in world.audit() if e.get("action") == "rollback" and e.get("trigger") == "error_rate"]
+    assert entries, world.audit()
+    for e in entries:
+        assert f"; worst: {bad} " in e["reason"], e
+        assert e["worst"][0]["instance"] == bad, e
+        assert e["worst"][0]["value"] > 0.2, e
+        # The healthy one, if named, reads lower.
+        assert all(w["value"] < 0.1 for w in e["worst"][1:] if w["instance"] == good), e
+
+
+def test_one_failing_instance_of_two_is_named_by_the_rollback(world):
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY)
+    world.start_bot()
+    bad_port = free_port()
+    start_second_bot(world, bad_port, on_error=0.5, off_error=HEALTHY)
+    world.plan("25:1h,100", window="5s", triggers="error_rate=0.05")
+    world.start_guard("--scrape", f"http://127.0.0.1:{world.bot_port}/metrics",
+                      "--scrape", f"http://127.0.0.1:{bad_port}/metrics")
+    assert_rollback_names(world, f"127.0.0.1:{bad_port}", f"127.0.0.1:{world.bot_port}")
