@@ -67,7 +67,13 @@ pub enum HoldReason {
     /// A trigger has no verdict; `why` names what is missing (too few
     /// outcomes, n of min; which counts disagree or were not numbers; which
     /// series is absent; a phase younger than the window).
-    NoData { trigger: Trigger, why: String },
+    /// `also`: every other trigger without data, each with its why (all
+    /// of them block; fixing the first alone would not move the plan).
+    NoData {
+        trigger: Trigger,
+        why: String,
+        also: Vec<(Trigger, String)>,
+    },
     /// Healthy, but the phase's hold lasts until then.
     HoldTime { until: Timestamp },
     /// Healthy and held long enough, but too few `on` outcomes in the phase.
@@ -229,7 +235,13 @@ impl fmt::Display for HoldReason {
                 f,
                 "{trigger} tripped on {streak} of {sustain} consecutive checks"
             ),
-            HoldReason::NoData { trigger, why } => write!(f, "{trigger}: no data ({why})"),
+            HoldReason::NoData { trigger, why, also } => {
+                write!(f, "{trigger}: no data ({why})")?;
+                for (t, w) in also {
+                    write!(f, "; {t}: no data ({w})")?;
+                }
+                Ok(())
+            }
             HoldReason::HoldTime { until } => write!(f, "holding the phase until {until}"),
             HoldReason::FewSamplesInPhase { seen, need } => write!(
                 f,
@@ -408,9 +420,18 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
             sustain: plan.sustain,
         })
     } else if let Some(r) = with(Verdict::NoData) {
+        let also = readings
+            .iter()
+            .filter(|o| o.verdict == Verdict::NoData && o.trigger != r.trigger)
+            .map(|o| {
+                let why = no_data_why(plan, state, o.trigger, measurements, now);
+                (o.trigger, why)
+            })
+            .collect();
         Action::Hold(HoldReason::NoData {
             trigger: r.trigger,
             why: no_data_why(plan, state, r.trigger, measurements, now),
+            also,
         })
     } else {
         let (action, judged) = progress(plan, state, measurements, now);

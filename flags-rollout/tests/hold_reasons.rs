@@ -200,3 +200,107 @@ fn a_small_disagreement_within_the_slack_is_data() {
         step.action
     );
 }
+
+#[test]
+fn every_trigger_without_data_is_named_not_only_the_first() {
+    let mut w = healthy();
+    w.on = cohort(40.0);
+    w.complaints_last_hour = f64::NAN;
+    let m = Measurements {
+        memory: Ok(None),
+        ..with(w)
+    };
+    let (trigger, text) = no_data(&Plan::default(), &m, after(3600));
+    assert_eq!(trigger, Trigger::ErrorRate);
+    for want in [
+        "error_rate: no data (too few on outcomes in the window: 40 of 100)",
+        "; response_time: no data (too few on outcomes in the window: 40 of 100)",
+        "; memory_usage: no data (no process exported process_resident_memory_bytes",
+        "; complaints: no data (no complaints series",
+    ] {
+        assert!(text.contains(want), "{text:?} lacks {want:?}");
+    }
+}
+
+#[test]
+fn rollbacks_name_the_worst_instances_first_at_most_three() {
+    let plan = Plan::default();
+    let one = |errors: f64, n: f64| {
+        let mut c = cohort(n);
+        c.errors = errors;
+        c.ok = n - errors;
+        with(flag(c, cohort(1000.0)))
+    };
+    let each = vec![
+        ("a:1".to_owned(), one(1.0, 100.0)),
+        ("b:1".to_owned(), one(40.0, 100.0)),
+        ("c:1".to_owned(), one(5.0, 100.0)),
+        ("d:1".to_owned(), one(10.0, 200.0)),
+        // No outcomes of the flag: no share, never named.
+        ("e:1".to_owned(), one(0.0, 0.0)),
+    ];
+    let worst = flags_rollout::worst(&plan, Trigger::ErrorRate, &each);
+    let names: Vec<&str> = worst.iter().map(|w| w.instance.as_str()).collect();
+    // c and d tie on 5 %: more samples first.
+    assert_eq!(names, ["b:1", "d:1", "c:1"]);
+    assert!((worst[0].value - 0.4).abs() < 1e-12 && worst[0].samples == 100.0);
+    // Memory: each instance's own ratio.
+    let memory = |ratio: f64| Measurements {
+        memory: Ok(Some(MemoryReading {
+            max_ratio: ratio,
+            processes: 1,
+        })),
+        ..with(healthy())
+    };
+    let each = vec![
+        ("m:1".to_owned(), memory(0.3)),
+        ("m:2".to_owned(), memory(0.97)),
+    ];
+    let worst = flags_rollout::worst(&plan, Trigger::MemoryUsage, &each);
+    assert_eq!(worst[0].instance, "m:2");
+    assert_eq!(worst.len(), 2);
+    // A trigger the plan turned off names nobody.
+    let off = Plan {
+        triggers: flags_rollout::Triggers::none(),
+        ..Plan::default()
+    };
+    assert!(flags_rollout::worst(&off, Trigger::ErrorRate, &each).is_empty());
+}
+
+#[test]
+fn a_rollback_reason_carries_the_worst() {
+    let plan = Plan {
+        sustain: 1,
+        ..Plan::default()
+    };
+    let failing = CohortWindow {
+        ok: 600.0,
+        errors: 400.0,
+        ..cohort(1000.0)
+    };
+    let mut step = decide(
+        &plan,
+        &running(),
+        &with(flag(failing, cohort(9000.0))),
+        after(3600),
+    );
+    let Action::RollBack {
+        cause: flags_rollout::Cause::Trigger { worst, .. },
+        ..
+    } = &mut step.action
+    else {
+        panic!("{:?}", step.action)
+    };
+    assert!(worst.is_empty(), "decide knows no instances");
+    worst.push(flags_rollout::Worst {
+        instance: "10.0.0.7:9100".into(),
+        value: 0.8,
+        samples: 500.0,
+    });
+    let text = step.action.to_string();
+    assert!(
+        text.contains("error_rate 0.4 over threshold")
+            && text.ends_with("; worst: 10.0.0.7:9100 0.8 (500 samples); flag disabled"),
+        "{text}"
+    );
+}

@@ -745,6 +745,7 @@ pub(crate) mod tests {
             &Action::Hold(flags_rollout::HoldReason::NoData {
                 trigger: Trigger::Complaints,
                 why: "no complaints series".into(),
+                also: Vec::new(),
             }),
         );
         board.count_bad_sample("missing");

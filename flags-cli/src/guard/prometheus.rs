@@ -302,6 +302,10 @@ impl PrometheusSource {
         self.failure.as_deref()
     }
 
+    pub fn knows_memory_limit(&self) -> bool {
+        self.memory_limit.is_some()
+    }
+
     /// A sample's value, or NaN (counted) when it is not a count.
     fn checked(&mut self, value: f64) -> f64 {
         match super::scrape::bad_reason(value) {

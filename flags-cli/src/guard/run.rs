@@ -14,7 +14,7 @@ use flags_rollout::plan::fmt_number;
 use flags_rollout::state::PhaseCounts;
 use flags_rollout::{
     Action, Cause, Criterion, CriterionReading, HoldReason, Outcome, Reading, RollBackTo, Rollout,
-    RolloutsFile, State, Status, Step, decide, format_duration, never_raise,
+    RolloutsFile, State, Status, Step, Trigger, decide, format_duration, never_raise,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -113,6 +113,8 @@ pub struct Guard {
     pub store: Box<dyn Store>,
     pub source: Source,
     pub board: Arc<Mutex<Board>>,
+    /// The (flag, trigger) pairs already warned of as never having data.
+    pub warned: std::collections::BTreeSet<(String, Trigger)>,
 }
 
 fn std_duration(d: SignedDuration) -> Duration {
@@ -239,6 +241,9 @@ impl Guard {
                     percentages.get(flag.as_str()).copied(),
                 );
                 self.name_the_worst(flag, rollout, &mut step, now);
+                for line in self.never_data(flag, rollout, &m) {
+                    log(&line);
+                }
                 self.record_counts(flag, rollout, &mut step, now);
                 bad_parts.push(((*flag).clone(), bad));
                 steps.push(((*flag).clone(), step, in_phase));
@@ -352,6 +357,47 @@ impl Guard {
         board.checks += 1;
         board.last_check = Some(unix(Timestamp::now()));
         let _ = started;
+    }
+
+    /// Warnings, once per flag and trigger, for a trigger this source can
+    /// never give data: no process memory (or no limit to divide by), or
+    /// outcomes of the flag but no complaints series. Without them the
+    /// plan holds for good, and the reason in every hold line is easy to
+    /// read past.
+    fn never_data(&mut self, flag: &str, rollout: &Rollout, m: &Measurements) -> Vec<String> {
+        let mut out = Vec::new();
+        let active = |t: Trigger| rollout.plan.triggers.get(t).is_some();
+        if active(Trigger::MemoryUsage) && matches!(m.memory, Ok(None)) {
+            let why = match &self.source {
+                Source::Scrape(_) => "no scraped process exports process_resident_memory_bytes",
+                Source::Prometheus(p, _) if !p.knows_memory_limit() => {
+                    "no --memory-limit (the bots' limit in bytes)"
+                }
+                Source::Prometheus(..) => {
+                    "no process_resident_memory_bytes series matches --selector"
+                }
+            };
+            out.push((Trigger::MemoryUsage, why));
+        }
+        if let Ok(w) = &m.flag
+            && active(Trigger::Complaints)
+            && w.complaints_last_hour.is_nan()
+            && w.on.total() + w.off.total() > 0.0
+        {
+            out.push((
+                Trigger::Complaints,
+                "the flag has outcomes but no feature_flags_complaints_total series",
+            ));
+        }
+        out.into_iter()
+            .filter(|(t, _)| self.warned.insert((flag.to_owned(), *t)))
+            .map(|(t, why)| {
+                format!(
+                    "warning: {flag}: the {t} trigger has no data and holds the plan: {why} \
+                     (turn it off with --feature {flag} --triggers {t}=off)"
+                )
+            })
+            .collect()
     }
 
     /// A rollback on a trigger says where: the instances where the trigger
