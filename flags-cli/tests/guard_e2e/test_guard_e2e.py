@@ -370,16 +370,30 @@ def test_an_inconclusive_phase_holds_until_a_person_advances_it(world):
 
 @pytest.fixture
 def prometheus(tmp_path):
+    bot_port = free_port()
+    for url in run_prometheus(tmp_path, [bot_port]):
+        yield url, bot_port
+
+
+@pytest.fixture
+def prometheus_pair(tmp_path):
+    """Prometheus scraping two bots' ports."""
+    ports = [free_port(), free_port()]
+    for url in run_prometheus(tmp_path, ports):
+        yield url, ports
+
+
+def run_prometheus(tmp_path, bot_ports):
     if not Path(PROMETHEUS).exists():
         if os.environ.get("CI"):
             pytest.fail("CI must have prometheus (.ci/run installs it)")
         pytest.skip("no prometheus")
     port = free_port()
-    bot_port = free_port()
+    targets = ", ".join(f"'127.0.0.1:{p}'" for p in bot_ports)
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-        f"scrape_configs:\n  - job_name: bot\n    static_configs:\n      - targets: ['127.0.0.1:{bot_port}']\n"
+        f"scrape_configs:\n  - job_name: bot\n    static_configs:\n      - targets: [{targets}]\n"
     )
     proc = subprocess.Popen(
         [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
@@ -396,7 +410,7 @@ def prometheus(tmp_path):
 
     try:
         wait_for("prometheus to be ready", ready, 30, step=0.2)
-        yield f"http://127.0.0.1:{port}", bot_port
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
 
@@ -456,6 +470,11 @@ def test_prometheus_response_time_has_data_once_enough_samples(world, prometheus
     assert lines, world.log.text()
     no_data = [l for l in lines if "response_time: no data" in l]
     assert not no_data, "\n".join(no_data)
+    # No --memory-limit: memory_usage never has data, which the guard says
+    # once, and every hold line names.
+    warning = "warning: gpt: the memory_usage trigger has no data and holds the plan: no --memory-limit"
+    assert sum(warning in l for _, l in world.log.lines) == 1, world.log.text()
+    assert "memory_usage: no data (no process exported process_resident_memory_bytes" in lines[-1], lines[-1]
 
 
 def start_second_bot(world: World, port: int, **control) -> None:
@@ -497,3 +516,14 @@ def test_one_failing_instance_of_two_is_named_by_the_rollback(world):
     world.start_guard("--scrape", f"http://127.0.0.1:{world.bot_port}/metrics",
                       "--scrape", f"http://127.0.0.1:{bad_port}/metrics")
     assert_rollback_names(world, f"127.0.0.1:{bad_port}", f"127.0.0.1:{world.bot_port}")
+
+
+def test_prometheus_rollback_names_the_failing_instance(world, prometheus_pair):
+    url, (good_port, bad_port) = prometheus_pair
+    world.bot_port = good_port
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY)
+    world.start_bot()
+    start_second_bot(world, bad_port, on_error=0.5, off_error=HEALTHY)
+    world.plan("25:1h,100", window="5s", triggers="error_rate=0.05")
+    world.start_guard("--prometheus", url, "--selector", '{job="bot"}', "--memory-limit", str(2 << 30))
+    assert_rollback_names(world, f"127.0.0.1:{bad_port}", f"127.0.0.1:{good_port}")
