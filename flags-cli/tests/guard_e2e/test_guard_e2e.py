@@ -73,10 +73,11 @@ class World:
         tmp.write_text(json.dumps({"rate": 1000, **control}))
         tmp.replace(self.control)
 
-    def start_bot(self) -> None:
+    def start_bot(self, *extra: str) -> None:
         self.bot = subprocess.Popen(
             [sys.executable, str(HERE / "bot.py"), "--flags", str(self.flags), "--flag", "gpt",
-             "--port", str(self.bot_port), "--control", str(self.control), "--shares", str(self.shares)],
+             "--port", str(self.bot_port), "--control", str(self.control), "--shares", str(self.shares),
+             *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.procs.append(self.bot)
@@ -363,6 +364,35 @@ def test_an_inconclusive_phase_holds_until_a_person_advances_it(world):
     assert phases[1]["on"]["error_share"] > phases[1]["off"]["error_share"], phases[1]
     text = world.cli("--report", "gpt")
     assert "phase 2 at 25 %" in text and "on - off error share" in text, text
+
+
+def test_a_bot_without_process_memory_is_named_as_what_holds_the_plan(world):
+    """The real blocker of a held healthy plan: the bot exported no process
+    memory. --start warns, the guard warns once, and the hold names it."""
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY)
+    world.start_bot("--no-process-metrics")
+    started = subprocess.run(
+        [BIN, "--file", str(world.flags), "--feature", "gpt", "--plan", "50:2s,100", "--window", "3s",
+         "--min-samples", str(MIN_SAMPLES), "--sustain", str(SUSTAIN), "--start"],
+        capture_output=True, text=True, timeout=30)
+    assert started.returncode == 0, started.stderr
+    assert "warning: gpt: the memory_usage trigger has data only if the bots export process_resident_memory_bytes" \
+        in started.stderr, started.stderr
+    world.start_guard("--scrape", f"http://127.0.0.1:{world.bot_port}/metrics", "--memory-limit", str(2 << 30))
+    warning = ("warning: gpt: the memory_usage trigger has no data and holds the plan: "
+               "no scraped process exports process_resident_memory_bytes")
+    wait_for("the guard's warning", lambda: world.log.first(lambda l: warning in l), 15)
+    held = ("holds at phase 1/2 (50 %): memory_usage: no data "
+            "(no process exported process_resident_memory_bytes")
+    wait_for("a hold on memory after enough samples",
+             lambda: world.log.first(lambda l: held in l and enough_samples(l)), 20)
+    # Past the 2 s hold, healthy otherwise: still held, on memory alone.
+    time.sleep(3)
+    assert held in world.log.lines[-1][1], world.log.text()
+    assert sum(warning in l for _, l in world.log.lines) == 1, world.log.text()
+    assert world.rollout()["state"] == "running" and world.flag()["rollout_percentage"] == 50
+    status = world.cli("--status")
+    assert "memory_usage: no data (no process exported process_resident_memory_bytes" in status, status
 
 
 # ---- a fleet behind Prometheus ---------------------------------------------
