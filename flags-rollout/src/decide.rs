@@ -63,6 +63,9 @@ pub enum HoldReason {
         trigger: Trigger,
         streak: u32,
         sustain: u32,
+        /// Every other trigger that holds the plan: tripped too, or
+        /// without data (with why).
+        also: Vec<String>,
     },
     /// A trigger has no verdict; `why` names what is missing (too few
     /// outcomes, n of min; which counts disagree or were not numbers; which
@@ -231,10 +234,17 @@ impl fmt::Display for HoldReason {
                 trigger,
                 streak,
                 sustain,
-            } => write!(
-                f,
-                "{trigger} tripped on {streak} of {sustain} consecutive checks"
-            ),
+                also,
+            } => {
+                write!(
+                    f,
+                    "{trigger} tripped on {streak} of {sustain} consecutive checks"
+                )?;
+                for other in also {
+                    write!(f, "; {other}")?;
+                }
+                Ok(())
+            }
             HoldReason::NoData { trigger, why, also } => {
                 write!(f, "{trigger}: no data ({why})")?;
                 for (t, w) in also {
@@ -414,10 +424,29 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
             message: source_message(r.trigger, measurements),
         })
     } else if let Some(r) = with(Verdict::Tripped) {
+        let also = readings
+            .iter()
+            .filter(|o| o.trigger != r.trigger)
+            .filter_map(|o| match o.verdict {
+                Verdict::Tripped => Some(format!(
+                    "{} tripped on {} of {} consecutive checks",
+                    o.trigger,
+                    next.streak(o.trigger),
+                    plan.sustain
+                )),
+                Verdict::NoData => Some(format!(
+                    "{}: no data ({})",
+                    o.trigger,
+                    no_data_why(plan, state, o.trigger, measurements, now)
+                )),
+                _ => None,
+            })
+            .collect();
         Action::Hold(HoldReason::Sustaining {
             trigger: r.trigger,
             streak: next.streak(r.trigger),
             sustain: plan.sustain,
+            also,
         })
     } else if let Some(r) = with(Verdict::NoData) {
         let also = readings

@@ -304,3 +304,32 @@ fn a_rollback_reason_carries_the_worst() {
         "{text}"
     );
 }
+
+#[test]
+fn a_sustaining_hold_names_the_other_blocking_triggers() {
+    // error_rate tripped once of 2; response_time too; memory without data.
+    let slow_and_failing = CohortWindow {
+        ok: 600.0,
+        errors: 400.0,
+        duration_le: [0.0; 10],
+    };
+    let m = Measurements {
+        memory: Ok(None),
+        ..with(flag(slow_and_failing, cohort(9000.0)))
+    };
+    let step = decide(&Plan::default(), &running(), &m, after(3600));
+    let text = match &step.action {
+        Action::Hold(reason @ HoldReason::Sustaining { trigger, .. }) => {
+            assert_eq!(*trigger, Trigger::ErrorRate);
+            reason.to_string()
+        }
+        other => panic!("expected sustaining, got {other:?}"),
+    };
+    assert_eq!(
+        text,
+        "error_rate tripped on 1 of 2 consecutive checks; \
+         response_time tripped on 1 of 2 consecutive checks; \
+         memory_usage: no data (no process exported process_resident_memory_bytes \
+         against a known limit (--memory-limit))",
+    );
+}
