@@ -146,6 +146,7 @@ fn setup() -> (tempfile::TempDir, Guard) {
             Duration::from_secs(15),
         )),
         board: Arc::new(Mutex::new(Board::default())),
+        warned: Default::default(),
     };
     (dir, guard)
 }

@@ -63,9 +63,20 @@ pub enum HoldReason {
         trigger: Trigger,
         streak: u32,
         sustain: u32,
+        /// Every other trigger that holds the plan: tripped too, or
+        /// without data (with why).
+        also: Vec<String>,
     },
-    /// Too few outcomes in the window (or values that are not numbers).
-    NoData(Trigger),
+    /// A trigger has no verdict; `why` names what is missing (too few
+    /// outcomes, n of min; which counts disagree or were not numbers; which
+    /// series is absent; a phase younger than the window).
+    /// `also`: every other trigger without data, each with its why (all
+    /// of them block; fixing the first alone would not move the plan).
+    NoData {
+        trigger: Trigger,
+        why: String,
+        also: Vec<(Trigger, String)>,
+    },
     /// Healthy, but the phase's hold lasts until then.
     HoldTime { until: Timestamp },
     /// Healthy and held long enough, but too few `on` outcomes in the phase.
@@ -87,9 +98,36 @@ pub enum Cause {
         value: f64,
         threshold: f64,
         samples: f64,
+        /// The instances where the trigger read worst, worst first (at most
+        /// [`MAX_WORST`]): filled in by the guard, which knows its sources.
+        worst: Vec<Worst>,
     },
     /// `--abort`.
     Operator,
+}
+
+/// How many instances a rollback names.
+pub const MAX_WORST: usize = 3;
+
+/// One instance's reading of a tripped trigger: a scraped process (its
+/// URL) or a Prometheus `instance` label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Worst {
+    pub instance: String,
+    pub value: f64,
+    pub samples: f64,
+}
+
+impl fmt::Display for Worst {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} ({} samples)",
+            self.instance,
+            fmt_value(self.value),
+            fmt_number(self.samples.floor())
+        )
+    }
 }
 
 /// Where a rollback leaves the flag.
@@ -196,14 +234,24 @@ impl fmt::Display for HoldReason {
                 trigger,
                 streak,
                 sustain,
-            } => write!(
-                f,
-                "{trigger} tripped on {streak} of {sustain} consecutive checks"
-            ),
-            HoldReason::NoData(trigger) => write!(
-                f,
-                "{trigger}: no data (too few outcomes in the window, or counts that cannot be trusted)"
-            ),
+                also,
+            } => {
+                write!(
+                    f,
+                    "{trigger} tripped on {streak} of {sustain} consecutive checks"
+                )?;
+                for other in also {
+                    write!(f, "; {other}")?;
+                }
+                Ok(())
+            }
+            HoldReason::NoData { trigger, why, also } => {
+                write!(f, "{trigger}: no data ({why})")?;
+                for (t, w) in also {
+                    write!(f, "; {t}: no data ({w})")?;
+                }
+                Ok(())
+            }
             HoldReason::HoldTime { until } => write!(f, "holding the phase until {until}"),
             HoldReason::FewSamplesInPhase { seen, need } => write!(
                 f,
@@ -231,13 +279,21 @@ impl fmt::Display for Cause {
                 value,
                 threshold,
                 samples,
-            } => write!(
-                f,
-                "{trigger} {} over threshold {} ({} samples)",
-                fmt_value(*value),
-                fmt_number(*threshold),
-                fmt_number(samples.floor())
-            ),
+                worst,
+            } => {
+                write!(
+                    f,
+                    "{trigger} {} over threshold {} ({} samples)",
+                    fmt_value(*value),
+                    fmt_number(*threshold),
+                    fmt_number(samples.floor())
+                )?;
+                if !worst.is_empty() {
+                    let each: Vec<String> = worst.iter().map(ToString::to_string).collect();
+                    write!(f, "; worst: {}", each.join(", "))?;
+                }
+                Ok(())
+            }
             Cause::Operator => write!(f, "aborted by hand"),
         }
     }
@@ -358,6 +414,7 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
                 value: r.on,
                 threshold: r.threshold,
                 samples: r.samples,
+                worst: Vec::new(),
             },
             to: rollback_target(plan, state.phase),
         }
@@ -367,13 +424,44 @@ pub fn decide(plan: &Plan, state: &State, measurements: &Measurements, now: Time
             message: source_message(r.trigger, measurements),
         })
     } else if let Some(r) = with(Verdict::Tripped) {
+        let also = readings
+            .iter()
+            .filter(|o| o.trigger != r.trigger)
+            .filter_map(|o| match o.verdict {
+                Verdict::Tripped => Some(format!(
+                    "{} tripped on {} of {} consecutive checks",
+                    o.trigger,
+                    next.streak(o.trigger),
+                    plan.sustain
+                )),
+                Verdict::NoData => Some(format!(
+                    "{}: no data ({})",
+                    o.trigger,
+                    no_data_why(plan, state, o.trigger, measurements, now)
+                )),
+                _ => None,
+            })
+            .collect();
         Action::Hold(HoldReason::Sustaining {
             trigger: r.trigger,
             streak: next.streak(r.trigger),
             sustain: plan.sustain,
+            also,
         })
     } else if let Some(r) = with(Verdict::NoData) {
-        Action::Hold(HoldReason::NoData(r.trigger))
+        let also = readings
+            .iter()
+            .filter(|o| o.verdict == Verdict::NoData && o.trigger != r.trigger)
+            .map(|o| {
+                let why = no_data_why(plan, state, o.trigger, measurements, now);
+                (o.trigger, why)
+            })
+            .collect();
+        Action::Hold(HoldReason::NoData {
+            trigger: r.trigger,
+            why: no_data_why(plan, state, r.trigger, measurements, now),
+            also,
+        })
     } else {
         let (action, judged) = progress(plan, state, measurements, now);
         criteria = judged;
@@ -562,12 +650,163 @@ pub(crate) fn finish(
     }
 }
 
+/// Why `trigger` has no verdict on these measurements, in an operator's
+/// words: the first of the checks `read` makes that fails.
+pub fn no_data_why(
+    plan: &Plan,
+    state: &State,
+    trigger: Trigger,
+    m: &Measurements,
+    now: Timestamp,
+) -> String {
+    let window = match (trigger, &m.flag, &m.memory) {
+        (Trigger::MemoryUsage, _, Err(e)) | (_, Err(e), _) => {
+            return format!("metrics source error: {e}");
+        }
+        (Trigger::MemoryUsage, _, Ok(Some(memory))) if memory.processes > 0 => {
+            return format!(
+                "memory over the limit is {} from {} processes",
+                fmt_value(memory.max_ratio),
+                memory.processes
+            );
+        }
+        (Trigger::MemoryUsage, _, Ok(_)) => {
+            return "no process exported process_resident_memory_bytes against a known \
+                    limit (--memory-limit)"
+                .into();
+        }
+        (_, Ok(window), _) => window,
+    };
+    if trigger == Trigger::Complaints {
+        return format!(
+            "no complaints series (feature_flags_complaints_total) answered: {}",
+            fmt_number(window.complaints_last_hour)
+        );
+    }
+    let buckets = trigger == Trigger::ResponseTime;
+    let min = plan.min_samples as f64;
+    let (on, off) = (&window.on, &window.off);
+    let source = if window.bad.is_empty() {
+        String::new()
+    } else {
+        format!("; the source said: {}", window.bad.join(", "))
+    };
+    if let Some(why) = untrusted("on", on, buckets) {
+        return format!("{why}{source}");
+    }
+    if !at_least(on.total(), min) {
+        let age = now.duration_since(state.since);
+        let young = if age < plan.window {
+            format!(
+                "; the phase is {}s old, younger than the {}s window",
+                age.as_secs(),
+                plan.window.as_secs()
+            )
+        } else {
+            String::new()
+        };
+        return format!(
+            "too few on outcomes in the window: {} of {}{young}",
+            fmt_number(on.total().floor()),
+            plan.min_samples
+        );
+    }
+    if let Some(why) = untrusted("off", off, buckets) {
+        return format!("{why}{source}");
+    }
+    if buckets && bound_at_or_above(plan_threshold(plan, trigger)).is_none() {
+        return "the threshold is above the histogram's highest bound (30 s)".into();
+    }
+    format!("no comparison with off could be made{source}")
+}
+
+fn plan_threshold(plan: &Plan, trigger: Trigger) -> f64 {
+    plan.triggers
+        .active()
+        .find(|(t, _)| *t == trigger)
+        .map_or(f64::NAN, |(_, threshold)| threshold)
+}
+
+/// Which of a cohort's counts cannot be judged, or `None` when all can
+/// (the checks of [`usable`], saying which failed).
+fn untrusted(cohort: &str, c: &CohortWindow, with_buckets: bool) -> Option<String> {
+    if !(count(c.ok) && count(c.errors)) {
+        return Some(format!(
+            "{cohort} outcome counts are not numbers (ok {}, errors {})",
+            fmt_value(c.ok),
+            fmt_value(c.errors)
+        ));
+    }
+    if !with_buckets {
+        return None;
+    }
+    if let Some(i) = c.duration_le.iter().position(|&v| !count(v)) {
+        return Some(format!(
+            "{cohort} duration bucket le={} is not a count",
+            DURATION_BOUNDS[i]
+        ));
+    }
+    let slack = |v: f64| 1e-6 * v.abs().max(1.0);
+    if let Some(i) = c
+        .duration_le
+        .windows(2)
+        .position(|w| w[1] < w[0] - slack(w[0]))
+    {
+        return Some(format!(
+            "{cohort} duration buckets are not cumulative (le={} {} > le={} {})",
+            DURATION_BOUNDS[i],
+            fmt_value(c.duration_le[i]),
+            DURATION_BOUNDS[i + 1],
+            fmt_value(c.duration_le[i + 1])
+        ));
+    }
+    let total = c.total();
+    let last = c.duration_le[DURATION_BOUNDS.len() - 1];
+    if last > total + slack(total) {
+        return Some(format!(
+            "{cohort} counts disagree: {} answers in the duration histogram (le=30) \
+             but {} outcomes (ok + errors)",
+            fmt_value(last),
+            fmt_value(total)
+        ));
+    }
+    None
+}
+
 fn source_message(trigger: Trigger, measurements: &Measurements) -> String {
     let error = match trigger {
         Trigger::MemoryUsage => measurements.memory.as_ref().err(),
         _ => measurements.flag.as_ref().err(),
     };
     error.cloned().unwrap_or_default()
+}
+
+/// The instances where `trigger` reads worst, from each instance's own
+/// measurements: at most [`MAX_WORST`], highest value first (more samples
+/// first on a tie), only those with a value and at least one sample.
+pub fn worst(plan: &Plan, trigger: Trigger, each: &[(String, Measurements)]) -> Vec<Worst> {
+    let Some(threshold) = plan.triggers.get(trigger) else {
+        return Vec::new();
+    };
+    let mut all: Vec<Worst> = each
+        .iter()
+        .map(|(instance, m)| {
+            let r = read(plan, trigger, threshold, m);
+            Worst {
+                instance: instance.clone(),
+                value: r.on,
+                samples: r.samples,
+            }
+        })
+        .filter(|w| w.value.is_finite() && w.samples > 0.0)
+        .collect();
+    all.sort_by(|a, b| {
+        b.value
+            .total_cmp(&a.value)
+            .then(b.samples.total_cmp(&a.samples))
+    });
+    all.truncate(MAX_WORST);
+    all
 }
 
 /// Every active trigger's reading on these measurements.

@@ -14,7 +14,7 @@
 //! state.status = flags_rollout::Status::Running;
 //! let quiet = Measurements { flag: Ok(FlagWindow::default()), memory: Ok(None), evidence: None };
 //! let step = decide(&plan, &state, &quiet, now);
-//! assert!(matches!(step.action, Action::Hold(HoldReason::NoData(_))));
+//! assert!(matches!(step.action, Action::Hold(HoldReason::NoData { .. })));
 //! ```
 
 pub mod analysis;
@@ -32,8 +32,8 @@ mod strict;
 pub use control::{abort, advance, pause, resume, start};
 pub use criteria::{Criterion, CriterionReading, Outcome, SuccessSpec, apply_success};
 pub use decide::{
-    Action, Cause, FlagEdit, HoldReason, RollBackTo, Step, decide, never_raise, readings,
-    rollback_target,
+    Action, Cause, FlagEdit, HoldReason, MAX_WORST, RollBackTo, Step, Worst, decide, never_raise,
+    readings, rollback_target, worst,
 };
 pub use duration::{format_duration, parse_duration};
 pub use file::{Rollout, RolloutsFile};

@@ -74,7 +74,7 @@ fn kind(action: &Action) -> Want {
             HoldReason::NotRunning(_) => "not running",
             HoldReason::SourceError { .. } => "source error",
             HoldReason::Sustaining { .. } => "sustaining",
-            HoldReason::NoData(_) => "no data",
+            HoldReason::NoData { .. } => "no data",
             HoldReason::HoldTime { .. } => "hold time",
             HoldReason::FewSamplesInPhase { .. } => "few samples",
             HoldReason::Inconclusive(_) => "inconclusive",
@@ -471,6 +471,7 @@ fn rollback_reports_the_trigger_and_goes_where_on_trigger_says() {
         value,
         threshold,
         samples,
+        ..
     } = cause
     else {
         panic!()

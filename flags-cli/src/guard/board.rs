@@ -735,13 +735,18 @@ pub(crate) mod tests {
                     value: 0.2,
                     threshold: 0.05,
                     samples: 400.0,
+                    worst: Vec::new(),
                 },
                 to: flags_rollout::RollBackTo::Disable,
             },
         );
         board.count_action(
             "gpt",
-            &Action::Hold(flags_rollout::HoldReason::NoData(Trigger::Complaints)),
+            &Action::Hold(flags_rollout::HoldReason::NoData {
+                trigger: Trigger::Complaints,
+                why: "no complaints series".into(),
+                also: Vec::new(),
+            }),
         );
         board.count_bad_sample("missing");
         let text = board.metrics_text();

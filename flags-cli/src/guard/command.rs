@@ -202,10 +202,11 @@ pub fn run(cli: &Cli, out: &mut dyn FnMut(&str)) -> Result<u8, Failure> {
         store: crate::store::open(cli)?,
         source,
         board,
+        warned: Default::default(),
     };
     // Problems go to stderr (`error: ...`), decisions to stdout.
     let mut log = |line: &str| {
-        if line.starts_with("error:") {
+        if line.starts_with("error:") || line.starts_with("warning:") {
             eprintln!("{line}");
         } else {
             out(&format!("{line}\n"));

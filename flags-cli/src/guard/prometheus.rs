@@ -302,6 +302,10 @@ impl PrometheusSource {
         self.failure.as_deref()
     }
 
+    pub fn knows_memory_limit(&self) -> bool {
+        self.memory_limit.is_some()
+    }
+
     /// A sample's value, or NaN (counted) when it is not a count.
     fn checked(&mut self, value: f64) -> f64 {
         match super::scrape::bad_reason(value) {
@@ -370,6 +374,10 @@ impl PrometheusSource {
                     fw.bad.push("buckets above +Inf".into());
                 }
             }
+            for k in 0..2 {
+                let c = cohort_mut(&mut fw, k);
+                rescale_histogram(c, a.inf[k]);
+            }
             if [fw.on.ok, fw.on.errors, fw.off.ok, fw.off.errors]
                 .iter()
                 .chain(&fw.on.duration_le)
@@ -417,6 +425,84 @@ impl PrometheusSource {
 }
 
 impl PrometheusSource {
+    /// Each `instance`'s own measurements of `flag` over `window`: the
+    /// window's queries again, for this flag only, grouped by `instance`
+    /// as well (for a rollback to say where its trigger read worst).
+    pub fn per_instance(
+        &self,
+        flag: &str,
+        window: Duration,
+    ) -> Result<Vec<(String, Measurements)>, String> {
+        let w = seconds(window);
+        let only = format!("flag=\"{}\"", quote(flag));
+        let mut each: HashMap<String, (FlagWindow, [f64; 2], Option<MemoryReading>)> =
+            HashMap::new();
+        let instance = |s: &Series| s.labels.get("instance").cloned().unwrap_or_default();
+        for s in self.query(&format!(
+            "sum by (instance, cohort, result) (increase({}[{w}s]))",
+            series(OUTCOMES, &self.matchers, &only)
+        ))? {
+            let Some(k) = s.labels.get("cohort").and_then(|c| cohort_index(c)) else {
+                continue;
+            };
+            let entry = each.entry(instance(&s)).or_default();
+            let c = cohort_mut(&mut entry.0, k);
+            match s.labels.get("result").map(String::as_str) {
+                Some("ok") => c.ok += s.value,
+                Some("error") => c.errors += s.value,
+                _ => {}
+            }
+        }
+        for s in self.query(&format!(
+            "sum by (instance, cohort, le) (increase({}[{w}s]))",
+            series(DURATION_BUCKETS, &self.matchers, &only)
+        ))? {
+            let (Some(k), Some(le)) = (
+                s.labels.get("cohort").and_then(|c| cohort_index(c)),
+                s.labels.get("le"),
+            ) else {
+                continue;
+            };
+            let entry = each.entry(instance(&s)).or_default();
+            if le == "+Inf" {
+                entry.1[k] += s.value;
+            } else if let Some(i) = le.parse::<f64>().ok().and_then(|le| {
+                DURATION_BOUNDS
+                    .iter()
+                    .position(|b| (b - le).abs() <= 1e-9 * b)
+            }) {
+                cohort_mut(&mut entry.0, k).duration_le[i] += s.value;
+            }
+        }
+        for s in self.query(&format!(
+            "sum by (instance) (increase({}[1h]))",
+            series(COMPLAINTS, &self.matchers, &only)
+        ))? {
+            each.entry(instance(&s)).or_default().0.complaints_last_hour += s.value;
+        }
+        if let Some(limit) = self.memory_limit {
+            for s in self.query(&series(RESIDENT_MEMORY, &self.matchers, ""))? {
+                each.entry(instance(&s)).or_default().2 = Some(MemoryReading {
+                    max_ratio: s.value / limit,
+                    processes: 1,
+                });
+            }
+        }
+        Ok(each
+            .into_iter()
+            .map(|(name, (mut fw, inf, memory))| {
+                rescale_histogram(&mut fw.on, inf[0]);
+                rescale_histogram(&mut fw.off, inf[1]);
+                let m = Measurements {
+                    flag: Ok(fw),
+                    memory: Ok(memory),
+                    evidence: None,
+                };
+                (name, m)
+            })
+            .collect())
+    }
+
     /// The flag's counts over a phase's span (for the rollouts file's
     /// history, which `--report` reads).
     pub fn phase_counts(
@@ -426,6 +512,27 @@ impl PrometheusSource {
         to: Timestamp,
     ) -> Result<flags_rollout::state::PhaseCounts, String> {
         super::phase_counts::phase_counts(&self.client, &self.base, &self.matchers, flag, from, to)
+    }
+}
+
+/// Puts a cohort's duration histogram on the scale of its outcome counts.
+///
+/// `increase()` extrapolates every series on its own, and clips each at its
+/// counter's zero point: while the start of a series (a bot's start, a flag's
+/// first `on` answer) lies inside the window, the sum of the buckets'
+/// increases and the sum of the outcomes' increases differ by a few
+/// percent, though both count the same answers. Compared as counts, the
+/// histogram then claims more answers than there were outcomes, and
+/// response_time had no data for a whole window (the "357 of 50" hold).
+/// The histogram's shares are what the trigger needs, so each bucket
+/// becomes its share of the histogram's own `+Inf` times the outcomes.
+fn rescale_histogram(c: &mut CohortWindow, inf: f64) {
+    let total = c.total();
+    if !(inf.is_finite() && inf > 0.0 && total.is_finite()) {
+        return;
+    }
+    for v in c.duration_le.iter_mut().filter(|v| !v.is_nan()) {
+        *v = (*v / inf).min(1.0) * total;
     }
 }
 
@@ -448,6 +555,34 @@ fn cohort_mut(window: &mut FlagWindow, k: usize) -> &mut CohortWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_takes_the_outcomes_scale() {
+        // Extrapolated apart: 372.4 answers in the histogram, 357.1 outcomes.
+        let mut c = CohortWindow {
+            ok: 350.0,
+            errors: 7.1,
+            duration_le: [
+                0.0, 0.0, 10.0, 186.2, 372.4, 372.4, 372.4, 372.4, 372.4, 372.4,
+            ],
+        };
+        rescale_histogram(&mut c, 372.4);
+        assert!(
+            (c.duration_le[9] - 357.1).abs() < 1e-9,
+            "{:?}",
+            c.duration_le
+        );
+        assert!((c.duration_le[3] - 357.1 / 2.0).abs() < 1e-9);
+        assert!(flags_rollout::decide::usable(&c, true));
+        // NaN buckets stay NaN (no data), an empty histogram stays as it is.
+        let mut nan = c;
+        nan.duration_le[2] = f64::NAN;
+        rescale_histogram(&mut nan, 372.4);
+        assert!(nan.duration_le[2].is_nan());
+        let mut empty = CohortWindow::default();
+        rescale_histogram(&mut empty, 0.0);
+        assert_eq!(empty, CohortWindow::default());
+    }
 
     #[test]
     fn reads_vectors_and_keeps_nan() {

@@ -14,7 +14,7 @@ use flags_rollout::plan::fmt_number;
 use flags_rollout::state::PhaseCounts;
 use flags_rollout::{
     Action, Cause, Criterion, CriterionReading, HoldReason, Outcome, Reading, RollBackTo, Rollout,
-    RolloutsFile, State, Status, Step, decide, format_duration, never_raise,
+    RolloutsFile, State, Status, Step, Trigger, decide, format_duration, never_raise,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -79,6 +79,20 @@ impl Source {
         }
     }
 
+    /// Each instance's own measurements, for a rollback to say where
+    /// (none when the source cannot tell).
+    fn per_instance(
+        &mut self,
+        flag: &str,
+        window: Duration,
+        since: SystemTime,
+    ) -> Vec<(String, Measurements)> {
+        match self {
+            Source::Scrape(s) => s.per_instance(flag, window, since),
+            Source::Prometheus(p, _) => p.per_instance(flag, window).unwrap_or_default(),
+        }
+    }
+
     fn measure(
         &mut self,
         flag: &str,
@@ -99,6 +113,8 @@ pub struct Guard {
     pub store: Box<dyn Store>,
     pub source: Source,
     pub board: Arc<Mutex<Board>>,
+    /// The (flag, trigger) pairs already warned of as never having data.
+    pub warned: std::collections::BTreeSet<(String, Trigger)>,
 }
 
 fn std_duration(d: SignedDuration) -> Duration {
@@ -224,6 +240,10 @@ impl Guard {
                     decide(&rollout.plan, &rollout.state, &m, now),
                     percentages.get(flag.as_str()).copied(),
                 );
+                self.name_the_worst(flag, rollout, &mut step, now);
+                for line in self.never_data(flag, rollout, &m) {
+                    log(&line);
+                }
                 self.record_counts(flag, rollout, &mut step, now);
                 bad_parts.push(((*flag).clone(), bad));
                 steps.push(((*flag).clone(), step, in_phase));
@@ -337,6 +357,70 @@ impl Guard {
         board.checks += 1;
         board.last_check = Some(unix(Timestamp::now()));
         let _ = started;
+    }
+
+    /// Warnings, once per flag and trigger, for a trigger this source can
+    /// never give data: no process memory (or no limit to divide by), or
+    /// outcomes of the flag but no complaints series. Without them the
+    /// plan holds for good, and the reason in every hold line is easy to
+    /// read past.
+    fn never_data(&mut self, flag: &str, rollout: &Rollout, m: &Measurements) -> Vec<String> {
+        let mut out = Vec::new();
+        let active = |t: Trigger| rollout.plan.triggers.get(t).is_some();
+        if active(Trigger::MemoryUsage) && matches!(m.memory, Ok(None)) {
+            let why = match &self.source {
+                Source::Scrape(_) => "no scraped process exports process_resident_memory_bytes",
+                Source::Prometheus(p, _) if !p.knows_memory_limit() => {
+                    "no --memory-limit (the bots' limit in bytes)"
+                }
+                Source::Prometheus(..) => {
+                    "no process_resident_memory_bytes series matches --selector"
+                }
+            };
+            out.push((Trigger::MemoryUsage, why));
+        }
+        if let Ok(w) = &m.flag
+            && active(Trigger::Complaints)
+            && w.complaints_last_hour.is_nan()
+            && w.on.total() + w.off.total() > 0.0
+        {
+            out.push((
+                Trigger::Complaints,
+                "the flag has outcomes but no feature_flags_complaints_total series",
+            ));
+        }
+        out.into_iter()
+            .filter(|(t, _)| self.warned.insert((flag.to_owned(), *t)))
+            .map(|(t, why)| {
+                format!(
+                    "warning: {flag}: the {t} trigger has no data and holds the plan: {why} \
+                     (turn it off with --feature {flag} --triggers {t}=off)"
+                )
+            })
+            .collect()
+    }
+
+    /// A rollback on a trigger says where: the instances where the trigger
+    /// read worst, in the action (so in the audit's reason), the state's
+    /// last decision and the log line.
+    fn name_the_worst(&mut self, flag: &str, rollout: &Rollout, step: &mut Step, now: Timestamp) {
+        let Action::RollBack {
+            cause: Cause::Trigger { trigger, worst, .. },
+            ..
+        } = &mut step.action
+        else {
+            return;
+        };
+        let each = self.source.per_instance(
+            flag,
+            phase_window(rollout, now),
+            system_time(rollout.state.since),
+        );
+        *worst = flags_rollout::worst(&rollout.plan, *trigger, &each);
+        let reason = step.action.to_string();
+        if let Some(d) = &mut step.state.last_decision {
+            d.reason = reason;
+        }
     }
 
     /// Keeps the phase's counts in the state that is written anyway: in
@@ -456,6 +540,7 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
                     value: v,
                     threshold,
                     samples,
+                    worst,
                 } => {
                     let name = trigger.name();
                     let off = step
@@ -467,8 +552,25 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
                         })
                         .map(|r| format!(" (off cohort {})", value(name, r.off)))
                         .unwrap_or_default();
+                    let worst = if worst.is_empty() {
+                        String::new()
+                    } else {
+                        let each: Vec<String> = worst
+                            .iter()
+                            .map(|w| {
+                                let samples = match name {
+                                    "error_rate" | "response_time" => {
+                                        format!(" ({} samples)", count(w.samples))
+                                    }
+                                    _ => String::new(),
+                                };
+                                format!("{} {}{samples}", w.instance, value(name, w.value))
+                            })
+                            .collect();
+                        format!("; worst: {}", each.join(", "))
+                    };
                     format!(
-                        "{flag}: rolled back to {target}: {name} {} > {}{off}, {} samples in {window}",
+                        "{flag}: rolled back to {target}: {name} {} > {}{off}, {} samples in {window}{worst}",
                         value(name, *v),
                         value(name, *threshold),
                         count(*samples)
@@ -613,7 +715,7 @@ fn waiting(why: &HoldReason) -> Option<&'static str> {
         HoldReason::NotRunning(_) => return None,
         HoldReason::HoldTime { .. } => "hold",
         HoldReason::FewSamplesInPhase { .. } => "samples",
-        HoldReason::NoData(_) => "no_data",
+        HoldReason::NoData { .. } => "no_data",
         HoldReason::SourceError { .. } => "source_error",
         HoldReason::Sustaining { .. } => "sustaining",
         HoldReason::Inconclusive(_) => "inconclusive",

@@ -538,6 +538,18 @@ fn slot_of(name: &str, labels: &Labels<'_>) -> Option<usize> {
     Some(if on { ON_LE } else { OFF_LE } + bound)
 }
 
+/// A scraped URL as Prometheus names its target: `host:port`, without the
+/// scheme, path or query (where a token could sit).
+pub fn instance_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_owned()
+}
+
 fn add(into: &mut CohortWindow, from: &CohortWindow) {
     into.ok += from.ok;
     into.errors += from.errors;
@@ -647,6 +659,33 @@ impl ScrapeSource {
             memory: Ok(self.memory()),
             evidence,
         }
+    }
+
+    /// Each process's own measurements of `flag` (named by its URL), for
+    /// a rollback to say where its trigger read worst.
+    pub fn per_instance(
+        &mut self,
+        flag: &str,
+        window: Duration,
+        phase_started: SystemTime,
+    ) -> Vec<(String, Measurements)> {
+        let limit = self.memory_limit;
+        self.processes
+            .iter_mut()
+            .map(|process| {
+                let one = process.flag_window(flag, window, phase_started);
+                let memory = process.resident_bytes.map(|bytes| MemoryReading {
+                    max_ratio: bytes / limit,
+                    processes: 1,
+                });
+                let m = Measurements {
+                    flag: Ok(one),
+                    memory: Ok(memory),
+                    evidence: None,
+                };
+                (instance_of(&process.url), m)
+            })
+            .collect()
     }
 
     fn memory(&self) -> Option<MemoryReading> {
@@ -1016,6 +1055,16 @@ mod tests {
             .unwrap_err();
         assert!(err.starts_with("u: line 1:"), "{err}");
         assert_eq!(p.tracked["f"].history.len(), 1);
+    }
+
+    #[test]
+    fn instances_are_named_by_host_and_port() {
+        assert_eq!(
+            instance_of("http://127.0.0.1:9101/metrics"),
+            "127.0.0.1:9101"
+        );
+        assert_eq!(instance_of("https://bot-2:8443/m?token=x"), "bot-2:8443");
+        assert_eq!(instance_of("http://u@bot:1"), "bot:1");
     }
 
     #[test]

@@ -223,6 +223,7 @@ pub(crate) fn why(step: Option<&Step>) -> Map<String, Value> {
                 value,
                 threshold,
                 samples,
+                worst,
             },
         ..
     } = &step.action
@@ -231,6 +232,19 @@ pub(crate) fn why(step: Option<&Step>) -> Map<String, Value> {
         extra.insert("value".into(), json_number(*value));
         extra.insert("threshold".into(), json_number(*threshold));
         extra.insert("samples".into(), json_number(*samples));
+        if !worst.is_empty() {
+            let each: Vec<Value> = worst
+                .iter()
+                .map(|w| {
+                    json!({
+                        "instance": w.instance,
+                        "value": json_number(w.value),
+                        "samples": json_number(w.samples),
+                    })
+                })
+                .collect();
+            extra.insert("worst".into(), Value::Array(each));
+        }
     }
     extra
 }

@@ -40,6 +40,7 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     let mut store = store::open(cli)?;
     let names = Names::of(&*store);
     let mut printed = String::new();
+    let mut warnings = Vec::new();
     store.update(&mut |docs| {
     // Both documents are read only under the lock.
     let flags = parse_flag_file(&docs.flags)
@@ -156,10 +157,37 @@ fn edit_plan(cli: &Cli, flag: &str, out: &mut Out<'_>) -> Result<u8, Failure> {
     if let Some(step) = &step {
         let _ = writeln!(printed, "{flag}: {}", step.action);
     }
+    warnings = if args.plan.is_some() || args.start || args.triggers.is_some() {
+        never_data_warnings(flag, &rollouts.rollouts[flag].plan)
+    } else {
+        Vec::new()
+    };
     Ok(commit)
     })?;
     out(&printed);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     Ok(0)
+}
+
+/// The trigger that holds the plan for good unless the bots and the guard
+/// provide what it reads (process memory is not part of the outcome
+/// metrics): said where the operator sets the plan, before a phase waits
+/// on it. The guard names a trigger without data on each check and warns
+/// at its first check; only this says it before the rollout begins.
+pub fn never_data_warnings(flag: &str, plan: &Plan) -> Vec<String> {
+    use flags_rollout::Trigger;
+    let mut out = Vec::new();
+    if plan.triggers.get(Trigger::MemoryUsage).is_some() {
+        out.push(format!(
+            "{flag}: the memory_usage trigger has data only if the bots export \
+             process_resident_memory_bytes and the guard knows their limit (--memory-limit \
+             BYTES; with --scrape their cgroup's by default); else the plan holds at the end \
+             of the first hold (--triggers memory_usage=off turns it off)"
+        ));
+    }
+    out
 }
 
 /// The settings an operator changed, one audit line each.

@@ -55,7 +55,11 @@ def main() -> int:
     parser.add_argument("--shares")
     parser.add_argument("--flips")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--no-process-metrics", action="store_true",
+                        help="export no process_resident_memory_bytes (a bot whose memory the guard cannot see)")
     args = parser.parse_args()
+    if args.no_process_metrics:
+        prometheus_client.REGISTRY.unregister(prometheus_client.PROCESS_COLLECTOR)
 
     rng = random.Random(args.seed)
     with feature_flags.FlagStore(args.flags) as flags:

@@ -73,10 +73,11 @@ class World:
         tmp.write_text(json.dumps({"rate": 1000, **control}))
         tmp.replace(self.control)
 
-    def start_bot(self) -> None:
+    def start_bot(self, *extra: str) -> None:
         self.bot = subprocess.Popen(
             [sys.executable, str(HERE / "bot.py"), "--flags", str(self.flags), "--flag", "gpt",
-             "--port", str(self.bot_port), "--control", str(self.control), "--shares", str(self.shares)],
+             "--port", str(self.bot_port), "--control", str(self.control), "--shares", str(self.shares),
+             *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.procs.append(self.bot)
@@ -365,21 +366,64 @@ def test_an_inconclusive_phase_holds_until_a_person_advances_it(world):
     assert "phase 2 at 25 %" in text and "on - off error share" in text, text
 
 
+def test_a_bot_without_process_memory_is_named_as_what_holds_the_plan(world):
+    """The real blocker of a held healthy plan: the bot exported no process
+    memory. --start warns, the guard warns once, and the hold names it."""
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY)
+    world.start_bot("--no-process-metrics")
+    started = subprocess.run(
+        [BIN, "--file", str(world.flags), "--feature", "gpt", "--plan", "50:2s,100", "--window", "3s",
+         "--min-samples", str(MIN_SAMPLES), "--sustain", str(SUSTAIN), "--start"],
+        capture_output=True, text=True, timeout=30)
+    assert started.returncode == 0, started.stderr
+    assert "warning: gpt: the memory_usage trigger has data only if the bots export process_resident_memory_bytes" \
+        in started.stderr, started.stderr
+    world.start_guard("--scrape", f"http://127.0.0.1:{world.bot_port}/metrics", "--memory-limit", str(2 << 30))
+    warning = ("warning: gpt: the memory_usage trigger has no data and holds the plan: "
+               "no scraped process exports process_resident_memory_bytes")
+    wait_for("the guard's warning", lambda: world.log.first(lambda l: warning in l), 15)
+    held = ("holds at phase 1/2 (50 %): memory_usage: no data "
+            "(no process exported process_resident_memory_bytes")
+    wait_for("a hold on memory after enough samples",
+             lambda: world.log.first(lambda l: held in l and enough_samples(l)), 20)
+    # Past the 2 s hold, healthy otherwise: still held, on memory alone.
+    time.sleep(3)
+    assert held in world.log.lines[-1][1], world.log.text()
+    assert sum(warning in l for _, l in world.log.lines) == 1, world.log.text()
+    assert world.rollout()["state"] == "running" and world.flag()["rollout_percentage"] == 50
+    status = world.cli("--status")
+    assert "memory_usage: no data (no process exported process_resident_memory_bytes" in status, status
+
+
 # ---- a fleet behind Prometheus ---------------------------------------------
 
 
 @pytest.fixture
 def prometheus(tmp_path):
+    bot_port = free_port()
+    for url in run_prometheus(tmp_path, [bot_port]):
+        yield url, bot_port
+
+
+@pytest.fixture
+def prometheus_pair(tmp_path):
+    """Prometheus scraping two bots' ports."""
+    ports = [free_port(), free_port()]
+    for url in run_prometheus(tmp_path, ports):
+        yield url, ports
+
+
+def run_prometheus(tmp_path, bot_ports):
     if not Path(PROMETHEUS).exists():
         if os.environ.get("CI"):
             pytest.fail("CI must have prometheus (.ci/run installs it)")
         pytest.skip("no prometheus")
     port = free_port()
-    bot_port = free_port()
+    targets = ", ".join(f"'127.0.0.1:{p}'" for p in bot_ports)
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-        f"scrape_configs:\n  - job_name: bot\n    static_configs:\n      - targets: ['127.0.0.1:{bot_port}']\n"
+        f"scrape_configs:\n  - job_name: bot\n    static_configs:\n      - targets: [{targets}]\n"
     )
     proc = subprocess.Popen(
         [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
@@ -396,7 +440,7 @@ def prometheus(tmp_path):
 
     try:
         wait_for("prometheus to be ready", ready, 30, step=0.2)
-        yield f"http://127.0.0.1:{port}", bot_port
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
 
@@ -433,3 +477,83 @@ def test_prometheus_on_cohort_failing_is_rolled_back(world, prometheus):
     world.start_guard("--prometheus", url, "--selector", '{job="bot"}', "--memory-limit", str(2 << 30))
     reaction = assert_rolled_back_on(world, "error_rate", timeout=40)
     print(f"reaction time (Prometheus) from the first check with enough samples: {reaction:.2f} s")
+
+
+def test_prometheus_response_time_has_data_once_enough_samples(world, prometheus):
+    """The 357-of-50 case: healthy traffic behind Prometheus, only the
+    response_time trigger. Once the window holds more than min_samples `on`
+    outcomes, response_time has a verdict (never "no data")."""
+    url, world.bot_port = prometheus
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY, on_seconds=0.2, off_seconds=0.2)
+    world.start_bot()
+    world.plan("10:1h,100", window="5s", triggers="response_time=2")
+    world.start_guard("--prometheus", url, "--selector", '{job="bot"}')
+    rt = re.compile(r"response_time [^;]*?, (\d+)/(\d+) samples")
+
+    def enough(line: str) -> bool:
+        m = rt.search(line)
+        return bool(m) and int(m.group(1)) >= 2 * MIN_SAMPLES
+
+    wait_for("a check with enough response_time samples", lambda: world.log.first(enough), 30)
+    time.sleep(6 * INTERVAL)
+    lines = [l for _, l in world.log.lines if enough(l)]
+    assert lines, world.log.text()
+    no_data = [l for l in lines if "response_time: no data" in l]
+    assert not no_data, "\n".join(no_data)
+    # No --memory-limit: memory_usage never has data, which the guard says
+    # once, and every hold line names.
+    warning = "warning: gpt: the memory_usage trigger has no data and holds the plan: no --memory-limit"
+    assert sum(warning in l for _, l in world.log.lines) == 1, world.log.text()
+    assert "memory_usage: no data (no process exported process_resident_memory_bytes" in lines[-1], lines[-1]
+
+
+def start_second_bot(world: World, port: int, **control) -> None:
+    """Another bot process on the same flag file, with its own traffic."""
+    path = world.tmp / "control-2.json"
+    path.write_text(json.dumps({"rate": 1000, **control}))
+    bot = subprocess.Popen(
+        [sys.executable, str(HERE / "bot.py"), "--flags", str(world.flags), "--flag", "gpt",
+         "--port", str(port), "--control", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    world.procs.append(bot)
+    line = wait_for("the second bot to listen", lambda: bot.stdout.readline(), 30)
+    assert line.startswith("listening"), line
+
+
+def assert_rollback_names(world: World, bad: str, good: str) -> None:
+    rolled = wait_for("a rollback", lambda: world.log.first(lambda l: "rolled back" in l), 40)
+    line = rolled[1]
+    assert ": error_rate " in line and "; worst: " in line, line
+    worst = line.split("; worst: ", 1)[1]
+    assert worst.startswith(bad + " "), line
+    entries = [e for e in world.audit() if e.get("action") == "rollback" and e.get("trigger") == "error_rate"]
+    assert entries, world.audit()
+    for e in entries:
+        assert f"; worst: {bad} " in e["reason"], e
+        assert e["worst"][0]["instance"] == bad, e
+        assert e["worst"][0]["value"] > 0.2, e
+        # The healthy one, if named, reads lower.
+        assert all(w["value"] < 0.1 for w in e["worst"][1:] if w["instance"] == good), e
+
+
+def test_one_failing_instance_of_two_is_named_by_the_rollback(world):
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY)
+    world.start_bot()
+    bad_port = free_port()
+    start_second_bot(world, bad_port, on_error=0.5, off_error=HEALTHY)
+    world.plan("25:1h,100", window="5s", triggers="error_rate=0.05")
+    world.start_guard("--scrape", f"http://127.0.0.1:{world.bot_port}/metrics",
+                      "--scrape", f"http://127.0.0.1:{bad_port}/metrics")
+    assert_rollback_names(world, f"127.0.0.1:{bad_port}", f"127.0.0.1:{world.bot_port}")
+
+
+def test_prometheus_rollback_names_the_failing_instance(world, prometheus_pair):
+    url, (good_port, bad_port) = prometheus_pair
+    world.bot_port = good_port
+    world.traffic(on_error=HEALTHY, off_error=HEALTHY)
+    world.start_bot()
+    start_second_bot(world, bad_port, on_error=0.5, off_error=HEALTHY)
+    world.plan("25:1h,100", window="5s", triggers="error_rate=0.05")
+    world.start_guard("--prometheus", url, "--selector", '{job="bot"}', "--memory-limit", str(2 << 30))
+    assert_rollback_names(world, f"127.0.0.1:{bad_port}", f"127.0.0.1:{good_port}")
