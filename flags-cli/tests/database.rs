@@ -598,7 +598,7 @@ fn history_escapes_control_characters_and_names_an_unknown_flag() {
 }
 
 /// A guard's hold rewrites only the plan's bookkeeping (streaks, evidence,
-/// last decision) and adds no audit row: the database lets it through, but
+/// last decision, the phase's counts) and adds no audit row: the database lets it through, but
 /// no other rollouts change without its audit rows.
 #[test]
 fn a_hold_needs_no_audit_row_but_a_plan_change_does() {
@@ -638,6 +638,23 @@ fn a_hold_needs_no_audit_row_but_a_plan_change_does() {
         store.read().unwrap().rollouts.unwrap(),
         text,
         "the hold was written"
+    );
+    // A hold also keeps the current phase's counts for `--report`.
+    write(&mut store, &|r| {
+        r.state.phase_counts = Some(flags_rollout::state::PhaseCounts {
+            complaints: 2.0,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert!(
+        store
+            .read()
+            .unwrap()
+            .rollouts
+            .unwrap()
+            .contains("phase_counts"),
+        "the hold's phase counts were written"
     );
     let err = write(&mut store, &|r| r.plan.sustain = 9).unwrap_err();
     assert!(

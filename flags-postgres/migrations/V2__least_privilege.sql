@@ -76,7 +76,8 @@ BEGIN
 END $$;
 
 -- The rollouts document without what a guard's hold rewrites (each plan's
--- streaks, evidence and last decision): a change that keeps this is
+-- streaks, evidence, last decision and the counts of its current phase,
+-- which `--report` reads): a change that keeps this is
 -- bookkeeping and needs no audit row; any other needs one.
 CREATE FUNCTION feature_flags.rollouts_substance(body text) RETURNS jsonb
   LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -92,7 +93,7 @@ BEGIN
   END IF;
   RETURN jsonb_set(doc, '{rollouts}', COALESCE(
     (SELECT jsonb_object_agg(k, CASE WHEN jsonb_typeof(v) = 'object'
-                                     THEN v - 'streaks' - 'evidence' - 'last_decision' ELSE v END)
+                                     THEN v - 'streaks' - 'evidence' - 'last_decision' - 'phase_counts' ELSE v END)
        FROM jsonb_each(doc -> 'rollouts') AS e(k, v)),
     '{}'::jsonb));
 END $$;
