@@ -208,9 +208,9 @@ def on_share(world: World, start: float, end: float) -> float:
     return on / total
 
 
-def check_healthy_rollout(world: World, timeout: float = 60, resumed: bool = False) -> None:
+def check_healthy_rollout(world: World, timeout: float = 60, resumed: bool = False, from_phase: int = 1) -> None:
     spans = phase_spans(world, timeout)
-    assert [s[0] for s in spans] == [5, 25, 50, 100], spans
+    assert [s[0] for s in spans] == [5, 25, 50, 100][from_phase - 1:], spans
     # A resumed rollout's first phase was mostly held before: its hold is
     # over, so it may move on at the first check with data.
     for pct, start, end in spans[1:] if resumed else spans:
@@ -292,7 +292,10 @@ def test_a_stopped_bot_holds_the_plan_and_a_restarted_guard_continues(world):
     world.stop_guard()
     world.start_bot()
     world.start_guard()
-    check_healthy_rollout(world, resumed=True)
+    # On a loaded machine the first check with data may come after the 5 %
+    # phase's hold, and the first guard advances then: the restarted guard
+    # carries on from the phase the plan was in when the bot went away.
+    check_healthy_rollout(world, resumed=True, from_phase=before[1])
 
 
 # ---- success criteria ------------------------------------------------------
