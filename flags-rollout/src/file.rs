@@ -311,6 +311,21 @@ impl Checker {
         Some(object)
     }
 
+    /// A field that may be left out or null (`Some(None)` then), else
+    /// what `read` makes of it at its own path.
+    fn nullable<T>(
+        &mut self,
+        path: &str,
+        object: &Map<String, Value>,
+        key: &str,
+        read: fn(&mut Self, &str, &Value) -> Option<T>,
+    ) -> Option<Option<T>> {
+        match object.get(key) {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => read(self, &child_path(path, key), v).map(Some),
+        }
+    }
+
     fn required<'v>(
         &mut self,
         path: &str,
@@ -425,24 +440,13 @@ impl Checker {
             Some(v) => self.streaks(&child_path(path, "streaks"), v),
             None => Some([0; 4]),
         };
-        let evidence = match object.get("evidence") {
-            None | Some(Value::Null) => Some(None),
-            Some(v) => self.timestamp(&child_path(path, "evidence"), v).map(Some),
-        };
-        let last_decision = match object.get("last_decision") {
-            None | Some(Value::Null) => Some(None),
-            Some(v) => self
-                .decision(&child_path(path, "last_decision"), v)
-                .map(Some),
-        };
+        let evidence = self.nullable(path, object, "evidence", Self::timestamp);
+        let last_decision = self.nullable(path, object, "last_decision", Self::decision);
         let history = match object.get("history") {
             None => Some(Vec::new()),
             Some(v) => self.history(&child_path(path, "history"), v),
         };
-        let phase_counts = match object.get("phase_counts") {
-            None | Some(Value::Null) => Some(None),
-            Some(v) => self.counts(&child_path(path, "phase_counts"), v).map(Some),
-        };
+        let phase_counts = self.nullable(path, object, "phase_counts", Self::counts);
         if self.problems.len() != before {
             return None;
         }
@@ -515,10 +519,7 @@ impl Checker {
             };
             let reason = text("reason");
             let by = text("by");
-            let counts = match o.get("counts") {
-                None | Some(Value::Null) => Some(None),
-                Some(v) => self.counts(&child_path(&path, "counts"), v).map(Some),
-            };
+            let counts = self.nullable(&path, o, "counts", Self::counts);
             if let (
                 Some(phase),
                 Some(percentage),
@@ -558,10 +559,7 @@ impl Checker {
             None | Some(Value::Null) => Some(f64::NAN),
             Some(v) => self.count(&child_path(path, "complaints"), v),
         };
-        let at = match o.get("at") {
-            None | Some(Value::Null) => Some(None),
-            Some(v) => self.timestamp(&child_path(path, "at"), v).map(Some),
-        };
+        let at = self.nullable(path, o, "at", Self::timestamp);
         if self.problems.len() != before {
             return None;
         }
