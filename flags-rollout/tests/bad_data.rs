@@ -13,7 +13,7 @@ use jiff::SignedDuration;
 use proptest::prelude::*;
 
 mod common;
-use common::{after_secs, cohort, measurements, running_since, t0, window};
+use common::{after_secs, cohort, last_reason, measurements, running_since, t0, window};
 
 /// Running at `phase` since two days before t0, its hold long over.
 fn running(phase: usize) -> State {
@@ -312,14 +312,7 @@ fn a_rollback_never_raises_the_percentage() {
         }
     );
     assert_eq!(step.action.flag_edit().percentage, Some(pct(10)));
-    assert!(
-        step.state
-            .last_decision
-            .as_ref()
-            .unwrap()
-            .reason
-            .contains("(10%)")
-    );
+    assert!(last_reason(&step.state).contains("(10%)"));
     // At or above the previous phase: the previous phase, as before.
     for current in [Some(pct(50)), Some(pct(25)), None] {
         let step = abort(&plan, &paused, t0(), current).unwrap();

@@ -13,7 +13,9 @@ use flags_rollout::{
 use proptest::prelude::*;
 
 mod common;
-use common::{after_hours, cohort, eager, measured, one_plan, round_trip, running, t0};
+use common::{
+    after_hours, cohort, eager, last_reason, measured, one_plan, round_trip, running, t0,
+};
 
 #[test]
 fn conditions_parse_and_refuse() {
@@ -362,7 +364,7 @@ fn the_three_outcomes_of_a_phase() {
 fn an_inconclusive_phase_names_its_reading() {
     let m = measured(cohort(1000.0, 30.0, 0.0), cohort(20_000.0, 200.0, 0.0));
     let step = decide(&eager(), &running(1), &m, after_hours(72));
-    let reason = &step.state.last_decision.as_ref().unwrap().reason;
+    let reason = last_reason(&step.state);
     assert!(
         reason.starts_with("hold: inconclusive: error_rate 3.0 % (needs < 1 %)"),
         "{reason}"
@@ -384,14 +386,7 @@ fn advance_by_hand() {
     );
     assert_eq!(step.state.phase, 2);
     assert_eq!(step.state.since, after_hours(80));
-    assert!(
-        step.state
-            .last_decision
-            .as_ref()
-            .unwrap()
-            .reason
-            .ends_with("by hand (--advance)")
-    );
+    assert!(last_reason(&step.state).ends_with("by hand (--advance)"));
     // Typed twice: the second finds a phase whose hold just began.
     let again = advance(&plan, &step.state, after_hours(80), None).unwrap_err();
     assert!(again.contains("holds it until"), "{again}");

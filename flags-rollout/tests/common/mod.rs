@@ -92,6 +92,11 @@ pub fn eager() -> Plan {
     }
 }
 
+/// Why the last decision was taken, as the log and audit name it.
+pub fn last_reason(state: &State) -> &str {
+    &state.last_decision.as_ref().unwrap().reason
+}
+
 /// A rollouts file of one plan, for the flag `gpt`.
 pub fn one_plan(plan: Plan, state: State) -> RolloutsFile {
     let mut file = RolloutsFile::default();
