@@ -7,12 +7,17 @@
 //! Validation streams the parts of a file that have the expected shape
 //! straight into the model; only values of another shape (and small
 //! scalars) become trees, so a file's size never turns into a tree's size.
+//!
+//! Other files the tools read (the rollouts file) go through
+//! [`parse_strict_json`]: the same reader and tree, then a
+//! `serde_json::Value` once no object uses a key twice.
 
 mod reader;
 
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 pub(crate) use reader::Reader;
 
@@ -145,10 +150,121 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 }
 
-/// Parses UTF-8 JSON text into a tree that keeps duplicate keys.
-#[cfg(test)]
+/// Parses UTF-8 JSON text into a tree that keeps duplicate keys. The fast
+/// [`Reader`] takes nearly all text; what it leaves (a syntax error, deep
+/// nesting) is read again by serde_json, whose errors users see.
 pub(crate) fn parse(text: &str) -> Result<Json, serde_json::Error> {
+    let mut reader = Reader::new(text);
+    if let Ok(tree) = Json::deserialize(&mut reader)
+        && reader.end().is_ok()
+    {
+        return Ok(tree);
+    }
     serde_json::from_str(text)
+}
+
+/// Why text is not JSON that [`parse_strict_json`] takes.
+#[derive(Debug)]
+pub enum StrictJsonError {
+    /// serde_json's message, with its line and column.
+    Syntax(serde_json::Error),
+    /// A key used twice in one object; `object` is that object's path.
+    DuplicateKey { key: String, object: String },
+}
+
+impl fmt::Display for StrictJsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StrictJsonError::Syntax(e) => write!(f, "{e}"),
+            StrictJsonError::DuplicateKey { key, object } => {
+                let object = if object.is_empty() {
+                    "the top level"
+                } else {
+                    object
+                };
+                write!(
+                    f,
+                    "{key:?} appears twice in one object ({object}); JSON keeps only one, so remove or rename the other"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for StrictJsonError {}
+
+/// Parses JSON text into a `serde_json::Value`, refusing a key used twice
+/// in one object, which serde_json alone would silently drop but for the
+/// last. The first duplicate in the text is the one named.
+pub fn parse_strict_json(text: &str) -> Result<Value, StrictJsonError> {
+    parse(text).map_err(StrictJsonError::Syntax)?.into_value("")
+}
+
+/// The path of `key` inside the object at `parent`, as problems name it:
+/// `parent.key`, or `parent["a key"]` for a key that is not a plain word.
+pub fn child_path(parent: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+    match (parent.is_empty(), plain) {
+        (true, true) => key.to_owned(),
+        (false, true) => format!("{parent}.{key}"),
+        (_, false) => format!("{parent}[{key:?}]"),
+    }
+}
+
+impl Json {
+    /// The tree as a `serde_json::Value`; `path` is where it stands, for
+    /// naming the object of a duplicate key. Only containers are given
+    /// a path of their own: scalars cannot hold a duplicate.
+    fn into_value(self, path: &str) -> Result<Value, StrictJsonError> {
+        Ok(match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(b),
+            Json::Num(Num::Int(n)) => Value::from(n),
+            Json::Num(Num::Big(n)) => Value::from(n),
+            Json::Num(Num::Float(x)) => Value::from(x),
+            Json::Str(s) => Value::String(s),
+            Json::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let at = if item.is_container() {
+                            format!("{path}[{i}]")
+                        } else {
+                            String::new()
+                        };
+                        item.into_value(&at)
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Json::Object(entries) => {
+                let mut object = Map::with_capacity(entries.len());
+                for (key, value) in entries {
+                    // Checked before the value is read, as a reader
+                    // refusing as it goes would: the first duplicate in
+                    // the text is named, even when a later one is nested
+                    // in this key's value.
+                    if object.contains_key(&key) {
+                        return Err(StrictJsonError::DuplicateKey {
+                            key,
+                            object: path.to_owned(),
+                        });
+                    }
+                    let at = if value.is_container() {
+                        child_path(path, &key)
+                    } else {
+                        String::new()
+                    };
+                    let value = value.into_value(&at)?;
+                    object.insert(key, value);
+                }
+                Value::Object(object)
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +294,50 @@ mod tests {
         );
         assert_eq!(parse("-5").unwrap(), Json::Num(Num::Int(-5)));
         assert_eq!(parse("0.125").unwrap(), Json::Num(Num::Float(0.125)));
+    }
+
+    #[test]
+    fn strict_json_refuses_duplicate_keys_and_reads_the_rest() {
+        let e = parse_strict_json(r#"{"a": [{"b": 1, "b": 2}]}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "\"b\" appears twice in one object (a[0]); JSON keeps only one, so remove or rename the other"
+        );
+        let e = parse_strict_json(r#"{"x y": {}, "x y": 1}"#).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"x y\" appears twice in one object (the top level)"),
+            "{e}"
+        );
+        // The first in the text, not the deepest.
+        let e = parse_strict_json(r#"{"a": 1, "a": {"b": 1, "b": 2}}"#).unwrap_err();
+        assert!(e.to_string().starts_with("\"a\" appears twice"), "{e}");
+        let text =
+            r#"{"a": [1, -2, 2.5, "x", null, true, -0, 18446744073709551615, 1e300], "b": {}}"#;
+        let v = parse_strict_json(text).unwrap();
+        assert_eq!(v["a"][2], 2.5);
+        assert_eq!(v["a"][1], -2);
+        assert_eq!(v, serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    #[test]
+    fn strict_json_syntax_errors_are_serde_jsons() {
+        for text in ["{", "", "[1,]", "\u{feff}{}", &"[".repeat(200)] {
+            let ours = parse_strict_json(text).unwrap_err().to_string();
+            let theirs = serde_json::from_str::<Value>(text).unwrap_err().to_string();
+            assert_eq!(ours, theirs, "{text}");
+        }
+    }
+
+    #[test]
+    fn child_paths_quote_keys_that_are_not_plain_words() {
+        assert_eq!(child_path("", "rollouts"), "rollouts");
+        assert_eq!(child_path("rollouts", "new-gpt_1"), "rollouts.new-gpt_1");
+        assert_eq!(
+            child_path("rollouts", "bad name!"),
+            "rollouts[\"bad name!\"]"
+        );
+        assert_eq!(child_path("", ""), "[\"\"]");
     }
 
     #[test]

@@ -147,6 +147,7 @@ pub use bucket::{BUCKETS, bucket, seed_for_salt};
 pub use counters::DecisionCounts;
 pub use decision::{Context, Decision, Reason};
 pub use error::{Error, MAX_LISTED_PROBLEMS, Problem, Problems};
+pub use json::{StrictJsonError, child_path, parse_strict_json};
 pub use message::{INLINE_FLAGS, Message};
 pub use model::{
     BucketBy, ChatType, FORMAT_VERSION, FlagDef, FlagFile, IdError, Percentage, PercentageError,

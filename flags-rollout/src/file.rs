@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use flags_core::{Percentage, Problem, Problems, check_name, nearest_name};
+use flags_core::{
+    Percentage, Problem, Problems, check_name, child_path, nearest_name, parse_strict_json,
+};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
@@ -94,8 +96,7 @@ impl RolloutsFile {
                 format!("is {} bytes; at most {MAX_FILE_BYTES}", text.len()),
             ));
         }
-        let root =
-            crate::strict::parse(text).map_err(|e| one("", format!("not valid JSON: {e}")))?;
+        let root = parse_strict_json(text).map_err(|e| one("", format!("not valid JSON: {e}")))?;
         let mut c = Checker::default();
         let file = c.file(&root);
         if c.problems.is_empty() {
@@ -273,18 +274,6 @@ pub fn record_json(r: &PhaseRecord) -> Value {
     })
 }
 
-fn child(parent: &str, key: &str) -> String {
-    let plain = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
-    match (parent.is_empty(), plain) {
-        (true, true) => key.to_owned(),
-        (false, true) => format!("{parent}.{key}"),
-        (_, false) => format!("{parent}[{key:?}]"),
-    }
-}
-
 #[derive(Default)]
 struct Checker {
     problems: Vec<Problem>,
@@ -316,10 +305,54 @@ impl Checker {
                     Some(near) => format!("unknown field; did you mean {near:?}?"),
                     None => format!("unknown field; expected one of {}", known.join(", ")),
                 };
-                self.report(&child(path, key), hint);
+                self.report(&child_path(path, key), hint);
             }
         }
         Some(object)
+    }
+
+    /// A field that may be left out (`default` then), else what `read`
+    /// makes of it at its own path.
+    fn optional<'v, T>(
+        &mut self,
+        path: &str,
+        object: &'v Map<String, Value>,
+        key: &str,
+        default: T,
+        read: impl FnOnce(&mut Self, &str, &'v Value) -> Option<T>,
+    ) -> Option<T> {
+        match object.get(key) {
+            None => Some(default),
+            Some(v) => read(self, &child_path(path, key), v),
+        }
+    }
+
+    /// A field that may be left out or null (`Some(None)` then), else
+    /// what `read` makes of it at its own path.
+    fn nullable<T>(
+        &mut self,
+        path: &str,
+        object: &Map<String, Value>,
+        key: &str,
+        read: impl FnOnce(&mut Self, &str, &Value) -> Option<T>,
+    ) -> Option<Option<T>> {
+        match object.get(key) {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => read(self, &child_path(path, key), v).map(Some),
+        }
+    }
+
+    /// A field that must be there (reported when missing), read by `read`
+    /// at its own path.
+    fn required_field<'v, T>(
+        &mut self,
+        path: &str,
+        object: &'v Map<String, Value>,
+        key: &str,
+        read: impl FnOnce(&mut Self, &str, &'v Value) -> Option<T>,
+    ) -> Option<T> {
+        let value = self.required(path, object, key)?;
+        read(self, &child_path(path, key), value)
     }
 
     fn required<'v>(
@@ -330,7 +363,7 @@ impl Checker {
     ) -> Option<&'v Value> {
         let value = object.get(key);
         if value.is_none() {
-            self.report(&child(path, key), "is missing");
+            self.report(&child_path(path, key), "is missing");
         }
         value
     }
@@ -369,7 +402,7 @@ impl Checker {
             return file;
         }
         for (name, value) in rollouts {
-            let path = child("rollouts", name);
+            let path = child_path("rollouts", name);
             if let Err(message) = check_name(name) {
                 self.report(&path, message);
                 continue;
@@ -385,73 +418,48 @@ impl Checker {
         let before = self.problems.len();
         let object = self.object(path, value, &ROLLOUT_FIELDS)?;
         let (phases, success) = self
-            .required(path, object, "phases")
-            .and_then(|v| self.phases(&child(path, "phases"), v))
+            .required_field(path, object, "phases", Self::phases)
             .unzip();
-        let triggers = match object.get("triggers") {
-            Some(v) => self.triggers(&child(path, "triggers"), v),
-            None => Some(Triggers::default()),
-        };
-        let window = match object.get("window") {
-            Some(v) => self.duration(&child(path, "window"), v),
-            None => Some(DEFAULT_WINDOW),
-        };
-        let min_samples = match object.get("min_samples") {
-            Some(v) => self.integer(&child(path, "min_samples"), v, 1, MAX_MIN_SAMPLES),
-            None => Some(DEFAULT_MIN_SAMPLES),
-        };
-        let sustain = match object.get("sustain") {
-            Some(v) => self
-                .integer(&child(path, "sustain"), v, 1, u64::from(MAX_SUSTAIN))
-                .map(|s| s as u32),
-            None => Some(DEFAULT_SUSTAIN),
-        };
-        let on_trigger = match object.get("on_trigger") {
-            Some(v) => self.name_of(
-                &child(path, "on_trigger"),
-                v,
-                &["disable", "previous-phase"],
-                OnTrigger::from_name,
-            ),
-            None => Some(OnTrigger::default()),
-        };
-        let status = self.required(path, object, "state").and_then(|v| {
-            self.name_of(
-                &child(path, "state"),
-                v,
-                &Status::ALL.map(Status::name),
-                Status::from_name,
-            )
+        let triggers = self.optional(
+            path,
+            object,
+            "triggers",
+            Triggers::default(),
+            Self::triggers,
+        );
+        let window = self.optional(path, object, "window", DEFAULT_WINDOW, Self::duration);
+        let min_samples = self.optional(
+            path,
+            object,
+            "min_samples",
+            DEFAULT_MIN_SAMPLES,
+            |c, p, v| c.integer(p, v, 1, MAX_MIN_SAMPLES),
+        );
+        let sustain = self.optional(path, object, "sustain", DEFAULT_SUSTAIN, |c, p, v| {
+            c.integer(p, v, 1, u64::from(MAX_SUSTAIN)).map(|s| s as u32)
+        });
+        let on_trigger = self.optional(
+            path,
+            object,
+            "on_trigger",
+            OnTrigger::default(),
+            |c, p, v| c.name_of(p, v, &["disable", "previous-phase"], OnTrigger::from_name),
+        );
+        let status = self.required_field(path, object, "state", |c, p, v| {
+            c.name_of(p, v, &Status::ALL.map(Status::name), Status::from_name)
         });
         let phase_count = phases
             .as_ref()
             .map_or(u64::from(u32::MAX), |p: &Vec<Phase>| p.len() as u64);
-        let phase = self
-            .required(path, object, "phase")
-            .and_then(|v| self.integer(&child(path, "phase"), v, 1, phase_count.max(1)));
-        let since = self
-            .required(path, object, "since")
-            .and_then(|v| self.timestamp(&child(path, "since"), v));
-        let streaks = match object.get("streaks") {
-            Some(v) => self.streaks(&child(path, "streaks"), v),
-            None => Some([0; 4]),
-        };
-        let evidence = match object.get("evidence") {
-            None | Some(Value::Null) => Some(None),
-            Some(v) => self.timestamp(&child(path, "evidence"), v).map(Some),
-        };
-        let last_decision = match object.get("last_decision") {
-            None | Some(Value::Null) => Some(None),
-            Some(v) => self.decision(&child(path, "last_decision"), v).map(Some),
-        };
-        let history = match object.get("history") {
-            None => Some(Vec::new()),
-            Some(v) => self.history(&child(path, "history"), v),
-        };
-        let phase_counts = match object.get("phase_counts") {
-            None | Some(Value::Null) => Some(None),
-            Some(v) => self.counts(&child(path, "phase_counts"), v).map(Some),
-        };
+        let phase = self.required_field(path, object, "phase", |c, p, v| {
+            c.integer(p, v, 1, phase_count.max(1))
+        });
+        let since = self.required_field(path, object, "since", Self::timestamp);
+        let streaks = self.optional(path, object, "streaks", [0; 4], Self::streaks);
+        let evidence = self.nullable(path, object, "evidence", Self::timestamp);
+        let last_decision = self.nullable(path, object, "last_decision", Self::decision);
+        let history = self.optional(path, object, "history", Vec::new(), Self::history);
+        let phase_counts = self.nullable(path, object, "phase_counts", Self::counts);
         if self.problems.len() != before {
             return None;
         }
@@ -493,30 +501,22 @@ impl Checker {
             let Some(o) = self.object(&path, item, &RECORD_FIELDS) else {
                 continue;
             };
-            let phase = self
-                .required(&path, o, "phase")
-                .and_then(|v| self.integer(&child(&path, "phase"), v, 1, MAX_PHASES as u64));
-            let percentage = self
-                .required(&path, o, "percentage")
-                .and_then(|v| self.percentage(&child(&path, "percentage"), v));
-            let from = self
-                .required(&path, o, "from")
-                .and_then(|v| self.timestamp(&child(&path, "from"), v));
-            let to = self
-                .required(&path, o, "to")
-                .and_then(|v| self.timestamp(&child(&path, "to"), v));
-            let action = self.required(&path, o, "action").and_then(|v| {
+            let phase = self.required_field(&path, o, "phase", |c, p, v| {
+                c.integer(p, v, 1, MAX_PHASES as u64)
+            });
+            let percentage = self.required_field(&path, o, "percentage", Self::percentage);
+            let from = self.required_field(&path, o, "from", Self::timestamp);
+            let to = self.required_field(&path, o, "to", Self::timestamp);
+            let action = self.required_field(&path, o, "action", |c, p, v| {
                 let names = ["advance", "done", "rollback"];
-                self.name_of(&child(&path, "action"), v, &names, |s| {
-                    names.contains(&s).then(|| s.to_owned())
-                })
+                c.name_of(p, v, &names, |s| names.contains(&s).then(|| s.to_owned()))
             });
             let mut text = |key: &str| match o.get(key) {
                 None => Some(String::new()),
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(v) => {
                     self.report(
-                        &child(&path, key),
+                        &child_path(&path, key),
                         format!("must be a string, not {}", kind(v)),
                     );
                     None
@@ -524,10 +524,7 @@ impl Checker {
             };
             let reason = text("reason");
             let by = text("by");
-            let counts = match o.get("counts") {
-                None | Some(Value::Null) => Some(None),
-                Some(v) => self.counts(&child(&path, "counts"), v).map(Some),
-            };
+            let counts = self.nullable(&path, o, "counts", Self::counts);
             if let (
                 Some(phase),
                 Some(percentage),
@@ -557,20 +554,13 @@ impl Checker {
     fn counts(&mut self, path: &str, value: &Value) -> Option<PhaseCounts> {
         let o = self.object(path, value, &COUNTS_FIELDS)?;
         let before = self.problems.len();
-        let on = self
-            .required(path, o, "on")
-            .and_then(|v| self.cohort(&child(path, "on"), v));
-        let off = self
-            .required(path, o, "off")
-            .and_then(|v| self.cohort(&child(path, "off"), v));
+        let on = self.required_field(path, o, "on", Self::cohort);
+        let off = self.required_field(path, o, "off", Self::cohort);
         let complaints = match o.get("complaints") {
             None | Some(Value::Null) => Some(f64::NAN),
-            Some(v) => self.count(&child(path, "complaints"), v),
+            Some(v) => self.count(&child_path(path, "complaints"), v),
         };
-        let at = match o.get("at") {
-            None | Some(Value::Null) => Some(None),
-            Some(v) => self.timestamp(&child(path, "at"), v).map(Some),
-        };
+        let at = self.nullable(path, o, "at", Self::timestamp);
         if self.problems.len() != before {
             return None;
         }
@@ -606,23 +596,19 @@ impl Checker {
     fn cohort(&mut self, path: &str, value: &Value) -> Option<CohortWindow> {
         let o = self.object(path, value, &COHORT_FIELDS)?;
         let before = self.problems.len();
-        let ok = self
-            .required(path, o, "ok")
-            .and_then(|v| self.count(&child(path, "ok"), v));
-        let errors = self
-            .required(path, o, "errors")
-            .and_then(|v| self.count(&child(path, "errors"), v));
+        let ok = self.required_field(path, o, "ok", Self::count);
+        let errors = self.required_field(path, o, "errors", Self::count);
         let mut le = [f64::NAN; DURATION_BOUNDS.len()];
         match self.required(path, o, "le") {
             Some(Value::Array(items)) if items.len() == DURATION_BOUNDS.len() => {
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(v) = self.count(&format!("{}[{i}]", child(path, "le")), item) {
+                    if let Some(v) = self.count(&format!("{}[{i}]", child_path(path, "le")), item) {
                         le[i] = v;
                     }
                 }
             }
             Some(_) => self.report(
-                &child(path, "le"),
+                &child_path(path, "le"),
                 format!(
                     "must be an array of {} cumulative bucket counts (le {})",
                     DURATION_BOUNDS.len(),
@@ -668,21 +654,19 @@ impl Checker {
             let Some(object) = self.object(&path, item, &PHASE_FIELDS) else {
                 continue;
             };
-            let percentage = self
-                .required(&path, object, "percentage")
-                .and_then(|v| self.percentage(&child(&path, "percentage"), v));
+            let percentage = self.required_field(&path, object, "percentage", Self::percentage);
             let hold = match (object.get("hold"), last) {
-                (Some(v), false) => self.duration(&child(&path, "hold"), v).map(Some),
+                (Some(v), false) => self.duration(&child_path(&path, "hold"), v).map(Some),
                 (None, false) => {
                     self.report(
-                        &child(&path, "hold"),
+                        &child_path(&path, "hold"),
                         "is missing; every phase but the last needs a hold time, such as \"1d\"",
                     );
                     None
                 }
                 (Some(_), true) => {
                     self.report(
-                        &child(&path, "hold"),
+                        &child_path(&path, "hold"),
                         "the last phase has no hold time (nothing follows it); remove it",
                     );
                     None
@@ -693,19 +677,19 @@ impl Checker {
                 (None, _) => Vec::new(),
                 (Some(_), true) => {
                     self.report(
-                        &child(&path, "success"),
+                        &child_path(&path, "success"),
                         "the last phase has no success criteria (nothing follows it); remove them",
                     );
                     Vec::new()
                 }
-                (Some(v), false) => self.criteria(&child(&path, "success"), v),
+                (Some(v), false) => self.criteria(&child_path(&path, "success"), v),
             };
             if let (Some(percentage), Some(hold)) = (percentage, hold) {
                 if let Some(previous) = phases.last()
                     && percentage <= previous.percentage
                 {
                     self.report(
-                        &child(&path, "percentage"),
+                        &child_path(&path, "percentage"),
                         format!("{percentage} is not above the previous phase's {}; percentages must strictly increase", previous.percentage),
                     );
                 }
@@ -838,7 +822,7 @@ impl Checker {
             let Some(trigger) = Trigger::from_name(key) else {
                 continue;
             };
-            let path = child(path, key);
+            let path = child_path(path, key);
             if v.as_str() == Some("off") {
                 triggers.set(trigger, None);
                 continue;
@@ -864,7 +848,7 @@ impl Checker {
         let mut streaks = [0; 4];
         for (key, v) in object {
             if let Some(trigger) = Trigger::from_name(key)
-                && let Some(n) = self.integer(&child(path, key), v, 0, u64::from(u32::MAX))
+                && let Some(n) = self.integer(&child_path(path, key), v, 0, u64::from(u32::MAX))
             {
                 streaks[trigger as usize] = n as u32;
             }
@@ -874,28 +858,20 @@ impl Checker {
 
     fn decision(&mut self, path: &str, value: &Value) -> Option<LastDecision> {
         let object = self.object(path, value, &DECISION_FIELDS)?;
-        let at = self
-            .required(path, object, "at")
-            .and_then(|v| self.timestamp(&child(path, "at"), v));
-        let action = self.required(path, object, "action").and_then(|v| {
-            self.name_of(&child(path, "action"), v, &ACTIONS, |s| {
+        let at = self.required_field(path, object, "at", Self::timestamp);
+        let action = self.required_field(path, object, "action", |c, p, v| {
+            c.name_of(p, v, &ACTIONS, |s| {
                 ACTIONS.contains(&s).then(|| s.to_owned())
             })
         });
-        let reason = self.required(path, object, "reason").and_then(|v| {
+        let reason = self.required_field(path, object, "reason", |c, p, v| {
             let s = v.as_str().map(str::to_owned);
             if s.is_none() {
-                self.report(
-                    &child(path, "reason"),
-                    format!("must be a string, not {}", kind(v)),
-                );
+                c.report(p, format!("must be a string, not {}", kind(v)));
             }
             s
         });
-        let readings = match object.get("readings") {
-            None => Some(Vec::new()),
-            Some(v) => self.readings(&child(path, "readings"), v),
-        };
+        let readings = self.optional(path, object, "readings", Vec::new(), Self::readings);
         Some(LastDecision {
             at: at?,
             action: action?,
@@ -913,17 +889,12 @@ impl Checker {
         for (i, item) in items.iter().enumerate() {
             let path = format!("{path}[{i}]");
             let object = self.object(&path, item, &READING_FIELDS)?;
-            let trigger = self.required(&path, object, "trigger").and_then(|v| {
+            let trigger = self.required_field(&path, object, "trigger", |c, p, v| {
                 let names: Vec<&str> = Trigger::names().collect();
-                self.name_of(&child(&path, "trigger"), v, &names, Trigger::from_name)
+                c.name_of(p, v, &names, Trigger::from_name)
             });
-            let verdict = self.required(&path, object, "verdict").and_then(|v| {
-                self.name_of(
-                    &child(&path, "verdict"),
-                    v,
-                    &Verdict::ALL.map(Verdict::name),
-                    Verdict::from_name,
-                )
+            let verdict = self.required_field(&path, object, "verdict", |c, p, v| {
+                c.name_of(p, v, &Verdict::ALL.map(Verdict::name), Verdict::from_name)
             });
             let mut numbers = [f64::NAN; 6];
             for (slot, key) in
@@ -935,7 +906,7 @@ impl Checker {
                     None | Some(Value::Null) => {}
                     Some(v) if v.is_number() => *slot = v.as_f64().unwrap_or(f64::NAN),
                     Some(v) => self.report(
-                        &child(&path, key),
+                        &child_path(&path, key),
                         format!("must be a number or null, not {}", kind(v)),
                     ),
                 }

@@ -27,7 +27,6 @@ pub mod measure;
 pub mod plan;
 pub mod state;
 pub mod stats;
-mod strict;
 
 pub use control::{abort, advance, pause, resume, start};
 pub use criteria::{Criterion, CriterionReading, Outcome, SuccessSpec, apply_success};

@@ -9,51 +9,28 @@ use flags_rollout::{
     Action, Cause, HoldReason, OnTrigger, Plan, RollBackTo, State, Status, Trigger, Triggers,
     abort, decide,
 };
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use proptest::prelude::*;
 
-fn t0() -> Timestamp {
-    "2026-03-01T12:00:00Z".parse().unwrap()
-}
-
-fn at(seconds: i64) -> Timestamp {
-    t0().checked_add(SignedDuration::from_secs(seconds))
-        .unwrap()
-}
+mod common;
+use common::{after_secs, cohort, last_reason, measurements, running_since, t0, window};
 
 /// Running at `phase` since two days before t0, its hold long over.
 fn running(phase: usize) -> State {
-    let mut s = State::pending(t0().checked_sub(SignedDuration::from_hours(48)).unwrap());
-    s.status = Status::Running;
-    s.phase = phase;
-    s
+    running_since(
+        t0().checked_sub(SignedDuration::from_hours(48)).unwrap(),
+        phase,
+    )
 }
 
-/// `n` outcomes, `errors` errors, `slow` slower than 5 s.
-fn cohort(n: f64, errors: f64, slow: f64) -> CohortWindow {
-    let fast = n - slow;
-    CohortWindow {
-        ok: n - errors,
-        errors,
-        duration_le: [0.0, 0.0, 0.0, 0.0, fast, fast, fast, fast, n, n],
-    }
-}
-
-fn measured(on: CohortWindow, off: CohortWindow, complaints: f64, ratio: f64) -> Measurements {
-    Measurements {
-        flag: Ok(FlagWindow {
-            on,
-            off,
-            complaints_last_hour: complaints,
-            on_outcomes_in_phase: 10_000.0,
-            bad: Vec::new(),
-        }),
-        memory: Ok(Some(MemoryReading {
-            max_ratio: ratio,
-            processes: 2,
-        })),
-        evidence: None,
-    }
+/// The two cohorts, `complaints` in the last hour, and the largest memory
+/// share `ratio`.
+fn measured_with(on: CohortWindow, off: CohortWindow, complaints: f64, ratio: f64) -> Measurements {
+    let flag = FlagWindow {
+        complaints_last_hour: complaints,
+        ..window(on, off)
+    };
+    measurements(flag, ratio, 2)
 }
 
 /// Which part of the readings is spoiled.
@@ -142,7 +119,7 @@ fn spoil(m: &mut Measurements, part: Part, value: f64) {
 }
 
 fn healthy() -> Measurements {
-    measured(
+    measured_with(
         cohort(1000.0, 10.0, 5.0),
         cohort(20_000.0, 200.0, 100.0),
         1.0,
@@ -172,7 +149,7 @@ proptest! {
             }
             plan.triggers = t;
         }
-        let mut m = measured(
+        let mut m = measured_with(
             cohort(on_n.floor(), (on_n * on_err).floor(), (on_n * on_slow).floor()),
             cohort(off_n.floor(), (off_n * off_err).floor(), (off_n * off_slow).floor()),
             complaints.floor(),
@@ -216,14 +193,14 @@ proptest! {
         let mut sorted = data_times.clone();
         sorted.sort_unstable();
         for &t in &sorted {
-            let mut m = measured(
+            let mut m = measured_with(
                 cohort(1000.0, 300.0, 0.0),
                 cohort(20_000.0, 200.0, 0.0),
                 0.0,
                 0.1,
             );
-            m.evidence = Some(Evidence { at: at(t), spacing });
-            state = decide(&plan, &state, &m, at(t)).state;
+            m.evidence = Some(Evidence { at: after_secs(t), spacing });
+            state = decide(&plan, &state, &m, after_secs(t)).state;
         }
         let first = sorted[0];
         let span = sorted[sorted.len() - 1] - first;
@@ -266,23 +243,23 @@ fn infinite_in_phase_count_with_rate_triggers_off_holds() {
 fn the_same_observation_twice_is_one_check_of_sustain() {
     let plan = Plan::default(); // sustain 2
     let failing = |t: i64| {
-        let mut m = measured(
+        let mut m = measured_with(
             cohort(1000.0, 300.0, 0.0),
             cohort(20_000.0, 200.0, 0.0),
             0.0,
             0.1,
         );
         m.evidence = Some(Evidence {
-            at: at(t),
+            at: after_secs(t),
             spacing: SignedDuration::from_millis(900),
         });
         m
     };
-    let s1 = decide(&plan, &running(1), &failing(0), at(0));
+    let s1 = decide(&plan, &running(1), &failing(0), after_secs(0));
     assert_eq!(s1.state.streak(Trigger::ErrorRate), 1);
-    assert_eq!(s1.state.evidence, Some(at(0)));
+    assert_eq!(s1.state.evidence, Some(after_secs(0)));
     // A second guard (or a check faster than the scrapes) on the same data.
-    let s2 = decide(&plan, &s1.state, &failing(0), at(0));
+    let s2 = decide(&plan, &s1.state, &failing(0), after_secs(0));
     assert!(matches!(
         s2.action,
         Action::Hold(HoldReason::Sustaining { .. })
@@ -291,10 +268,10 @@ fn the_same_observation_twice_is_one_check_of_sustain() {
     // Data too close to the counted one: still one.
     let mut close = failing(0);
     close.evidence.as_mut().unwrap().at = "2026-03-01T12:00:00.5Z".parse().unwrap();
-    let s3 = decide(&plan, &s2.state, &close, at(0));
+    let s3 = decide(&plan, &s2.state, &close, after_secs(0));
     assert_eq!(s3.state.streak(Trigger::ErrorRate), 1);
     // A new observation: the second of two, it acts.
-    let s4 = decide(&plan, &s3.state, &failing(1), at(1));
+    let s4 = decide(&plan, &s3.state, &failing(1), after_secs(1));
     assert!(
         matches!(s4.action, Action::RollBack { .. }),
         "{}",
@@ -303,8 +280,8 @@ fn the_same_observation_twice_is_one_check_of_sustain() {
     // Counted by a guard whose clock ran an hour ahead: this one's data
     // still counts, rather than freezing the streak for an hour.
     let mut ahead = s1.state.clone();
-    ahead.evidence = Some(at(3600));
-    let s5 = decide(&plan, &ahead, &failing(5), at(5));
+    ahead.evidence = Some(after_secs(3600));
+    let s5 = decide(&plan, &ahead, &failing(5), after_secs(5));
     assert!(
         matches!(s5.action, Action::RollBack { .. }),
         "{}",
@@ -335,21 +312,14 @@ fn a_rollback_never_raises_the_percentage() {
         }
     );
     assert_eq!(step.action.flag_edit().percentage, Some(pct(10)));
-    assert!(
-        step.state
-            .last_decision
-            .as_ref()
-            .unwrap()
-            .reason
-            .contains("(10%)")
-    );
+    assert!(last_reason(&step.state).contains("(10%)"));
     // At or above the previous phase: the previous phase, as before.
     for current in [Some(pct(50)), Some(pct(25)), None] {
         let step = abort(&plan, &paused, t0(), current).unwrap();
         assert_eq!(step.action.flag_edit().percentage, Some(pct(25)));
     }
     // A trip's step goes through the same cap.
-    let m = measured(
+    let m = measured_with(
         cohort(1000.0, 300.0, 0.0),
         cohort(20_000.0, 200.0, 0.0),
         0.0,

@@ -6,63 +6,16 @@
 use flags_rollout::criteria::{
     Criterion, Outcome, SuccessSpec, apply_success, default_success, parse_conditions,
 };
-use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
+use flags_rollout::measure::{CohortWindow, Measurements};
 use flags_rollout::{
-    Action, HoldReason, Plan, Rollout, RolloutsFile, State, Status, Trigger, advance, decide,
-    parse_phases,
+    Action, HoldReason, Plan, RolloutsFile, Status, Trigger, advance, decide, parse_phases,
 };
-use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
-fn t0() -> Timestamp {
-    "2026-03-01T12:00:00Z".parse().unwrap()
-}
-
-fn after(hours: i64) -> Timestamp {
-    t0().checked_add(SignedDuration::from_hours(hours)).unwrap()
-}
-
-fn running(phase: usize) -> State {
-    let mut s = State::pending(t0());
-    s.status = Status::Running;
-    s.phase = phase;
-    s
-}
-
-/// `n` outcomes, `errors` of them errors, `slow` slower than 5 s (others
-/// within 0.5 s).
-fn cohort(n: f64, errors: f64, slow: f64) -> CohortWindow {
-    let fast = n - slow;
-    CohortWindow {
-        ok: n - errors,
-        errors,
-        duration_le: [0.0, 0.0, 0.0, 0.0, fast, fast, fast, fast, n, n],
-    }
-}
-
-fn measured(on: CohortWindow, off: CohortWindow) -> Measurements {
-    Measurements {
-        flag: Ok(FlagWindow {
-            on,
-            off,
-            complaints_last_hour: 0.0,
-            on_outcomes_in_phase: 10_000.0,
-            bad: Vec::new(),
-        }),
-        memory: Ok(Some(MemoryReading {
-            max_ratio: 0.5,
-            processes: 2,
-        })),
-        evidence: None,
-    }
-}
-
-fn eager() -> Plan {
-    Plan {
-        sustain: 1,
-        ..Plan::default()
-    }
-}
+mod common;
+use common::{
+    after_hours, cohort, eager, last_reason, measured, one_plan, round_trip, running, t0,
+};
 
 #[test]
 fn conditions_parse_and_refuse() {
@@ -394,7 +347,7 @@ fn the_three_outcomes_of_a_phase() {
         ),
     ];
     for (name, plan, phase, m, hours, expected) in cases {
-        let step = decide(&plan, &running(phase), &m, after(hours));
+        let step = decide(&plan, &running(phase), &m, after_hours(hours));
         assert_eq!(want(&step.action), expected, "{name}: {step:#?}");
         if let Want::Inconclusive(_) = expected {
             assert_eq!(step.state.status, Status::Running, "{name}");
@@ -410,8 +363,8 @@ fn the_three_outcomes_of_a_phase() {
 #[test]
 fn an_inconclusive_phase_names_its_reading() {
     let m = measured(cohort(1000.0, 30.0, 0.0), cohort(20_000.0, 200.0, 0.0));
-    let step = decide(&eager(), &running(1), &m, after(72));
-    let reason = &step.state.last_decision.as_ref().unwrap().reason;
+    let step = decide(&eager(), &running(1), &m, after_hours(72));
+    let reason = last_reason(&step.state);
     assert!(
         reason.starts_with("hold: inconclusive: error_rate 3.0 % (needs < 1 %)"),
         "{reason}"
@@ -423,7 +376,7 @@ fn an_inconclusive_phase_names_its_reading() {
 fn advance_by_hand() {
     let plan = eager();
     // Past its hold: `--advance` alone moves it on, and says who decided.
-    let step = advance(&plan, &running(1), after(80), None).unwrap();
+    let step = advance(&plan, &running(1), after_hours(80), None).unwrap();
     assert_eq!(
         step.action,
         Action::Advance {
@@ -432,24 +385,17 @@ fn advance_by_hand() {
         }
     );
     assert_eq!(step.state.phase, 2);
-    assert_eq!(step.state.since, after(80));
-    assert!(
-        step.state
-            .last_decision
-            .as_ref()
-            .unwrap()
-            .reason
-            .ends_with("by hand (--advance)")
-    );
+    assert_eq!(step.state.since, after_hours(80));
+    assert!(last_reason(&step.state).ends_with("by hand (--advance)"));
     // Typed twice: the second finds a phase whose hold just began.
-    let again = advance(&plan, &step.state, after(80), None).unwrap_err();
+    let again = advance(&plan, &step.state, after_hours(80), None).unwrap_err();
     assert!(again.contains("holds it until"), "{again}");
     assert!(again.contains("--advance 50"), "{again}");
     // Naming the phase: leaves it before its hold, once only.
     let named = advance(
         &plan,
         &running(1),
-        after(1),
+        after_hours(1),
         Some(plan.phases[1].percentage),
     )
     .unwrap();
@@ -457,18 +403,18 @@ fn advance_by_hand() {
     let twice = advance(
         &plan,
         &named.state,
-        after(1),
+        after_hours(1),
         Some(plan.phases[1].percentage),
     )
     .unwrap_err();
     assert!(twice.contains("not at 25%"), "{twice}");
     // Into the last phase: done.
-    let done = advance(&plan, &running(2), after(200), None).unwrap();
+    let done = advance(&plan, &running(2), after_hours(200), None).unwrap();
     assert_eq!(done.state.status, Status::Done);
     // Not running: refused.
     let mut paused = running(1);
     paused.status = Status::Paused;
-    let e = advance(&plan, &paused, after(80), None).unwrap_err();
+    let e = advance(&plan, &paused, after_hours(80), None).unwrap_err();
     assert!(e.contains("paused, not running"), "{e}");
 }
 
@@ -480,17 +426,9 @@ fn the_rollouts_file_keeps_criteria_and_reads_old_files() {
         &[SuccessSpec::parse("5:complaints<3+response_time<2.5").unwrap()],
     )
     .unwrap();
-    let mut file = RolloutsFile::default();
-    file.rollouts.insert(
-        "gpt".into(),
-        Rollout {
-            plan,
-            state: running(1),
-        },
-    );
-    let text = file.to_text();
+    let file = one_plan(plan, running(1));
+    let text = round_trip(&file);
     assert!(text.contains("\"success\": [\n            \"complaints<3\",\n            \"response_time<2.5\"\n          ]"), "{text}");
-    assert_eq!(RolloutsFile::parse(&text).unwrap(), file);
 
     // A file written before criteria existed: loads with none (its plans
     // keep the behaviour they were started with) and writes back the same.
@@ -581,7 +519,7 @@ proptest! {
         if let Ok(w) = &mut m.flag {
             w.complaints_last_hour = f64::from(complaints);
         }
-        let step = decide(&plan, &state, &m, after(hours));
+        let step = decide(&plan, &state, &m, after_hours(hours));
         let tripped = step.readings.iter().any(|r| r.verdict == flags_rollout::Verdict::Tripped);
         if let Action::RollBack { .. } = step.action {
             prop_assert!(tripped, "rolled back without a tripped trigger: {step:?}");
@@ -607,7 +545,7 @@ proptest! {
         let m = measured(cohort(1000.0, f64::from(errors), 0.0), cohort(20_000.0, 200.0, 0.0));
         let mut state = running(1);
         for i in 0..checks {
-            let step = decide(&plan, &state, &m, after(72 + i as i64));
+            let step = decide(&plan, &state, &m, after_hours(72 + i as i64));
             prop_assert!(matches!(step.action, Action::Hold(HoldReason::Inconclusive(_))), "{:?}", step.action);
             prop_assert!(step.readings.iter().all(|r| r.trigger != Trigger::ErrorRate || r.verdict == flags_rollout::Verdict::Healthy));
             state = step.state;
@@ -626,28 +564,19 @@ fn ended_phases_join_the_history_with_their_counts() {
         on: cohort(1000.0, 30.0, 0.0),
         off: cohort(3000.0, 30.0, 0.0),
         complaints: 2.0,
-        at: Some(after(79)),
+        at: Some(after_hours(79)),
     };
     state.phase_counts = Some(counts);
-    let step = advance(&plan, &state, after(80), None).unwrap();
+    let step = advance(&plan, &state, after_hours(80), None).unwrap();
     assert_eq!(step.state.phase_counts, None);
     let r = &step.state.history[0];
-    assert_eq!((r.phase, r.from, r.to), (1, t0(), after(80)));
+    assert_eq!((r.phase, r.from, r.to), (1, t0(), after_hours(80)));
     assert_eq!(r.action, "advance");
     assert!(r.reason.ends_with("by hand (--advance)"), "{}", r.reason);
     assert_eq!(r.counts, Some(counts));
     // Through the file and back, byte for byte.
-    let mut file = RolloutsFile::default();
-    file.rollouts.insert(
-        "gpt".into(),
-        Rollout {
-            plan: plan.clone(),
-            state: step.state.clone(),
-        },
-    );
-    let text = file.to_text();
-    assert_eq!(RolloutsFile::parse(&text).unwrap(), file);
-    assert_eq!(RolloutsFile::parse(&text).unwrap().to_text(), text);
+    let file = one_plan(plan.clone(), step.state.clone());
+    let text = round_trip(&file);
     // Counts that could not be read (NaN, null in the file) read back
     // equal: the guard must not take its own write for someone else's.
     let mut unread = file.clone();
@@ -670,6 +599,6 @@ fn ended_phases_join_the_history_with_their_counts() {
     // A new run starts a new history.
     let mut stopped = step.state.clone();
     stopped.status = Status::RolledBack;
-    let again = flags_rollout::start(&plan, &stopped, after(90)).unwrap();
+    let again = flags_rollout::start(&plan, &stopped, after_hours(90)).unwrap();
     assert!(again.state.history.is_empty());
 }

@@ -8,56 +8,11 @@ use flags_rollout::{
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
-fn t0() -> Timestamp {
-    "2026-03-01T12:00:00Z".parse().unwrap()
-}
-
-fn days(n: i64) -> Timestamp {
-    t0().checked_add(SignedDuration::from_hours(24 * n))
-        .unwrap()
-}
-
-fn running(phase: usize) -> State {
-    let mut s = State::pending(t0());
-    s.status = Status::Running;
-    s.phase = phase;
-    s
-}
-
-/// `n` outcomes, `errors` of them errors, `slow` slower than 5 s (all
-/// others within 0.5 s).
-fn cohort(n: f64, errors: f64, slow: f64) -> CohortWindow {
-    let fast = n - slow;
-    CohortWindow {
-        ok: n - errors,
-        errors,
-        duration_le: [0.0, 0.0, 0.0, 0.0, fast, fast, fast, fast, n, n],
-    }
-}
-
-fn window(on: CohortWindow, off: CohortWindow) -> FlagWindow {
-    FlagWindow {
-        on,
-        off,
-        complaints_last_hour: 0.0,
-        on_outcomes_in_phase: 10_000.0,
-        bad: Vec::new(),
-    }
-}
+mod common;
+use common::{after_days, cohort, eager, measured_window, measurements, running, t0, window};
 
 fn healthy() -> FlagWindow {
     window(cohort(1000.0, 10.0, 5.0), cohort(20_000.0, 200.0, 100.0))
-}
-
-fn measured(flag: FlagWindow) -> Measurements {
-    Measurements {
-        flag: Ok(flag),
-        memory: Ok(Some(MemoryReading {
-            max_ratio: 0.5,
-            processes: 4,
-        })),
-        evidence: None,
-    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -90,25 +45,10 @@ fn kind(action: &Action) -> Want {
     }
 }
 
-/// A plan with sustain 1, so one check decides.
-fn eager() -> Plan {
-    Plan {
-        sustain: 1,
-        ..Plan::default()
-    }
-}
-
 #[test]
 fn table() {
-    let m = |f: FlagWindow| measured(f);
-    let memory = |ratio: f64| Measurements {
-        flag: Ok(healthy()),
-        memory: Ok(Some(MemoryReading {
-            max_ratio: ratio,
-            processes: 3,
-        })),
-        evidence: None,
-    };
+    let m = |f: FlagWindow| measured_window(f);
+    let memory = |ratio: f64| measurements(healthy(), ratio, 3);
     let nan_on = {
         let mut w = healthy();
         w.on.errors = f64::NAN;
@@ -120,7 +60,7 @@ fn table() {
             eager(),
             running(0),
             m(FlagWindow::default()),
-            days(2),
+            after_days(2),
             Want::Hold("no data"),
         ),
         (
@@ -128,7 +68,7 @@ fn table() {
             eager(),
             running(0),
             m(window(cohort(99.0, 50.0, 50.0), cohort(20_000.0, 0.0, 0.0))),
-            days(2),
+            after_days(2),
             Want::Hold("no data"),
         ),
         (
@@ -136,7 +76,7 @@ fn table() {
             eager(),
             running(0),
             m(healthy()),
-            days(1),
+            after_days(1),
             Want::Advance(1),
         ),
         (
@@ -144,7 +84,9 @@ fn table() {
             eager(),
             running(0),
             m(healthy()),
-            days(1).checked_sub(SignedDuration::from_secs(1)).unwrap(),
+            after_days(1)
+                .checked_sub(SignedDuration::from_secs(1))
+                .unwrap(),
             Want::Hold("hold time"),
         ),
         (
@@ -155,7 +97,7 @@ fn table() {
                 on_outcomes_in_phase: 99.0,
                 ..healthy()
             }),
-            days(30),
+            after_days(30),
             Want::Hold("few samples"),
         ),
         (
@@ -163,7 +105,7 @@ fn table() {
             eager(),
             running(2),
             m(healthy()),
-            days(5),
+            after_days(5),
             Want::Done,
         ),
         (
@@ -174,7 +116,7 @@ fn table() {
                 cohort(1000.0, 100.0, 0.0),
                 cohort(20_000.0, 200.0, 0.0),
             )),
-            days(0),
+            after_days(0),
             Want::RollBack(Trigger::ErrorRate),
         ),
         (
@@ -185,7 +127,7 @@ fn table() {
                 cohort(1000.0, 300.0, 0.0),
                 cohort(20_000.0, 6000.0, 0.0),
             )),
-            days(4),
+            after_days(4),
             // No rollback (not ours), but not good enough for phase 2's
             // default error_rate<0.01 either: a person decides.
             Want::Hold("inconclusive"),
@@ -195,7 +137,7 @@ fn table() {
             eager(),
             running(0),
             m(window(cohort(1000.0, 70.0, 0.0), cohort(1000.0, 60.0, 0.0))),
-            days(2),
+            after_days(2),
             Want::Advance(1),
         ),
         (
@@ -203,7 +145,7 @@ fn table() {
             eager(),
             running(0),
             m(window(cohort(1000.0, 60.0, 0.0), cohort(50.0, 10.0, 0.0))),
-            days(0),
+            after_days(0),
             Want::RollBack(Trigger::ErrorRate),
         ),
         (
@@ -214,7 +156,7 @@ fn table() {
                 cohort(1000.0, 40.0, 0.0),
                 cohort(20_000.0, 20.0, 0.0),
             )),
-            days(2),
+            after_days(2),
             Want::Advance(1),
         ),
         (
@@ -225,7 +167,7 @@ fn table() {
                 cohort(1000.0, 0.0, 100.0),
                 cohort(20_000.0, 0.0, 200.0),
             )),
-            days(0),
+            after_days(0),
             Want::RollBack(Trigger::ResponseTime),
         ),
         (
@@ -236,7 +178,7 @@ fn table() {
                 cohort(1000.0, 0.0, 100.0),
                 cohort(20_000.0, 0.0, 2000.0),
             )),
-            days(2),
+            after_days(2),
             Want::Advance(1),
         ),
         (
@@ -247,7 +189,7 @@ fn table() {
                 cohort(1000.0, 0.0, 40.0),
                 cohort(20_000.0, 0.0, 0.0),
             )),
-            days(2),
+            after_days(2),
             Want::Advance(1),
         ),
         (
@@ -255,7 +197,7 @@ fn table() {
             eager(),
             running(0),
             memory(0.95),
-            days(0),
+            after_days(0),
             Want::RollBack(Trigger::MemoryUsage),
         ),
         (
@@ -263,7 +205,7 @@ fn table() {
             eager(),
             running(0),
             memory(0.9),
-            days(2),
+            after_days(2),
             Want::Advance(1),
         ),
         (
@@ -271,7 +213,7 @@ fn table() {
             eager(),
             running(0),
             memory(f64::NAN),
-            days(2),
+            after_days(2),
             Want::Hold("no data"),
         ),
         (
@@ -283,7 +225,7 @@ fn table() {
                 memory: Ok(None),
                 evidence: None,
             },
-            days(2),
+            after_days(2),
             Want::Hold("no data"),
         ),
         (
@@ -295,7 +237,7 @@ fn table() {
                 memory: Err("connection refused".into()),
                 evidence: None,
             },
-            days(2),
+            after_days(2),
             Want::Hold("source error"),
         ),
         (
@@ -310,7 +252,7 @@ fn table() {
                 })),
                 evidence: None,
             },
-            days(0),
+            after_days(0),
             Want::RollBack(Trigger::MemoryUsage),
         ),
         (
@@ -321,7 +263,7 @@ fn table() {
                 complaints_last_hour: 10.0,
                 ..healthy()
             }),
-            days(0),
+            after_days(0),
             Want::RollBack(Trigger::Complaints),
         ),
         (
@@ -332,7 +274,7 @@ fn table() {
                 complaints_last_hour: 9.0,
                 ..healthy()
             }),
-            days(2),
+            after_days(2),
             Want::Advance(1),
         ),
         (
@@ -347,7 +289,7 @@ fn table() {
                 })),
                 evidence: None,
             },
-            days(2),
+            after_days(2),
             Want::Hold("source error"),
         ),
         (
@@ -355,7 +297,7 @@ fn table() {
             eager(),
             running(0),
             m(nan_on),
-            days(2),
+            after_days(2),
             Want::Hold("no data"),
         ),
         (
@@ -366,7 +308,7 @@ fn table() {
                 on_outcomes_in_phase: f64::NAN,
                 ..healthy()
             }),
-            days(2),
+            after_days(2),
             Want::Hold("few samples"),
         ),
         (
@@ -377,7 +319,7 @@ fn table() {
                 cohort(1000.0, 100.0, 0.0),
                 cohort(20_000.0, 200.0, 0.0),
             )),
-            days(0),
+            after_days(0),
             Want::Hold("sustaining"),
         ),
         (
@@ -391,7 +333,7 @@ fn table() {
                 cohort(1000.0, 900.0, 0.0),
                 cohort(20_000.0, 0.0, 0.0),
             )),
-            days(9),
+            after_days(9),
             Want::Hold("not running"),
         ),
         (
@@ -409,7 +351,7 @@ fn table() {
                 complaints_last_hour: 500.0,
                 ..healthy()
             }),
-            days(2),
+            after_days(2),
             Want::Advance(1),
         ),
     ];
@@ -422,11 +364,11 @@ fn table() {
 #[test]
 fn sustain_counts_consecutive_trips_and_a_healthy_check_resets() {
     let plan = Plan::default();
-    let bad = measured(window(
+    let bad = measured_window(window(
         cohort(1000.0, 100.0, 0.0),
         cohort(20_000.0, 200.0, 0.0),
     ));
-    let quiet = measured(FlagWindow::default());
+    let quiet = measured_window(FlagWindow::default());
     let now = t0();
     let first = decide(&plan, &running(0), &bad, now);
     assert_eq!(first.state.streak(Trigger::ErrorRate), 1);
@@ -439,7 +381,7 @@ fn sustain_counts_consecutive_trips_and_a_healthy_check_resets() {
     assert_eq!(second.state.status, Status::RolledBack);
     assert_eq!(second.action.flag_edit().enabled, Some(false));
     // a healthy check in between starts over
-    let reset = decide(&plan, &first.state, &measured(healthy()), now);
+    let reset = decide(&plan, &first.state, &measured_window(healthy()), now);
     assert_eq!(reset.state.streak(Trigger::ErrorRate), 0);
     let again = decide(&plan, &reset.state, &bad, now);
     assert_eq!(kind(&again.action), Want::Hold("sustaining"));
@@ -451,7 +393,7 @@ fn rollback_reports_the_trigger_and_goes_where_on_trigger_says() {
         on_trigger: OnTrigger::PreviousPhase,
         ..eager()
     };
-    let bad = measured(window(
+    let bad = measured_window(window(
         cohort(1000.0, 100.0, 0.0),
         cohort(20_000.0, 200.0, 0.0),
     ));
@@ -502,7 +444,12 @@ fn rollback_reports_the_trigger_and_goes_where_on_trigger_says() {
 
 #[test]
 fn readings_carry_values_for_the_status_page() {
-    let step = decide(&eager(), &running(0), &measured(healthy()), days(2));
+    let step = decide(
+        &eager(),
+        &running(0),
+        &measured_window(healthy()),
+        after_days(2),
+    );
     let r = &step.readings;
     assert_eq!(r.len(), 4);
     assert_eq!(r[0].trigger, Trigger::ErrorRate);
@@ -517,9 +464,13 @@ fn readings_carry_values_for_the_status_page() {
     assert!(r.iter().all(|r| r.verdict == Verdict::Healthy));
     let last = step.state.last_decision.as_ref().unwrap();
     assert_eq!(last.action, "advance");
-    assert_eq!(last.at, days(2));
+    assert_eq!(last.at, after_days(2));
     assert_eq!(last.readings, step.readings);
-    assert_eq!(step.state.since, days(2), "a new phase starts its hold now");
+    assert_eq!(
+        step.state.since,
+        after_days(2),
+        "a new phase starts its hold now"
+    );
 }
 
 fn any_cohort() -> impl Strategy<Value = CohortWindow> {
@@ -538,7 +489,7 @@ proptest! {
         let mut plan = eager();
         plan.triggers.set(Trigger::MemoryUsage, None);
         plan.triggers.set(Trigger::Complaints, None);
-        let step = decide(&plan, &running(phase), &measured(window(cohort(n, (n * e).floor(), (n * e).floor()), off)), days(30));
+        let step = decide(&plan, &running(phase), &measured_window(window(cohort(n, (n * e).floor(), (n * e).floor()), off)), after_days(30));
         prop_assert_eq!(kind(&step.action), Want::Hold("no data"));
     }
 
@@ -547,7 +498,7 @@ proptest! {
     #[test]
     fn no_trip_when_on_equals_off(c in any_cohort(), phase in 0usize..3) {
         prop_assume!(c.total() >= 100.0);
-        let step = decide(&eager(), &running(phase), &measured(window(c, c)), days(1));
+        let step = decide(&eager(), &running(phase), &measured_window(window(c, c)), after_days(1));
         for r in &step.readings {
             prop_assert_ne!(r.verdict, Verdict::Tripped, "{:?}", r);
         }
@@ -563,7 +514,7 @@ proptest! {
             memory: if flag_ok { Err("down".into()) } else { Ok(Some(MemoryReading { max_ratio: ratio.min(0.8), processes: 1 })) },
             evidence: None,
         };
-        let step = decide(&eager(), &running(0), &m, days(30));
+        let step = decide(&eager(), &running(0), &m, after_days(30));
         prop_assert_eq!(kind(&step.action), Want::Hold("source error"));
     }
 
@@ -574,7 +525,7 @@ proptest! {
         let now = t0().checked_add(SignedDuration::from_hours(hours)).unwrap();
         let plan = eager();
         let state = running(phase);
-        let step = decide(&plan, &state, &measured(window(on, off)), now);
+        let step = decide(&plan, &state, &measured_window(window(on, off)), now);
         match step.action {
             Action::Advance { to, .. } => {
                 prop_assert_eq!(to, phase + 1);

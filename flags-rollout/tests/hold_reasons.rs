@@ -3,61 +3,24 @@
 //! is the one the plan holds on.
 
 use flags_rollout::measure::{CohortWindow, FlagWindow, Measurements, MemoryReading};
-use flags_rollout::{Action, HoldReason, Plan, State, Status, Trigger, decide};
-use jiff::{SignedDuration, Timestamp};
+use flags_rollout::{Action, HoldReason, Plan, Trigger, decide};
+use jiff::Timestamp;
 
-fn t0() -> Timestamp {
-    "2026-03-01T12:00:00Z".parse().unwrap()
-}
-
-fn after(secs: i64) -> Timestamp {
-    t0().checked_add(SignedDuration::from_secs(secs)).unwrap()
-}
-
-/// Running in phase 1 since `t0`.
-fn running() -> State {
-    let mut s = State::pending(t0());
-    s.status = Status::Running;
-    s
-}
+mod common;
+use common::{after_secs, cohort, measured_window, running, window};
 
 /// `n` outcomes, 1 % errors, all within 0.5 s.
-fn cohort(n: f64) -> CohortWindow {
-    CohortWindow {
-        ok: n - n / 100.0,
-        errors: n / 100.0,
-        duration_le: [0.0, 0.0, 0.0, 0.0, n, n, n, n, n, n],
-    }
-}
-
-fn flag(on: CohortWindow, off: CohortWindow) -> FlagWindow {
-    FlagWindow {
-        on,
-        off,
-        complaints_last_hour: 0.0,
-        on_outcomes_in_phase: 10_000.0,
-        bad: Vec::new(),
-    }
-}
-
-fn with(flag: FlagWindow) -> Measurements {
-    Measurements {
-        flag: Ok(flag),
-        memory: Ok(Some(MemoryReading {
-            max_ratio: 0.5,
-            processes: 2,
-        })),
-        evidence: None,
-    }
+fn one_percent_errors(n: f64) -> CohortWindow {
+    cohort(n, n / 100.0, 0.0)
 }
 
 fn healthy() -> FlagWindow {
-    flag(cohort(1000.0), cohort(9000.0))
+    window(one_percent_errors(1000.0), one_percent_errors(9000.0))
 }
 
 /// The hold's trigger and its text, or a panic naming what it was instead.
 fn no_data(plan: &Plan, m: &Measurements, now: Timestamp) -> (Trigger, String) {
-    let step = decide(plan, &running(), m, now);
+    let step = decide(plan, &running(0), m, now);
     match &step.action {
         Action::Hold(reason @ HoldReason::NoData { trigger, .. }) => (*trigger, reason.to_string()),
         other => panic!("expected a no-data hold, got {other:?}"),
@@ -67,7 +30,7 @@ fn no_data(plan: &Plan, m: &Measurements, now: Timestamp) -> (Trigger, String) {
 #[test]
 fn each_no_data_names_its_trigger_and_why() {
     let plan = Plan::default(); // min_samples 100, window 5 min
-    let late = after(3600);
+    let late = after_secs(3600);
     // The 357-of-50 case, as Prometheus' separate extrapolations left it:
     // the histogram claims a few more answers than the outcome counters.
     let mut extrapolated = healthy();
@@ -82,24 +45,24 @@ fn each_no_data_names_its_trigger_and_why() {
     let mut nan_bucket = healthy();
     nan_bucket.on.duration_le[2] = f64::NAN;
     let mut few = healthy();
-    few.on = cohort(40.0);
+    few.on = one_percent_errors(40.0);
     let mut no_complaints = healthy();
     no_complaints.complaints_last_hour = f64::NAN;
     let no_memory = Measurements {
         memory: Ok(None),
-        ..with(healthy())
+        ..measured_window(healthy())
     };
     let zero_processes = Measurements {
         memory: Ok(Some(MemoryReading {
             max_ratio: 0.0,
             processes: 0,
         })),
-        ..with(healthy())
+        ..measured_window(healthy())
     };
     let cases: Vec<(&str, Measurements, Timestamp, Trigger, &[&str])> = vec![
         (
             "histogram above the outcomes",
-            with(extrapolated),
+            measured_window(extrapolated),
             late,
             Trigger::ResponseTime,
             &[
@@ -110,7 +73,7 @@ fn each_no_data_names_its_trigger_and_why() {
         ),
         (
             "buckets not cumulative",
-            with(not_cumulative),
+            measured_window(not_cumulative),
             late,
             Trigger::ResponseTime,
             &[
@@ -120,7 +83,7 @@ fn each_no_data_names_its_trigger_and_why() {
         ),
         (
             "a count not a number, with the source's reason",
-            with(nan_errors),
+            measured_window(nan_errors),
             late,
             Trigger::ErrorRate,
             &[
@@ -131,22 +94,22 @@ fn each_no_data_names_its_trigger_and_why() {
         ),
         (
             "a bucket not a number",
-            with(nan_bucket),
+            measured_window(nan_bucket),
             late,
             Trigger::ResponseTime,
             &["on duration bucket le=0.1 is not a count"],
         ),
         (
             "too few outcomes",
-            with(few.clone()),
+            measured_window(few.clone()),
             late,
             Trigger::ErrorRate,
             &["too few on outcomes in the window: 40 of 100"],
         ),
         (
             "too few in a phase younger than the window",
-            with(few),
-            after(30),
+            measured_window(few),
+            after_secs(30),
             Trigger::ErrorRate,
             &[
                 "40 of 100",
@@ -155,7 +118,7 @@ fn each_no_data_names_its_trigger_and_why() {
         ),
         (
             "no complaints series",
-            with(no_complaints),
+            measured_window(no_complaints),
             late,
             Trigger::Complaints,
             &["no complaints series (feature_flags_complaints_total)"],
@@ -193,7 +156,12 @@ fn a_small_disagreement_within_the_slack_is_data() {
     // Counters read a moment apart: within a millionth, not a contradiction.
     let mut w = healthy();
     w.on.duration_le[9] = 1000.0 + 1e-4;
-    let step = decide(&Plan::default(), &running(), &with(w), after(3600));
+    let step = decide(
+        &Plan::default(),
+        &running(0),
+        &measured_window(w),
+        after_secs(3600),
+    );
     assert!(
         !matches!(step.action, Action::Hold(HoldReason::NoData { .. })),
         "{}",
@@ -204,13 +172,13 @@ fn a_small_disagreement_within_the_slack_is_data() {
 #[test]
 fn every_trigger_without_data_is_named_not_only_the_first() {
     let mut w = healthy();
-    w.on = cohort(40.0);
+    w.on = one_percent_errors(40.0);
     w.complaints_last_hour = f64::NAN;
     let m = Measurements {
         memory: Ok(None),
-        ..with(w)
+        ..measured_window(w)
     };
-    let (trigger, text) = no_data(&Plan::default(), &m, after(3600));
+    let (trigger, text) = no_data(&Plan::default(), &m, after_secs(3600));
     assert_eq!(trigger, Trigger::ErrorRate);
     for want in [
         "error_rate: no data (too few on outcomes in the window: 40 of 100)",
@@ -226,10 +194,10 @@ fn every_trigger_without_data_is_named_not_only_the_first() {
 fn rollbacks_name_the_worst_instances_first_at_most_three() {
     let plan = Plan::default();
     let one = |errors: f64, n: f64| {
-        let mut c = cohort(n);
+        let mut c = one_percent_errors(n);
         c.errors = errors;
         c.ok = n - errors;
-        with(flag(c, cohort(1000.0)))
+        measured_window(window(c, one_percent_errors(1000.0)))
     };
     let each = vec![
         ("a:1".to_owned(), one(1.0, 100.0)),
@@ -250,7 +218,7 @@ fn rollbacks_name_the_worst_instances_first_at_most_three() {
             max_ratio: ratio,
             processes: 1,
         })),
-        ..with(healthy())
+        ..measured_window(healthy())
     };
     let each = vec![
         ("m:1".to_owned(), memory(0.3)),
@@ -276,13 +244,13 @@ fn a_rollback_reason_carries_the_worst() {
     let failing = CohortWindow {
         ok: 600.0,
         errors: 400.0,
-        ..cohort(1000.0)
+        ..one_percent_errors(1000.0)
     };
     let mut step = decide(
         &plan,
-        &running(),
-        &with(flag(failing, cohort(9000.0))),
-        after(3600),
+        &running(0),
+        &measured_window(window(failing, one_percent_errors(9000.0))),
+        after_secs(3600),
     );
     let Action::RollBack {
         cause: flags_rollout::Cause::Trigger { worst, .. },
@@ -315,9 +283,9 @@ fn a_sustaining_hold_names_the_other_blocking_triggers() {
     };
     let m = Measurements {
         memory: Ok(None),
-        ..with(flag(slow_and_failing, cohort(9000.0)))
+        ..measured_window(window(slow_and_failing, one_percent_errors(9000.0)))
     };
-    let step = decide(&Plan::default(), &running(), &m, after(3600));
+    let step = decide(&Plan::default(), &running(0), &m, after_secs(3600));
     let text = match &step.action {
         Action::Hold(reason @ HoldReason::Sustaining { trigger, .. }) => {
             assert_eq!(*trigger, Trigger::ErrorRate);
