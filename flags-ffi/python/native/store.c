@@ -237,11 +237,12 @@ static void cache_handle(FlagStoreObject *self, PyObject *name, const char *utf8
 }
 
 /* One flag's decision for is_enabled and evaluate: by the cached handle of
- * the name object when there is one, else by name (then caching it); and
- * whether it is on, with the caller's default for an unknown flag. */
+ * the name object when there is one, else by name (then caching it).
+ * Returns whether the flag is on (1 or 0, the caller's default for an
+ * unknown flag), or -1 with an exception set. */
 static int decide_flag(FlagStoreObject *self, const char *function, PyObject *const *args,
                        Py_ssize_t nargs, PyObject *kwnames, kw_cache *cache,
-                       ff_decision *decision, bool *enabled) {
+                       ff_decision *decision) {
     PyObject *slots[ARG_COUNT] = {NULL};
     if (parse_args(function, args, nargs, kwnames, FLAG_PARAMS, ARG_COUNT, slots, cache) < 0) {
         return -1;
@@ -278,16 +279,15 @@ static int decide_flag(FlagStoreObject *self, const char *function, PyObject *co
         cache_handle(self, name, utf8, len);
     }
     /* The spec's step 1: an unknown flag answers with the caller's default. */
-    *enabled = decision->reason == FF_REASON_UNKNOWN_FLAG ? default_value : decision->enabled;
-    return 0;
+    return decision->reason == FF_REASON_UNKNOWN_FLAG ? default_value : decision->enabled;
 }
 
 static PyObject *store_is_enabled(FlagStoreObject *self, PyObject *const *args,
                                   Py_ssize_t nargs, PyObject *kwnames) {
     static kw_cache cache;
     ff_decision decision;
-    bool enabled;
-    if (decide_flag(self, "is_enabled", args, nargs, kwnames, &cache, &decision, &enabled) < 0) {
+    int enabled = decide_flag(self, "is_enabled", args, nargs, kwnames, &cache, &decision);
+    if (enabled < 0) {
         return NULL;
     }
     return bool_ref(enabled);
@@ -297,11 +297,11 @@ static PyObject *store_evaluate(FlagStoreObject *self, PyObject *const *args, Py
                                 PyObject *kwnames) {
     static kw_cache cache;
     ff_decision decision;
-    bool enabled;
-    if (decide_flag(self, "evaluate", args, nargs, kwnames, &cache, &decision, &enabled) < 0) {
+    int enabled = decide_flag(self, "evaluate", args, nargs, kwnames, &cache, &decision);
+    if (enabled < 0) {
         return NULL;
     }
-    return make_decision(enabled, decision.reason, decision.has_bucket, decision.bucket);
+    return make_decision(enabled != 0, decision.reason, decision.has_bucket, decision.bucket);
 }
 
 /* The names of the version `native` began on, a new reference. Allocates,
