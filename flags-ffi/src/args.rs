@@ -5,8 +5,12 @@ use std::ffi::CStr;
 use std::os::raw::c_char;
 use std::ptr::NonNull;
 
+use flags_core::Decision;
+
 use crate::error::Failure;
-use crate::types::{FF_INVALID_ARGUMENT, FF_INVALID_UTF8, FF_NULL_ARGUMENT};
+use crate::types::{
+    FF_BUFFER_TOO_SMALL, FF_INVALID_ARGUMENT, FF_INVALID_UTF8, FF_NULL_ARGUMENT, ff_context,
+};
 
 #[cold]
 fn null(what: &str) -> Failure {
@@ -50,12 +54,6 @@ impl<T> Out<T> {
         NonNull::new(ptr).map(Out).ok_or_else(|| null(what))
     }
 
-    /// `Some` for a non-NULL pointer, `None` for NULL (an optional output).
-    #[inline]
-    pub(crate) fn optional(ptr: *mut T) -> Option<Out<T>> {
-        NonNull::new(ptr).map(Out)
-    }
-
     /// Writes `value` without reading or dropping what was there, which may
     /// be uninitialized.
     ///
@@ -67,6 +65,33 @@ impl<T> Out<T> {
         // SAFETY: non-NULL (checked in `new`); valid and aligned per this
         // function's contract.
         unsafe { self.0.as_ptr().write(value) }
+    }
+}
+
+/// Writes `value` through `ptr` unless it is NULL: an optional output.
+///
+/// # Safety
+/// A non-NULL `ptr` must be valid for an aligned write of a `T`.
+#[inline]
+pub(crate) unsafe fn write_optional<T>(ptr: *mut T, value: T) {
+    if let Some(out) = NonNull::new(ptr).map(Out) {
+        // SAFETY: non-NULL; valid and aligned per this function's contract.
+        unsafe { out.write(value) };
+    }
+}
+
+/// Frees what `Box::into_raw` handed to C; NULL does nothing. The body of
+/// the `*_free` functions.
+///
+/// # Safety
+/// `ptr` must be NULL or a pointer from `Box::into_raw` (of a `Box<T>`) not
+/// freed before, and used by nobody else during or after the call.
+#[inline]
+pub(crate) unsafe fn free_boxed<T>(ptr: *mut T) {
+    if !ptr.is_null() {
+        // SAFETY: from `Box::into_raw`, freed once and unused by others per
+        // this function's contract.
+        drop(unsafe { Box::from_raw(ptr) });
     }
 }
 
@@ -171,4 +196,84 @@ pub(crate) unsafe fn c_str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a
     // function's contract.
     let c_str = unsafe { CStr::from_ptr(ptr) };
     c_str.to_str().map_err(|e| not_utf8(what, e))
+}
+
+/// What an evaluation by name runs on: a store (the version it serves
+/// now) or a message (its version; the flag is exposed).
+pub(crate) trait ByName {
+    /// Flag `name`'s decision for `ctx`.
+    ///
+    /// # Safety
+    /// As for `with_context` on `ctx`.
+    unsafe fn decide(self, name: &str, ctx: &ff_context) -> Result<Decision, Failure>;
+}
+
+/// The body of the evaluations by name (`ff_store_is_enabled`,
+/// `ff_store_evaluate` and the message's two): checks the arguments in
+/// signature order (the `receiver`, given as its check's result, then the
+/// flag `name` of `name_len` UTF-8 bytes, `ctx` and `out`), decides, and
+/// writes `answer(decision)` to `out`.
+///
+/// # Safety
+/// As for [`str_arg`] on `name` and [`reference`] on `ctx`; `out` must be
+/// NULL or writable.
+#[inline(always)]
+pub(crate) unsafe fn answer_by_name<R: ByName, T>(
+    receiver: Result<R, Failure>,
+    name: *const c_char,
+    name_len: usize,
+    ctx: *const ff_context,
+    out: *mut T,
+    answer: impl FnOnce(Decision) -> T,
+) -> Result<(), Failure> {
+    let receiver = receiver?;
+    // SAFETY: the caller passes `name_len` readable bytes at `name`.
+    let name = unsafe { str_arg(name, name_len, "name") }?;
+    // SAFETY: the caller passes a valid context.
+    let ctx = unsafe { reference(ctx, "ctx") }?;
+    let out = Out::new(out, "out")?;
+    // SAFETY: the caller's context points to valid groups.
+    let decision = unsafe { receiver.decide(name, ctx) }?;
+    // SAFETY: checked non-NULL; the caller passes a writable `T`.
+    unsafe { out.write(answer(decision)) };
+    Ok(())
+}
+
+/// `ctx` and the `out_bits` words of the evaluate-all calls, checked in
+/// signature order (the words are overwritten, never read).
+///
+/// # Safety
+/// As for [`reference`] on `ctx`; a non-NULL `out_bits` must have room for
+/// `out_words` words.
+#[inline(always)]
+pub(crate) unsafe fn bits_args<'a>(
+    ctx: *const ff_context,
+    out_bits: *mut u64,
+    out_words: usize,
+) -> Result<&'a ff_context, Failure> {
+    // SAFETY: the caller passes a valid context.
+    let ctx = unsafe { reference(ctx, "ctx") }?;
+    // Checks NULL and length only.
+    // SAFETY: the caller passes `out_words` writable words at `out_bits`.
+    unsafe { slice(out_bits.cast_const(), out_words, "out_bits") }?;
+    Ok(ctx)
+}
+
+/// The words the bits of `flag_count` flags take, or `FF_BUFFER_TOO_SMALL`
+/// when that is more than the caller's `out_words`.
+#[inline]
+pub(crate) fn bit_words(flag_count: usize, out_words: usize) -> Result<usize, Failure> {
+    let words = flag_count.div_ceil(64);
+    if words > out_words {
+        return Err(too_few_words(out_words, flag_count, words));
+    }
+    Ok(words)
+}
+
+#[cold]
+fn too_few_words(out_words: usize, flag_count: usize, words: usize) -> Failure {
+    Failure::new(
+        FF_BUFFER_TOO_SMALL,
+        format!("`out_bits` holds {out_words} words; {flag_count} flags need {words}"),
+    )
 }

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use flags_core::{ChatType, Cohort, Decision, Outcome, Reason, Snapshot, duration_from_seconds};
 
-use crate::args::{self, Out};
+use crate::args::{self, ByName, Out};
 use crate::boundary::{ffi_boundary, ffi_boundary_or};
 use crate::context::with_context;
 use crate::error::Failure;
 use crate::store::{ff_store, store_arg};
 use crate::types::{
-    FF_BUFFER_TOO_SMALL, FF_INVALID_ARGUMENT, FF_UNKNOWN_FLAG, ff_context, ff_decision, ff_status,
+    FF_INVALID_ARGUMENT, FF_UNKNOWN_FLAG, enabled_or, ff_context, ff_decision, ff_status,
 };
 
 /// One message at a time: the version of the file it evaluates on, the
@@ -127,30 +127,25 @@ unsafe fn message_arg<'a>(msg: *mut ff_message) -> Result<&'a mut ff_message, Fa
     Ok(unsafe { &mut *msg })
 }
 
-/// Evaluates flag `name` on the message's version and exposes it.
-///
-/// # Safety
-/// As for `with_context` on `ctx`.
-#[inline]
-unsafe fn evaluate_exposing(
-    msg: &mut ff_message,
-    name: &str,
-    ctx: &ff_context,
-) -> Result<Decision, Failure> {
-    let (snapshot, bits) = msg.begun()?;
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_context(ctx, |ctx| match snapshot.position(name) {
-            Some(position) => {
-                let decision = snapshot
-                    .evaluate_at(position, ctx)
-                    .unwrap_or(Decision::UNKNOWN);
-                bits.chat_type = ctx.chat_type;
-                bits.expose(position, &decision);
-                decision
-            }
-            None => snapshot.evaluate(name, ctx),
-        })
+impl ByName for &mut ff_message {
+    /// On the message's version; exposes the flag.
+    #[inline]
+    unsafe fn decide(self, name: &str, ctx: &ff_context) -> Result<Decision, Failure> {
+        let (snapshot, bits) = self.begun()?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            with_context(ctx, |ctx| match snapshot.position(name) {
+                Some(position) => {
+                    let decision = snapshot
+                        .evaluate_at(position, ctx)
+                        .unwrap_or(Decision::UNKNOWN);
+                    bits.chat_type = ctx.chat_type;
+                    bits.expose(position, &decision);
+                    decision
+                }
+                None => snapshot.evaluate(name, ctx),
+            })
+        }
     }
 }
 
@@ -197,11 +192,9 @@ pub unsafe extern "C" fn ff_message_new(out: *mut *mut ff_message) -> ff_status 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ff_message_free(msg: *mut ff_message) {
     ffi_boundary_or!("ff_message_free", (), {
-        if !msg.is_null() {
-            // SAFETY: the caller passes a pointer from `Box::into_raw` in
-            // `ff_message_new`, not freed before and unused by others.
-            drop(unsafe { Box::from_raw(msg) });
-        }
+        // SAFETY: the caller passes NULL or a pointer from `Box::into_raw`
+        // in `ff_message_new`, not freed before and unused by others.
+        unsafe { args::free_boxed(msg) }
     })
 }
 
@@ -249,10 +242,8 @@ pub unsafe extern "C" fn ff_message_begin(
             _ => msg.snapshot.insert(store.snapshot_arc()),
         };
         msg.bits.reset(current.len());
-        if let Some(out) = Out::optional(out_generation) {
-            // SAFETY: non-NULL; the caller passes a writable uint64_t.
-            unsafe { out.write(current.generation()) };
-        }
+        // SAFETY: the caller passes NULL or a writable uint64_t.
+        unsafe { args::write_optional(out_generation, current.generation()) };
         Ok(())
     })
 }
@@ -290,22 +281,13 @@ pub unsafe extern "C" fn ff_message_is_enabled(
     out: *mut bool,
 ) -> ff_status {
     ffi_boundary!("ff_message_is_enabled", {
-        // SAFETY: the caller passes a live, unshared message.
-        let msg = unsafe { message_arg(msg) }?;
-        // SAFETY: the caller passes `name_len` readable bytes at `name`.
-        let name = unsafe { args::str_arg(name, name_len, "name") }?;
-        // SAFETY: the caller passes a valid context.
-        let ctx = unsafe { args::reference(ctx, "ctx") }?;
-        let out = Out::new(out, "out")?;
-        // SAFETY: the caller's context points to valid groups.
-        let decision = unsafe { evaluate_exposing(msg, name, ctx) }?;
-        let enabled = match decision.reason {
-            Reason::UnknownFlag => default_value,
-            _ => decision.enabled,
-        };
-        // SAFETY: checked non-NULL; the caller passes a writable bool.
-        unsafe { out.write(enabled) };
-        Ok(())
+        // SAFETY: the caller passes a live, unshared message, `name_len`
+        // readable bytes at `name`, a valid context and a writable `out`.
+        unsafe {
+            args::answer_by_name(message_arg(msg), name, name_len, ctx, out, |decision| {
+                enabled_or(&decision, default_value)
+            })
+        }
     })
 }
 
@@ -340,18 +322,18 @@ pub unsafe extern "C" fn ff_message_evaluate(
     out: *mut ff_decision,
 ) -> ff_status {
     ffi_boundary!("ff_message_evaluate", {
-        // SAFETY: the caller passes a live, unshared message.
-        let msg = unsafe { message_arg(msg) }?;
-        // SAFETY: the caller passes `name_len` readable bytes at `name`.
-        let name = unsafe { args::str_arg(name, name_len, "name") }?;
-        // SAFETY: the caller passes a valid context.
-        let ctx = unsafe { args::reference(ctx, "ctx") }?;
-        let out = Out::new(out, "out")?;
-        // SAFETY: the caller's context points to valid groups.
-        let decision = unsafe { evaluate_exposing(msg, name, ctx) }?;
-        // SAFETY: checked non-NULL; the caller passes a writable decision.
-        unsafe { out.write(decision.into()) };
-        Ok(())
+        // SAFETY: the caller passes a live, unshared message, `name_len`
+        // readable bytes at `name`, a valid context and a writable `out`.
+        unsafe {
+            args::answer_by_name(
+                message_arg(msg),
+                name,
+                name_len,
+                ctx,
+                out,
+                ff_decision::from,
+            )
+        }
     })
 }
 
@@ -394,24 +376,13 @@ pub unsafe extern "C" fn ff_message_evaluate_all(
     ffi_boundary!("ff_message_evaluate_all", {
         // SAFETY: the caller passes a live, unshared message.
         let msg = unsafe { message_arg(msg) }?;
-        // SAFETY: the caller passes a valid context.
-        let ctx = unsafe { args::reference(ctx, "ctx") }?;
-        // Checks NULL and length; the words are overwritten, never read.
-        // SAFETY: the caller passes `out_words` writable words at `out_bits`.
-        unsafe { args::slice(out_bits.cast_const(), out_words, "out_bits") }?;
+        // SAFETY: forwarded from this function's contract.
+        let ctx = unsafe { args::bits_args(ctx, out_bits, out_words) }?;
         let (snapshot, bits) = msg.begun()?;
         let flag_count = snapshot.len();
-        if let Some(out) = Out::optional(out_flag_count) {
-            // SAFETY: non-NULL; the caller passes a writable size_t.
-            unsafe { out.write(flag_count) };
-        }
-        let words = flag_count.div_ceil(64);
-        if words > out_words {
-            return Err(Failure::new(
-                FF_BUFFER_TOO_SMALL,
-                format!("`out_bits` holds {out_words} words; {flag_count} flags need {words}"),
-            ));
-        }
+        // SAFETY: the caller passes NULL or a writable size_t.
+        unsafe { args::write_optional(out_flag_count, flag_count) };
+        let words = args::bit_words(flag_count, out_words)?;
         // SAFETY: the caller's context points to valid groups.
         unsafe {
             with_context(ctx, |ctx| {
@@ -542,10 +513,8 @@ pub unsafe extern "C" fn ff_message_record(
                 Outcome { error, duration },
             );
         }
-        if let Some(out) = Out::optional(out_recorded) {
-            // SAFETY: non-NULL; the caller passes a writable bool.
-            unsafe { out.write(first) };
-        }
+        // SAFETY: the caller passes NULL or a writable bool.
+        unsafe { args::write_optional(out_recorded, first) };
         Ok(())
     })
 }
@@ -672,10 +641,8 @@ pub unsafe extern "C" fn ff_store_complaint_by(
         let Some(counted) = open.complaint_by(name, user_id) else {
             return Err(unknown_flag(name, &open.snapshot()));
         };
-        if let Some(out) = Out::optional(out_counted) {
-            // SAFETY: non-NULL; the caller passes a writable bool.
-            unsafe { out.write(counted) };
-        }
+        // SAFETY: the caller passes NULL or a writable bool.
+        unsafe { args::write_optional(out_counted, counted) };
         Ok(())
     })
 }

@@ -4,15 +4,15 @@
 use std::os::raw::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flags_core::{FlagStore, Handle, Reason, Snapshot, SnapshotGuard};
+use flags_core::{Decision, FlagStore, Handle, SnapshotGuard};
 
-use crate::args::{self, Out};
+use crate::args::{self, ByName, Out};
 use crate::boundary::{ffi_boundary, ffi_boundary_or};
 use crate::context::with_context;
 use crate::error::{Failure, owned_c_string};
 use crate::types::{
-    FF_BUFFER_TOO_SMALL, FF_CLOSED, FF_INVALID_ARGUMENT, FF_OPEN_NO_COUNTING, FF_OPEN_NO_OUTCOMES,
-    FF_OPEN_NO_WATCH, ff_context, ff_decision, ff_status,
+    FF_CLOSED, FF_INVALID_ARGUMENT, FF_OPEN_NO_COUNTING, FF_OPEN_NO_OUTCOMES, FF_OPEN_NO_WATCH,
+    enabled_or, ff_context, ff_decision, ff_status,
 };
 
 /// `ff_store.state`'s top bit: the store was closed.
@@ -61,6 +61,16 @@ impl ff_store {
     }
 }
 
+impl ByName for &ff_store {
+    /// On the version served now, or `FF_CLOSED`.
+    #[inline(always)]
+    unsafe fn decide(self, name: &str, ctx: &ff_context) -> Result<Decision, Failure> {
+        let snapshot = self.snapshot()?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe { with_context(ctx, |ctx| snapshot.evaluate(name, ctx)) }
+    }
+}
+
 #[cold]
 fn closed() -> Failure {
     Failure::new(FF_CLOSED, "the store was closed by ff_store_close")
@@ -98,8 +108,22 @@ pub(crate) unsafe fn store_arg<'a>(store: *const ff_store) -> Result<&'a ff_stor
     unsafe { args::reference(store, "store") }
 }
 
-fn boxed(store: FlagStore) -> *mut ff_store {
-    Box::into_raw(Box::new(ff_store::new(store)))
+/// The body of the constructors: sets `*out` to NULL, then to the store
+/// `open` makes (which checks the constructor's other arguments).
+///
+/// # Safety
+/// `out` must be NULL or writable.
+unsafe fn write_new_store(
+    out: *mut *mut ff_store,
+    open: impl FnOnce() -> Result<FlagStore, Failure>,
+) -> Result<(), Failure> {
+    let out = Out::new(out, "out")?;
+    // SAFETY: checked non-NULL; the caller passes a writable slot.
+    unsafe { out.write(std::ptr::null_mut()) };
+    let store = Box::new(ff_store::new(open()?));
+    // SAFETY: checked above; the caller passes a writable slot.
+    unsafe { out.write(Box::into_raw(store)) };
+    Ok(())
 }
 
 fn options() -> flags_core::StoreOptions {
@@ -136,27 +160,25 @@ pub unsafe extern "C" fn ff_store_open(
     out: *mut *mut ff_store,
 ) -> ff_status {
     ffi_boundary!("ff_store_open", {
-        let out = Out::new(out, "out")?;
-        // SAFETY: checked non-NULL; the caller passes a writable slot.
-        unsafe { out.write(std::ptr::null_mut()) };
-        // SAFETY: the caller passes NULL or a NUL-terminated string.
-        let path = unsafe { args::c_str_arg(path, "path") }?;
-        if options & !(FF_OPEN_NO_WATCH | FF_OPEN_NO_COUNTING | FF_OPEN_NO_OUTCOMES) != 0 {
-            return Err(Failure::new(
-                FF_INVALID_ARGUMENT,
-                format!(
-                    "`options` is {options:#x}; only FF_OPEN_NO_WATCH (1), FF_OPEN_NO_COUNTING (2) and FF_OPEN_NO_OUTCOMES (4) are defined"
-                ),
-            ));
-        }
-        let store = self::options()
-            .watch(options & FF_OPEN_NO_WATCH == 0)
-            .count_decisions(options & FF_OPEN_NO_COUNTING == 0)
-            .count_outcomes(options & FF_OPEN_NO_OUTCOMES == 0)
-            .open(path)?;
-        // SAFETY: checked above; the caller passes a writable slot.
-        unsafe { out.write(boxed(store)) };
-        Ok(())
+        let open = || {
+            // SAFETY: the caller passes NULL or a NUL-terminated string.
+            let path = unsafe { args::c_str_arg(path, "path") }?;
+            if options & !(FF_OPEN_NO_WATCH | FF_OPEN_NO_COUNTING | FF_OPEN_NO_OUTCOMES) != 0 {
+                return Err(Failure::new(
+                    FF_INVALID_ARGUMENT,
+                    format!(
+                        "`options` is {options:#x}; only FF_OPEN_NO_WATCH (1), FF_OPEN_NO_COUNTING (2) and FF_OPEN_NO_OUTCOMES (4) are defined"
+                    ),
+                ));
+            }
+            Ok(self::options()
+                .watch(options & FF_OPEN_NO_WATCH == 0)
+                .count_decisions(options & FF_OPEN_NO_COUNTING == 0)
+                .count_outcomes(options & FF_OPEN_NO_OUTCOMES == 0)
+                .open(path)?)
+        };
+        // SAFETY: the caller passes NULL or a writable slot.
+        unsafe { write_new_store(out, open) }
     })
 }
 
@@ -186,15 +208,13 @@ pub unsafe extern "C" fn ff_store_from_json(
     out: *mut *mut ff_store,
 ) -> ff_status {
     ffi_boundary!("ff_store_from_json", {
-        let out = Out::new(out, "out")?;
-        // SAFETY: checked non-NULL; the caller passes a writable slot.
-        unsafe { out.write(std::ptr::null_mut()) };
-        // SAFETY: the caller passes `len` readable bytes at `json`.
-        let json = unsafe { args::str_arg(json, len, "json") }?;
-        let store = options().from_json(json)?;
-        // SAFETY: checked above; the caller passes a writable slot.
-        unsafe { out.write(boxed(store)) };
-        Ok(())
+        let open = || {
+            // SAFETY: the caller passes `len` readable bytes at `json`.
+            let json = unsafe { args::str_arg(json, len, "json") }?;
+            Ok(options().from_json(json)?)
+        };
+        // SAFETY: the caller passes NULL or a writable slot.
+        unsafe { write_new_store(out, open) }
     })
 }
 
@@ -247,12 +267,10 @@ pub unsafe extern "C" fn ff_store_close(store: *mut ff_store) -> ff_status {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ff_store_free(store: *mut ff_store) {
     ffi_boundary_or!("ff_store_free", (), {
-        if !store.is_null() {
-            // SAFETY: the caller passes a pointer from `Box::into_raw` in
-            // `ff_store_open`/`ff_store_from_json` that nobody else uses
-            // any more and that was not freed before.
-            drop(unsafe { Box::from_raw(store) });
-        }
+        // SAFETY: the caller passes NULL or a pointer from `Box::into_raw`
+        // in `ff_store_open`/`ff_store_from_json` that nobody else uses any
+        // more and that was not freed before.
+        unsafe { args::free_boxed(store) }
     })
 }
 
@@ -288,23 +306,13 @@ pub unsafe extern "C" fn ff_store_is_enabled(
     out: *mut bool,
 ) -> ff_status {
     ffi_boundary!("ff_store_is_enabled", {
-        // SAFETY: the caller passes a live store.
-        let store = unsafe { store_arg(store) }?;
-        // SAFETY: the caller passes `name_len` readable bytes at `name`.
-        let name = unsafe { args::str_arg(name, name_len, "name") }?;
-        // SAFETY: the caller passes a valid context.
-        let ctx = unsafe { args::reference(ctx, "ctx") }?;
-        let out = Out::new(out, "out")?;
-        let snapshot = store.snapshot()?;
-        // SAFETY: the caller's context points to valid groups.
-        let decision = unsafe { with_context(ctx, |ctx| snapshot.evaluate(name, ctx)) }?;
-        let enabled = match decision.reason {
-            Reason::UnknownFlag => default_value,
-            _ => decision.enabled,
-        };
-        // SAFETY: checked non-NULL; the caller passes a writable bool.
-        unsafe { out.write(enabled) };
-        Ok(())
+        // SAFETY: the caller passes a live store, `name_len` readable bytes
+        // at `name`, a valid context and a writable `out`.
+        unsafe {
+            args::answer_by_name(store_arg(store), name, name_len, ctx, out, |decision| {
+                enabled_or(&decision, default_value)
+            })
+        }
     })
 }
 
@@ -340,19 +348,18 @@ pub unsafe extern "C" fn ff_store_evaluate(
     out: *mut ff_decision,
 ) -> ff_status {
     ffi_boundary!("ff_store_evaluate", {
-        // SAFETY: the caller passes a live store.
-        let store = unsafe { store_arg(store) }?;
-        // SAFETY: the caller passes `name_len` readable bytes at `name`.
-        let name = unsafe { args::str_arg(name, name_len, "name") }?;
-        // SAFETY: the caller passes a valid context.
-        let ctx = unsafe { args::reference(ctx, "ctx") }?;
-        let out = Out::new(out, "out")?;
-        let snapshot = store.snapshot()?;
-        // SAFETY: the caller's context points to valid groups.
-        let decision = unsafe { with_context(ctx, |ctx| snapshot.evaluate(name, ctx)) }?;
-        // SAFETY: checked non-NULL; the caller passes a writable decision.
-        unsafe { out.write(decision.into()) };
-        Ok(())
+        // SAFETY: the caller passes a live store, `name_len` readable bytes
+        // at `name`, a valid context and a writable `out`.
+        unsafe {
+            args::answer_by_name(
+                store_arg(store),
+                name,
+                name_len,
+                ctx,
+                out,
+                ff_decision::from,
+            )
+        }
     })
 }
 
@@ -551,32 +558,17 @@ pub unsafe extern "C" fn ff_store_evaluate_all(
     ffi_boundary!("ff_store_evaluate_all", {
         // SAFETY: the caller passes a live store.
         let store = unsafe { store_arg(store) }?;
-        // SAFETY: the caller passes a valid context.
-        let ctx = unsafe { args::reference(ctx, "ctx") }?;
-        // Checks NULL and length; the words are overwritten, never read.
-        // SAFETY: the caller passes `out_words` writable words at `out_bits`.
-        unsafe { args::slice(out_bits.cast_const(), out_words, "out_bits") }?;
+        // SAFETY: forwarded from this function's contract.
+        let ctx = unsafe { args::bits_args(ctx, out_bits, out_words) }?;
         let snapshot = store.snapshot()?;
         // SAFETY: the caller's context points to valid groups; `out_bits`
         // was checked above and the other outputs are checked for NULL.
         unsafe {
             with_context(ctx, |ctx| {
                 let flag_count = snapshot.len();
-                if let Some(out) = Out::optional(out_flag_count) {
-                    out.write(flag_count);
-                }
-                if let Some(out) = Out::optional(out_generation) {
-                    out.write(snapshot.generation());
-                }
-                let words_needed = flag_count.div_ceil(64);
-                if words_needed > out_words {
-                    return Err(Failure::new(
-                        FF_BUFFER_TOO_SMALL,
-                        format!(
-                            "`out_bits` holds {out_words} words; {flag_count} flags need {words_needed}"
-                        ),
-                    ));
-                }
+                args::write_optional(out_flag_count, flag_count);
+                args::write_optional(out_generation, snapshot.generation());
+                args::bit_words(flag_count, out_words)?;
                 if out_words > 0 {
                     // The caller's words may be uninitialized: zero them
                     // before making a `&mut [u64]` over them.
@@ -642,10 +634,8 @@ pub(crate) unsafe fn write_flag_names(
         }
         names.push_str(name);
     }
-    if let Some(out) = Out::optional(out_generation) {
-        // SAFETY: non-NULL; the caller passes a writable uint64_t.
-        unsafe { out.write(snapshot.generation()) };
-    }
+    // SAFETY: the caller passes NULL or a writable uint64_t.
+    unsafe { args::write_optional(out_generation, snapshot.generation()) };
     // SAFETY: the caller passes a writable `char *`.
     unsafe { out.write(owned_c_string(&names)) };
 }
@@ -718,21 +708,21 @@ pub unsafe extern "C" fn ff_store_replace_json(
     })
 }
 
-/// Writes one number of the snapshot being served to `out`: the body of
-/// the scalar getters.
+/// The body of the getters: checks `store` and `out`, then writes to `out`
+/// what `get` reads from the store (`get` checks that it is open).
 ///
 /// # Safety
 /// `store` must be NULL or a live store; `out` NULL or writable.
-unsafe fn write_snapshot_u64(
+unsafe fn write_from_store<T>(
     store: *const ff_store,
-    out: *mut u64,
-    get: fn(&Snapshot) -> u64,
+    out: *mut T,
+    get: impl FnOnce(&ff_store) -> Result<T, Failure>,
 ) -> Result<(), Failure> {
     // SAFETY: forwarded from this function's contract.
     let store = unsafe { store_arg(store) }?;
     let out = Out::new(out, "out")?;
-    let value = get(&*store.snapshot()?);
-    // SAFETY: checked non-NULL; the caller passes a writable uint64_t.
+    let value = get(store)?;
+    // SAFETY: checked non-NULL; the caller passes a writable `T`.
     unsafe { out.write(value) };
     Ok(())
 }
@@ -758,7 +748,7 @@ unsafe fn write_snapshot_u64(
 pub unsafe extern "C" fn ff_store_generation(store: *const ff_store, out: *mut u64) -> ff_status {
     ffi_boundary!("ff_store_generation", {
         // SAFETY: forwarded from this function's contract.
-        unsafe { write_snapshot_u64(store, out, Snapshot::generation) }
+        unsafe { write_from_store(store, out, |store| Ok(store.snapshot()?.generation())) }
     })
 }
 
@@ -783,7 +773,7 @@ pub unsafe extern "C" fn ff_store_generation(store: *const ff_store, out: *mut u
 pub unsafe extern "C" fn ff_store_fingerprint(store: *const ff_store, out: *mut u64) -> ff_status {
     ffi_boundary!("ff_store_fingerprint", {
         // SAFETY: forwarded from this function's contract.
-        unsafe { write_snapshot_u64(store, out, Snapshot::fingerprint) }
+        unsafe { write_from_store(store, out, |store| Ok(store.snapshot()?.fingerprint())) }
     })
 }
 
@@ -810,17 +800,15 @@ pub unsafe extern "C" fn ff_store_last_reload_error(
     out: *mut *mut c_char,
 ) -> ff_status {
     ffi_boundary!("ff_store_last_reload_error", {
-        // SAFETY: the caller passes a live store.
-        let store = unsafe { store_arg(store) }?;
-        let out = Out::new(out, "out")?;
-        store.open_state()?;
-        let text = match store.store.last_error() {
-            Some(message) => owned_c_string(&message),
-            None => std::ptr::null_mut(),
-        };
-        // SAFETY: checked non-NULL; the caller passes a writable `char *`.
-        unsafe { out.write(text) };
-        Ok(())
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            write_from_store(store, out, |store| {
+                Ok(match store.open_store()?.last_error() {
+                    Some(message) => owned_c_string(&message),
+                    None => std::ptr::null_mut(),
+                })
+            })
+        }
     })
 }
 
@@ -850,13 +838,11 @@ pub unsafe extern "C" fn ff_store_metrics_text(
     out: *mut *mut c_char,
 ) -> ff_status {
     ffi_boundary!("ff_store_metrics_text", {
-        // SAFETY: the caller passes a live store.
-        let store = unsafe { store_arg(store) }?;
-        let out = Out::new(out, "out")?;
-        store.open_state()?;
-        let text = store.store.metrics_text();
-        // SAFETY: checked non-NULL; the caller passes a writable `char *`.
-        unsafe { out.write(owned_c_string(&text)) };
-        Ok(())
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            write_from_store(store, out, |store| {
+                Ok(owned_c_string(&store.open_store()?.metrics_text()))
+            })
+        }
     })
 }

@@ -136,6 +136,16 @@ pub struct ff_decision {
     pub bucket: u32,
 }
 
+/// What the `*_is_enabled` calls answer: the decision's `enabled`, or
+/// `default_value` for a flag the file does not define (docs/spec.md, step 1).
+#[inline(always)]
+pub(crate) fn enabled_or(decision: &Decision, default_value: bool) -> bool {
+    match decision.reason {
+        Reason::UnknownFlag => default_value,
+        _ => decision.enabled,
+    }
+}
+
 impl From<Decision> for ff_decision {
     #[inline]
     fn from(decision: Decision) -> ff_decision {

@@ -162,9 +162,12 @@ static int read_chat_type(PyObject *value, uint32_t *out) {
     return -1;
 }
 
-int read_name(PyObject *value, const char **ptr, size_t *len) {
+/* The UTF-8 of a str (borrowed from it), or a TypeError with
+ * `type_error` (a format naming the type with %V) for anything else. */
+static inline int read_str(PyObject *value, const char *type_error, const char **ptr,
+                           size_t *len) {
     if (!is_str(value)) {
-        RAISE_FOR_TYPE(PyExc_TypeError, "flag name must be a str, not %V", value);
+        RAISE_FOR_TYPE(PyExc_TypeError, type_error, value);
         return -1;
     }
     Py_ssize_t size = 0;
@@ -175,6 +178,10 @@ int read_name(PyObject *value, const char **ptr, size_t *len) {
     *ptr = utf8;
     *len = (size_t)size;
     return 0;
+}
+
+int read_name(PyObject *value, const char **ptr, size_t *len) {
+    return read_str(value, "flag name must be a str, not %V", ptr, len);
 }
 
 int read_default(PyObject *value, bool *out) {
@@ -300,17 +307,10 @@ static int read_groups(PyObject *value, context_buf *buf, bool copy) {
         if (item == NULL) {
             return -1;
         }
-        if (!is_str(item)) {
-            RAISE_FOR_TYPE(PyExc_TypeError, "groups must contain only str, not %V", item);
+        if (read_str(item, "groups must contain only str, not %V", &groups[i].ptr,
+                     &groups[i].len) < 0) {
             return -1;
         }
-        Py_ssize_t size = 0;
-        const char *utf8 = PyUnicode_AsUTF8AndSize(item, &size);
-        if (utf8 == NULL) {
-            return -1;
-        }
-        groups[i].ptr = utf8;
-        groups[i].len = (size_t)size;
     }
     buf->ctx.groups = groups;
     buf->ctx.groups_len = (size_t)count;

@@ -117,6 +117,21 @@ PyObject *raise_status(ff_status status);
 PyObject *raise_with_text(ff_status status, char *error_text);
 PyObject *raise_closed(void);
 
+/* Sets `status` to `call`, run without the GIL (so it must not touch a
+ * Python object: copy what it needs first), and when it fails sets
+ * `error_text` to the C ABI's error text for raise_with_text, taken on the
+ * same thread before anything else can replace it. For the calls that read
+ * the disk, join the watcher thread or wait on a reload's lock. */
+#define CALL_WITHOUT_GIL(status, error_text, call)                                            \
+    do {                                                                                       \
+        Py_BEGIN_ALLOW_THREADS                                                                 \
+        (status) = (call);                                                                     \
+        if ((status) != FF_OK) {                                                               \
+            (error_text) = ff_last_error();                                                    \
+        }                                                                                      \
+        Py_END_ALLOW_THREADS                                                                   \
+    } while (0)
+
 /* ---- args.c -------------------------------------------------------------- */
 
 /* Parameters of is_enabled, evaluate and for_message, in signature order. */

@@ -115,12 +115,7 @@ static PyObject *store_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     uint32_t options = (watch ? 0u : FF_OPEN_NO_WATCH) |
                        (count_decisions ? 0u : FF_OPEN_NO_COUNTING) |
                        (count_outcomes ? 0u : FF_OPEN_NO_OUTCOMES);
-    Py_BEGIN_ALLOW_THREADS
-    status = ff_store_open(path_c, options, &store);
-    if (status != FF_OK) {
-        error_text = ff_last_error(); /* thread-local: take it before anything else runs */
-    }
-    Py_END_ALLOW_THREADS
+    CALL_WITHOUT_GIL(status, error_text, ff_store_open(path_c, options, &store));
     Py_DECREF(path_bytes);
     if (status != FF_OK) {
         Py_DECREF(path);
@@ -222,13 +217,10 @@ static void cache_handle(FlagStoreObject *self, PyObject *name, const char *utf8
      * file: without the GIL, so the event loop never waits on it. */
     uint32_t handle = 0;
     ff_status status;
+    char *error_text = NULL;
     ff_store *store = self->store;
-    Py_BEGIN_ALLOW_THREADS
-    status = ff_store_handle(store, utf8, len, &handle);
-    if (status != FF_OK) {
-        ff_string_free(ff_last_error());
-    }
-    Py_END_ALLOW_THREADS
+    CALL_WITHOUT_GIL(status, error_text, ff_store_handle(store, utf8, len, &handle));
+    ff_string_free(error_text); /* not an error: the call has its answer */
     /* Another thread may have cached names meanwhile: look again. */
     if (status != FF_OK || self->handles_used >= MAX_HANDLES ||
         cached_handle(self, interned) >= 0) {
@@ -245,10 +237,12 @@ static void cache_handle(FlagStoreObject *self, PyObject *name, const char *utf8
 }
 
 /* One flag's decision for is_enabled and evaluate: by the cached handle of
- * the name object when there is one, else by name (then caching it). */
+ * the name object when there is one, else by name (then caching it).
+ * Returns whether the flag is on (1 or 0, the caller's default for an
+ * unknown flag), or -1 with an exception set. */
 static int decide_flag(FlagStoreObject *self, const char *function, PyObject *const *args,
                        Py_ssize_t nargs, PyObject *kwnames, kw_cache *cache,
-                       ff_decision *decision, bool *default_value) {
+                       ff_decision *decision) {
     PyObject *slots[ARG_COUNT] = {NULL};
     if (parse_args(function, args, nargs, kwnames, FLAG_PARAMS, ARG_COUNT, slots, cache) < 0) {
         return -1;
@@ -261,9 +255,10 @@ static int decide_flag(FlagStoreObject *self, const char *function, PyObject *co
     int64_t handle = cached_handle(self, name);
     const char *utf8 = NULL;
     size_t len = 0;
+    bool default_value = false;
     /* A cached name is a str: it cannot fail read_name. */
     if ((handle < 0 && read_name(name, &utf8, &len) < 0) ||
-        read_default(slots[ARG_DEFAULT], default_value) < 0) {
+        read_default(slots[ARG_DEFAULT], &default_value) < 0) {
         return -1;
     }
     context_buf buf;
@@ -283,36 +278,30 @@ static int decide_flag(FlagStoreObject *self, const char *function, PyObject *co
     if (handle < 0 && decision->reason != FF_REASON_UNKNOWN_FLAG) {
         cache_handle(self, name, utf8, len);
     }
-    return 0;
+    /* The spec's step 1: an unknown flag answers with the caller's default. */
+    return decision->reason == FF_REASON_UNKNOWN_FLAG ? default_value : decision->enabled;
 }
 
 static PyObject *store_is_enabled(FlagStoreObject *self, PyObject *const *args,
                                   Py_ssize_t nargs, PyObject *kwnames) {
     static kw_cache cache;
     ff_decision decision;
-    bool default_value = false;
-    if (decide_flag(self, "is_enabled", args, nargs, kwnames, &cache, &decision,
-                    &default_value) < 0) {
+    int enabled = decide_flag(self, "is_enabled", args, nargs, kwnames, &cache, &decision);
+    if (enabled < 0) {
         return NULL;
     }
-    /* The spec's step 1: an unknown flag answers with the caller's default. */
-    return bool_ref(decision.reason == FF_REASON_UNKNOWN_FLAG ? default_value
-                                                              : decision.enabled);
+    return bool_ref(enabled);
 }
 
 static PyObject *store_evaluate(FlagStoreObject *self, PyObject *const *args, Py_ssize_t nargs,
                                 PyObject *kwnames) {
     static kw_cache cache;
     ff_decision decision;
-    bool default_value = false;
-    if (decide_flag(self, "evaluate", args, nargs, kwnames, &cache, &decision,
-                    &default_value) < 0) {
+    int enabled = decide_flag(self, "evaluate", args, nargs, kwnames, &cache, &decision);
+    if (enabled < 0) {
         return NULL;
     }
-    /* The spec's step 1: an unknown flag answers with the caller's default. */
-    bool enabled =
-        decision.reason == FF_REASON_UNKNOWN_FLAG ? default_value : decision.enabled;
-    return make_decision(enabled, decision.reason, decision.has_bucket, decision.bucket);
+    return make_decision(enabled != 0, decision.reason, decision.has_bucket, decision.bucket);
 }
 
 /* The names of the version `native` began on, a new reference. Allocates,
@@ -501,12 +490,7 @@ static PyObject *store_reload(FlagStoreObject *self, PyObject *Py_UNUSED(ignored
     ff_status status;
     char *error_text = NULL;
     ff_store *store = self->store;
-    Py_BEGIN_ALLOW_THREADS
-    status = ff_store_reload(store);
-    if (status != FF_OK) {
-        error_text = ff_last_error();
-    }
-    Py_END_ALLOW_THREADS
+    CALL_WITHOUT_GIL(status, error_text, ff_store_reload(store));
     if (status != FF_OK) {
         return raise_with_text(status, error_text);
     }
@@ -524,12 +508,7 @@ static PyObject *store_metrics_text(FlagStoreObject *self, PyObject *Py_UNUSED(i
     char *text = NULL;
     char *error_text = NULL;
     ff_store *store = self->store;
-    Py_BEGIN_ALLOW_THREADS
-    status = ff_store_metrics_text(store, &text);
-    if (status != FF_OK) {
-        error_text = ff_last_error();
-    }
-    Py_END_ALLOW_THREADS
+    CALL_WITHOUT_GIL(status, error_text, ff_store_metrics_text(store, &text));
     if (status != FF_OK) {
         return raise_with_text(status, error_text);
     }
@@ -574,26 +553,34 @@ static PyObject *store_exit(FlagStoreObject *self, PyObject *const *Py_UNUSED(ar
     Py_RETURN_FALSE;
 }
 
-static PyObject *store_get_generation(FlagStoreObject *self, void *Py_UNUSED(closure)) {
+/* One number of the open store's version (`get`: ff_store_generation or
+ * ff_store_fingerprint); -1 with an exception set. */
+static int store_number(FlagStoreObject *self, ff_status (*get)(const ff_store *, uint64_t *),
+                        uint64_t *out) {
     if (self->closed) {
-        return raise_closed();
+        raise_closed();
+        return -1;
     }
-    uint64_t generation = 0;
-    ff_status status = ff_store_generation(self->store, &generation);
+    ff_status status = get(self->store, out);
     if (status != FF_OK) {
-        return raise_status(status);
+        raise_status(status);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *store_get_generation(FlagStoreObject *self, void *Py_UNUSED(closure)) {
+    uint64_t generation = 0;
+    if (store_number(self, ff_store_generation, &generation) < 0) {
+        return NULL;
     }
     return PyLong_FromUnsignedLongLong(generation);
 }
 
 static PyObject *store_get_fingerprint(FlagStoreObject *self, void *Py_UNUSED(closure)) {
-    if (self->closed) {
-        return raise_closed();
-    }
     uint64_t fingerprint = 0;
-    ff_status status = ff_store_fingerprint(self->store, &fingerprint);
-    if (status != FF_OK) {
-        return raise_status(status);
+    if (store_number(self, ff_store_fingerprint, &fingerprint) < 0) {
+        return NULL;
     }
     char hex[17];
     snprintf(hex, sizeof hex, "%016" PRIx64, fingerprint);
