@@ -113,15 +113,26 @@ python_package() {
     "$venv/bin/python" -m pytest flags-ffi/python/tests -q
 }
 
-instruction_budgets() {
-    if command -v valgrind >/dev/null 2>&1; then
-        python3 benches/instructions.py --python "$venv/bin/python"
+# Runs COMMAND... when TOOL is installed. Without it: in CI an error naming
+# the Debian package that brings it (the step fails); elsewhere a note that
+# SKIPPED (what the command checks) is skipped.
+# Usage: with_tool TOOL PACKAGE SKIPPED COMMAND...
+with_tool() {
+    local tool=$1 package=$2 skipped=$3
+    shift 3
+    if command -v "$tool" >/dev/null 2>&1; then
+        "$@"
     elif [ -n "${CI:-}" ]; then
-        echo "error: valgrind is not installed (apt-get install valgrind)" >&2
+        echo "error: $tool is not installed (apt-get install $package)" >&2
         return 1
     else
-        echo "note: valgrind not found; skipping the instruction budgets (apt-get install valgrind)"
+        echo "note: $tool not found; skipping $skipped"
     fi
+}
+
+instruction_budgets() {
+    with_tool valgrind valgrind "the instruction budgets (apt-get install valgrind)" \
+        python3 benches/instructions.py --python "$venv/bin/python"
 }
 
 # The guard's four suites wait mostly on Prometheus, Alertmanager and their
@@ -161,35 +172,22 @@ doc_examples() {
 dashboard() {
     python3 -m unittest discover -s scripts/tests
     python3 scripts/grafana_dashboard.py check
-    if command -v npm >/dev/null 2>&1; then
+    with_tool npm npm "the dashboard's type check against @grafana/schema" \
         bash scripts/check_dashboard_schema.sh
-    elif [ -n "${CI:-}" ]; then
-        echo "error: npm is not installed (apt-get install npm)" >&2
-        return 1
-    else
-        echo "note: npm not found; skipping the dashboard's type check against @grafana/schema"
-    fi
-    if command -v prometheus >/dev/null 2>&1; then
-        cargo build --locked --quiet -p flags-cli
-        python3 scripts/dashboard_live_proof.py --bot-python "$venv/bin/python" \
-            --feature-flags "$cli"
-    elif [ -n "${CI:-}" ]; then
-        echo "error: prometheus is not installed (apt-get install prometheus)" >&2
-        return 1
-    else
-        echo "note: prometheus not found; skipping the live dashboard proof (apt-get install prometheus)"
-    fi
+    with_tool prometheus prometheus "the live dashboard proof (apt-get install prometheus)" \
+        dashboard_live_proof
+}
+
+dashboard_live_proof() {
+    cargo build --locked --quiet -p flags-cli
+    python3 scripts/dashboard_live_proof.py --bot-python "$venv/bin/python" \
+        --feature-flags "$cli"
 }
 
 alert_routing() {
-    if command -v amtool >/dev/null 2>&1; then
+    with_tool amtool prometheus-alertmanager \
+        "the Alertmanager checks (apt-get install prometheus-alertmanager)" \
         bash scripts/check_alertmanager.sh
-    elif [ -n "${CI:-}" ]; then
-        echo "error: amtool is not installed (apt-get install prometheus-alertmanager)" >&2
-        return 1
-    else
-        echo "note: amtool not found; skipping the Alertmanager checks (apt-get install prometheus-alertmanager)"
-    fi
 }
 
 fuzz() {

@@ -3,14 +3,13 @@
 //! `benches::baseline`), timed exactly as `per_message/by_name` and
 //! `contention/by_name/*`, so each run shows the engine's ratio to it.
 
-use std::hint::black_box;
+mod common;
 
 use benches::baseline::RwLockStore;
 use benches::fixtures::{MESSAGE_FLAGS, message_flags, messages};
 use benches::parallel::time_on_threads;
+use common::{MESSAGES, each_message};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-
-const MESSAGES: usize = 1024;
 
 fn baseline(c: &mut Criterion) {
     let store = RwLockStore::from_json(&message_flags(1000, 0)).expect("valid fixture");
@@ -18,11 +17,7 @@ fn baseline(c: &mut Criterion) {
     let mut group = c.benchmark_group("baseline");
     group.throughput(Throughput::Elements(1));
     group.bench_function("rwlock_by_name", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % MESSAGES;
-            store.count_enabled(&MESSAGE_FLAGS, black_box(&stream[i]))
-        })
+        each_message(b, &stream, |m| store.count_enabled(&MESSAGE_FLAGS, m))
     });
     for threads in [1, 2] {
         group.throughput(Throughput::Elements(threads as u64));

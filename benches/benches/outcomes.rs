@@ -10,15 +10,16 @@
 //!   asked three flags (made in criterion's untimed setup).
 //! - `message_3_flags_and_record`: a whole message's outcome work.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use benches::fixtures::{message_flags, messages};
 use benches::message::Bot;
+use common::{MESSAGES, each_message};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use flags_core::{FlagStore, Message, Outcome};
-
-const MESSAGES: usize = 1024;
 
 fn outcomes(c: &mut Criterion) {
     let bot = Bot::new(FlagStore::from_json(&message_flags(1000, 0)).expect("valid fixture"));
@@ -28,17 +29,11 @@ fn outcomes(c: &mut Criterion) {
 
     let mut reader = bot.store.reader();
     group.bench_function("reader_by_handle", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % MESSAGES;
-            bot.by_handle_on(reader.snapshot(), black_box(&stream[i]))
-        })
+        each_message(b, &stream, |m| bot.by_handle_on(reader.snapshot(), m))
     });
     group.bench_function("message_by_handle", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % MESSAGES;
-            let mut msg = reader.message(*black_box(&stream[i]));
+        each_message(b, &stream, |m| {
+            let mut msg = reader.message(*m);
             let on: u32 = bot
                 .handles
                 .iter()

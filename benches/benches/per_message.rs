@@ -4,14 +4,13 @@
 //! not one message repeated. `reader_*` take the snapshot from a `Reader`
 //! kept across messages, as a worker thread does.
 
-use std::hint::black_box;
+mod common;
 
 use benches::fixtures::{message_flags, messages};
 use benches::message::{Bot, WAYS};
+use common::{MESSAGES, each_message};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flags_core::FlagStore;
-
-const MESSAGES: usize = 1024;
 
 fn per_message(c: &mut Criterion) {
     let bot = Bot::new(FlagStore::from_json(&message_flags(1000, 0)).expect("valid fixture"));
@@ -19,30 +18,16 @@ fn per_message(c: &mut Criterion) {
     let mut group = c.benchmark_group("per_message");
     group.throughput(Throughput::Elements(1));
     for (name, job) in WAYS {
-        group.bench_function(name, |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) % MESSAGES;
-                job(&bot, black_box(&stream[i]))
-            })
-        });
+        group.bench_function(name, |b| each_message(b, &stream, |m| job(&bot, m)));
     }
     // A worker thread's way: a `Reader` kept across messages, one
     // `Reader::snapshot` per message instead of a guard.
     let mut reader = bot.store.reader();
     group.bench_function("reader_by_handle", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % MESSAGES;
-            bot.by_handle_on(reader.snapshot(), black_box(&stream[i]))
-        })
+        each_message(b, &stream, |m| bot.by_handle_on(reader.snapshot(), m))
     });
     group.bench_function("reader_by_name", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % MESSAGES;
-            bot.by_name_on(reader.snapshot(), black_box(&stream[i]))
-        })
+        each_message(b, &stream, |m| bot.by_name_on(reader.snapshot(), m))
     });
     group.finish();
 }

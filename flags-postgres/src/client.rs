@@ -6,6 +6,7 @@
 //! `batch_execute`, `transaction`, `commit`), each bounded by the query
 //! deadline; a missed deadline drops the connection.
 
+use std::borrow::Borrow;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use postgres::types::ToSql;
-use postgres::{AsyncMessage, Config, Row};
+use postgres::{AsyncMessage, Config, GenericClient, Row};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
@@ -38,7 +39,7 @@ struct Shared {
 
 /// What every round trip needs: the runtime, the deadline, and how to drop
 /// the connection when the deadline is missed.
-struct Link {
+pub(crate) struct Link {
     runtime: Runtime,
     deadline: Duration,
     stop: Option<Arc<AtomicBool>>,
@@ -117,12 +118,17 @@ pub(crate) enum ConnectFailure {
     Runtime(std::io::Error),
 }
 
-/// One connection, with its runtime. Its methods mirror the sync client's,
-/// the ones this crate does not call yet included.
-pub(crate) struct Client {
-    inner: postgres::Client,
-    link: Link,
+/// A connection or a transaction on it (`inner`), with what bounds its
+/// round trips (`link`: owned by a [`Client`], borrowed by a
+/// [`Transaction`]). Its methods mirror the sync client's, the ones this
+/// crate does not call yet included.
+pub(crate) struct Session<C, L> {
+    inner: C,
+    link: L,
 }
+
+/// One connection, with its runtime.
+pub(crate) type Client = Session<postgres::Client, Link>;
 
 #[allow(dead_code)]
 impl Client {
@@ -196,42 +202,6 @@ impl Client {
         self.inner.is_closed() || self.link.shared.closed.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn execute(
-        &mut self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<u64, postgres::Error> {
-        self.link.run(self.inner.execute(sql, params))
-    }
-
-    pub(crate) fn query(
-        &mut self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<Vec<Row>, postgres::Error> {
-        self.link.run(self.inner.query(sql, params))
-    }
-
-    pub(crate) fn query_one(
-        &mut self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<Row, postgres::Error> {
-        self.link.run(self.inner.query_one(sql, params))
-    }
-
-    pub(crate) fn query_opt(
-        &mut self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<Option<Row>, postgres::Error> {
-        self.link.run(self.inner.query_opt(sql, params))
-    }
-
-    pub(crate) fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
-        self.link.run(self.inner.batch_execute(sql))
-    }
-
     /// BEGIN; the transaction rolls back when dropped without `commit`.
     pub(crate) fn transaction(&mut self) -> Result<Transaction<'_>, postgres::Error> {
         let link = &self.link;
@@ -266,19 +236,29 @@ impl Client {
 pub(crate) struct Closed;
 
 /// A transaction on a [`Client`]; each statement within the deadline.
-pub(crate) struct Transaction<'a> {
-    inner: postgres::Transaction<'a>,
-    link: &'a Link,
-}
+pub(crate) type Transaction<'a> = Session<postgres::Transaction<'a>, &'a Link>;
 
 #[allow(dead_code)]
 impl Transaction<'_> {
+    pub(crate) fn commit(self) -> Result<(), postgres::Error> {
+        self.link.run(self.inner.commit())
+    }
+
+    pub(crate) fn rollback(self) -> Result<(), postgres::Error> {
+        self.link.run(self.inner.rollback())
+    }
+}
+
+/// The statements a [`Client`] and a [`Transaction`] both run, mirroring the
+/// sync client's; each round trip within the deadline.
+#[allow(dead_code)]
+impl<C: GenericClient, L: Borrow<Link>> Session<C, L> {
     pub(crate) fn execute(
         &mut self,
         sql: &str,
         params: Params<'_>,
     ) -> Result<u64, postgres::Error> {
-        self.link.run(self.inner.execute(sql, params))
+        self.link.borrow().run(self.inner.execute(sql, params))
     }
 
     pub(crate) fn query(
@@ -286,7 +266,7 @@ impl Transaction<'_> {
         sql: &str,
         params: Params<'_>,
     ) -> Result<Vec<Row>, postgres::Error> {
-        self.link.run(self.inner.query(sql, params))
+        self.link.borrow().run(self.inner.query(sql, params))
     }
 
     pub(crate) fn query_one(
@@ -294,7 +274,7 @@ impl Transaction<'_> {
         sql: &str,
         params: Params<'_>,
     ) -> Result<Row, postgres::Error> {
-        self.link.run(self.inner.query_one(sql, params))
+        self.link.borrow().run(self.inner.query_one(sql, params))
     }
 
     pub(crate) fn query_opt(
@@ -302,19 +282,11 @@ impl Transaction<'_> {
         sql: &str,
         params: Params<'_>,
     ) -> Result<Option<Row>, postgres::Error> {
-        self.link.run(self.inner.query_opt(sql, params))
+        self.link.borrow().run(self.inner.query_opt(sql, params))
     }
 
     pub(crate) fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
-        self.link.run(self.inner.batch_execute(sql))
-    }
-
-    pub(crate) fn commit(self) -> Result<(), postgres::Error> {
-        self.link.run(self.inner.commit())
-    }
-
-    pub(crate) fn rollback(self) -> Result<(), postgres::Error> {
-        self.link.run(self.inner.rollback())
+        self.link.borrow().run(self.inner.batch_execute(sql))
     }
 }
 

@@ -1,9 +1,13 @@
 //! The command line, as clap derive: the doc comments are the `--help` text.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
 use flags_core::{ChatType, Percentage, parse_id};
+
+use crate::Failure;
 
 pub mod command;
 pub mod fleet;
@@ -288,6 +292,39 @@ fn percentage_arg(s: &str) -> Result<Percentage, String> {
 
 fn id_arg(s: &str) -> Result<i64, String> {
     parse_id(s).map_err(|e| format!("{e}; ids are integers such as -1001234567890"))
+}
+
+/// A positive duration (15s, 1m) within `range`; else an error that asks
+/// for `wanted` (the range in words).
+fn duration_arg(
+    s: &str,
+    range: RangeInclusive<Duration>,
+    wanted: &str,
+) -> Result<Duration, String> {
+    let d = flags_rollout::parse_duration(s)?;
+    let d: Duration = d
+        .try_into()
+        .map_err(|_| format!("{s:?} is not a positive duration"))?;
+    if !range.contains(&d) {
+        return Err(format!("{s:?}: give {wanted}"));
+    }
+    Ok(d)
+}
+
+/// Refuses an id given to both of two options that undo each other
+/// (`--exclude-chat` and `--include-chat`): which one is meant is not for
+/// the tool to guess. `what` names the id (chat, user).
+pub fn refuse_in_both(
+    what: &str,
+    (ids, option): (&[i64], &str),
+    (undo_ids, undo_option): (&[i64], &str),
+) -> Result<(), Failure> {
+    match ids.iter().find(|id| undo_ids.contains(id)) {
+        Some(id) => Err(Failure::usage(format!(
+            "{what} {id} is given to both {option} and {undo_option}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn chat_type_arg(s: &str) -> Result<ChatType, String> {

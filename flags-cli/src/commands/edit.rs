@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::Failure;
-use crate::args::Cli;
+use crate::args::{Cli, refuse_in_both};
 use crate::edits::{self, EditError, EditRequest};
 use crate::plans::apply::pause_for_hand_edit;
 use crate::report::invalid_line;
@@ -23,15 +23,11 @@ pub fn edit_request(cli: &Cli, flag: &str) -> Result<EditRequest, Failure> {
         (false, true) => Some(false),
         (false, false) => None,
     };
-    if let Some(chat) = cli
-        .exclude_chat
-        .iter()
-        .find(|c| cli.include_chat.contains(c))
-    {
-        return Err(Failure::usage(format!(
-            "chat {chat} is given to both --exclude-chat and --include-chat"
-        )));
-    }
+    refuse_in_both(
+        "chat",
+        (&cli.exclude_chat, "--exclude-chat"),
+        (&cli.include_chat, "--include-chat"),
+    )?;
     Ok(EditRequest {
         flag: flag.to_owned(),
         create: cli.create,

@@ -134,11 +134,7 @@ pub fn apply(text: &str, request: &EditRequest) -> Result<Edited, EditError> {
         let current = before
             .flag(name)
             .ok_or_else(|| unknown_flag(&before, name))?;
-        let target = expected
-            .flags
-            .iter_mut()
-            .find(|(n, _)| n == name)
-            .map(|(_, d)| d)
+        let target = crate::edits::named_mut(&mut expected.flags, name)
             .ok_or_else(|| EditError::Internal("flag vanished".into()))?;
 
         if let Some(on) = request.enabled {
@@ -190,11 +186,7 @@ pub fn apply(text: &str, request: &EditRequest) -> Result<Edited, EditError> {
     }
 
     if !request.targeting.is_empty() {
-        let def = expected
-            .flags
-            .iter_mut()
-            .find(|(n, _)| n == name)
-            .map(|(_, d)| d)
+        let def = crate::edits::named_mut(&mut expected.flags, name)
             .ok_or_else(|| EditError::Internal("flag vanished".into()))?;
         let out = crate::edits::targeting::Applied {
             changes: &mut changes,

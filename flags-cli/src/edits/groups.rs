@@ -187,11 +187,7 @@ pub fn edit_members(
                 let items = patch::id_items(first.as_deref(), &added);
                 patch::append_items(&mut edited, &array, &items).map_err(internal)?;
             }
-            let ids = expected
-                .groups
-                .iter_mut()
-                .find(|(g, _)| g == group)
-                .map(|(_, ids)| ids)
+            let ids = crate::edits::named_mut(&mut expected.groups, group)
                 .ok_or_else(|| internal("group vanished".into()))?;
             ids.retain(|id| !removed.contains(id));
             ids.extend(&added);
@@ -270,11 +266,7 @@ pub fn delete(path: &Path, text: &str, group: &str, force: bool) -> Result<Pendi
             patch::string_of(item).as_deref() == Some(group)
         })
         .map_err(internal)?;
-        let def = expected
-            .flags
-            .iter_mut()
-            .find(|(n, _)| n == flag)
-            .map(|(_, d)| d)
+        let def = crate::edits::named_mut(&mut expected.flags, flag)
             .ok_or_else(|| internal("flag vanished".into()))?;
         let old = def.user_groups.clone();
         def.user_groups.retain(|g| g != group);
@@ -349,16 +341,21 @@ pub fn list_users(path: &Path, text: &str, group: &str, as_json: bool) -> Result
     Ok(out)
 }
 
+/// The ids a group's audit entry lists under `key` (`added`, `removed`,
+/// and `old` or `new` for a group deleted or created); none if it lists
+/// none.
+pub fn entry_ids(entry: &Map<String, Value>, key: &str) -> Vec<i64> {
+    entry
+        .get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
+}
+
 /// How `--history` shows a group's audit entry; `None` for other entries.
 pub fn history_text(entry: &Map<String, Value>) -> Option<String> {
     let group = entry.get("group")?.as_str()?;
-    let ids = |key: &str| -> Vec<i64> {
-        entry
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_i64).collect())
-            .unwrap_or_default()
-    };
+    let ids = |key: &str| entry_ids(entry, key);
     let field = entry.get("field").and_then(Value::as_str).unwrap_or("?");
     let (old, new) = (entry.get("old"), entry.get("new"));
     Some(match field {

@@ -5,8 +5,8 @@
 use flags_rollout::Status;
 
 use crate::Failure;
-use crate::args::Cli;
 use crate::args::manage::group_name_arg;
+use crate::args::{Cli, refuse_in_both};
 use crate::edits::{groups, lifecycle};
 use crate::store::locked::{self, PendingWrite};
 use crate::store::{self, parse_rollouts};
@@ -36,15 +36,11 @@ pub fn group_command(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
         });
     }
     if !args.add_user.is_empty() || !args.remove_user.is_empty() {
-        if let Some(id) = args
-            .add_user
-            .iter()
-            .find(|id| args.remove_user.contains(id))
-        {
-            return Err(Failure::usage(format!(
-                "user {id} is given to both --add-user and --remove-user"
-            )));
-        }
+        refuse_in_both(
+            "user",
+            (&args.add_user, "--add-user"),
+            (&args.remove_user, "--remove-user"),
+        )?;
         return locked::write(&mut *store, cli.dry_run, out, &mut |docs| {
             groups::edit_members(path, &docs.flags, group, &args.add_user, &args.remove_user)
         });

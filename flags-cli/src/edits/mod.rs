@@ -16,3 +16,10 @@ pub mod targeting;
 // Callers name the change an edit made through `edits` as well.
 pub use crate::change::{Change, show_value};
 pub use flag::{EditError, EditRequest, Edited, apply, unknown_flag};
+
+/// The value named `name` in one of the model's (name, value) lists (its
+/// flags or its groups): an edit changes the expected model alongside the
+/// text, to check the written text against.
+pub(crate) fn named_mut<'a, T>(items: &'a mut [(String, T)], name: &str) -> Option<&'a mut T> {
+    items.iter_mut().find(|(n, _)| n == name).map(|(_, v)| v)
+}

@@ -151,62 +151,58 @@ impl Scanner<'_> {
     }
 
     fn object(&mut self) -> Result<Kind, String> {
-        self.pos += 1;
-        let mut members = Vec::new();
+        self.elements(b'}', Self::member).map(Kind::Object)
+    }
+
+    fn member(&mut self) -> Result<Member, String> {
         self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(Kind::Object(members));
+        if self.peek() != Some(b'"') {
+            return Err(self.unexpected());
         }
-        loop {
-            self.skip_ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.unexpected());
-            }
-            let key_start = self.pos;
-            self.string()?;
-            let key_end = self.pos;
-            let raw = self
-                .text
-                .get(key_start..key_end)
-                .ok_or("key splits a character")?;
-            let key: String = serde_json::from_str(raw).map_err(|e| e.to_string())?;
-            self.expect(b':')?;
-            let value = self.value()?;
-            members.push(Member {
-                key,
-                key_start,
-                key_end,
-                value,
-            });
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(Kind::Object(members));
-                }
-                _ => return Err(self.unexpected()),
-            }
-        }
+        let key_start = self.pos;
+        self.string()?;
+        let key_end = self.pos;
+        let raw = self
+            .text
+            .get(key_start..key_end)
+            .ok_or("key splits a character")?;
+        let key: String = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+        self.expect(b':')?;
+        let value = self.value()?;
+        Ok(Member {
+            key,
+            key_start,
+            key_end,
+            value,
+        })
     }
 
     fn array(&mut self) -> Result<Kind, String> {
+        self.elements(b']', Self::value).map(Kind::Array)
+    }
+
+    /// The comma-separated elements of an object or an array, each read by
+    /// `element`, from its opening bracket (at `pos`) to `close`.
+    fn elements<T>(
+        &mut self,
+        close: u8,
+        element: impl Fn(&mut Self) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
         self.pos += 1;
-        let mut items = Vec::new();
+        let mut elements = Vec::new();
         self.skip_ws();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.pos += 1;
-            return Ok(Kind::Array(items));
+            return Ok(elements);
         }
         loop {
-            items.push(self.value()?);
+            elements.push(element(self)?);
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
-                Some(b']') => {
+                Some(c) if c == close => {
                     self.pos += 1;
-                    return Ok(Kind::Array(items));
+                    return Ok(elements);
                 }
                 _ => return Err(self.unexpected()),
             }

@@ -46,15 +46,6 @@ pub fn flag_fields(name: &str, def: &FlagDef) -> Vec<(&'static str, Value)> {
     ]
 }
 
-fn flag_json(name: &str, def: &FlagDef) -> Value {
-    Value::Object(
-        flag_fields(name, def)
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    )
-}
-
 /// A plan's settings (its state left out).
 fn plan_fields(plan: &Plan) -> Vec<(&'static str, Value)> {
     vec![
@@ -67,50 +58,21 @@ fn plan_fields(plan: &Plan) -> Vec<(&'static str, Value)> {
     ]
 }
 
-fn plan_json(plan: &Plan) -> Value {
-    Value::Object(
-        plan_fields(plan)
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    )
-}
-
 /// Every difference between `here` and `other`, flags first, each kind
 /// in name order.
 pub fn differences(here: &Side, other: &Side) -> Vec<Difference> {
     let mut out = Vec::new();
-    let mut names: Vec<&str> = here
-        .flags
-        .flags
-        .iter()
-        .chain(&other.flags.flags)
-        .map(|(n, _)| n.as_str())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
+    let names = both_sides(
+        here.flags.flags.iter().map(|(n, _)| n.as_str()),
+        other.flags.flags.iter().map(|(n, _)| n.as_str()),
+    );
     for name in names {
-        let diff = |field: Option<&str>, here: Value, other: Value| Difference {
-            kind: "flag",
-            name: name.to_owned(),
-            field: field.map(str::to_owned),
-            here,
-            other,
-        };
-        match (here.flags.flag(name), other.flags.flag(name)) {
-            (Some(a), Some(b)) => {
-                for ((field, x), (_, y)) in
-                    flag_fields(name, a).into_iter().zip(flag_fields(name, b))
-                {
-                    if x != y {
-                        out.push(diff(Some(field), x, y));
-                    }
-                }
-            }
-            (Some(a), None) => out.push(diff(None, flag_json(name, a), Value::Null)),
-            (None, Some(b)) => out.push(diff(None, Value::Null, flag_json(name, b))),
-            (None, None) => {}
-        }
+        compare(
+            &mut out,
+            ("flag", name),
+            (here.flags.flag(name), other.flags.flag(name)),
+            |def| flag_fields(name, def),
+        );
     }
 
     let members = |side: &Side, name: &str| -> Option<Vec<i64>> {
@@ -125,15 +87,10 @@ pub fn differences(here: &Side, other: &Side) -> Vec<Difference> {
                 ids
             })
     };
-    let mut groups: Vec<&str> = here
-        .flags
-        .groups
-        .iter()
-        .chain(&other.flags.groups)
-        .map(|(g, _)| g.as_str())
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
+    let groups = both_sides(
+        here.flags.groups.iter().map(|(g, _)| g.as_str()),
+        other.flags.groups.iter().map(|(g, _)| g.as_str()),
+    );
     for name in groups {
         let (a, b) = (members(here, name), members(other, name));
         if a != b {
@@ -147,47 +104,82 @@ pub fn differences(here: &Side, other: &Side) -> Vec<Difference> {
         }
     }
 
-    let mut plans: Vec<&String> = here
-        .plans
-        .rollouts
-        .keys()
-        .chain(other.plans.rollouts.keys())
-        .collect();
-    plans.sort_unstable();
-    plans.dedup();
+    let plans = both_sides(
+        here.plans.rollouts.keys().map(String::as_str),
+        other.plans.rollouts.keys().map(String::as_str),
+    );
     for name in plans {
-        let diff = |field: Option<&str>, here: Value, other: Value| Difference {
-            kind: "plan",
-            name: name.clone(),
-            field: field.map(str::to_owned),
-            here,
-            other,
-        };
-        match (
-            here.plans.rollouts.get(name),
-            other.plans.rollouts.get(name),
-        ) {
-            (Some(a), Some(b)) => {
-                let before = out.len();
-                for ((field, x), (_, y)) in
-                    plan_fields(&a.plan).into_iter().zip(plan_fields(&b.plan))
-                {
-                    if x != y {
-                        out.push(diff(Some(field), x, y));
-                    }
-                }
-                // Settings this view does not name (added in later
-                // versions) still count.
-                if out.len() == before && a.plan != b.plan {
-                    out.push(diff(Some("settings"), json!("…"), json!("…")));
-                }
-            }
-            (Some(a), None) => out.push(diff(None, plan_json(&a.plan), Value::Null)),
-            (None, Some(b)) => out.push(diff(None, Value::Null, plan_json(&b.plan))),
-            (None, None) => {}
+        let (a, b) = (
+            here.plans.rollouts.get(name).map(|r| &r.plan),
+            other.plans.rollouts.get(name).map(|r| &r.plan),
+        );
+        let before = out.len();
+        compare(&mut out, ("plan", name), (a, b), plan_fields);
+        // Settings this view does not name (added in later versions)
+        // still count.
+        if let (Some(a), Some(b)) = (a, b)
+            && out.len() == before
+            && a != b
+        {
+            out.push(Difference {
+                kind: "plan",
+                name: name.to_owned(),
+                field: Some("settings".to_owned()),
+                here: json!("…"),
+                other: json!("…"),
+            });
         }
     }
     out
+}
+
+/// The names of either side, each once, in order.
+fn both_sides<'a>(
+    here: impl Iterator<Item = &'a str>,
+    other: impl Iterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    let mut names: Vec<&str> = here.chain(other).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// One flag's or plan's differences (`kind` and `name` say which): each
+/// field of `fields` that differs when both sides have it, else the whole
+/// thing against null.
+fn compare<T>(
+    out: &mut Vec<Difference>,
+    (kind, name): (&'static str, &str),
+    sides: (Option<&T>, Option<&T>),
+    fields: impl Fn(&T) -> Vec<(&'static str, Value)>,
+) {
+    let diff = |field: Option<&str>, here: Value, other: Value| Difference {
+        kind,
+        name: name.to_owned(),
+        field: field.map(str::to_owned),
+        here,
+        other,
+    };
+    let whole = |x: &T| -> Value {
+        Value::Object(
+            fields(x)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    };
+    match sides {
+        (Some(a), Some(b)) => {
+            for ((field, x), (_, y)) in fields(a).into_iter().zip(fields(b)) {
+                if x != y {
+                    out.push(diff(Some(field), x, y));
+                }
+            }
+        }
+        (Some(a), None) => out.push(diff(None, whole(a), Value::Null)),
+        (None, Some(b)) => out.push(diff(None, Value::Null, whole(b))),
+        (None, None) => {}
+    }
 }
 
 /// How many ids a group line lists on each side before "…".

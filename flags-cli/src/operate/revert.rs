@@ -195,13 +195,7 @@ impl Undo {
             ));
         }
         if let Some(group) = text("group") {
-            let ids = |k: &str| -> Vec<i64> {
-                entry
-                    .get(k)
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_i64).collect())
-                    .unwrap_or_default()
-            };
+            let ids = |k: &str| groups::entry_ids(entry, k);
             return match field {
                 "size" => Ok(Undo::Members {
                     group: group.to_owned(),

@@ -64,21 +64,9 @@ pub fn marker_for(path: &Path) -> PathBuf {
     Target::resolve(path).sync_marker
 }
 
-/// Runs until `stop` is set. Errs only when it cannot start (the metrics
-/// address); a database that is down is retried, never fatal.
-pub fn run(
-    hosts: &Hosts,
-    file: &Path,
-    poll: Duration,
-    listen: Option<SocketAddr>,
-    stop: &AtomicBool,
-    log: &mut dyn FnMut(&str),
-) -> Result<(), String> {
-    let metrics = Arc::new(Mutex::new(Metrics::default()));
-    run_with_metrics(hosts, file, poll, listen, stop, log, metrics)
-}
-
-/// [`run`], with the metrics shared with the caller (tests read them).
+/// Runs until `stop` is set, counting into `metrics` (the caller sets
+/// their labels; tests read them). Errs only when it cannot start (the
+/// metrics address); a database that is down is retried, never fatal.
 pub fn run_with_metrics(
     hosts: &Hosts,
     file: &Path,
