@@ -14,8 +14,7 @@ use flags_core::{
 use serde_json::{Value, json};
 
 use crate::change::{Change, show_value};
-use crate::edits::span::{self, Node};
-use crate::edits::splice::{self, ObjectStyle};
+use crate::jsonedit::patch;
 
 /// Everything one command asks to change about one flag.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,9 +94,7 @@ pub fn unknown_flag(file: &FlagFile, name: &str) -> EditError {
 pub fn apply(text: &str, request: &EditRequest) -> Result<Edited, EditError> {
     let before = parse_flag_file(text).map_err(EditError::Invalid)?;
     let mut expected = before.clone();
-    let mut doc = Doc {
-        text: text.to_owned(),
-    };
+    let mut text = text.to_owned();
     let mut changes = Vec::new();
     let mut already = Vec::new();
     let name = request.flag.as_str();
@@ -121,7 +118,7 @@ pub fn apply(text: &str, request: &EditRequest) -> Result<Edited, EditError> {
             already.push(format!("{name}: chat {chat} is not excluded"));
         }
         let fields = created_fields(&def);
-        doc.create_flag(name, &fields)?;
+        create_flag(&mut text, name, &fields)?;
         let new = Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
         changes.push(Change {
             flag: name.to_owned(),
@@ -141,7 +138,7 @@ pub fn apply(text: &str, request: &EditRequest) -> Result<Edited, EditError> {
             if on == current.enabled {
                 already.push(format!("{name}: enabled is already {on}"));
             } else {
-                doc.set_member(name, "enabled", &on.to_string())?;
+                set_member(&mut text, name, "enabled", &on.to_string())?;
                 target.enabled = on;
                 changes.push(change(name, "enabled", json!(current.enabled), json!(on)));
             }
@@ -150,7 +147,7 @@ pub fn apply(text: &str, request: &EditRequest) -> Result<Edited, EditError> {
             if p == current.rollout_percentage {
                 already.push(format!("{name}: rollout_percentage is already {p}"));
             } else {
-                doc.set_member(name, "rollout_percentage", &p.to_string())?;
+                set_member(&mut text, name, "rollout_percentage", &p.to_string())?;
                 target.rollout_percentage = p;
                 let old = current.rollout_percentage.to_json();
                 changes.push(change(name, "rollout_percentage", old, p.to_json()));
@@ -175,7 +172,7 @@ pub fn apply(text: &str, request: &EditRequest) -> Result<Edited, EditError> {
                 }
             }
             if !added.is_empty() || !removed.is_empty() {
-                doc.edit_exclusions(name, &removed, &added)?;
+                edit_exclusions(&mut text, name, &removed, &added)?;
                 let mut new = old.clone();
                 new.retain(|c| !removed.contains(c));
                 new.extend(&added);
@@ -193,12 +190,12 @@ pub fn apply(text: &str, request: &EditRequest) -> Result<Edited, EditError> {
             already: &mut already,
         };
         let groups = &before.groups;
-        crate::edits::targeting::apply(&mut doc.text, name, &request.targeting, def, groups, out)?;
+        crate::edits::targeting::apply(&mut text, name, &request.targeting, def, groups, out)?;
     }
 
     if !changes.is_empty() {
-        let after = parse_flag_file(&doc.text)
-            .map_err(|problems| EditError::Internal(problems.to_string()))?;
+        let after =
+            parse_flag_file(&text).map_err(|problems| EditError::Internal(problems.to_string()))?;
         if after != expected {
             return Err(EditError::Internal(
                 "the result differs from the requested change".into(),
@@ -206,7 +203,7 @@ pub fn apply(text: &str, request: &EditRequest) -> Result<Edited, EditError> {
         }
     }
     Ok(Edited {
-        text: doc.text,
+        text,
         changes,
         already,
     })
@@ -233,129 +230,48 @@ fn created_fields(def: &FlagDef) -> Vec<(&'static str, Value)> {
     fields
 }
 
-/// The text being edited; located afresh for every splice, so no byte
-/// offset outlives the text it points into.
-struct Doc {
-    text: String,
+/// Sets `key` of `flag` to the JSON text `value`, adding the key if absent.
+fn set_member(text: &mut String, flag: &str, key: &str, value: &str) -> Result<(), EditError> {
+    patch::set_member(text, &["flags", flag], key, value).map_err(EditError::Internal)
 }
 
-impl Doc {
-    fn root(&self) -> Result<Node, EditError> {
-        span::locate(&self.text).map_err(EditError::Internal)
+/// Takes the chats `remove` out of `flag`'s `exclude_chats` and appends
+/// `add`, written as the file already writes its ids.
+fn edit_exclusions(
+    text: &mut String,
+    flag: &str,
+    remove: &[i64],
+    add: &[i64],
+) -> Result<(), EditError> {
+    let array = ["flags", flag, "exclude_chats"];
+    let present = patch::has(text, &array).map_err(EditError::Internal)?;
+    if present && !remove.is_empty() {
+        patch::remove_items(text, &array, |item| {
+            patch::id_of(item).is_some_and(|id| remove.contains(&id))
+        })
+        .map_err(EditError::Internal)?;
     }
-
-    fn flags_object(root: &Node) -> Result<&Node, EditError> {
-        root.get("flags")
-            .map(|m| &m.value)
-            .ok_or_else(|| EditError::Internal("no \"flags\" object".into()))
+    if add.is_empty() {
+        return Ok(());
     }
-
-    fn flag_object<'n>(root: &'n Node, flag: &str) -> Result<&'n Node, EditError> {
-        Doc::flags_object(root)?
-            .get(flag)
-            .map(|m| &m.value)
-            .ok_or_else(|| EditError::Internal(format!("flag {flag:?} not found in the text")))
-    }
-
-    /// Sets `key` of `flag` to the JSON text `value`, adding the key if absent.
-    fn set_member(&mut self, flag: &str, key: &str, value: &str) -> Result<(), EditError> {
-        let root = self.root()?;
-        let object = Doc::flag_object(&root, flag)?;
-        self.text = match object.get(key) {
-            Some(member) => {
-                splice::replace(&self.text, member.value.start, member.value.end, value)
-            }
-            None => splice::insert_member(&self.text, object, &json_string(key), value),
-        };
-        Ok(())
-    }
-
-    fn edit_exclusions(
-        &mut self,
-        flag: &str,
-        remove: &[i64],
-        add: &[i64],
-    ) -> Result<(), EditError> {
-        loop {
-            let root = self.root()?;
-            let object = Doc::flag_object(&root, flag)?;
-            let Some(array) = object.get("exclude_chats").map(|m| &m.value) else {
-                break;
-            };
-            let items = array.items().unwrap_or(&[]);
-            let doomed = items.iter().position(|item| {
-                chat_id_of(&self.text[item.start..item.end]).is_some_and(|id| remove.contains(&id))
-            });
-            match doomed {
-                Some(index) => self.text = splice::remove_item(&self.text, array, index),
-                None => break,
-            }
-        }
-        if add.is_empty() {
-            return Ok(());
-        }
-        let root = self.root()?;
-        let object = Doc::flag_object(&root, flag)?;
-        self.text = match object.get("exclude_chats").map(|m| &m.value) {
-            Some(array) => {
-                // New ids follow the file's own habit: strings if the first
-                // id is a string, JSON integers otherwise.
-                let quoted = array
-                    .items()
-                    .and_then(|items| items.first())
-                    .is_some_and(|first| self.text[first.start..].starts_with('"'));
-                let items: Vec<String> = add
-                    .iter()
-                    .map(|id| {
-                        if quoted {
-                            format!("\"{id}\"")
-                        } else {
-                            id.to_string()
-                        }
-                    })
-                    .collect();
-                splice::append_items(&self.text, array, &items)
-            }
-            None => {
-                let ids: Vec<String> = add.iter().map(i64::to_string).collect();
-                let value = format!("[{}]", ids.join(", "));
-                splice::insert_member(&self.text, object, "\"exclude_chats\"", &value)
-            }
-        };
-        Ok(())
-    }
-
-    fn create_flag(&mut self, flag: &str, fields: &[(&str, Value)]) -> Result<(), EditError> {
-        let root = self.root()?;
-        let flags = Doc::flags_object(&root)?;
-        let sibling_style = flags
-            .members()
-            .into_iter()
-            .flatten()
-            .rev()
-            .find_map(|m| ObjectStyle::of(&self.text, &m.value));
-        let style = sibling_style.unwrap_or_else(|| ObjectStyle::nested(&self.text, flags.start));
-        let members: Vec<(String, String)> = fields
-            .iter()
-            .map(|(key, value)| (json_string(key), show_value(value)))
-            .collect();
-        let rendered = style.render(&members);
-        self.text = splice::insert_member(&self.text, flags, &json_string(flag), &rendered);
-        Ok(())
+    if present {
+        let first = patch::first_item(text, &array).map_err(EditError::Internal)?;
+        let items = patch::id_items(first.as_deref(), add);
+        patch::append_items(text, &array, &items).map_err(EditError::Internal)
+    } else {
+        let value = format!("[{}]", patch::id_items(None, add).join(", "));
+        set_member(text, flag, "exclude_chats", &value)
     }
 }
 
-fn json_string(s: &str) -> String {
-    Value::from(s).to_string()
-}
-
-/// The chat id an `exclude_chats` item's text stands for (`-100` or `"-100"`).
-fn chat_id_of(item: &str) -> Option<i64> {
-    match serde_json::from_str::<Value>(item).ok()? {
-        Value::String(s) => flags_core::parse_id(&s).ok(),
-        Value::Number(n) => n.as_i64(),
-        _ => None,
-    }
+/// Adds `flag` with `fields`, laid out like the flag above it.
+fn create_flag(text: &mut String, flag: &str, fields: &[(&str, Value)]) -> Result<(), EditError> {
+    let members: Vec<(String, String)> = fields
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), show_value(value)))
+        .collect();
+    patch::insert_object_like_siblings(text, &["flags"], flag, &members)
+        .map_err(EditError::Internal)
 }
 
 #[cfg(test)]

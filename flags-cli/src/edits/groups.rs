@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Failure;
 use crate::edits::Change;
-use crate::edits::patch;
+use crate::jsonedit::patch;
 use crate::report::invalid_line;
 use crate::store::audit::change_entry;
 use crate::store::locked::PendingWrite;

@@ -7,8 +7,8 @@ use flags_core::parse_flag_file;
 use serde_json::Value;
 
 use crate::Failure;
-use crate::edits::patch;
 use crate::edits::{Change, unknown_flag};
+use crate::jsonedit::patch;
 use crate::report::invalid_line;
 use crate::store::audit::change_entry;
 use crate::store::locked::PendingWrite;

@@ -7,8 +7,8 @@ use flags_core::{BucketBy, ChatType, FlagDef};
 use serde_json::{Value, json};
 
 use crate::args::manage::ManageArgs;
-use crate::edits::patch::{self, json_string};
 use crate::edits::{Change, EditError};
+use crate::jsonedit::patch::{self, json_string};
 
 /// The targeting part of one command's edit of one flag.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use crate::edits::span::{self, Node};
-use crate::edits::splice::{self, ObjectStyle};
+use crate::jsonedit::span::{self, Node};
+use crate::jsonedit::splice::{self, ObjectStyle};
 
 /// The node at `path` (object keys from the root), or why it is missing.
 fn at<'n>(root: &'n Node, path: &[&str]) -> Result<&'n Node, String> {
@@ -56,9 +56,40 @@ pub fn insert_object(
     key: &str,
     members: &[(String, String)],
 ) -> Result<(), String> {
+    insert_object_styled(text, object, key, members, false)
+}
+
+/// As [`insert_object`], but laid out like the last member of `object`
+/// that is itself an object (a new flag looks like the flag above it),
+/// if there is one.
+pub fn insert_object_like_siblings(
+    text: &mut String,
+    object: &[&str],
+    key: &str,
+    members: &[(String, String)],
+) -> Result<(), String> {
+    insert_object_styled(text, object, key, members, true)
+}
+
+fn insert_object_styled(
+    text: &mut String,
+    object: &[&str],
+    key: &str,
+    members: &[(String, String)],
+    like_siblings: bool,
+) -> Result<(), String> {
     let root = span::locate(text)?;
     let node = at(&root, object)?;
-    let style = ObjectStyle::nested(text, node.start);
+    let sibling_style = match like_siblings {
+        true => node
+            .members()
+            .into_iter()
+            .flatten()
+            .rev()
+            .find_map(|m| ObjectStyle::of(text, &m.value)),
+        false => None,
+    };
+    let style = sibling_style.unwrap_or_else(|| ObjectStyle::nested(text, node.start));
     let members: Vec<(String, String)> = members
         .iter()
         .map(|(k, v)| (json_string(k), v.clone()))

@@ -3,7 +3,7 @@
 //! New members and array items copy the separators and indentation of their
 //! neighbours, so an edit changes only the lines it has to.
 
-use crate::edits::span::Node;
+use crate::jsonedit::span::Node;
 
 /// `text` with `start..end` replaced by `with`.
 pub fn replace(text: &str, start: usize, end: usize, with: &str) -> String {
@@ -174,7 +174,7 @@ fn indent_unit(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edits::span::locate;
+    use crate::jsonedit::span::locate;
 
     fn object_at<'n>(root: &'n Node, key: &str) -> &'n Node {
         &root.get(key).unwrap().value
