@@ -39,11 +39,13 @@ use flags_rollout::state::PhaseCounts;
 use super::http::Client;
 use super::textformat::{self, Labels};
 
-pub const OUTCOMES: &str = "feature_flags_outcomes_total";
-pub const DURATION_BUCKETS: &str = "feature_flags_outcome_duration_seconds_bucket";
-pub const COMPLAINTS: &str = "feature_flags_complaints_total";
-pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
-pub const PROCESS_START: &str = "process_start_time_seconds";
+// The families read, spelled once in flags-core; the short names are the
+// ones this file, phase_counts.rs and prometheus.rs use.
+pub use flags_core::metric_names::{
+    COMPLAINTS_TOTAL as COMPLAINTS, OUTCOME_DURATION_SECONDS_BUCKET as DURATION_BUCKETS,
+    OUTCOMES_TOTAL as OUTCOMES, PROCESS_RESIDENT_MEMORY_BYTES as RESIDENT_MEMORY,
+    PROCESS_START_TIME_SECONDS as PROCESS_START,
+};
 
 /// Per flag, the counters read: ok/error for `on` and `off`, the ten
 /// duration buckets and `+Inf` for `on` and `off`, complaints.
