@@ -321,14 +321,21 @@ fn lease_for_this_thread() -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::{Arc, Barrier};
 
+    /// `T` is exactly one cache line, sized and aligned: what the hot path
+    /// reads of it costs one line fetch, and no other core's writes share it.
+    pub(crate) fn assert_one_cache_line<T>() {
+        let name = std::any::type_name::<T>();
+        assert_eq!(std::mem::size_of::<T>(), 64, "size of {name}");
+        assert_eq!(std::mem::align_of::<T>(), 64, "alignment of {name}");
+    }
+
     #[test]
     fn stripes_are_cache_line_sized_and_aligned() {
-        assert_eq!(std::mem::size_of::<Stripe>(), 64);
-        assert_eq!(std::mem::align_of::<Stripe>(), 64);
+        assert_one_cache_line::<Stripe>();
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The store's state in the Prometheus text exposition format, and the
 //! decision counts behind it.
 
-use std::fmt::{self, Display, Write as _};
+use std::fmt::{self, Display};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::counters::DecisionCounts;
+use crate::exposition::{Kind, Labels, header, histogram, sample};
+use crate::metric_names as names;
 use crate::outcomes::{Cohort, DURATION_BOUNDS, OutcomeCounts, Segment, chat_type_label};
 use crate::snapshot::Snapshot;
 use crate::store::{FlagStore, ReloadStatus};
@@ -79,70 +81,57 @@ struct Exposition<'a> {
 impl Display for Exposition<'_> {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
         let status = self.status;
-        family(
+        header(
             out,
-            "reloads_total",
-            "counter",
+            names::RELOADS_TOTAL,
+            Kind::Counter,
             "Loads of the flag file, by result (the first load included).",
         )?;
-        writeln!(
-            out,
-            "feature_flags_reloads_total{{result=\"success\"}} {}",
-            status.reloads_succeeded
-        )?;
-        writeln!(
-            out,
-            "feature_flags_reloads_total{{result=\"failure\"}} {}",
-            status.reloads_failed
-        )?;
+        for (result, count) in [
+            ("success", status.reloads_succeeded),
+            ("failure", status.reloads_failed),
+        ] {
+            sample(out, names::RELOADS_TOTAL, &[("result", &result)], count)?;
+        }
 
-        family(
+        header(
             out,
-            "last_reload_successful",
-            "gauge",
+            names::LAST_RELOAD_SUCCESSFUL,
+            Kind::Gauge,
             "Whether the latest load of the flag file succeeded (0: an older version is serving).",
         )?;
-        writeln!(
-            out,
-            "feature_flags_last_reload_successful {}",
-            u8::from(status.last_error.is_none())
-        )?;
+        let successful = u8::from(status.last_error.is_none());
+        sample(out, names::LAST_RELOAD_SUCCESSFUL, &[], successful)?;
 
-        family(
+        header(
             out,
-            "last_reload_success_timestamp_seconds",
-            "gauge",
+            names::LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+            Kind::Gauge,
             "When the version being served was loaded, in seconds since the Unix epoch.",
         )?;
-        writeln!(
+        sample(
             out,
-            "feature_flags_last_reload_success_timestamp_seconds {:.3}",
-            unix_seconds(status.last_success)
+            names::LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+            &[],
+            format_args!("{:.3}", unix_seconds(status.last_success)),
         )?;
 
-        family(
+        header(
             out,
-            "generation",
-            "gauge",
+            names::GENERATION,
+            Kind::Gauge,
             "Generation of the version being served: 1 for the first load, +1 per new version.",
         )?;
-        writeln!(
-            out,
-            "feature_flags_generation {}",
-            self.snapshot.generation()
-        )?;
+        sample(out, names::GENERATION, &[], self.snapshot.generation())?;
 
-        family(
+        header(
             out,
-            "file_info",
-            "gauge",
+            names::FILE_INFO,
+            Kind::Gauge,
             "The version of the flag file being served, by fingerprint (xxh3-64 of its bytes).",
         )?;
-        writeln!(
-            out,
-            "feature_flags_file_info{{fingerprint=\"{:016x}\"}} 1",
-            self.snapshot.fingerprint()
-        )?;
+        let fingerprint = format_args!("{:016x}", self.snapshot.fingerprint());
+        sample(out, names::FILE_INFO, &[("fingerprint", &fingerprint)], 1)?;
 
         self.flag_gauges(out)?;
         self.decisions(out)?;
@@ -153,32 +142,29 @@ impl Display for Exposition<'_> {
 impl Exposition<'_> {
     fn flag_gauges(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
         let flags = &self.snapshot.file().flags;
-        family(
+        header(
             out,
-            "flag_enabled",
-            "gauge",
+            names::FLAG_ENABLED,
+            Kind::Gauge,
             "A flag's configured `enabled` (its kill switch) in the version being served.",
         )?;
         for (name, def) in flags {
-            writeln!(
-                out,
-                "feature_flags_flag_enabled{{flag=\"{}\"}} {}",
-                LabelValue(name),
-                u8::from(def.enabled)
-            )?;
+            let enabled = u8::from(def.enabled);
+            sample(out, names::FLAG_ENABLED, &[("flag", name)], enabled)?;
         }
-        family(
+        header(
             out,
-            "flag_rollout_percentage",
-            "gauge",
+            names::FLAG_ROLLOUT_PERCENTAGE,
+            Kind::Gauge,
             "A flag's configured `rollout_percentage` (0-100) in the version being served.",
         )?;
         for (name, def) in flags {
-            writeln!(
+            let percentage = &def.rollout_percentage;
+            sample(
                 out,
-                "feature_flags_flag_rollout_percentage{{flag=\"{}\"}} {}",
-                LabelValue(name),
-                def.rollout_percentage
+                names::FLAG_ROLLOUT_PERCENTAGE,
+                &[("flag", name)],
+                percentage,
             )?;
         }
         Ok(())
@@ -188,10 +174,10 @@ impl Exposition<'_> {
         let Some(unknown) = self.snapshot.unknown_flag_decisions() else {
             return Ok(());
         };
-        family(
+        header(
             out,
-            "decisions_total",
-            "counter",
+            names::DECISIONS_TOTAL,
+            Kind::Counter,
             "Flag decisions made by this process, by outcome and by the evaluation step that decided.",
         )?;
         for (position, name) in self.snapshot.flag_names().enumerate() {
@@ -200,23 +186,22 @@ impl Exposition<'_> {
                 .decision_counts_at(position)
                 .unwrap_or_default();
             for (enabled, reason) in DecisionCounts::PAIRS {
-                writeln!(
+                let outcome = if enabled { "on" } else { "off" };
+                sample(
                     out,
-                    "feature_flags_decisions_total{{flag=\"{}\",outcome=\"{}\",reason=\"{}\"}} {}",
-                    LabelValue(name),
-                    if enabled { "on" } else { "off" },
-                    reason,
-                    counts.get(enabled, reason)
+                    names::DECISIONS_TOTAL,
+                    &[("flag", &name), ("outcome", &outcome), ("reason", &reason)],
+                    counts.get(enabled, reason),
                 )?;
             }
         }
-        family(
+        header(
             out,
-            "unknown_flag_decisions_total",
-            "counter",
+            names::UNKNOWN_FLAG_DECISIONS_TOTAL,
+            Kind::Counter,
             "Evaluations of a flag the file does not define (answered with the caller's default).",
         )?;
-        writeln!(out, "feature_flags_unknown_flag_decisions_total {unknown}")
+        sample(out, names::UNKNOWN_FLAG_DECISIONS_TOTAL, &[], unknown)
     }
 }
 
@@ -238,84 +223,61 @@ impl Exposition<'_> {
                 (name, counts)
             })
             .collect();
-        family(
+        header(
             out,
-            "outcomes_total",
-            "counter",
+            names::OUTCOMES_TOTAL,
+            Kind::Counter,
             "Messages handled by this process that asked about the flag, by the flag's cohort, the step that put the message there (via: group or rollout), the chat type and the outcome the bot reported.",
         )?;
         for (name, counts) in &counts {
             for (segment, c) in Segment::all().zip(&counts.segments) {
                 for (result, value) in [("ok", c.ok), ("error", c.error)] {
-                    writeln!(
-                        out,
-                        "feature_flags_outcomes_total{{flag=\"{}\",cohort=\"{}\",via=\"{}\",chat_type=\"{}\",result=\"{result}\"}} {value}",
-                        LabelValue(name),
-                        segment.cohort.as_str(),
-                        segment.via.as_str(),
-                        chat_type_label(segment.chat_type),
-                    )?;
+                    let labels: &Labels<'_> = &[
+                        ("flag", name),
+                        ("cohort", &segment.cohort.as_str()),
+                        ("via", &segment.via.as_str()),
+                        ("chat_type", &chat_type_label(segment.chat_type)),
+                        ("result", &result),
+                    ];
+                    sample(out, names::OUTCOMES_TOTAL, labels, value)?;
                 }
             }
         }
-        family(
+        header(
             out,
-            "outcome_duration_seconds",
-            "histogram",
+            names::OUTCOME_DURATION_SECONDS,
+            Kind::Histogram,
             "How long handling a message that asked about the flag took, by the flag's cohort, as the bot reported it.",
         )?;
         for (name, counts) in &counts {
             for cohort in Cohort::ALL {
                 let c = counts.cohort(cohort);
-                let labels = format!(
-                    "flag=\"{}\",cohort=\"{}\"",
-                    LabelValue(name),
-                    cohort.as_str()
-                );
-                for (bound, value) in DURATION_BOUNDS.iter().zip(c.buckets) {
-                    writeln!(
-                        out,
-                        "feature_flags_outcome_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {value}"
-                    )?;
-                }
-                writeln!(
+                histogram(
                     out,
-                    "feature_flags_outcome_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                    c.count()
-                )?;
-                writeln!(
-                    out,
-                    "feature_flags_outcome_duration_seconds_sum{{{labels}}} {}",
-                    c.sum_seconds()
-                )?;
-                writeln!(
-                    out,
-                    "feature_flags_outcome_duration_seconds_count{{{labels}}} {}",
-                    c.count()
+                    names::OUTCOME_DURATION_SECONDS,
+                    &[("flag", name), ("cohort", &cohort.as_str())],
+                    DURATION_BOUNDS.into_iter().zip(c.buckets),
+                    c.count(),
+                    c.sum_seconds(),
                 )?;
             }
         }
-        family(
+        header(
             out,
-            "complaints_total",
-            "counter",
+            names::COMPLAINTS_TOTAL,
+            Kind::Counter,
             "Complaints about the flag that users made to this process (a /feedback command, a support ticket).",
         )?;
         for (name, counts) in &counts {
-            writeln!(
+            sample(
                 out,
-                "feature_flags_complaints_total{{flag=\"{}\"}} {}",
-                LabelValue(name),
-                counts.complaints
+                names::COMPLAINTS_TOTAL,
+                &[("flag", name)],
+                counts.complaints,
             )?;
         }
         Ok(())
     }
-}
-
-fn family(out: &mut fmt::Formatter<'_>, name: &str, kind: &str, help: &str) -> fmt::Result {
-    writeln!(out, "# HELP feature_flags_{name} {help}")?;
-    writeln!(out, "# TYPE feature_flags_{name} {kind}")
 }
 
 fn unix_seconds(time: SystemTime) -> f64 {
@@ -324,37 +286,9 @@ fn unix_seconds(time: SystemTime) -> f64 {
         .map_or(0.0, |since| since.as_secs_f64())
 }
 
-/// A label value with `\`, `"` and newlines escaped, as the text format
-/// requires. Flag names are validated to need none of it; this keeps the
-/// output parseable should that rule ever loosen.
-struct LabelValue<'a>(&'a str);
-
-impl Display for LabelValue<'_> {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            match c {
-                '\\' => out.write_str("\\\\")?,
-                '"' => out.write_str("\\\"")?,
-                '\n' => out.write_str("\\n")?,
-                c => out.write_char(c)?,
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn label_values_escape_backslash_quote_and_newline() {
-        assert_eq!(LabelValue("a\\b\"c\nd").to_string(), "a\\\\b\\\"c\\nd");
-        assert_eq!(
-            LabelValue("new_gpt-model.v2").to_string(),
-            "new_gpt-model.v2"
-        );
-    }
 
     #[test]
     fn times_before_the_epoch_read_as_zero() {

@@ -160,6 +160,16 @@ pub(crate) const OFF: usize = 2;
 pub const SEGMENTS: usize = KINDS.len() * CHAT_TYPES;
 
 impl Segment {
+    /// Every chat type a segment can have, in the order metrics list them:
+    /// the four [`ChatType`]s, then none.
+    pub const CHAT_TYPES: [Option<ChatType>; CHAT_TYPES] = [
+        Some(ChatType::Private),
+        Some(ChatType::Group),
+        Some(ChatType::Supergroup),
+        Some(ChatType::Channel),
+        None,
+    ];
+
     /// Every segment, in the order metrics list them: `on` via group, `on`
     /// via rollout, `off`; within each, private, group, supergroup,
     /// channel, none.
@@ -184,11 +194,10 @@ impl Segment {
 
     fn at(index: usize) -> Segment {
         let (cohort, via) = KINDS[index / CHAT_TYPES];
-        let chat = index % CHAT_TYPES;
         Segment {
             cohort,
             via,
-            chat_type: ChatType::ALL.get(chat).copied(),
+            chat_type: Segment::CHAT_TYPES[index % CHAT_TYPES],
         }
     }
 
@@ -544,16 +553,9 @@ mod tests {
     /// type) is the segment metrics list at that position.
     #[test]
     fn the_recorded_index_is_the_listed_segment() {
-        let chat_types = [
-            None,
-            Some(ChatType::Private),
-            Some(ChatType::Group),
-            Some(ChatType::Supergroup),
-            Some(ChatType::Channel),
-        ];
         let mut seen = [false; SEGMENTS];
         for (kind, (cohort, via)) in KINDS.into_iter().enumerate() {
-            for chat_type in chat_types {
+            for chat_type in Segment::CHAT_TYPES {
                 let at = Tallied::new(Outcome::ok(Duration::ZERO), chat_type).segment(kind);
                 let segment = Segment {
                     cohort,

@@ -633,7 +633,6 @@ mod tests {
     /// cache line, or evaluation slows by a line fetch per flag.
     #[test]
     fn a_compiled_flag_is_one_cache_line() {
-        assert_eq!(std::mem::size_of::<CompiledFlag>(), 64);
-        assert_eq!(std::mem::align_of::<CompiledFlag>(), 64);
+        crate::counters::tests::assert_one_cache_line::<CompiledFlag>();
     }
 }

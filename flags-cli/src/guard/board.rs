@@ -4,8 +4,10 @@
 //! server only reads it.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write;
+use std::fmt;
 
+use flags_core::exposition::{GoFloat, Kind, Labels, header, sample};
+use flags_core::metric_names::guard as names;
 use flags_rollout::{Action, Cause, Trigger};
 
 use super::scrape::BAD_REASONS;
@@ -207,331 +209,248 @@ impl Board {
     /// The guard's own metrics (CONTRACT.md), Prometheus text format.
     pub fn metrics_text(&self) -> String {
         let mut out = String::new();
-        family(
-            &mut out,
-            "plan_state",
-            "gauge",
+        // Writing into a String cannot fail.
+        let _ = self
+            .plan_metrics(&mut out)
+            .and_then(|()| self.trigger_metrics(&mut out))
+            .and_then(|()| self.counter_metrics(&mut out));
+        out
+    }
+
+    fn plan_metrics(&self, out: &mut String) -> fmt::Result {
+        header(
+            out,
+            names::PLAN_STATE,
+            Kind::Gauge,
             "1 for the plan's current state, 0 for the others.",
-        );
+        )?;
         for p in &self.plans {
             for state in STATES {
-                sample(
-                    &mut out,
-                    "plan_state",
-                    &[("flag", &p.flag), ("state", state)],
-                    f64::from(u8::from(p.state == state)),
-                );
+                let current = u8::from(p.state == state);
+                let labels: &Labels<'_> = &[("flag", &p.flag), ("state", &state)];
+                sample(out, names::PLAN_STATE, labels, current)?;
             }
         }
-        family(
-            &mut out,
-            "plan_phase",
-            "gauge",
+        self.per_plan(
+            out,
+            names::PLAN_PHASE,
             "The plan's current phase, from 1.",
-        );
-        for p in &self.plans {
-            sample(&mut out, "plan_phase", &[("flag", &p.flag)], p.phase as f64);
-        }
-        family(
-            &mut out,
-            "plan_phases",
-            "gauge",
+            |p| Some(p.phase as f64),
+        )?;
+        self.per_plan(
+            out,
+            names::PLAN_PHASES,
             "How many phases the plan has.",
-        );
-        for p in &self.plans {
-            sample(
-                &mut out,
-                "plan_phases",
-                &[("flag", &p.flag)],
-                p.phases as f64,
-            );
-        }
-        family(
-            &mut out,
-            "plan_percentage",
-            "gauge",
+            |p| Some(p.phases as f64),
+        )?;
+        self.per_plan(
+            out,
+            names::PLAN_PERCENTAGE,
             "The current phase's rollout percentage.",
-        );
-        for p in &self.plans {
-            sample(
-                &mut out,
-                "plan_percentage",
-                &[("flag", &p.flag)],
-                p.percentage,
-            );
-        }
-        family(
-            &mut out,
-            "plan_since_timestamp_seconds",
-            "gauge",
+            |p| Some(p.percentage),
+        )?;
+        self.per_plan(
+            out,
+            names::PLAN_SINCE_TIMESTAMP_SECONDS,
             "When the plan entered its current phase or state (unix time).",
-        );
-        for p in &self.plans {
-            sample(
-                &mut out,
-                "plan_since_timestamp_seconds",
-                &[("flag", &p.flag)],
-                p.since,
-            );
-        }
-        family(
-            &mut out,
-            "plan_hold_end_timestamp_seconds",
-            "gauge",
+            |p| Some(p.since),
+        )?;
+        self.per_plan(
+            out,
+            names::PLAN_HOLD_END_TIMESTAMP_SECONDS,
             "When the current phase's hold ends: the earliest it may advance (unix time).",
-        );
-        for p in &self.plans {
-            if let Some(at) = p.next_step {
-                sample(
-                    &mut out,
-                    "plan_hold_end_timestamp_seconds",
-                    &[("flag", &p.flag)],
-                    at,
-                );
-            }
-        }
-        family(
-            &mut out,
-            "plan_waiting",
-            "gauge",
+            |p| p.next_step,
+        )?;
+        header(
+            out,
+            names::PLAN_WAITING,
+            Kind::Gauge,
             "1 for why a running plan holds (hold, samples, no_data, source_error, sustaining, inconclusive, criterion_no_data), 0 for the others.",
-        );
+        )?;
         for p in self.plans.iter().filter(|p| p.state == "running") {
             for why in WAITING {
-                sample(
-                    &mut out,
-                    "plan_waiting",
-                    &[("flag", &p.flag), ("reason", why)],
-                    f64::from(u8::from(p.waiting == Some(why))),
-                );
+                let waiting = u8::from(p.waiting == Some(why));
+                let labels: &Labels<'_> = &[("flag", &p.flag), ("reason", &why)];
+                sample(out, names::PLAN_WAITING, labels, waiting)?;
             }
         }
-        family(
-            &mut out,
-            "plan_criterion_value",
-            "gauge",
+        header(
+            out,
+            names::PLAN_CRITERION_VALUE,
+            Kind::Gauge,
             "Each success criterion of the current phase on the last check: its reading (a share, p95 seconds, complaints; z for no_degradation), NaN without data; `needs` says what it must be.",
-        );
+        )?;
         for p in &self.plans {
             for c in &p.criteria {
-                sample(
-                    &mut out,
-                    "plan_criterion_value",
-                    &[
-                        ("flag", &p.flag),
-                        ("criterion", &c.name),
-                        ("needs", &c.needs),
-                    ],
-                    c.value,
-                );
+                let labels: &Labels<'_> = &[
+                    ("flag", &p.flag),
+                    ("criterion", &c.name),
+                    ("needs", &c.needs),
+                ];
+                sample(out, names::PLAN_CRITERION_VALUE, labels, GoFloat(c.value))?;
             }
         }
-        family(
-            &mut out,
-            "plan_criterion_met",
-            "gauge",
+        header(
+            out,
+            names::PLAN_CRITERION_MET,
+            Kind::Gauge,
             "1 when the success criterion held on the last check, 0 when not or without data.",
-        );
+        )?;
         for p in &self.plans {
             for c in &p.criteria {
-                sample(
-                    &mut out,
-                    "plan_criterion_met",
-                    &[("flag", &p.flag), ("criterion", &c.name)],
-                    f64::from(u8::from(c.outcome == "met")),
-                );
+                let met = u8::from(c.outcome == "met");
+                let labels: &Labels<'_> = &[("flag", &p.flag), ("criterion", &c.name)];
+                sample(out, names::PLAN_CRITERION_MET, labels, met)?;
             }
         }
-        family(
-            &mut out,
-            "trigger_value",
-            "gauge",
+        Ok(())
+    }
+
+    /// A gauge family with one sample per plan that `value` has a reading
+    /// for.
+    fn per_plan(
+        &self,
+        out: &mut String,
+        name: &str,
+        help: &str,
+        value: impl Fn(&PlanView) -> Option<f64>,
+    ) -> fmt::Result {
+        header(out, name, Kind::Gauge, help)?;
+        for p in &self.plans {
+            if let Some(v) = value(p) {
+                sample(out, name, &[("flag", &p.flag)], GoFloat(v))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn trigger_metrics(&self, out: &mut String) -> fmt::Result {
+        header(
+            out,
+            names::TRIGGER_VALUE,
+            Kind::Gauge,
             "Each trigger's value on the last check, per cohort; NaN without data.",
-        );
+        )?;
         for p in &self.plans {
             for t in &p.triggers {
-                if t.by_cohort() {
-                    sample(
-                        &mut out,
-                        "trigger_value",
-                        &[("flag", &p.flag), ("trigger", &t.name), ("cohort", "on")],
-                        t.on,
-                    );
-                    sample(
-                        &mut out,
-                        "trigger_value",
-                        &[("flag", &p.flag), ("trigger", &t.name), ("cohort", "off")],
-                        t.off,
-                    );
-                } else {
-                    sample(
-                        &mut out,
-                        "trigger_value",
-                        &[("flag", &p.flag), ("trigger", &t.name), ("cohort", "all")],
-                        t.on,
-                    );
+                let by_cohort = [("on", t.on), ("off", t.off)];
+                let whole = [("all", t.on)];
+                let values: &[(&str, f64)] = if t.by_cohort() { &by_cohort } else { &whole };
+                for (cohort, value) in values {
+                    let labels: &Labels<'_> =
+                        &[("flag", &p.flag), ("trigger", &t.name), ("cohort", cohort)];
+                    sample(out, names::TRIGGER_VALUE, labels, GoFloat(*value))?;
                 }
             }
         }
-        family(
-            &mut out,
-            "trigger_threshold",
-            "gauge",
+        self.per_trigger(
+            out,
+            names::TRIGGER_THRESHOLD,
             "Each trigger's threshold.",
-        );
-        for p in &self.plans {
-            for t in &p.triggers {
-                sample(
-                    &mut out,
-                    "trigger_threshold",
-                    &[("flag", &p.flag), ("trigger", &t.name)],
-                    t.threshold,
-                );
-            }
-        }
-        family(
-            &mut out,
-            "trigger_tripped",
-            "gauge",
+            |t| t.threshold,
+        )?;
+        self.per_trigger(
+            out,
+            names::TRIGGER_TRIPPED,
             "1 when the trigger tripped on the last check.",
-        );
+            |t| f64::from(u8::from(t.verdict == "tripped")),
+        )
+    }
+
+    /// A gauge family with one sample per trigger of every plan.
+    fn per_trigger(
+        &self,
+        out: &mut String,
+        name: &str,
+        help: &str,
+        value: impl Fn(&TriggerView) -> f64,
+    ) -> fmt::Result {
+        header(out, name, Kind::Gauge, help)?;
         for p in &self.plans {
             for t in &p.triggers {
-                sample(
-                    &mut out,
-                    "trigger_tripped",
-                    &[("flag", &p.flag), ("trigger", &t.name)],
-                    f64::from(u8::from(t.verdict == "tripped")),
-                );
+                let labels: &Labels<'_> = &[("flag", &p.flag), ("trigger", &t.name)];
+                sample(out, name, labels, GoFloat(value(t)))?;
             }
         }
-        family(
-            &mut out,
-            "actions_total",
-            "counter",
+        Ok(())
+    }
+
+    fn counter_metrics(&self, out: &mut String) -> fmt::Result {
+        header(
+            out,
+            names::ACTIONS_TOTAL,
+            Kind::Counter,
             "Advances, completions and rollbacks the guard applied; trigger is the one that tripped a rollback, else none.",
-        );
+        )?;
         for ((flag, action, trigger), n) in &self.actions {
-            sample(
-                &mut out,
-                "actions_total",
-                &[("flag", flag), ("action", action), ("trigger", trigger)],
-                *n as f64,
-            );
+            let labels: &Labels<'_> = &[("flag", flag), ("action", action), ("trigger", trigger)];
+            sample(out, names::ACTIONS_TOTAL, labels, n)?;
         }
-        family(
-            &mut out,
-            "rollback_value",
-            "gauge",
+        self.per_rollback(
+            out,
+            names::ROLLBACK_VALUE,
             "The reading that tripped the last applied rollback.",
-        );
-        for ((flag, trigger), (value, _)) in &self.rollbacks {
-            sample(
-                &mut out,
-                "rollback_value",
-                &[("flag", flag), ("trigger", trigger)],
-                *value,
-            );
-        }
-        family(
-            &mut out,
-            "rollback_threshold",
-            "gauge",
+            |&(value, _)| value,
+        )?;
+        self.per_rollback(
+            out,
+            names::ROLLBACK_THRESHOLD,
             "The threshold of the last applied rollback's trigger.",
-        );
-        for ((flag, trigger), (_, threshold)) in &self.rollbacks {
-            sample(
-                &mut out,
-                "rollback_threshold",
-                &[("flag", flag), ("trigger", trigger)],
-                *threshold,
-            );
-        }
-        family(
-            &mut out,
-            "bad_samples_total",
-            "counter",
+            |&(_, threshold)| threshold,
+        )?;
+        header(
+            out,
+            names::BAD_SAMPLES_TOTAL,
+            Kind::Counter,
             "Samples of planned flags not used: missing, nan, negative, infinite, decrease (a counter down without a restart), buckets (not cumulative).",
-        );
+        )?;
         for reason in BAD_REASONS {
             let n = self.bad_samples.get(reason).copied().unwrap_or(0);
-            sample(
-                &mut out,
-                "bad_samples_total",
-                &[("reason", reason)],
-                n as f64,
-            );
+            sample(out, names::BAD_SAMPLES_TOTAL, &[("reason", &reason)], n)?;
         }
-        family(
-            &mut out,
-            "source_errors_total",
-            "counter",
+        header(
+            out,
+            names::SOURCE_ERRORS_TOTAL,
+            Kind::Counter,
             "Checks on which a metrics source could not be read.",
-        );
+        )?;
         for (source, n) in &self.source_errors {
-            sample(
-                &mut out,
-                "source_errors_total",
-                &[("source", source)],
-                *n as f64,
-            );
+            sample(out, names::SOURCE_ERRORS_TOTAL, &[("source", source)], n)?;
         }
-        family(
-            &mut out,
-            "checks_total",
-            "counter",
+        header(
+            out,
+            names::CHECKS_TOTAL,
+            Kind::Counter,
             "Checks made since the guard started.",
-        );
-        sample(&mut out, "checks_total", &[], self.checks as f64);
-        family(
-            &mut out,
-            "last_check_timestamp_seconds",
-            "gauge",
+        )?;
+        sample(out, names::CHECKS_TOTAL, &[], self.checks)?;
+        header(
+            out,
+            names::LAST_CHECK_TIMESTAMP_SECONDS,
+            Kind::Gauge,
             "When the last check finished (unix time).",
-        );
+        )?;
         if let Some(at) = self.last_check {
-            sample(&mut out, "last_check_timestamp_seconds", &[], at);
+            sample(out, names::LAST_CHECK_TIMESTAMP_SECONDS, &[], GoFloat(at))?;
         }
-        out
+        Ok(())
     }
-}
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP feature_flags_guard_{name} {help}");
-    let _ = writeln!(out, "# TYPE feature_flags_guard_{name} {kind}");
-}
-
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
-    let _ = write!(out, "feature_flags_guard_{name}");
-    if !labels.is_empty() {
-        out.push('{');
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "{k}=\"{}\"", escape_label(v));
+    /// A gauge family with one sample per (flag, trigger) of the last
+    /// applied rollbacks: `part` picks the reading or the threshold.
+    fn per_rollback(
+        &self,
+        out: &mut String,
+        name: &str,
+        help: &str,
+        part: impl Fn(&(f64, f64)) -> f64,
+    ) -> fmt::Result {
+        header(out, name, Kind::Gauge, help)?;
+        for ((flag, trigger), reading) in &self.rollbacks {
+            let labels: &Labels<'_> = &[("flag", flag), ("trigger", trigger)];
+            sample(out, name, labels, GoFloat(part(reading)))?;
         }
-        out.push('}');
-    }
-    let _ = writeln!(out, " {}", go_float(value));
-}
-
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Prometheus' spelling of special floats.
-pub fn go_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
+        Ok(())
     }
 }
 

@@ -39,11 +39,13 @@ use flags_rollout::state::PhaseCounts;
 use super::http::Client;
 use super::textformat::{self, Labels};
 
-pub const OUTCOMES: &str = "feature_flags_outcomes_total";
-pub const DURATION_BUCKETS: &str = "feature_flags_outcome_duration_seconds_bucket";
-pub const COMPLAINTS: &str = "feature_flags_complaints_total";
-pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
-pub const PROCESS_START: &str = "process_start_time_seconds";
+// The families read, spelled once in flags-core; the short names are the
+// ones this file, phase_counts.rs and prometheus.rs use.
+pub use flags_core::metric_names::{
+    COMPLAINTS_TOTAL as COMPLAINTS, OUTCOME_DURATION_SECONDS_BUCKET as DURATION_BUCKETS,
+    OUTCOMES_TOTAL as OUTCOMES, PROCESS_RESIDENT_MEMORY_BYTES as RESIDENT_MEMORY,
+    PROCESS_START_TIME_SECONDS as PROCESS_START,
+};
 
 /// Per flag, the counters read: ok/error for `on` and `off`, the ten
 /// duration buckets and `+Inf` for `on` and `off`, complaints.
@@ -362,12 +364,7 @@ impl Process {
             .filter(in_phase)
             .or_else(|| tracked.history.iter().find(in_phase))
             .unwrap_or(latest);
-        let increase = |slot: usize| latest.totals[slot] - base.totals[slot];
-        let cohort = |ok, error, le: usize| CohortWindow {
-            ok: increase(ok),
-            errors: increase(error),
-            duration_le: std::array::from_fn(|i| increase(le + i)),
-        };
+        let increase = increases(&latest.totals, &base.totals);
         let complaints_base = tracked
             .complaints
             .iter()
@@ -391,15 +388,16 @@ impl Process {
                 baseline
             }
         };
+        let (on, off) = cohorts(&increase);
         let mut out = FlagWindow {
-            on: cohort(ON_OK, ON_ERROR, ON_LE),
-            off: cohort(OFF_OK, OFF_ERROR, OFF_LE),
+            on,
+            off,
             complaints_last_hour: latest.totals[COMPLAINT] - complaints_base,
             on_outcomes_in_phase: on_total(latest) - baseline,
             bad: tracked.bad.clone(),
         };
         // The +Inf buckets are not in the window; they checked the scrape.
-        if out.bad.is_empty() && (0..SLOTS).any(|s| increase(s).is_nan()) {
+        if out.bad.is_empty() && increase.iter().any(|v| v.is_nan()) {
             out.bad.push(format!(
                 "{}: a bad or missing sample in the window",
                 self.url
@@ -425,16 +423,12 @@ impl Process {
         if started != phase_started {
             return None;
         }
-        let increase = |slot: usize| latest.totals[slot] - base[slot];
-        let cohort = |ok, error, le: usize| CohortWindow {
-            ok: increase(ok),
-            errors: increase(error),
-            duration_le: std::array::from_fn(|i| increase(le + i)),
-        };
+        let increase = increases(&latest.totals, &base);
+        let (on, off) = cohorts(&increase);
         Some(PhaseCounts {
-            on: cohort(ON_OK, ON_ERROR, ON_LE),
-            off: cohort(OFF_OK, OFF_ERROR, OFF_LE),
-            complaints: increase(COMPLAINT),
+            on,
+            off,
+            complaints: increase[COMPLAINT],
             at: Timestamp::try_from(latest.wall).ok(),
         })
     }
@@ -454,6 +448,24 @@ impl ScrapeSource {
         }
         Some(sum)
     }
+}
+
+/// Every slot's increase from `base` to `latest`: NaN where either was bad.
+fn increases(latest: &Raw, base: &Raw) -> Raw {
+    std::array::from_fn(|slot| latest[slot] - base[slot])
+}
+
+/// The `on` and `off` cohorts' outcomes and buckets among `increase`.
+fn cohorts(increase: &Raw) -> (CohortWindow, CohortWindow) {
+    let cohort = |ok: usize, error: usize, le: usize| CohortWindow {
+        ok: increase[ok],
+        errors: increase[error],
+        duration_le: std::array::from_fn(|i| increase[le + i]),
+    };
+    (
+        cohort(ON_OK, ON_ERROR, ON_LE),
+        cohort(OFF_OK, OFF_ERROR, OFF_LE),
+    )
 }
 
 /// Keeps `totals` as the newest point, and at most [`HISTORY_POINTS`]
@@ -776,6 +788,12 @@ mod tests {
         .unwrap()
     }
 
+    /// The wall time [`feed`] counts from, a new process, and a plan of
+    /// flag `f` over an hour.
+    fn tracking_f() -> (SystemTime, Process, Vec<(String, Duration)>) {
+        (origin().1, Process::new("u"), plan("f", LONG))
+    }
+
     fn origin() -> (Instant, SystemTime) {
         use std::sync::OnceLock;
         static ORIGIN: OnceLock<(Instant, SystemTime)> = OnceLock::new();
@@ -812,7 +830,7 @@ mod tests {
     /// `chat_type`, which the guard sums back into its cohort.
     #[test]
     fn the_segments_of_a_cohort_are_summed_and_one_bad_one_spoils_the_sum() {
-        use flags_core::{ChatType, Context, FlagStore, Outcome};
+        use flags_core::{Context, FlagStore, Outcome, Segment};
         let (_, w0) = origin();
         let store = FlagStore::from_json(
             r#"{"version": 1, "groups": {"beta": [7, 8]}, "flags": {
@@ -822,13 +840,7 @@ mod tests {
         let mut p = Process::new("u");
         let planned = plan("f", LONG);
         assert!(feed(&mut p, 0, &store.metrics_text(), &planned).is_empty());
-        let chat_types = [
-            None,
-            Some(ChatType::Private),
-            Some(ChatType::Group),
-            Some(ChatType::Supergroup),
-            Some(ChatType::Channel),
-        ];
+        let chat_types = Segment::CHAT_TYPES;
         let mut want = [[0.0; 2]; 2]; // [on, off][ok, error]
         for user in 0..400i64 {
             let mut ctx = Context::new().user(user);
@@ -882,9 +894,7 @@ mod tests {
 
     #[test]
     fn a_restart_is_a_new_start_time_and_counts_from_zero() {
-        let (_, w0) = origin();
-        let mut p = Process::new("u");
-        let planned = plan("f", LONG);
+        let (w0, mut p, planned) = tracking_f();
         let s = |on| with_start(&scrape("f", on, (0, 0), 0, 0), 100.0);
         feed(&mut p, 0, &s((900, 100)), &planned);
         feed(&mut p, 5, &s((1000, 120)), &planned);
@@ -900,9 +910,7 @@ mod tests {
 
     #[test]
     fn a_drop_without_a_restart_is_a_bad_sample_not_a_reset() {
-        let (_, w0) = origin();
-        let mut p = Process::new("u");
-        let planned = plan("f", LONG);
+        let (w0, mut p, planned) = tracking_f();
         let s = |on| with_start(&scrape("f", on, (100, 1), 0, 0), 100.0);
         feed(&mut p, 0, &s((1000, 50_000)), &planned);
         // A cut-off number: 50000 read as 5, the process the same.
@@ -918,9 +926,7 @@ mod tests {
 
     #[test]
     fn without_a_start_time_only_a_drop_of_every_counter_is_a_reset() {
-        let (_, w0) = origin();
-        let mut p = Process::new("u");
-        let planned = plan("f", LONG);
+        let (w0, mut p, planned) = tracking_f();
         feed(
             &mut p,
             0,
@@ -985,9 +991,7 @@ mod tests {
 
     #[test]
     fn buckets_that_are_not_cumulative_are_no_data() {
-        let (_, w0) = origin();
-        let planned = plan("f", LONG);
-        let mut p = Process::new("u");
+        let (w0, mut p, planned) = tracking_f();
         let full = scrape("f", (1000, 10), (1000, 10), 0, 0);
         feed(&mut p, 0, &full, &planned);
         let broken = full.replacen("le=\"+Inf\"} 1010.0", "le=\"+Inf\"} 3.0", 1);

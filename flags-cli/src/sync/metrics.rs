@@ -2,9 +2,12 @@
 //!
 //! Served by the same bounded server as the guard's ([`crate::serve`]).
 
-use std::fmt::Write as _;
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+
+use flags_core::exposition::{GoFloat, Kind, header, sample};
+use flags_core::metric_names::sync as names;
 
 use crate::serve::{METRICS_TYPE, Pages, Server};
 
@@ -42,41 +45,51 @@ impl Metrics {
 
     pub fn text(&self) -> String {
         let mut out = String::new();
-        let mut gauge = |name: &str, help: &str, value: Option<f64>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-            if let Some(v) = value {
-                let _ = writeln!(out, "{name} {v}");
-            }
-        };
-        gauge(
-            "feature_flags_sync_version",
-            "The database version of the flag document in the file.",
-            self.version.map(|v| v as f64),
-        );
-        gauge(
-            "feature_flags_sync_database_version",
-            "The newest flag document version seen in the database, valid or not.",
-            self.database_version.map(|v| v as f64),
-        );
-        gauge(
-            "feature_flags_sync_last_success_timestamp_seconds",
-            "When the file last matched the database's newest valid document.",
-            self.last_success,
-        );
-        gauge(
-            "feature_flags_sync_up",
-            "1 while the sync is connected to the database.",
-            Some(if self.up { 1.0 } else { 0.0 }),
-        );
-        let name = "feature_flags_sync_errors_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Failed checks by kind: connect, query, invalid (a document that fails validation), write.\n# TYPE {name} counter"
-        );
-        for (kind, n) in ERROR_KINDS.iter().zip(self.errors) {
-            let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {n}");
-        }
+        // Writing into a String cannot fail.
+        let _ = self.write(&mut out);
         crate::operate::environment::labelled(out, self.environment.as_deref())
+    }
+
+    fn write(&self, out: &mut String) -> fmt::Result {
+        // A gauge the sync does not know yet has its header and no sample.
+        let gauges = [
+            (
+                names::VERSION,
+                "The database version of the flag document in the file.",
+                self.version.map(|v| v as f64),
+            ),
+            (
+                names::DATABASE_VERSION,
+                "The newest flag document version seen in the database, valid or not.",
+                self.database_version.map(|v| v as f64),
+            ),
+            (
+                names::LAST_SUCCESS_TIMESTAMP_SECONDS,
+                "When the file last matched the database's newest valid document.",
+                self.last_success,
+            ),
+            (
+                names::UP,
+                "1 while the sync is connected to the database.",
+                Some(if self.up { 1.0 } else { 0.0 }),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            header(out, name, Kind::Gauge, help)?;
+            if let Some(v) = value {
+                sample(out, name, &[], GoFloat(v))?;
+            }
+        }
+        header(
+            out,
+            names::ERRORS_TOTAL,
+            Kind::Counter,
+            "Failed checks by kind: connect, query, invalid (a document that fails validation), write.",
+        )?;
+        for (kind, n) in ERROR_KINDS.iter().zip(self.errors) {
+            sample(out, names::ERRORS_TOTAL, &[("kind", kind)], n)?;
+        }
+        Ok(())
     }
 }
 
