@@ -8,6 +8,7 @@ pub mod commands;
 pub mod edits;
 pub mod fleet;
 pub mod guard;
+pub mod http;
 pub mod operate;
 pub mod plans;
 pub mod read;

@@ -9,7 +9,8 @@ use flags_rollout::jiff::Timestamp;
 use flags_rollout::measure::DURATION_BOUNDS;
 use flags_rollout::state::PhaseCounts;
 
-use super::http::Client;
+use crate::http::Client;
+
 use super::prometheus::{Series, parse_vector};
 use super::scrape::{COMPLAINTS, DURATION_BUCKETS, OUTCOMES, bad_reason};
 
