@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod args;
 pub mod change;
+pub mod columns;
 pub mod commands;
 pub mod edits;
 pub mod fleet;
