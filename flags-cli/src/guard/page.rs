@@ -1,5 +1,6 @@
 //! The status page at `/`: plain HTML and CSS, no scripts, refreshing
-//! itself, so that it works from any browser an operator has at hand.
+//! itself, so that it works from any browser an operator has at hand; and
+//! each plan's view on it, made from what a check did with the plan.
 
 use std::fmt::Write;
 
