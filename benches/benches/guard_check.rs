@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use flags_cli::guard::board::Board;
-use flags_cli::guard::http::Client;
 use flags_cli::guard::run::{Guard, Source};
 use flags_cli::guard::scrape::ScrapeSource;
+use flags_cli::http::Client;
 use flags_cli::store::file::FileStore;
 
 const PROCESSES: usize = 10;

@@ -4,10 +4,12 @@
 pub mod analysis;
 pub mod args;
 pub mod change;
+pub mod columns;
 pub mod commands;
 pub mod edits;
 pub mod fleet;
 pub mod guard;
+pub mod http;
 pub mod jsonedit;
 pub mod operate;
 pub mod plans;

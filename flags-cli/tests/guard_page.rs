@@ -165,7 +165,7 @@ fn status_page_renders_plans_in_headless_chromium() {
         .to_owned();
 
     // Wait (bounded) for checks with data: two scrapes make a window.
-    let client = flags_cli::guard::http::Client::new(Duration::from_secs(2), 1 << 20);
+    let client = flags_cli::http::Client::new(Duration::from_secs(2), 1 << 20);
     let started = Instant::now();
     loop {
         let metrics = client

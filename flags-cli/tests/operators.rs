@@ -564,7 +564,7 @@ fn serving(args: &[&str]) -> (Stopped, String) {
 }
 
 fn metrics(url: &str) -> String {
-    let client = flags_cli::guard::http::Client::new(Duration::from_secs(2), 1 << 20);
+    let client = flags_cli::http::Client::new(Duration::from_secs(2), 1 << 20);
     client
         .get(&format!("{url}/metrics"), &[], "text/plain")
         .expect("metrics")

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::args::Cli;
-use crate::guard::http::{Client, DEFAULT_MAX_REPLY};
+use crate::http::{Client, DEFAULT_MAX_REPLY};
 use crate::plans::apply::now;
 use crate::store::{self, parse_rollouts};
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use crate::Failure;
 use crate::args::Cli;
+use crate::http::{Auth, Client, DEFAULT_MAX_REPLY, Secret, SourceUrl};
 
 use super::board::Board;
-use super::http::{Auth, Client, DEFAULT_MAX_REPLY, Secret, SourceUrl};
 use super::memlimit::default_memory_limit;
 use super::prometheus::PrometheusSource;
 use super::run::{Guard, Source};

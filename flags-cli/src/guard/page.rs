@@ -1,9 +1,18 @@
 //! The status page at `/`: plain HTML and CSS, no scripts, refreshing
-//! itself, so that it works from any browser an operator has at hand.
+//! itself, so that it works from any browser an operator has at hand; and
+//! each plan's view on it, made from what a check did with the plan.
 
 use std::fmt::Write;
 
-use super::board::{Board, PlanView, TriggerView};
+use flags_rollout::criteria::Z_DEGRADATION;
+use flags_rollout::plan::fmt_number;
+use flags_rollout::{
+    Action, Criterion, CriterionReading, HoldReason, Outcome, Reading, Rollout, Status,
+    format_duration,
+};
+
+use super::board::{Board, CriterionView, PlanView, TriggerView};
+use super::run::{PlanCheck, pct, unix};
 
 /// Seconds between refreshes of the page.
 pub const REFRESH_SECONDS: u32 = 5;
@@ -181,6 +190,113 @@ fn trigger_row(h: &mut String, t: &TriggerView) {
         th = value(&t.name, t.threshold),
         vt = esc(&t.verdict.replace('_', " ")),
     );
+}
+
+/// A plan as the page shows it: as the files have it after the check (a
+/// step that was not applied shows nothing it did not do), with this
+/// check's readings; a plan the check did not decide, with its last
+/// decision's.
+pub fn plan_view(flag: &str, r: &Rollout, check: Option<&PlanCheck>) -> PlanView {
+    let applied = check.and_then(PlanCheck::applied);
+    let state = check.map_or(&r.state, PlanCheck::state);
+    let plan = &r.plan;
+    let readings: Vec<Reading> = match check {
+        Some(c) => c.step().readings.clone(),
+        None => state
+            .last_decision
+            .as_ref()
+            .map(|d| d.readings.clone())
+            .unwrap_or_default(),
+    };
+    let phase = state.phase.min(plan.phases.len().saturating_sub(1));
+    let next_step = plan.phases[phase]
+        .hold
+        .filter(|_| state.status == Status::Running)
+        .and_then(|h| state.since.checked_add(h).ok())
+        .map(unix);
+    PlanView {
+        flag: flag.to_owned(),
+        state: state.status.name().to_owned(),
+        phase: phase + 1,
+        phases: plan.phases.len(),
+        percentage: pct(plan.phases[phase].percentage),
+        phase_percentages: plan.phases.iter().map(|p| pct(p.percentage)).collect(),
+        since: unix(state.since),
+        next_step,
+        in_phase: check.map_or(f64::NAN, PlanCheck::in_phase),
+        min_samples: plan.min_samples,
+        window: format_duration(plan.window),
+        triggers: readings
+            .iter()
+            .map(|rd| TriggerView {
+                name: rd.trigger.name().to_owned(),
+                on: rd.on,
+                off: rd.off,
+                threshold: rd.threshold,
+                samples: rd.samples,
+                off_samples: rd.off_samples,
+                verdict: rd.verdict.name().to_owned(),
+                streak: state.streak(rd.trigger),
+                sustain: plan.sustain,
+            })
+            .collect(),
+        // An applied hold that was not written still has this check's
+        // reason (its numbers are new).
+        reason: applied
+            .and_then(|s| s.state.last_decision.as_ref())
+            .or(state.last_decision.as_ref())
+            .map(|d| d.reason.clone())
+            .unwrap_or_default(),
+        bad: check.map(|c| c.bad().to_vec()).unwrap_or_default(),
+        criteria: applied
+            .map(|s| s.criteria.iter().map(criterion_view).collect())
+            .unwrap_or_default(),
+        phase_criteria: match plan.criteria(phase) {
+            [] => String::new(),
+            c => flags_rollout::criteria::conditions_spec(c),
+        },
+        waiting: applied
+            .filter(|s| state.status == Status::Running && s.state.status == Status::Running)
+            .and_then(|s| match &s.action {
+                Action::Hold(why) => waiting(why),
+                _ => None,
+            }),
+    }
+}
+
+/// Why a running plan holds, as `feature_flags_guard_plan_waiting` names it.
+fn waiting(why: &HoldReason) -> Option<&'static str> {
+    Some(match why {
+        HoldReason::NotRunning(_) => return None,
+        HoldReason::HoldTime { .. } => "hold",
+        HoldReason::FewSamplesInPhase { .. } => "samples",
+        HoldReason::NoData { .. } => "no_data",
+        HoldReason::SourceError { .. } => "source_error",
+        HoldReason::Sustaining { .. } => "sustaining",
+        HoldReason::Inconclusive(_) => "inconclusive",
+        HoldReason::CriterionNoData(_) => "criterion_no_data",
+    })
+}
+
+fn criterion_view(r: &CriterionReading) -> CriterionView {
+    let (needs, value) = match r.criterion {
+        Criterion::ErrorRate(b) => (format!("< {} %", fmt_number(b * 100.0)), r.value),
+        Criterion::ResponseTime(b) => (format!("< {} s", fmt_number(b)), r.value),
+        Criterion::Complaints(b) => (format!("< {}", fmt_number(b)), r.value),
+        Criterion::NoDegradation => (format!("z <= {Z_DEGRADATION}"), r.z),
+    };
+    CriterionView {
+        name: r.criterion.name().to_owned(),
+        needs,
+        value,
+        outcome: match r.outcome {
+            Outcome::Met => "met",
+            Outcome::Unmet => "unmet",
+            Outcome::NoData => "no_data",
+        }
+        .to_owned(),
+        text: r.to_string(),
+    }
 }
 
 /// A trigger's value in its unit: shares as percentages, seconds.

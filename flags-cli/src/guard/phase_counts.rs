@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use flags_rollout::jiff::Timestamp;
-use flags_rollout::measure::DURATION_BOUNDS;
+use flags_rollout::measure::{CohortWindow, DURATION_BOUNDS};
 use flags_rollout::state::PhaseCounts;
 
-use super::http::Client;
+use crate::http::Client;
+
 use super::prometheus::{Series, parse_vector};
 use super::scrape::{COMPLAINTS, DURATION_BUCKETS, OUTCOMES, bad_reason};
 
@@ -39,6 +40,15 @@ fn checked(v: f64) -> f64 {
     if bad_reason(v).is_some() { f64::NAN } else { v }
 }
 
+/// The series' cohort in `counts` (`None`: a series of neither cohort).
+fn cohort<'a>(counts: &'a mut PhaseCounts, s: &Series) -> Option<&'a mut CohortWindow> {
+    match s.labels.get("cohort").map(String::as_str) {
+        Some("on") => Some(&mut counts.on),
+        Some("off") => Some(&mut counts.off),
+        _ => None,
+    }
+}
+
 /// The flag's counts over `[from, to]`.
 pub fn phase_counts(
     client: &Client,
@@ -50,24 +60,23 @@ pub fn phase_counts(
 ) -> Result<PhaseCounts, String> {
     let span = Duration::try_from(to.duration_since(from)).unwrap_or_default();
     let range = format!("{}s", span.as_secs().max(1));
+    // `aggregation(increase(metric{...}[range]))` at the phase's end.
+    let increase = |aggregation: &str, metric: &str| {
+        let series = selected(metric, matchers, flag);
+        query(
+            client,
+            base,
+            &format!("{aggregation}(increase({series}[{range}]))"),
+            to,
+        )
+    };
     let mut counts = PhaseCounts {
         at: Some(to),
         ..PhaseCounts::default()
     };
-    let outcomes = query(
-        client,
-        base,
-        &format!(
-            "sum by (cohort, result) (increase({}[{range}]))",
-            selected(OUTCOMES, matchers, flag)
-        ),
-        to,
-    )?;
-    for s in outcomes {
-        let target = match s.labels.get("cohort").map(String::as_str) {
-            Some("on") => &mut counts.on,
-            Some("off") => &mut counts.off,
-            _ => continue,
+    for s in increase("sum by (cohort, result) ", OUTCOMES)? {
+        let Some(target) = cohort(&mut counts, &s) else {
+            continue;
         };
         match s.labels.get("result").map(String::as_str) {
             Some("ok") => target.ok += checked(s.value),
@@ -75,20 +84,9 @@ pub fn phase_counts(
             _ => {}
         }
     }
-    let buckets = query(
-        client,
-        base,
-        &format!(
-            "sum by (cohort, le) (increase({}[{range}]))",
-            selected(DURATION_BUCKETS, matchers, flag)
-        ),
-        to,
-    )?;
-    for s in buckets {
-        let target = match s.labels.get("cohort").map(String::as_str) {
-            Some("on") => &mut counts.on,
-            Some("off") => &mut counts.off,
-            _ => continue,
+    for s in increase("sum by (cohort, le) ", DURATION_BUCKETS)? {
+        let Some(target) = cohort(&mut counts, &s) else {
+            continue;
         };
         let Some(le) = s.labels.get("le").and_then(|l| l.parse::<f64>().ok()) else {
             continue;
@@ -100,15 +98,7 @@ pub fn phase_counts(
             target.duration_le[i] += checked(s.value);
         }
     }
-    let complaints = query(
-        client,
-        base,
-        &format!(
-            "sum(increase({}[{range}]))",
-            selected(COMPLAINTS, matchers, flag)
-        ),
-        to,
-    )?;
+    let complaints = increase("sum", COMPLAINTS)?;
     counts.complaints = complaints.first().map_or(0.0, |s| checked(s.value));
     Ok(counts)
 }

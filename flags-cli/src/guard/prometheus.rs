@@ -15,7 +15,8 @@ use flags_rollout::measure::{
 };
 use serde_json::Value;
 
-use super::http::Client;
+use crate::http::Client;
+
 use super::scrape::{COMPLAINTS, DURATION_BUCKETS, OUTCOMES, RESIDENT_MEMORY};
 
 /// One instant-vector result: its labels and value.

@@ -1,6 +1,7 @@
 //! The guard's loop: each check measures every running plan (no lock),
 //! decides with flags-rollout's pure `decide`, and acts through the locked,
-//! re-reading apply; one log line per plan and check.
+//! re-reading apply; one log line per plan and check. What each plan came
+//! to is a [`PlanCheck`], which page.rs shows.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,18 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use flags_core::{Percentage, parse_flag_file};
-use flags_rollout::criteria::Z_DEGRADATION;
 use flags_rollout::measure::Measurements;
-use flags_rollout::plan::fmt_number;
 use flags_rollout::state::PhaseCounts;
 use flags_rollout::{
-    Action, Cause, Criterion, CriterionReading, HoldReason, Outcome, Reading, RollBackTo, Rollout,
-    RolloutsFile, State, Status, Step, Trigger, decide, format_duration, never_raise,
+    Action, Cause, HoldReason, Reading, RollBackTo, Rollout, RolloutsFile, State, Status, Step,
+    Trigger, decide, format_duration, never_raise,
 };
 use jiff::{SignedDuration, Timestamp};
 
-use super::board::{Board, CriterionView, DecisionLine, PlanView, TriggerView};
-use super::page::value;
+use super::board::{Board, DecisionLine};
+use super::page::{plan_view, value};
 use super::prometheus::PrometheusSource;
 use super::scrape::ScrapeSource;
 use crate::plans::apply::{Actor, Applied, apply_step, now as now_to_the_second};
@@ -121,7 +120,7 @@ fn std_duration(d: SignedDuration) -> Duration {
     d.try_into().unwrap_or(Duration::ZERO)
 }
 
-fn unix(t: Timestamp) -> f64 {
+pub(super) fn unix(t: Timestamp) -> f64 {
     t.as_millisecond() as f64 / 1000.0
 }
 
@@ -134,7 +133,7 @@ fn system_time(t: Timestamp) -> SystemTime {
     }
 }
 
-fn pct(p: Percentage) -> f64 {
+pub(super) fn pct(p: Percentage) -> f64 {
     f64::from(p.millis()) / 1000.0
 }
 
@@ -189,11 +188,82 @@ fn read_documents(store: &mut dyn Store) -> (Option<RolloutsFile>, Vec<String>, 
 /// Each flag's percentage in the flag file: a rollback never goes above it.
 type Percentages = std::collections::HashMap<String, Percentage>;
 
+/// One running plan, measured and decided in a check (no lock taken yet).
+struct Decision<'a> {
+    flag: &'a str,
+    rollout: &'a Rollout,
+    step: Step,
+    /// The phase's `on` outcomes so far (NaN without data).
+    in_phase: f64,
+    /// Why some of the flag's counts are NaN (the log line and the page
+    /// name them).
+    bad: Vec<String>,
+}
+
+/// What became of a decided step.
+enum Fate {
+    /// A hold whose only news is its numbers: the files keep what they
+    /// have (see [`needs_write`]).
+    Unwritten,
+    Written,
+    /// The plan changed since it was measured: nothing done, and why.
+    Stale(String),
+    /// The write failed.
+    Failed(String),
+}
+
+/// A running plan after the check: its decision, what became of it, and
+/// its log line.
+pub struct PlanCheck<'a> {
+    decision: Decision<'a>,
+    fate: Fate,
+    line: String,
+}
+
+impl PlanCheck<'_> {
+    /// This check's step, applied or not.
+    pub fn step(&self) -> &Step {
+        &self.decision.step
+    }
+
+    /// The step, when the files hold what it decided (written, or a hold
+    /// that needed no write).
+    pub fn applied(&self) -> Option<&Step> {
+        match self.fate {
+            Fate::Unwritten | Fate::Written => Some(&self.decision.step),
+            Fate::Stale(_) | Fate::Failed(_) => None,
+        }
+    }
+
+    /// The plan's state as the files have it after the check: a step that
+    /// was not written (stale, failed, or a hold with nothing new) left the
+    /// state it was measured in.
+    pub fn state(&self) -> &State {
+        match self.fate {
+            Fate::Written => &self.decision.step.state,
+            _ => &self.decision.rollout.state,
+        }
+    }
+
+    pub fn in_phase(&self) -> f64 {
+        self.decision.in_phase
+    }
+
+    pub fn bad(&self) -> &[String] {
+        &self.decision.bad
+    }
+
+    /// Advances, completions and rollbacks the guard wrote: counted in
+    /// `/metrics` and listed among the page's recent decisions.
+    fn acted(&self) -> bool {
+        matches!(self.fate, Fate::Written) && self.decision.step.action.name() != "hold"
+    }
+}
+
 impl Guard {
     /// One check. `log` gets one line per plan (and per problem, with
     /// `error: `), as printed.
     pub fn check(&mut self, log: &mut dyn FnMut(&str)) {
-        let started = Instant::now();
         let now = now_to_the_second();
         let (plans, problems, percentages, unread) = read_documents(&mut *self.store);
         let (outage, line) = super::outage::Outage::observe(
@@ -211,10 +281,9 @@ impl Guard {
             .iter()
             .filter(|(_, r)| r.state.status == Status::Running)
             .collect();
-        let mut steps: Vec<(String, Step, f64)> = Vec::new();
         let mut failed = Vec::new();
         let mut bad_samples = Vec::new();
-        let mut bad_parts: Vec<(String, Vec<String>)> = Vec::new();
+        let mut decisions = Vec::new();
         if problems.is_empty() && !running.is_empty() {
             let planned: Vec<(String, Duration)> = running
                 .iter()
@@ -226,78 +295,16 @@ impl Guard {
             if let Some(f) = self.source.failure() {
                 log(&format!("error: metrics source: {f}; every plan holds"));
             }
-            let wall = system_time(now);
-            for (flag, rollout) in &running {
-                let m = self.source.measure(
-                    flag,
-                    phase_window(rollout, now),
-                    system_time(rollout.state.since),
-                    wall,
-                );
-                let in_phase = m.flag.as_ref().map_or(f64::NAN, |w| w.on_outcomes_in_phase);
-                let bad = m.flag.as_ref().map(|w| w.bad.clone()).unwrap_or_default();
-                let mut step = never_raise(
-                    decide(&rollout.plan, &rollout.state, &m, now),
-                    percentages.get(flag.as_str()).copied(),
-                );
-                self.name_the_worst(flag, rollout, &mut step, now);
-                for line in self.never_data(flag, rollout, &m) {
-                    log(&line);
-                }
-                self.record_counts(flag, rollout, &mut step, now);
-                bad_parts.push(((*flag).clone(), bad));
-                steps.push(((*flag).clone(), step, in_phase));
+            // Every plan is decided before any is applied: the warnings of
+            // all come before the first decision line.
+            for (flag, rollout) in running {
+                decisions.push(self.measure_and_decide(flag, rollout, &percentages, now, log));
             }
         }
-
-        let mut lines = Vec::new();
-        let mut acted = Vec::new();
-        // Through the CLI's shared apply: under the lock, both files read
-        // again, nothing written unless the plan is still as measured.
-        let outcome: Vec<Option<Result<Applied, String>>> = steps
-            .iter()
-            .map(|(flag, step, _)| {
-                let rollout = &plans.rollouts[flag];
-                needs_write(&rollout.state, step).then(|| {
-                    apply_step(&mut *self.store, flag, rollout, step, Actor::Guard)
-                        .map_err(|f| f.lines.join("; "))
-                })
-            })
+        let checks: Vec<PlanCheck> = decisions
+            .into_iter()
+            .map(|decision| self.apply(decision, log))
             .collect();
-        // What the files say after this check, per plan: the step's state
-        // only where it was written (or needed no write).
-        let mut applied: Vec<bool> = Vec::new();
-        for (i, (flag, step, _)) in steps.iter().enumerate() {
-            let mut line = decision_line(flag, &plans.rollouts[flag], step);
-            if let Some((_, bad)) = bad_parts.iter().find(|(f, _)| f == flag)
-                && !bad.is_empty()
-            {
-                let _ = write!(line, "; bad data: {}", bad.join(", "));
-            }
-            match &outcome[i] {
-                None => {
-                    applied.push(true);
-                    log(&line);
-                    lines.push((i, line));
-                }
-                Some(Ok(Applied::Written { .. })) => {
-                    applied.push(true);
-                    if step.action.name() != "hold" {
-                        acted.push((flag.clone(), step.action.clone()));
-                    }
-                    log(&line);
-                    lines.push((i, line));
-                }
-                Some(Ok(Applied::Stale { why })) => {
-                    applied.push(false);
-                    log(&format!("{why}; nothing done"))
-                }
-                Some(Err(e)) => {
-                    applied.push(false);
-                    log(&format!("error: {flag}: {e}; nothing written"))
-                }
-            }
-        }
 
         let mut board = self.board.lock().unwrap_or_else(|p| p.into_inner());
         board.problems = problems;
@@ -313,50 +320,100 @@ impl Guard {
         for reason in bad_samples {
             board.count_bad_sample(reason);
         }
-        for (flag, action) in acted {
-            board.count_action(&flag, &action);
-        }
         let at = unix(now);
-        for (i, line) in lines {
-            let (flag, step, _) = &steps[i];
-            if step.action.name() != "hold" {
-                board.decided(DecisionLine {
-                    at,
-                    flag: flag.clone(),
-                    text: line,
-                });
-            }
+        for c in checks.iter().filter(|c| c.acted()) {
+            board.count_action(c.decision.flag, &c.decision.step.action);
+            board.decided(DecisionLine {
+                at,
+                flag: c.decision.flag.to_owned(),
+                text: c.line.clone(),
+            });
         }
         // Through an outage the page keeps the plans as last read.
-        let kept = outage.then(|| std::mem::take(&mut board.plans));
-        board.plans = plans
-            .rollouts
-            .iter()
-            .map(|(flag, r)| {
-                let i = steps.iter().position(|(f, _, _)| f == flag);
-                let step = i.map(|i| &steps[i]);
-                let bad = bad_parts
-                    .iter()
-                    .find(|(f, _)| f == flag)
-                    .map(|(_, b)| b.clone())
-                    .unwrap_or_default();
-                let mut view = plan_view(
-                    flag,
-                    r,
-                    step.map(|(_, s, _)| s),
-                    i.is_some_and(|i| applied[i]),
-                    step.map_or(f64::NAN, |(_, _, n)| *n),
-                );
-                view.bad = bad;
-                view
-            })
-            .collect();
-        if let Some(kept) = kept {
-            board.plans = kept;
+        if !outage {
+            board.plans = plans
+                .rollouts
+                .iter()
+                .map(|(flag, r)| {
+                    let check = checks.iter().find(|c| c.decision.flag == flag.as_str());
+                    plan_view(flag, r, check)
+                })
+                .collect();
         }
         board.checks += 1;
         board.last_check = Some(unix(Timestamp::now()));
-        let _ = started;
+    }
+
+    /// Measures one running plan and decides its step, named and counted as
+    /// it would be written; logs the plan's warnings.
+    fn measure_and_decide<'a>(
+        &mut self,
+        flag: &'a str,
+        rollout: &'a Rollout,
+        percentages: &Percentages,
+        now: Timestamp,
+        log: &mut dyn FnMut(&str),
+    ) -> Decision<'a> {
+        let m = self.source.measure(
+            flag,
+            phase_window(rollout, now),
+            system_time(rollout.state.since),
+            system_time(now),
+        );
+        let in_phase = m.flag.as_ref().map_or(f64::NAN, |w| w.on_outcomes_in_phase);
+        let bad = m.flag.as_ref().map(|w| w.bad.clone()).unwrap_or_default();
+        let mut step = never_raise(
+            decide(&rollout.plan, &rollout.state, &m, now),
+            percentages.get(flag).copied(),
+        );
+        self.name_the_worst(flag, rollout, &mut step, now);
+        for line in self.never_data(flag, rollout, &m) {
+            log(&line);
+        }
+        self.record_counts(flag, rollout, &mut step, now);
+        Decision {
+            flag,
+            rollout,
+            step,
+            in_phase,
+            bad,
+        }
+    }
+
+    /// Applies a step through the CLI's shared apply (under the lock, both
+    /// files read again, nothing written unless the plan is still as
+    /// measured), and logs what became of it.
+    fn apply<'a>(&mut self, decision: Decision<'a>, log: &mut dyn FnMut(&str)) -> PlanCheck<'a> {
+        let Decision {
+            flag,
+            rollout,
+            step,
+            bad,
+            ..
+        } = &decision;
+        let fate = if !needs_write(&rollout.state, step) {
+            Fate::Unwritten
+        } else {
+            match apply_step(&mut *self.store, flag, rollout, step, Actor::Guard) {
+                Ok(Applied::Written { .. }) => Fate::Written,
+                Ok(Applied::Stale { why }) => Fate::Stale(why),
+                Err(f) => Fate::Failed(f.lines.join("; ")),
+            }
+        };
+        let mut line = decision_line(flag, rollout, step);
+        if !bad.is_empty() {
+            let _ = write!(line, "; bad data: {}", bad.join(", "));
+        }
+        match &fate {
+            Fate::Unwritten | Fate::Written => log(&line),
+            Fate::Stale(why) => log(&format!("{why}; nothing done")),
+            Fate::Failed(e) => log(&format!("error: {flag}: {e}; nothing written")),
+        }
+        PlanCheck {
+            decision,
+            fate,
+            line,
+        }
     }
 
     /// Warnings, once per flag and trigger, for a trigger this source can
@@ -622,128 +679,6 @@ pub fn decision_line(flag: &str, rollout: &Rollout, step: &Step) -> String {
     }
 }
 
-fn plan_view(
-    flag: &str,
-    r: &Rollout,
-    step: Option<&Step>,
-    applied: bool,
-    in_phase: f64,
-) -> PlanView {
-    // The state as the files have it: a step that was not applied (stale,
-    // failed) shows nothing it did not do.
-    let state = match step {
-        Some(s) if applied && s.action.name() != "hold" => &s.state,
-        Some(s) if applied => {
-            if needs_write(&r.state, s) {
-                &s.state
-            } else {
-                &r.state
-            }
-        }
-        _ => &r.state,
-    };
-    let plan = &r.plan;
-    let readings: Vec<Reading> = match step {
-        Some(s) => s.readings.clone(),
-        None => state
-            .last_decision
-            .as_ref()
-            .map(|d| d.readings.clone())
-            .unwrap_or_default(),
-    };
-    let phase = state.phase.min(plan.phases.len().saturating_sub(1));
-    let next_step = plan.phases[phase]
-        .hold
-        .filter(|_| state.status == Status::Running)
-        .and_then(|h| state.since.checked_add(h).ok())
-        .map(unix);
-    PlanView {
-        flag: flag.to_owned(),
-        state: state.status.name().to_owned(),
-        phase: phase + 1,
-        phases: plan.phases.len(),
-        percentage: pct(plan.phases[phase].percentage),
-        phase_percentages: plan.phases.iter().map(|p| pct(p.percentage)).collect(),
-        since: unix(state.since),
-        next_step,
-        in_phase,
-        min_samples: plan.min_samples,
-        window: format_duration(plan.window),
-        triggers: readings
-            .iter()
-            .map(|rd| TriggerView {
-                name: rd.trigger.name().to_owned(),
-                on: rd.on,
-                off: rd.off,
-                threshold: rd.threshold,
-                samples: rd.samples,
-                off_samples: rd.off_samples,
-                verdict: rd.verdict.name().to_owned(),
-                streak: state.streak(rd.trigger),
-                sustain: plan.sustain,
-            })
-            .collect(),
-        reason: step
-            .filter(|_| applied)
-            .and_then(|s| s.state.last_decision.as_ref())
-            .or(state.last_decision.as_ref())
-            .map(|d| d.reason.clone())
-            .unwrap_or_default(),
-        bad: Vec::new(),
-        criteria: step
-            .filter(|_| applied)
-            .map(|s| s.criteria.iter().map(criterion_view).collect())
-            .unwrap_or_default(),
-        phase_criteria: match plan.criteria(phase) {
-            [] => String::new(),
-            c => flags_rollout::criteria::conditions_spec(c),
-        },
-        waiting: step
-            .filter(|s| {
-                applied && state.status == Status::Running && s.state.status == Status::Running
-            })
-            .and_then(|s| match &s.action {
-                Action::Hold(why) => waiting(why),
-                _ => None,
-            }),
-    }
-}
-
-/// Why a running plan holds, as `feature_flags_guard_plan_waiting` names it.
-fn waiting(why: &HoldReason) -> Option<&'static str> {
-    Some(match why {
-        HoldReason::NotRunning(_) => return None,
-        HoldReason::HoldTime { .. } => "hold",
-        HoldReason::FewSamplesInPhase { .. } => "samples",
-        HoldReason::NoData { .. } => "no_data",
-        HoldReason::SourceError { .. } => "source_error",
-        HoldReason::Sustaining { .. } => "sustaining",
-        HoldReason::Inconclusive(_) => "inconclusive",
-        HoldReason::CriterionNoData(_) => "criterion_no_data",
-    })
-}
-
-fn criterion_view(r: &CriterionReading) -> CriterionView {
-    let (needs, value) = match r.criterion {
-        Criterion::ErrorRate(b) => (format!("< {} %", fmt_number(b * 100.0)), r.value),
-        Criterion::ResponseTime(b) => (format!("< {} s", fmt_number(b)), r.value),
-        Criterion::Complaints(b) => (format!("< {}", fmt_number(b)), r.value),
-        Criterion::NoDegradation => (format!("z <= {Z_DEGRADATION}"), r.z),
-    };
-    CriterionView {
-        name: r.criterion.name().to_owned(),
-        needs,
-        value,
-        outcome: match r.outcome {
-            Outcome::Met => "met",
-            Outcome::Unmet => "unmet",
-            Outcome::NoData => "no_data",
-        }
-        .to_owned(),
-        text: r.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -781,6 +716,27 @@ mod tests {
         }
     }
 
+    /// What a check leaves of `step` for the page: applied (written, or a
+    /// hold with nothing new to write) or not (stale).
+    fn checked(r: &Rollout, step: Step, applied: bool, in_phase: f64) -> PlanCheck<'_> {
+        let fate = match applied {
+            false => Fate::Stale("the plan changed".into()),
+            true if needs_write(&r.state, &step) => Fate::Written,
+            true => Fate::Unwritten,
+        };
+        PlanCheck {
+            decision: Decision {
+                flag: "gpt",
+                rollout: r,
+                step,
+                in_phase,
+                bad: Vec::new(),
+            },
+            fate,
+            line: String::new(),
+        }
+    }
+
     #[test]
     fn the_board_shows_the_state_as_applied() {
         let r = rollout();
@@ -788,12 +744,12 @@ mod tests {
         let step = decide(&r.plan, &r.state, &failing(), now);
         assert_eq!(step.action.name(), "rollback");
         // Written: the new state.
-        let view = plan_view("gpt", &r, Some(&step), true, 1000.0);
+        let view = plan_view("gpt", &r, Some(&checked(&r, step.clone(), true, 1000.0)));
         assert_eq!(view.state, "rolled_back");
         assert!(view.reason.starts_with("rollback:"), "{}", view.reason);
         // Stale or failed: what the file still says, with this check's
         // readings.
-        let view = plan_view("gpt", &r, Some(&step), false, 1000.0);
+        let view = plan_view("gpt", &r, Some(&checked(&r, step, false, 1000.0)));
         assert_eq!(view.state, "running");
         assert_eq!(view.phase, 2);
         assert!(!view.reason.starts_with("rollback"), "{}", view.reason);
@@ -848,7 +804,7 @@ mod tests {
             line.starts_with("gpt: holds at phase 2/4 (25 %): inconclusive: error_rate 3.0 % (needs < 1 %); holds until a person decides"),
             "{line}"
         );
-        let view = plan_view("gpt", &r, Some(&step), true, 5000.0);
+        let view = plan_view("gpt", &r, Some(&checked(&r, step, true, 5000.0)));
         assert_eq!(view.waiting, Some("inconclusive"));
         assert_eq!(view.criteria.len(), 1);
         assert_eq!(view.criteria[0].needs, "< 1 %");

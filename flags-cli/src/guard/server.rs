@@ -51,3 +51,24 @@ pub fn start_in(
 ) -> Result<Server, String> {
     Server::start(addr, Arc::new(BoardPages(board, environment)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::guard::board::tests::sample_board;
+    use crate::http::Client;
+
+    #[test]
+    fn serves_the_boards_page_and_metrics() {
+        let server = start("127.0.0.1:0", Arc::new(Mutex::new(sample_board()))).unwrap();
+        let client = Client::new(Duration::from_secs(5), 1 << 20);
+        let get = |path: &str| client.get(&format!("http://{}{path}", server.addr), &[], "*/*");
+        assert!(get("/").unwrap().contains("new_gpt_model"));
+        let metrics = get("/metrics").unwrap();
+        assert!(metrics.contains("feature_flags_guard_checks_total 7"));
+        let err = get("/nope").unwrap_err();
+        assert!(err.contains("HTTP 404"), "{err}");
+    }
+}

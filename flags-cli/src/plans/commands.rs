@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::args::Cli;
+use crate::columns::aligned;
 use crate::edits::{self, Change};
 use crate::plans::apply::{Actor, Names, name_the_decider, now, step_commit};
 use crate::report::{invalid_line, problem_lines};
@@ -370,8 +371,7 @@ fn status(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
         "SINCE",
         "NEXT STEP",
         "LAST DECISION",
-    ]
-    .map(str::to_owned);
+    ];
     let rows: Vec<[String; 6]> = shown
         .iter()
         .map(|(name, r)| {
@@ -390,22 +390,7 @@ fn status(cli: &Cli, out: &mut Out<'_>) -> Result<u8, Failure> {
             ]
         })
         .collect();
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut text = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        let _ = writeln!(text, "{}", cells.join("  ").trim_end());
-    }
-    out(&text);
+    out(&aligned(header, &rows));
     Ok(0)
 }
 

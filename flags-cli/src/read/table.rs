@@ -6,6 +6,7 @@ use flags_core::{FlagDef, FlagFile};
 use serde_json::{Value, json};
 
 use super::inert::inert;
+use crate::columns::aligned;
 use crate::edits::groups;
 
 /// Every field of a flag, defaults filled in, `salt` as evaluation uses it,
@@ -59,22 +60,7 @@ pub fn list_table(file: &FlagFile) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let header = header.map(str::to_owned);
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-    }
+    let mut out = aligned(header, &rows);
     if rows.is_empty() {
         out.push_str("(no flags)\n");
     }

@@ -121,7 +121,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::guard::http::Client;
+    use crate::http::Client;
 
     #[test]
     fn metrics_are_served_with_every_error_kind_from_the_start() {

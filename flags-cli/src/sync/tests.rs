@@ -12,7 +12,7 @@ use flags_postgres::testing::{Cluster, PASSWORD};
 use flags_postgres::{Database, DatabaseUrl, Error, Update};
 
 use super::*;
-use crate::guard::http::Client;
+use crate::http::Client;
 
 fn doc(percentage: u32) -> String {
     format!(

@@ -1,7 +1,8 @@
-//! The guard's HTTP client: ureq with a time limit on the whole exchange and
-//! a cap on the reply, so a hung or flooding endpoint costs bounded time and
-//! memory; credentials (HTTP basic or a bearer token) go in a header, never
-//! in a URL that could be printed.
+//! The bounded HTTP client of the guard's sources, `--report`'s Prometheus
+//! queries and the servers' tests: ureq with a time limit on the whole
+//! exchange and a cap on the reply, so a hung or flooding endpoint costs
+//! bounded time and memory; credentials (HTTP basic or a bearer token) go in
+//! a header, never in a URL that could be printed.
 
 use std::fmt;
 use std::path::PathBuf;
