@@ -5,10 +5,10 @@
 
 use std::fmt;
 
-use crate::measure::FlagWindow;
+use crate::measure::{CohortWindow, FlagWindow};
 use crate::plan::{Phase, Plan, Trigger, fmt_number};
 use crate::stats::{
-    at_least, bound_at_or_above, histogram_quantile, slower_than, two_proportion_z,
+    at_least, bound_at_or_above, histogram_quantile, slower_than, two_proportion_z, usable,
 };
 
 /// One-sided z above which `on` is worse than `off` for `no_degradation`:
@@ -333,11 +333,11 @@ pub fn judge(plan: &Plan, criterion: Criterion, window: &FlagWindow) -> Criterio
         samples: on.total(),
     };
     let enough = |n: f64| n.is_finite() && at_least(n, min);
-    let counts_ok = |c: &crate::measure::CohortWindow| crate::decide::usable(c, true);
+    let counts_ok = |c: &CohortWindow| usable(c, true);
     let met = |ok: bool| if ok { Outcome::Met } else { Outcome::Unmet };
     match criterion {
         Criterion::ErrorRate(bound) => {
-            if !crate::decide::usable(on, false) || !enough(on.total()) {
+            if !usable(on, false) || !enough(on.total()) {
                 return r;
             }
             r.value = on.errors / on.total();
