@@ -1,239 +1,31 @@
-//! A phase's success criteria: what must hold, once the phase's hold is
-//! over, for the plan to move on by itself. Distinct from the triggers: a
-//! trigger that trips rolls back; a criterion that is not met only keeps
-//! the phase where it is (inconclusive) until a person decides.
+//! Judging a phase's success criteria on the window: what must hold, once
+//! the phase's hold is over, for the plan to move on by itself. Distinct
+//! from the triggers: a trigger that trips rolls back; a criterion that is
+//! not met only keeps the phase where it is (inconclusive) until a person
+//! decides. The decision (`decide`) asks this module; the criteria as an
+//! operator states them (`--success`) are part of the plan.
 
 use std::fmt;
 
-use crate::measure::FlagWindow;
-use crate::plan::{Phase, Plan, Trigger, fmt_number};
+use crate::measure::{CohortWindow, FlagWindow};
+use crate::plan::{Plan, Trigger, fmt_number};
 use crate::stats::{
-    at_least, bound_at_or_above, histogram_quantile, slower_than, two_proportion_z,
+    at_least, bound_at_or_above, histogram_quantile, slower_than, two_proportion_z, usable,
+};
+
+// A plan stores its criteria, so their type and parsing live in `plan`
+// (below this module, which judges them with the plan's settings).
+// Re-exported here so that `criteria::Criterion` and its kin keep the
+// paths the CLI and the tests use.
+pub use crate::plan::{
+    Criterion, MAX_CRITERIA, SuccessSpec, apply_success, conditions_spec, default_success,
+    parse_conditions,
 };
 
 /// One-sided z above which `on` is worse than `off` for `no_degradation`:
 /// the 0.05 level (a criterion errs towards asking a person, a trigger
 /// towards leaving a rollout alone).
 pub const Z_DEGRADATION: f64 = 1.645;
-/// At most this many criteria on one phase (each name once).
-pub const MAX_CRITERIA: usize = 4;
-
-/// One condition of a phase.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Criterion {
-    /// The `on` cohort's error share is below this.
-    ErrorRate(f64),
-    /// The `on` cohort's p95 duration is below this many seconds.
-    ResponseTime(f64),
-    /// Fewer complaints than this in the last hour.
-    Complaints(f64),
-    /// Neither the `on` cohort's error share nor its slow share is above
-    /// the `off` cohort's by more than chance.
-    NoDegradation,
-}
-
-impl Criterion {
-    pub const NAMES: [&'static str; 4] = [
-        "error_rate",
-        "response_time",
-        "complaints",
-        "no_degradation",
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Criterion::ErrorRate(_) => "error_rate",
-            Criterion::ResponseTime(_) => "response_time",
-            Criterion::Complaints(_) => "complaints",
-            Criterion::NoDegradation => "no_degradation",
-        }
-    }
-
-    /// `error_rate<0.01`, `no_degradation`: what `--success` takes.
-    pub fn spec(self) -> String {
-        match self {
-            Criterion::ErrorRate(v) | Criterion::ResponseTime(v) | Criterion::Complaints(v) => {
-                format!("{}<{}", self.name(), fmt_number(v))
-            }
-            Criterion::NoDegradation => self.name().to_owned(),
-        }
-    }
-
-    /// Reads one condition: `NAME<VALUE`, or `no_degradation`.
-    pub fn parse(text: &str) -> Result<Criterion, String> {
-        let text = text.trim();
-        let (name, value) = match text.split_once('<') {
-            Some((n, v)) => (n.trim(), Some(v.trim())),
-            None => (text, None),
-        };
-        if !Criterion::NAMES.contains(&name) {
-            let known = Criterion::NAMES.iter().copied();
-            return Err(match flags_core::nearest_name(name, known) {
-                Some(near) => format!("unknown criterion {name:?}; did you mean {near:?}?"),
-                None => format!(
-                    "unknown criterion {name:?}; the criteria are error_rate<X, response_time<SECONDS, complaints<N and no_degradation"
-                ),
-            });
-        }
-        if name == "no_degradation" {
-            return match value {
-                None => Ok(Criterion::NoDegradation),
-                Some(_) => Err("no_degradation takes no value; write it alone".into()),
-            };
-        }
-        let Some(value) = value else {
-            return Err(format!(
-                "{name} needs a bound, such as {}",
-                match name {
-                    "error_rate" => "error_rate<0.01",
-                    "response_time" => "response_time<2",
-                    _ => "complaints<5",
-                }
-            ));
-        };
-        let number: f64 = value
-            .parse()
-            .ok()
-            .filter(|v: &f64| v.is_finite())
-            .ok_or_else(|| format!("{name}: {value:?} is not a number"))?;
-        let (criterion, trigger) = match name {
-            "error_rate" => (Criterion::ErrorRate(number), Trigger::ErrorRate),
-            "response_time" => (Criterion::ResponseTime(number), Trigger::ResponseTime),
-            _ => (Criterion::Complaints(number), Trigger::Complaints),
-        };
-        // The same ranges as the trigger of that name: a bound that no
-        // reading could ever meet (or always meets) is a typo.
-        trigger
-            .check_threshold(number)
-            .map_err(|e| format!("{name}: {e}"))?;
-        Ok(criterion)
-    }
-}
-
-impl fmt::Display for Criterion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.spec())
-    }
-}
-
-/// `error_rate<0.01+no_degradation` (or `none`: no criteria).
-pub fn parse_conditions(text: &str) -> Result<Vec<Criterion>, String> {
-    if text.trim() == "none" {
-        return Ok(Vec::new());
-    }
-    let mut out: Vec<Criterion> = Vec::new();
-    for part in text.split('+') {
-        if out.len() >= MAX_CRITERIA {
-            return Err(format!("at most {MAX_CRITERIA} criteria on one phase"));
-        }
-        let c = Criterion::parse(part)?;
-        if out.iter().any(|o| o.name() == c.name()) {
-            return Err(format!("{} is given twice for one phase", c.name()));
-        }
-        out.push(c);
-    }
-    Ok(out)
-}
-
-/// The conditions as `--success` and the rollouts file write them.
-pub fn conditions_spec(criteria: &[Criterion]) -> String {
-    if criteria.is_empty() {
-        return "none".into();
-    }
-    criteria
-        .iter()
-        .map(|c| c.spec())
-        .collect::<Vec<_>>()
-        .join("+")
-}
-
-/// The deployment plan's criteria by position: the 2nd phase
-/// `error_rate<0.01`, the 3rd `no_degradation`; none on a phase that has
-/// nothing after it.
-pub fn default_success(phases: &[Phase]) -> Vec<Vec<Criterion>> {
-    (0..phases.len())
-        .map(|i| {
-            let last = i + 1 == phases.len();
-            match i {
-                _ if last => Vec::new(),
-                1 => vec![Criterion::ErrorRate(0.01)],
-                2 => vec![Criterion::NoDegradation],
-                _ => Vec::new(),
-            }
-        })
-        .collect()
-}
-
-/// One `--success` value: `none` (every phase cleared), or
-/// `PCT:COND[+COND…]` (that phase's criteria replaced; `PCT:none` clears
-/// it).
-#[derive(Debug, Clone, PartialEq)]
-pub enum SuccessSpec {
-    None,
-    Phase {
-        percentage: flags_core::Percentage,
-        criteria: Vec<Criterion>,
-    },
-}
-
-impl SuccessSpec {
-    pub fn parse(text: &str) -> Result<SuccessSpec, String> {
-        let text = text.trim();
-        if text == "none" {
-            return Ok(SuccessSpec::None);
-        }
-        let Some((percentage, conditions)) = text.split_once(':') else {
-            return Err(format!(
-                "{text:?} is not PERCENTAGE:CONDITION[+CONDITION…] or none; such as 25:error_rate<0.01"
-            ));
-        };
-        let percentage: flags_core::Percentage = percentage
-            .trim()
-            .parse()
-            .map_err(|e| format!("percentage {:?} {e}; such as 25", percentage.trim()))?;
-        let criteria = parse_conditions(conditions)?;
-        Ok(SuccessSpec::Phase {
-            percentage,
-            criteria,
-        })
-    }
-}
-
-/// Applies `--success` values in order to a plan's criteria; a refused one
-/// changes nothing.
-pub fn apply_success(plan: &mut Plan, specs: &[SuccessSpec]) -> Result<(), String> {
-    let mut success = plan.success.clone();
-    success.resize(plan.phases.len(), Vec::new());
-    for spec in specs {
-        match spec {
-            SuccessSpec::None => success.iter_mut().for_each(Vec::clear),
-            SuccessSpec::Phase {
-                percentage,
-                criteria,
-            } => {
-                let Some(i) = plan.phases.iter().position(|p| p.percentage == *percentage) else {
-                    let all: Vec<String> = plan
-                        .phases
-                        .iter()
-                        .map(|p| p.percentage.to_string())
-                        .collect();
-                    return Err(format!(
-                        "{percentage}% is not a phase of the plan ({}%)",
-                        all.join("%, ")
-                    ));
-                };
-                if plan.is_last(i) && !criteria.is_empty() {
-                    return Err(format!(
-                        "{percentage}% is the last phase: nothing follows it, so it has no success criteria"
-                    ));
-                }
-                success[i] = criteria.clone();
-            }
-        }
-    }
-    plan.success = success;
-    Ok(())
-}
 
 /// How a criterion looked on one check (Argo Rollouts' measurement: met
 /// is successful, unmet is inconclusive here, since only a trigger fails).
@@ -333,11 +125,11 @@ pub fn judge(plan: &Plan, criterion: Criterion, window: &FlagWindow) -> Criterio
         samples: on.total(),
     };
     let enough = |n: f64| n.is_finite() && at_least(n, min);
-    let counts_ok = |c: &crate::measure::CohortWindow| crate::decide::usable(c, true);
+    let counts_ok = |c: &CohortWindow| usable(c, true);
     let met = |ok: bool| if ok { Outcome::Met } else { Outcome::Unmet };
     match criterion {
         Criterion::ErrorRate(bound) => {
-            if !crate::decide::usable(on, false) || !enough(on.total()) {
+            if !usable(on, false) || !enough(on.total()) {
                 return r;
             }
             r.value = on.errors / on.total();

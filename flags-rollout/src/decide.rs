@@ -11,8 +11,13 @@ use crate::measure::{CohortWindow, DURATION_BOUNDS, FlagWindow, Measurements};
 use crate::plan::{OnTrigger, Plan, Trigger, fmt_number};
 use crate::state::{LastDecision, MAX_HISTORY, PhaseRecord, Reading, State, Status, Verdict};
 use crate::stats::{
-    Z_CRITICAL, at_least, bound_at_or_above, histogram_quantile, slower_than, two_proportion_z,
+    Z_CRITICAL, at_least, bound_at_or_above, count, histogram_quantile, slower_than,
+    two_proportion_z,
 };
+// `usable` lives in stats, below both this module and the criteria that
+// also judge counts with it; re-exported so that `decide::usable` stays
+// where callers find it.
+pub use crate::stats::usable;
 
 /// The share of slow outcomes above which the p95 is slower than the
 /// threshold.
@@ -926,27 +931,6 @@ fn compare(plan: &Plan, trigger: Trigger, threshold: f64, window: &FlagWindow) -
     let worse_than_off = !off_enough || r.z > Z_CRITICAL;
     r.verdict = verdict(on_share > limit && worse_than_off);
     r
-}
-
-fn count(v: f64) -> bool {
-    v.is_finite() && v >= 0.0
-}
-
-/// Whether a cohort's counts can be judged: each a finite count, and for
-/// `response_time` the buckets cumulative and within the outcomes (a
-/// little slack for increases computed in floating point).
-pub fn usable(c: &CohortWindow, with_buckets: bool) -> bool {
-    if !(count(c.ok) && count(c.errors)) {
-        return false;
-    }
-    if !with_buckets {
-        return true;
-    }
-    let slack = |v: f64| 1e-6 * v.abs().max(1.0);
-    let total = c.total();
-    c.duration_le.iter().all(|&v| count(v))
-        && c.duration_le.windows(2).all(|w| w[1] >= w[0] - slack(w[0]))
-        && c.duration_le[DURATION_BOUNDS.len() - 1] <= total + slack(total)
 }
 
 fn share(part: f64, total: f64) -> f64 {

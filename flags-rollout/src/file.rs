@@ -11,12 +11,11 @@ use flags_core::{
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::criteria::{Criterion, MAX_CRITERIA};
 use crate::duration::{format_duration, parse_duration};
 use crate::measure::{CohortWindow, DURATION_BOUNDS};
 use crate::plan::{
-    DEFAULT_MIN_SAMPLES, DEFAULT_SUSTAIN, DEFAULT_WINDOW, MAX_MIN_SAMPLES, MAX_PHASES, MAX_SUSTAIN,
-    OnTrigger, Phase, Plan, Trigger, Triggers,
+    Criterion, DEFAULT_MIN_SAMPLES, DEFAULT_SUSTAIN, DEFAULT_WINDOW, MAX_CRITERIA, MAX_MIN_SAMPLES,
+    MAX_PHASES, MAX_SUSTAIN, OnTrigger, Phase, Plan, Trigger, Triggers,
 };
 use crate::state::{
     LastDecision, MAX_HISTORY, PhaseCounts, PhaseRecord, Reading, State, Status, Verdict,

@@ -29,7 +29,7 @@ pub mod state;
 pub mod stats;
 
 pub use control::{abort, advance, pause, resume, start};
-pub use criteria::{Criterion, CriterionReading, Outcome, SuccessSpec, apply_success};
+pub use criteria::{CriterionReading, Outcome};
 pub use decide::{
     Action, Cause, FlagEdit, HoldReason, MAX_WORST, RollBackTo, Step, Worst, decide, never_raise,
     readings, rollback_target, worst,
@@ -37,5 +37,8 @@ pub use decide::{
 pub use duration::{format_duration, parse_duration};
 pub use file::{Rollout, RolloutsFile};
 pub use jiff;
-pub use plan::{OnTrigger, Phase, Plan, Trigger, Triggers, parse_phases, phases_spec};
+pub use plan::{
+    Criterion, OnTrigger, Phase, Plan, SuccessSpec, Trigger, Triggers, apply_success, parse_phases,
+    phases_spec,
+};
 pub use state::{LastDecision, Reading, State, Status, Verdict};

@@ -1,5 +1,6 @@
-//! The arithmetic behind the triggers: the two-proportion z-test and
-//! quantiles from cumulative histogram buckets.
+//! The arithmetic behind the triggers and the success criteria: which
+//! counts can be judged at all, the two-proportion z-test and quantiles
+//! from cumulative histogram buckets.
 
 use crate::measure::{CohortWindow, DURATION_BOUNDS};
 
@@ -28,6 +29,28 @@ pub fn two_proportion_z(x1: f64, n1: f64, x2: f64, n2: f64) -> f64 {
 /// `value >= min`, false for NaN: no data is never enough.
 pub fn at_least(value: f64, min: f64) -> bool {
     value >= min
+}
+
+/// A count that can be judged: finite and not negative.
+pub(crate) fn count(v: f64) -> bool {
+    v.is_finite() && v >= 0.0
+}
+
+/// Whether a cohort's counts can be judged: each a finite count, and for
+/// `response_time` the buckets cumulative and within the outcomes (a
+/// little slack for increases computed in floating point).
+pub fn usable(c: &CohortWindow, with_buckets: bool) -> bool {
+    if !(count(c.ok) && count(c.errors)) {
+        return false;
+    }
+    if !with_buckets {
+        return true;
+    }
+    let slack = |v: f64| 1e-6 * v.abs().max(1.0);
+    let total = c.total();
+    c.duration_le.iter().all(|&v| count(v))
+        && c.duration_le.windows(2).all(|w| w[1] >= w[0] - slack(w[0]))
+        && c.duration_le[DURATION_BOUNDS.len() - 1] <= total + slack(total)
 }
 
 /// Index of the smallest bound at or above `threshold` seconds, if any.
