@@ -11,44 +11,12 @@ use flags_core::parse_flag_file;
 use flags_postgres::testing::{Cluster, PASSWORD};
 use serde_json::Value;
 
+use crate::stores::{Kind, db, new_database};
 use crate::util::{EXAMPLE, Env, Run, bin};
-
-/// A fresh, empty database in the shared cluster; its URL (password in it).
-fn new_database() -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let cluster = Cluster::shared();
-    let name = format!(
-        "cli{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    );
-    cluster.sql(&format!("CREATE DATABASE {name} OWNER flags"));
-    cluster.url_text(&name)
-}
-
-fn db(url: &str, args: &[&str]) -> Run {
-    let run = Run::from(
-        bin()
-            .arg("--database")
-            .arg(url)
-            .args(args)
-            .output()
-            .expect("run feature_flags"),
-    );
-    assert!(
-        !run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD),
-        "the password was printed: {args:?}"
-    );
-    run
-}
 
 /// A database with the example imported.
 fn imported() -> String {
-    let url = new_database();
-    db(&url, &["--init"]).ok();
-    let env = Env::new();
-    db(&url, &["--import", env.file.to_str().unwrap()]).ok();
-    url
+    Kind::Database.example().url().to_owned()
 }
 
 fn export(url: &str) -> String {
