@@ -5,6 +5,7 @@
 //! runs the CLI and reads the state back through [`Store`], so the same
 //! assertions hold for a flag file and for the fleet's database.
 
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flags_cli::store::database::DatabaseStore;
@@ -129,6 +130,16 @@ impl Store {
         self.url.as_deref().expect("a database store")
     }
 
+    /// The binary, pointed at this store.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = bin();
+        match &self.url {
+            None => cmd.arg("--file").arg(&self.env.file),
+            Some(url) => cmd.arg("--database").arg(url),
+        };
+        cmd
+    }
+
     /// Runs `feature_flags --file FILE|--database URL args...`.
     pub fn run(&self, args: &[&str]) -> Run {
         match &self.url {
@@ -198,5 +209,17 @@ impl Store {
         let docs = store.read().expect("read the store");
         let entries = store.history().expect("read the history").entries;
         (docs.flags, docs.rollouts, entries.len())
+    }
+
+    /// Runs an edit and checks what it printed and that the new document is
+    /// the old one with `from` (which must be unique) replaced by `to`:
+    /// every other byte unchanged.
+    #[track_caller]
+    pub fn assert_edit(&self, args: &[&str], from: &str, to: &str, printed: &str) {
+        let before = self.text();
+        assert_eq!(before.matches(from).count(), 1, "{from:?} must be unique");
+        let run = self.run(args);
+        assert_eq!(run.ok().stdout, printed, "{run:#?}");
+        assert_eq!(self.text(), before.replace(from, to));
     }
 }
