@@ -177,6 +177,26 @@ impl Store {
             .collect()
     }
 
+    /// The lines `--history` prints for the edits since the setup.
+    pub fn history_lines(&self) -> Vec<String> {
+        let run = self.run(&["--history"]);
+        run.ok()
+            .stdout
+            .lines()
+            .skip(self.setup)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// How `--history` names the editor `user`: as declared in a file, with
+    /// the database's role before it on the database.
+    pub fn by(&self, user: &str) -> String {
+        match &self.url {
+            None => user.to_owned(),
+            Some(_) => format!("role flags (user {user})"),
+        }
+    }
+
     /// Runs `args`, expects failure `code` with a message containing
     /// `says`, and checks that nothing changed: the flags, the rollouts and
     /// the history as they were, and nothing left in the folder but the
