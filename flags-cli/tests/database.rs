@@ -17,7 +17,7 @@ use crate::util::{EXAMPLE, Env, Run, bin};
 
 /// A database with the example imported.
 fn imported() -> String {
-    Kind::Database.example().url().to_owned()
+    Kind::Database.example().url()
 }
 
 fn export(url: &str) -> String {

@@ -17,7 +17,7 @@ use crate::util::{EXAMPLE, Env, Run, bin};
 /// A fresh database with the schema (and the heartbeat table) and `text`
 /// imported; its URL (password in it).
 fn database_with(text: &str) -> String {
-    Kind::Database.with(text).url().to_owned()
+    Kind::Database.with(text).url()
 }
 
 fn export(url: &str) -> String {
