@@ -112,9 +112,22 @@ fn create_database(template: Option<&str>) -> String {
     name
 }
 
+/// How a scenario reaches database `name`: as role `flags` over the
+/// cluster's socket, which needs no password (a password login costs a
+/// slow key derivation in a debug build, per run; database.rs and
+/// secrets.rs test logins and that no password is ever printed).
+fn socket_url(name: &str) -> String {
+    let cluster = Cluster::shared();
+    format!(
+        "host={} port={} user=flags dbname={name} sslmode=disable",
+        cluster.socket_dir().display(),
+        cluster.port
+    )
+}
+
 /// `--init`, then `--import` of `env`'s flag file (and what is beside it).
 fn import(name: &str, env: &Env) {
-    let url = Cluster::shared().url_text(name);
+    let url = socket_url(name);
     db(&url, &["--init"]).ok();
     db(&url, &["--import", env.file.to_str().unwrap()]).ok();
 }
@@ -163,8 +176,11 @@ pub struct Store {
 impl Store {
     /// The database's URL (password in it).
     pub fn url(&self) -> String {
-        let name = self.database.as_deref().expect("a database store");
-        Cluster::shared().url_text(name)
+        Cluster::shared().url_text(self.name())
+    }
+
+    fn name(&self) -> &str {
+        self.database.as_deref().expect("a database store")
     }
 
     /// The binary, pointed at this store.
@@ -172,7 +188,7 @@ impl Store {
         let mut cmd = bin();
         match &self.database {
             None => cmd.arg("--file").arg(&self.env.file),
-            Some(_) => cmd.arg("--database").arg(self.url()),
+            Some(name) => cmd.arg("--database").arg(socket_url(name)),
         };
         cmd
     }
@@ -181,7 +197,7 @@ impl Store {
     pub fn run(&self, args: &[&str]) -> Run {
         match &self.database {
             None => self.env.run(args),
-            Some(_) => db(&self.url(), args),
+            Some(name) => db(&socket_url(name), args),
         }
     }
 
