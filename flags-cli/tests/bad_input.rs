@@ -4,17 +4,11 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::util::{EXAMPLE, Env, permissions_are_ignored, rejects_in};
+use crate::stores::storetest;
+use crate::util::{EXAMPLE, Env, permissions_are_ignored};
 
-/// Runs `args` on the example, expects failure `code` with a message
-/// containing `says`, and checks that nothing changed.
-#[track_caller]
-fn rejects(args: &[&str], code: i32, says: &str) {
-    rejects_in(&Env::new(), args, code, says);
-}
-
-#[test]
-fn bad_percentages_are_rejected() {
+storetest!(bad_percentages_are_rejected, |kind| {
+    let store = kind.example();
     for (value, says) in [
         ("150", "is not in 0..=100"),
         ("-1", "is not in 0..=100"),
@@ -26,16 +20,16 @@ fn bad_percentages_are_rejected() {
         ("", "is not a number"),
         ("12.3456", "more than 3 decimals"),
     ] {
-        rejects(
+        store.rejects(
             &["--feature", "new_gpt_model", "--percentage", value],
             2,
             says,
         );
     }
-}
+});
 
-#[test]
-fn bad_chat_ids_are_rejected() {
+storetest!(bad_chat_ids_are_rejected, |kind| {
+    let store = kind.example();
     for flag in ["--exclude-chat", "--include-chat"] {
         for (value, says) in [
             ("12ab", "is not a decimal integer"),
@@ -50,76 +44,79 @@ fn bad_chat_ids_are_rejected() {
                 "does not fit in a signed 64-bit integer",
             ),
         ] {
-            rejects(
+            store.rejects(
                 &["--feature", "enhanced_video_download", flag, value],
                 2,
                 says,
             );
         }
     }
-}
+});
 
-#[test]
-fn contradictory_or_incomplete_commands_are_usage_errors() {
-    rejects(
-        &["--feature", "new_gpt_model", "--disable", "--enable"],
-        2,
-        "cannot be used with",
-    );
-    rejects(&["--percentage", "5"], 2, "--feature");
-    rejects(
-        &["--list", "--feature", "new_gpt_model", "--disable"],
-        2,
-        "cannot be used with",
-    );
-    rejects(&["--feature", "new_gpt_model", "--dry-run"], 2, "required");
-    rejects(
-        &["--feature", "new_gpt_model", "--percentag", "5"],
-        2,
-        "--percentage",
-    );
-    rejects(&[], 2, "nothing to do");
-    rejects(
-        &[
-            "--feature",
-            "x",
-            "--exclude-chat",
-            "5",
-            "--include-chat",
-            "5",
-        ],
-        2,
-        "both --exclude-chat and --include-chat",
-    );
-}
+storetest!(
+    contradictory_or_incomplete_commands_are_usage_errors,
+    |kind| {
+        let store = kind.example();
+        store.rejects(
+            &["--feature", "new_gpt_model", "--disable", "--enable"],
+            2,
+            "cannot be used with",
+        );
+        store.rejects(&["--percentage", "5"], 2, "--feature");
+        store.rejects(
+            &["--list", "--feature", "new_gpt_model", "--disable"],
+            2,
+            "cannot be used with",
+        );
+        store.rejects(&["--feature", "new_gpt_model", "--dry-run"], 2, "required");
+        store.rejects(
+            &["--feature", "new_gpt_model", "--percentag", "5"],
+            2,
+            "--percentage",
+        );
+        store.rejects(&[], 2, "nothing to do");
+        store.rejects(
+            &[
+                "--feature",
+                "x",
+                "--exclude-chat",
+                "5",
+                "--include-chat",
+                "5",
+            ],
+            2,
+            "both --exclude-chat and --include-chat",
+        );
+    }
+);
 
-#[test]
-fn edits_of_unknown_flags_suggest_the_nearest_name() {
-    rejects(
+storetest!(edits_of_unknown_flags_suggest_the_nearest_name, |kind| {
+    let store = kind.example();
+    store.rejects(
         &["--feature", "new_gpt_modle", "--percentage", "50"],
         1,
         "no flag named \"new_gpt_modle\"; did you mean \"new_gpt_model\"?",
     );
-    rejects(
+    store.rejects(
         &["--feature", "totally_different", "--disable"],
         1,
         "no flag named",
     );
-}
+});
 
-#[test]
-fn create_of_an_existing_or_badly_named_flag_fails() {
-    rejects(
+storetest!(create_of_an_existing_or_badly_named_flag_fails, |kind| {
+    let store = kind.example();
+    store.rejects(
         &["--feature", "new_gpt_model", "--create"],
         1,
         "already exists",
     );
-    rejects(
+    store.rejects(
         &["--feature", "bad name", "--create"],
         1,
         "names may use only",
     );
-}
+});
 
 /// A file that cannot be edited: missing, unreadable, or invalid.
 #[track_caller]

@@ -1,8 +1,9 @@
-//! Every command on the fleet's database (`--database URL`) against a real
+//! What only the fleet's database (`--database URL`) does, against a real
 //! PostgreSQL that the tests start (`flags_postgres::testing`): the schema,
-//! import and export, edits as one transaction each, bad input that leaves
-//! the database as it was, plans, history, and a password that is never
-//! printed.
+//! import and export, edits as one transaction each with the database's
+//! stamps, plans, history, roles, and a password that is never printed.
+//! The scenarios both stores share (edits, groups, plans, bad input that
+//! changes nothing, --revert) are `storetest!`s in the other modules.
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,44 +12,12 @@ use flags_core::parse_flag_file;
 use flags_postgres::testing::{Cluster, PASSWORD};
 use serde_json::Value;
 
+use crate::stores::{Kind, db, new_database};
 use crate::util::{EXAMPLE, Env, Run, bin};
-
-/// A fresh, empty database in the shared cluster; its URL (password in it).
-fn new_database() -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let cluster = Cluster::shared();
-    let name = format!(
-        "cli{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    );
-    cluster.sql(&format!("CREATE DATABASE {name} OWNER flags"));
-    cluster.url_text(&name)
-}
-
-fn db(url: &str, args: &[&str]) -> Run {
-    let run = Run::from(
-        bin()
-            .arg("--database")
-            .arg(url)
-            .args(args)
-            .output()
-            .expect("run feature_flags"),
-    );
-    assert!(
-        !run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD),
-        "the password was printed: {args:?}"
-    );
-    run
-}
 
 /// A database with the example imported.
 fn imported() -> String {
-    let url = new_database();
-    db(&url, &["--init"]).ok();
-    let env = Env::new();
-    db(&url, &["--import", env.file.to_str().unwrap()]).ok();
-    url
+    Kind::Database.example().url()
 }
 
 fn export(url: &str) -> String {
@@ -136,41 +105,6 @@ fn an_edit_is_one_transaction_with_its_audit_row() {
             .stdout
             .contains("role flags (user tester)  new_gpt_model: rollout_percentage 10 -> 50")
     );
-}
-
-#[test]
-fn bad_input_leaves_the_database_as_it_was() {
-    let url = imported();
-    let (text, entries) = (export(&url), history(&url).len());
-    let cases: &[(&[&str], i32, &str)] = &[
-        (
-            &["--feature", "new_gpt_modl", "--percentage", "50"],
-            1,
-            "did you mean \"new_gpt_model\"",
-        ),
-        (
-            &["--feature", "new_gpt_model", "--percentage", "150"],
-            2,
-            "percentage",
-        ),
-        (
-            &["--feature", "new_gpt_model", "--exclude-chat", "abc"],
-            2,
-            "integer",
-        ),
-        (
-            &["--feature", "voice_replies", "--create"],
-            1,
-            "already exists",
-        ),
-        (&["--group", "nobody", "--delete"], 1, "nobody"),
-    ];
-    for (args, code, needle) in cases {
-        let line = db(&url, args).fails(*code).to_owned();
-        assert!(line.contains(needle), "{args:?}: {line}");
-    }
-    assert_eq!(export(&url), text);
-    assert_eq!(history(&url).len(), entries);
 }
 
 #[test]
@@ -408,45 +342,6 @@ fn two_guards_racing_on_one_decision_act_once() {
     assert_eq!(rollbacks[0]["trigger"], "error_rate");
     let file = parse_flag_file(&export(&url)).unwrap();
     assert!(!file.flag("new_gpt_model").unwrap().enabled);
-}
-
-#[test]
-fn groups_targeting_and_deleting_work_on_the_database() {
-    let url = imported();
-    let run = db(
-        &url,
-        &["--group", "beta_testers", "--add-user", "333333333"],
-    );
-    assert!(run.ok().stdout.contains("333333333"), "{run:?}");
-    db(
-        &url,
-        &[
-            "--feature",
-            "voice_replies",
-            "--add-user-group",
-            "beta_testers",
-            "--chat-types",
-            "private",
-        ],
-    )
-    .ok();
-    db(&url, &["--feature", "enhanced_video_download", "--delete"]).ok();
-    let file = parse_flag_file(&export(&url)).unwrap();
-    let (_, members) = file
-        .groups
-        .iter()
-        .find(|(name, _)| name == "beta_testers")
-        .unwrap();
-    assert!(members.contains(&333_333_333), "{members:?}");
-    let voice = file.flag("voice_replies").unwrap();
-    assert_eq!(voice.user_groups, ["beta_testers"]);
-    assert!(file.flag("enhanced_video_download").is_none());
-    let fields: Vec<String> = history(&url)
-        .iter()
-        .filter_map(|e| e["field"].as_str().map(str::to_owned))
-        .collect();
-    assert!(fields.contains(&"user_groups".to_owned()), "{fields:?}");
-    assert!(fields.contains(&"flag".to_owned()), "{fields:?}");
 }
 
 /// Both group roles exist in the shared cluster (the owner `flags` may not

@@ -5,28 +5,17 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::stores::storetest;
 use crate::util::{EXAMPLE, Env, changed_lines};
 
-/// Runs an edit on the example and checks the new text is `EXAMPLE` with
-/// `from` replaced by `to` — every other byte unchanged.
-#[track_caller]
-fn assert_edit(args: &[&str], from: &str, to: &str, printed: &str) {
-    let env = Env::new();
-    assert_eq!(EXAMPLE.matches(from).count(), 1, "{from:?} must be unique");
-    let run = env.run(args);
-    assert_eq!(run.ok().stdout, printed, "{run:#?}");
-    assert_eq!(env.text(), EXAMPLE.replace(from, to));
-}
-
-#[test]
-fn percentage_changes_only_its_value() {
-    assert_edit(
+storetest!(percentage_changes_only_its_value, |kind| {
+    kind.example().assert_edit(
         &["--feature", "new_gpt_model", "--percentage", "50"],
         "\"rollout_percentage\": 10,",
         "\"rollout_percentage\": 50,",
         "new_gpt_model: rollout_percentage 10 -> 50\n",
     );
-    assert_edit(
+    kind.example().assert_edit(
         &[
             "--feature",
             "enhanced_video_download",
@@ -37,27 +26,27 @@ fn percentage_changes_only_its_value() {
         "\"rollout_percentage\": 12.125,",
         "enhanced_video_download: rollout_percentage 25 -> 12.125\n",
     );
-}
+});
 
-#[test]
-fn disable_and_enable_change_only_enabled() {
-    assert_edit(
+storetest!(disable_and_enable_change_only_enabled, |kind| {
+    kind.example().assert_edit(
         &["--feature", "new_gpt_model", "--disable"],
         "\"Answer with the new GPT model\",\n      \"enabled\": true",
         "\"Answer with the new GPT model\",\n      \"enabled\": false",
         "new_gpt_model: enabled true -> false\n",
     );
-    assert_edit(
+    kind.example().assert_edit(
         &["--feature", "voice_replies", "--enable"],
         "\"enabled\": false",
         "\"enabled\": true",
         "voice_replies: enabled false -> true\n",
     );
-}
+});
 
-#[test]
-fn exclude_chat_appends_a_negative_id_in_the_arrays_style() {
-    assert_edit(
+storetest!(
+    exclude_chat_appends_a_negative_id_in_the_arrays_style,
+    |kind| {
+        kind.example().assert_edit(
         &[
             "--feature",
             "enhanced_video_download",
@@ -68,11 +57,11 @@ fn exclude_chat_appends_a_negative_id_in_the_arrays_style() {
         "[\"-1001234567890\", \"-1009876543210\"]",
         "enhanced_video_download: exclude_chats [-1001234567890] -> [-1001234567890, -1009876543210]\n",
     );
-}
+    }
+);
 
-#[test]
-fn exclude_chat_adds_the_field_when_missing() {
-    assert_edit(
+storetest!(exclude_chat_adds_the_field_when_missing, |kind| {
+    kind.example().assert_edit(
         &[
             "--feature",
             "new_gpt_model",
@@ -85,13 +74,12 @@ fn exclude_chat_adds_the_field_when_missing() {
         "\"chat_types\": [\"private\"],\n      \"exclude_chats\": [-42, 7]\n",
         "new_gpt_model: exclude_chats [] -> [-42, 7]\n",
     );
-}
+});
 
-#[test]
-fn exclude_chat_of_an_excluded_chat_adds_no_duplicate() {
+storetest!(exclude_chat_of_an_excluded_chat_adds_no_duplicate, |kind| {
     // The file lists it as a string; the command gives an integer: one chat.
-    let env = Env::new();
-    let run = env.run(&[
+    let store = kind.example();
+    let run = store.run(&[
         "--feature",
         "enhanced_video_download",
         "--exclude-chat",
@@ -101,36 +89,37 @@ fn exclude_chat_of_an_excluded_chat_adds_no_duplicate() {
         run.ok().stdout,
         "enhanced_video_download: chat -1001234567890 is already excluded\nnothing to change\n"
     );
-    assert_eq!(env.text(), EXAMPLE);
-    assert!(env.audit_lines().is_empty());
+    assert_eq!(store.text(), EXAMPLE);
+    assert!(store.history().is_empty());
 
-    let env = Env::new();
-    env.run(&[
-        "--feature",
-        "new_gpt_model",
-        "--exclude-chat",
-        "-5",
-        "--exclude-chat",
-        "-5",
-    ])
-    .ok();
-    assert!(
-        env.text().contains("\"exclude_chats\": [-5]\n"),
-        "{}",
-        env.text()
-    );
-    env.run(&["--feature", "new_gpt_model", "--exclude-chat", "-5"])
+    let store = kind.example();
+    store
+        .run(&[
+            "--feature",
+            "new_gpt_model",
+            "--exclude-chat",
+            "-5",
+            "--exclude-chat",
+            "-5",
+        ])
         .ok();
     assert!(
-        env.text().contains("\"exclude_chats\": [-5]\n"),
+        store.text().contains("\"exclude_chats\": [-5]\n"),
         "{}",
-        env.text()
+        store.text()
     );
-}
+    store
+        .run(&["--feature", "new_gpt_model", "--exclude-chat", "-5"])
+        .ok();
+    assert!(
+        store.text().contains("\"exclude_chats\": [-5]\n"),
+        "{}",
+        store.text()
+    );
+});
 
-#[test]
-fn include_chat_removes_it_from_exclude_chats() {
-    assert_edit(
+storetest!(include_chat_removes_it_from_exclude_chats, |kind| {
+    kind.example().assert_edit(
         &[
             "--feature",
             "enhanced_video_download",
@@ -141,8 +130,8 @@ fn include_chat_removes_it_from_exclude_chats() {
         "[]",
         "enhanced_video_download: exclude_chats [-1001234567890] -> []\n",
     );
-    let env = Env::new();
-    let run = env.run(&[
+    let store = kind.example();
+    let run = store.run(&[
         "--feature",
         "enhanced_video_download",
         "--include-chat",
@@ -152,60 +141,61 @@ fn include_chat_removes_it_from_exclude_chats() {
         run.ok().stdout.contains("chat 5 is not excluded"),
         "{run:#?}"
     );
-    assert_eq!(env.text(), EXAMPLE);
-}
+    assert_eq!(store.text(), EXAMPLE);
+});
 
-#[test]
-fn several_edits_are_one_write_and_one_audit_entry_each() {
-    let env = Env::new();
-    let run = env.run(&[
-        "--feature",
-        "new_gpt_model",
-        "--percentage",
-        "50",
-        "--disable",
-        "--exclude-chat",
-        "-9",
-    ]);
-    run.ok();
-    let changes = changed_lines(EXAMPLE, &env.text());
-    assert_eq!(
-        changes,
-        [
-            ("      \"enabled\": true,", "      \"enabled\": false,"),
-            (
-                "      \"rollout_percentage\": 10,",
-                "      \"rollout_percentage\": 50,"
-            ),
-            (
-                "      \"user_groups\": [\"beta_testers\"],",
-                "      \"user_groups\": [\"beta_testers\"],"
-            ),
-            (
-                "      \"chat_types\": [\"private\"]",
-                "      \"chat_types\": [\"private\"],"
-            ),
-            ("", "      \"exclude_chats\": [-9]"),
-        ]
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))
-    );
-    let audit = env.audit_lines();
-    assert_eq!(audit.len(), 3);
-    assert!(
-        audit.iter().all(|l| l["time"] == audit[0]["time"]),
-        "one command, one time"
-    );
-}
+storetest!(
+    several_edits_are_one_write_and_one_audit_entry_each,
+    |kind| {
+        let store = kind.example();
+        let run = store.run(&[
+            "--feature",
+            "new_gpt_model",
+            "--percentage",
+            "50",
+            "--disable",
+            "--exclude-chat",
+            "-9",
+        ]);
+        run.ok();
+        let changes = changed_lines(EXAMPLE, &store.text());
+        assert_eq!(
+            changes,
+            [
+                ("      \"enabled\": true,", "      \"enabled\": false,"),
+                (
+                    "      \"rollout_percentage\": 10,",
+                    "      \"rollout_percentage\": 50,"
+                ),
+                (
+                    "      \"user_groups\": [\"beta_testers\"],",
+                    "      \"user_groups\": [\"beta_testers\"],"
+                ),
+                (
+                    "      \"chat_types\": [\"private\"]",
+                    "      \"chat_types\": [\"private\"],"
+                ),
+                ("", "      \"exclude_chats\": [-9]"),
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        let audit = store.history();
+        assert_eq!(audit.len(), 3);
+        assert!(
+            audit.iter().all(|l| l["time"] == audit[0]["time"]),
+            "one command, one time"
+        );
+    }
+);
 
-#[test]
-fn every_edit_prints_and_logs_what_changed() {
-    let env = Env::new();
-    let run = env.run(&["--feature", "new_gpt_model", "--percentage", "50"]);
+storetest!(every_edit_prints_and_logs_what_changed, |kind| {
+    let store = kind.example();
+    let run = store.run(&["--feature", "new_gpt_model", "--percentage", "50"]);
     assert_eq!(
         run.ok().stdout,
         "new_gpt_model: rollout_percentage 10 -> 50\n"
     );
-    let audit = env.audit_lines();
+    let audit = store.history();
     assert_eq!(audit.len(), 1);
     let entry = &audit[0];
     assert_eq!(entry["user"], json!("tester"));
@@ -220,20 +210,19 @@ fn every_edit_prints_and_logs_what_changed() {
     let year: i32 = time[..4].parse().unwrap();
     assert!((2024..2200).contains(&year), "{time}");
 
-    let sudo = crate::util::bin()
+    let sudo = store
+        .cmd()
         .env("SUDO_USER", "alice")
-        .arg("--file")
-        .arg(&env.file)
         .args(["--feature", "new_gpt_model", "--percentage", "60"])
         .status()
         .unwrap();
     assert!(sudo.success());
     assert_eq!(
-        env.audit_lines()[1]["user"],
+        store.history()[1]["user"],
         json!("alice"),
         "the person behind sudo"
     );
-}
+});
 
 #[test]
 fn dry_run_prints_the_change_and_writes_nothing() {
@@ -259,45 +248,52 @@ fn dry_run_prints_the_change_and_writes_nothing() {
     assert_eq!(env.text(), EXAMPLE);
 }
 
-#[test]
-fn create_adds_a_flag_that_is_on_for_nobody_by_default() {
-    let env = Env::new();
-    let run = env.run(&["--feature", "weather_v2", "--create"]);
-    assert_eq!(
-        run.ok().stdout,
-        "weather_v2: created (enabled true, rollout_percentage 0)\n"
-    );
-    let expected = EXAMPLE.replace(
+storetest!(
+    create_adds_a_flag_that_is_on_for_nobody_by_default,
+    |kind| {
+        let store = kind.example();
+        let run = store.run(&["--feature", "weather_v2", "--create"]);
+        assert_eq!(
+            run.ok().stdout,
+            "weather_v2: created (enabled true, rollout_percentage 0)\n"
+        );
+        let expected = EXAMPLE.replace(
         "      \"rollout_percentage\": 0\n    }\n",
         "      \"rollout_percentage\": 0\n    },\n    \"weather_v2\": {\n      \"enabled\": true,\n      \"rollout_percentage\": 0\n    }\n",
     );
-    assert_eq!(env.text(), expected);
-    env.run(&["--check"]).ok();
-    let explained = env.run(&["--feature", "weather_v2", "--explain", "--user", "1"]);
-    assert!(explained.ok().stdout.starts_with("weather_v2: off"));
-}
+        assert_eq!(store.text(), expected);
+        store.run(&["--check"]).ok();
+        let explained = store.run(&["--feature", "weather_v2", "--explain", "--user", "1"]);
+        assert!(explained.ok().stdout.starts_with("weather_v2: off"));
+    }
+);
 
-#[test]
-fn create_takes_percentage_disable_and_exclusions() {
-    let env = Env::new();
-    env.run(&[
-        "--feature",
-        "weather_v2",
-        "--create",
-        "--percentage",
-        "5",
-        "--disable",
-        "--exclude-chat",
-        "-100",
-    ])
-    .ok();
-    let flag: serde_json::Value =
-        serde_json::from_str(&env.run(&["--feature", "weather_v2", "--json"]).ok().stdout).unwrap();
+storetest!(create_takes_percentage_disable_and_exclusions, |kind| {
+    let store = kind.example();
+    store
+        .run(&[
+            "--feature",
+            "weather_v2",
+            "--create",
+            "--percentage",
+            "5",
+            "--disable",
+            "--exclude-chat",
+            "-100",
+        ])
+        .ok();
+    let flag: serde_json::Value = serde_json::from_str(
+        &store
+            .run(&["--feature", "weather_v2", "--json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(flag["enabled"], json!(false));
     assert_eq!(flag["rollout_percentage"], json!(5));
     assert_eq!(flag["exclude_chats"], json!([-100]));
-    assert_eq!(env.audit_lines()[0]["field"], json!("flag"));
-}
+    assert_eq!(store.history()[0]["field"], json!("flag"));
+});
 
 #[test]
 fn create_into_an_empty_file_indents_like_the_file() {

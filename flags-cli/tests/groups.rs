@@ -6,16 +6,16 @@ use std::time::Instant;
 use flags_core::parse_flag_file;
 use serde_json::{Value, json};
 
+use crate::stores::{Kind, storetest};
 use crate::util::{EXAMPLE, Env, Run};
 
 fn json_of(run: &Run) -> Value {
     serde_json::from_str(&run.ok().stdout).expect("stdout is JSON")
 }
 
-#[test]
-fn add_user_appends_to_the_groups_array_only() {
-    let env = Env::new();
-    let run = env.run(&[
+storetest!(add_user_appends_to_the_groups_array_only, |kind| {
+    let store = kind.example();
+    let run = store.run(&[
         "--group",
         "beta_testers",
         "--add-user",
@@ -28,13 +28,13 @@ fn add_user_appends_to_the_groups_array_only() {
         "group beta_testers: added 333333333, 444 (2 -> 4 users)\n"
     );
     assert_eq!(
-        env.text(),
+        store.text(),
         EXAMPLE.replace(
             "[111111111, 222222222]",
             "[111111111, 222222222, 333333333, 444]"
         )
     );
-    let audit = env.audit_lines();
+    let audit = store.history();
     assert_eq!(audit.len(), 1);
     let entry = &audit[0];
     assert_eq!(entry["user"], json!("tester"));
@@ -44,53 +44,55 @@ fn add_user_appends_to_the_groups_array_only() {
     assert_eq!(entry["added"], json!([333333333, 444]));
     assert_eq!(entry["removed"], json!([]));
     assert!(entry.get("flag").is_none(), "{entry}");
-}
+});
 
-#[test]
-fn the_first_add_creates_the_group() {
-    let env = Env::new();
-    let run = env.run(&["--group", "internal_team", "--add-user", "-5"]);
+storetest!(the_first_add_creates_the_group, |kind| {
+    let store = kind.example();
+    let run = store.run(&["--group", "internal_team", "--add-user", "-5"]);
     assert_eq!(
         run.ok().stdout,
         "group internal_team: created with 1 user (-5)\n"
     );
     assert_eq!(
-        env.text(),
+        store.text(),
         EXAMPLE.replace(
             "[111111111, 222222222]\n",
             "[111111111, 222222222],\n    \"internal_team\": [-5]\n"
         )
     );
-    assert_eq!(env.audit_lines()[0]["new"], json!([-5]));
+    assert_eq!(store.history()[0]["new"], json!([-5]));
 
     // A file without "groups" gets the object, laid out like the rest.
     let bare = "{\n  \"version\": 1,\n  \"flags\": {}\n}\n";
-    let env = Env::with(bare);
-    env.run(&["--group", "beta_testers", "--add-user", "1"])
+    let store = kind.with(bare);
+    store
+        .run(&["--group", "beta_testers", "--add-user", "1"])
         .ok();
     assert_eq!(
-        env.text(),
+        store.text(),
         "{\n  \"version\": 1,\n  \"flags\": {},\n  \"groups\": {\n    \"beta_testers\": [1]\n  }\n}\n"
     );
-}
+});
 
-#[test]
-fn adding_a_member_again_is_a_reported_no_op() {
-    let env = Env::new();
-    let run = env.run(&["--group", "beta_testers", "--add-user", "111111111"]);
+storetest!(adding_a_member_again_is_a_reported_no_op, |kind| {
+    let store = kind.example();
+    let run = store.run(&["--group", "beta_testers", "--add-user", "111111111"]);
     assert_eq!(
         run.ok().stdout,
         "group beta_testers: user 111111111 is already in the group\nnothing to change\n"
     );
-    assert_eq!(env.text(), EXAMPLE);
-    assert!(env.audit_lines().is_empty());
-    assert_eq!(
-        env.listing(),
-        ["feature_flags.json", "feature_flags.json.lock"]
-    );
+    assert_eq!(store.text(), EXAMPLE);
+    assert!(store.history().is_empty());
+    if kind == Kind::File {
+        // The lock file stays; nothing else is left beside the file.
+        assert_eq!(
+            store.env.listing(),
+            ["feature_flags.json", "feature_flags.json.lock"]
+        );
+    }
 
     // Mixed: the new one is added, the present one reported.
-    let run = env.run(&[
+    let run = store.run(&[
         "--group",
         "beta_testers",
         "--add-user",
@@ -106,42 +108,43 @@ fn adding_a_member_again_is_a_reported_no_op() {
          group beta_testers: user 5 is already in the group\n\
          group beta_testers: added 5 (2 -> 3 users)\n"
     );
-    assert!(env.text().contains("[111111111, 222222222, 5]"));
-}
+    assert!(store.text().contains("[111111111, 222222222, 5]"));
+});
 
-#[test]
-fn remove_user_takes_the_id_and_its_separator() {
-    let env = Env::new();
-    let run = env.run(&["--group", "beta_testers", "--remove-user", "111111111"]);
+storetest!(remove_user_takes_the_id_and_its_separator, |kind| {
+    let store = kind.example();
+    let run = store.run(&["--group", "beta_testers", "--remove-user", "111111111"]);
     assert_eq!(
         run.ok().stdout,
         "group beta_testers: removed 111111111 (2 -> 1 users)\n"
     );
     assert_eq!(
-        env.text(),
+        store.text(),
         EXAMPLE.replace("[111111111, 222222222]", "[222222222]")
     );
-    env.run(&["--group", "beta_testers", "--remove-user", "222222222"])
+    store
+        .run(&["--group", "beta_testers", "--remove-user", "222222222"])
         .ok();
     assert_eq!(
-        env.text(),
+        store.text(),
         EXAMPLE.replace("[111111111, 222222222]", "[]"),
         "the group stays, empty"
     );
     // An add and a remove in one write.
-    let env = Env::new();
-    env.run(&[
-        "--group",
-        "beta_testers",
-        "--add-user",
-        "3",
-        "--remove-user",
-        "222222222",
-    ])
-    .ok();
-    assert!(env.text().contains("[111111111, 3]"), "{}", env.text());
-    assert_eq!(env.audit_lines().len(), 1);
-}
+    let store = kind.example();
+    store
+        .run(&[
+            "--group",
+            "beta_testers",
+            "--add-user",
+            "3",
+            "--remove-user",
+            "222222222",
+        ])
+        .ok();
+    assert!(store.text().contains("[111111111, 3]"), "{}", store.text());
+    assert_eq!(store.history().len(), 1);
+});
 
 #[test]
 fn string_ids_stay_strings() {
@@ -158,41 +161,40 @@ fn string_ids_stay_strings() {
     assert!(env.text().contains(r#"["7"]"#), "{}", env.text());
 }
 
-#[test]
-fn list_users_and_show() {
-    let env = Env::new();
-    let run = env.run(&["--group", "beta_testers", "--list-users"]);
+storetest!(list_users_and_show, |kind| {
+    let store = kind.example();
+    let run = store.run(&["--group", "beta_testers", "--list-users"]);
     assert_eq!(run.ok().stdout, "111111111\n222222222\n");
-    let listed = json_of(&env.run(&["--group", "beta_testers", "--list-users", "--json"]));
+    let listed = json_of(&store.run(&["--group", "beta_testers", "--list-users", "--json"]));
     assert_eq!(
         listed,
         json!({"group": "beta_testers", "users": [111111111, 222222222]})
     );
 
-    let run = env.run(&["--group", "beta_testers"]);
+    let run = store.run(&["--group", "beta_testers"]);
     assert_eq!(
         run.ok().stdout,
         "beta_testers: 2 users\n  targeted by: new_gpt_model\n"
     );
-    let shown = json_of(&env.run(&["--group", "beta_testers", "--json"]));
+    let shown = json_of(&store.run(&["--group", "beta_testers", "--json"]));
     assert_eq!(
         shown,
         json!({"group": "beta_testers", "size": 2, "targeted_by": ["new_gpt_model"]})
     );
 
     // A group only the bot knows (named by a flag, not in "groups").
-    let env = Env::with(&EXAMPLE.replace(
+    let store = kind.with(&EXAMPLE.replace(
         "\"user_groups\": [\"beta_testers\"]",
         "\"user_groups\": [\"beta_testers\", \"staff\"]",
     ));
-    let run = env.run(&["--group", "staff"]);
+    let run = store.run(&["--group", "staff"]);
     assert!(
         run.ok()
             .stdout
             .starts_with("staff: not in the file's groups"),
         "{run:#?}"
     );
-    let line = env
+    let line = store
         .run(&["--group", "staff", "--list-users"])
         .fails(1)
         .to_owned();
@@ -200,12 +202,11 @@ fn list_users_and_show() {
         line.contains("its members come only from the bot"),
         "{line}"
     );
-}
+});
 
-#[test]
-fn delete_is_refused_while_a_flag_targets_the_group() {
-    let env = Env::new();
-    let line = env
+storetest!(delete_is_refused_while_a_flag_targets_the_group, |kind| {
+    let store = kind.example();
+    let line = store
         .run(&["--group", "beta_testers", "--delete"])
         .fails(1)
         .to_owned();
@@ -213,9 +214,9 @@ fn delete_is_refused_while_a_flag_targets_the_group() {
         line,
         "error: group beta_testers is still targeted by new_gpt_model; add --force to delete it and remove it from their user_groups, or --feature NAME --remove-user-group beta_testers first"
     );
-    assert_eq!(env.text(), EXAMPLE);
+    assert_eq!(store.text(), EXAMPLE);
 
-    let run = env.run(&["--group", "beta_testers", "--delete", "--force"]);
+    let run = store.run(&["--group", "beta_testers", "--delete", "--force"]);
     assert_eq!(
         run.ok().stdout,
         "group beta_testers: deleted (2 users)\n\
@@ -228,8 +229,8 @@ fn delete_is_refused_while_a_flag_targets_the_group() {
             "  \"groups\": {},",
         )
         .replace("\"user_groups\": [\"beta_testers\"]", "\"user_groups\": []");
-    assert_eq!(env.text(), expected);
-    let audit = env.audit_lines();
+    assert_eq!(store.text(), expected);
+    let audit = store.history();
     assert_eq!(audit.len(), 2);
     assert_eq!(audit[0]["group"], json!("beta_testers"));
     assert_eq!(
@@ -240,54 +241,55 @@ fn delete_is_refused_while_a_flag_targets_the_group() {
     assert_eq!(audit[0]["new"], Value::Null);
     assert_eq!(audit[1]["flag"], json!("new_gpt_model"));
     assert_eq!(audit[1]["field"], json!("user_groups"));
-}
+});
 
-#[test]
-fn delete_of_an_untargeted_group_needs_no_force() {
-    let env = Env::new();
-    env.run(&["--group", "ops", "--add-user", "1"]).ok();
-    let with_ops = env.text();
-    let run = env.run(&["--group", "ops", "--delete", "--dry-run"]);
+storetest!(delete_of_an_untargeted_group_needs_no_force, |kind| {
+    let store = kind.example();
+    store.run(&["--group", "ops", "--add-user", "1"]).ok();
+    let with_ops = store.text();
+    let run = store.run(&["--group", "ops", "--delete", "--dry-run"]);
     assert_eq!(
         run.ok().stdout,
         "group ops: deleted (1 user)\ndry run: nothing written\n"
     );
-    assert_eq!(env.text(), with_ops);
-    env.run(&["--group", "ops", "--delete"]).ok();
-    assert_eq!(env.text(), EXAMPLE);
-}
+    assert_eq!(store.text(), with_ops);
+    store.run(&["--group", "ops", "--delete"]).ok();
+    assert_eq!(store.text(), EXAMPLE);
+});
 
-#[test]
-fn history_shows_group_edits() {
-    let env = Env::new();
-    env.run(&["--group", "beta_testers", "--add-user", "3"])
+storetest!(history_shows_group_edits, |kind| {
+    let store = kind.example();
+    store
+        .run(&["--group", "beta_testers", "--add-user", "3"])
         .ok();
-    env.run(&["--group", "ops", "--add-user", "9"]).ok();
-    env.run(&["--group", "ops", "--delete"]).ok();
-    let run = env.run(&["--history"]);
-    let lines: Vec<&str> = run.ok().stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{run:#?}");
-    assert!(lines[0].ends_with("  tester  group beta_testers: added 3 (2 -> 3 users)"));
-    assert!(lines[1].ends_with("  tester  group ops: created with 1 user (9)"));
-    assert!(lines[2].ends_with("  tester  group ops: deleted (1 user)"));
+    store.run(&["--group", "ops", "--add-user", "9"]).ok();
+    store.run(&["--group", "ops", "--delete"]).ok();
+    let lines = store.history_lines();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let by = store.by("tester");
+    assert!(lines[0].ends_with(&format!(
+        "  {by}  group beta_testers: added 3 (2 -> 3 users)"
+    )));
+    assert!(lines[1].ends_with(&format!("  {by}  group ops: created with 1 user (9)")));
+    assert!(lines[2].ends_with(&format!("  {by}  group ops: deleted (1 user)")));
     // Group entries are not any flag's history.
-    let run = env.run(&["--history", "--feature", "new_gpt_model"]);
+    let run = store.run(&["--history", "--feature", "new_gpt_model"]);
     assert!(run.ok().stdout.starts_with("no edits recorded"), "{run:#?}");
-}
+});
 
-#[test]
-fn sizes_show_in_list_feature_and_explain() {
-    let env = Env::new();
-    env.run(&["--group", "beta_testers", "--add-user", "3"])
+storetest!(sizes_show_in_list_feature_and_explain, |kind| {
+    let store = kind.example();
+    store
+        .run(&["--group", "beta_testers", "--add-user", "3"])
         .ok();
-    let list = env.run(&["--list"]);
+    let list = store.run(&["--list"]);
     assert!(
         list.ok().stdout.contains("beta_testers (3 users)"),
         "{list:#?}"
     );
-    let flags = json_of(&env.run(&["--list", "--json"]));
+    let flags = json_of(&store.run(&["--list", "--json"]));
     assert_eq!(flags[0]["user_group_sizes"], json!({"beta_testers": 3}));
-    let shown = env.run(&["--feature", "new_gpt_model"]);
+    let shown = store.run(&["--feature", "new_gpt_model"]);
     assert!(
         shown
             .ok()
@@ -295,7 +297,7 @@ fn sizes_show_in_list_feature_and_explain() {
             .contains("user_groups:        beta_testers (3 users)\n"),
         "{shown:#?}"
     );
-    let explained = env.run(&["--feature", "new_gpt_model", "--explain", "--user", "3"]);
+    let explained = store.run(&["--feature", "new_gpt_model", "--explain", "--user", "3"]);
     assert!(
         explained
             .ok()
@@ -303,7 +305,7 @@ fn sizes_show_in_list_feature_and_explain() {
             .contains("user groups: beta_testers (3 users)\n"),
         "{explained:#?}"
     );
-    let explained = json_of(&env.run(&[
+    let explained = json_of(&store.run(&[
         "--feature",
         "new_gpt_model",
         "--explain",
@@ -312,7 +314,7 @@ fn sizes_show_in_list_feature_and_explain() {
         "--json",
     ]));
     assert_eq!(explained["user_group_sizes"], json!({"beta_testers": 3}));
-}
+});
 
 /// A group of 100 000 users: one more id rewrites only the bytes where it
 /// goes, every other byte stays, and the whole command stays fast.

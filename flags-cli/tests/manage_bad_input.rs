@@ -3,35 +3,33 @@
 
 use std::fs;
 
-use crate::util::{Env, rejects_in};
+use crate::stores::{Kind, Store, storetest};
+use crate::util::Env;
 
 const ROLLOUTS: &str = "{\n  \"version\": 1,\n  \"rollouts\": {}\n}\n";
 
-/// Runs `args` on the example (with a rollouts file beside it), expects
-/// failure `code` with a message containing `says`, and checks that
-/// nothing changed.
-#[track_caller]
-fn rejects(args: &[&str], code: i32, says: &str) {
+/// The example, with a rollouts document.
+fn example(kind: Kind) -> Store {
     let env = Env::new();
     fs::write(env.path("feature_flags.json.rollouts.json"), ROLLOUTS).unwrap();
-    rejects_in(&env, args, code, says);
+    kind.from(env)
 }
 
-#[test]
-fn bad_group_names_and_ids() {
-    rejects(
+storetest!(bad_group_names_and_ids, |kind| {
+    let store = example(kind);
+    store.rejects(
         &["--group", "beta testers", "--add-user", "1"],
         2,
         "names may use only A-Z a-z 0-9 _ . -",
     );
-    rejects(&["--group", "", "--add-user", "1"], 2, "must not be empty");
+    store.rejects(&["--group", "", "--add-user", "1"], 2, "must not be empty");
     let long = "g".repeat(129);
-    rejects(
+    store.rejects(
         &["--group", &long, "--add-user", "1"],
         2,
         "at most 128 characters",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--add-user-group", "bad/name"],
         2,
         "names may use only",
@@ -45,56 +43,59 @@ fn bad_group_names_and_ids() {
             "does not fit in a signed 64-bit integer",
         ),
     ] {
-        rejects(&["--group", "beta_testers", "--add-user", id], 2, says);
-        rejects(&["--group", "beta_testers", "--remove-user", id], 2, says);
+        store.rejects(&["--group", "beta_testers", "--add-user", id], 2, says);
+        store.rejects(&["--group", "beta_testers", "--remove-user", id], 2, says);
     }
-}
+});
 
-#[test]
-fn removing_a_user_who_is_not_in_the_group_names_the_group() {
-    rejects(
-        &["--group", "beta_testers", "--remove-user", "5"],
-        1,
-        "user 5 is not in group beta_testers",
-    );
-    // One bad id fails the whole command, valid ones included.
-    rejects(
-        &[
-            "--group",
-            "beta_testers",
-            "--remove-user",
-            "111111111",
-            "--remove-user",
-            "5",
-        ],
-        1,
-        "user 5 is not in group beta_testers",
-    );
-    rejects(
-        &["--group", "beta_tester", "--remove-user", "111111111"],
-        1,
-        "no group named \"beta_tester\" in the file's groups; did you mean \"beta_testers\"?",
-    );
-}
+storetest!(
+    removing_a_user_who_is_not_in_the_group_names_the_group,
+    |kind| {
+        let store = example(kind);
+        store.rejects(
+            &["--group", "beta_testers", "--remove-user", "5"],
+            1,
+            "user 5 is not in group beta_testers",
+        );
+        // One bad id fails the whole command, valid ones included.
+        store.rejects(
+            &[
+                "--group",
+                "beta_testers",
+                "--remove-user",
+                "111111111",
+                "--remove-user",
+                "5",
+            ],
+            1,
+            "user 5 is not in group beta_testers",
+        );
+        store.rejects(
+            &["--group", "beta_tester", "--remove-user", "111111111"],
+            1,
+            "no group named \"beta_tester\" in the file's groups; did you mean \"beta_testers\"?",
+        );
+    }
+);
 
-#[test]
-fn bad_chat_types_salt_and_bucket_by() {
-    rejects(
+storetest!(bad_chat_types_salt_and_bucket_by, |kind| {
+    let store = example(kind);
+    store.rejects(
         &["--feature", "new_gpt_model", "--chat-types", "privat"],
         2,
         "did you mean \"private\"?",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--chat-types", "private,grop"],
         2,
         "did you mean \"group\"?",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--chat-types", ""],
         2,
         "--all-chat-types",
     );
-    rejects(
+    store.rejects(
         &[
             "--feature",
             "new_gpt_model",
@@ -105,12 +106,12 @@ fn bad_chat_types_salt_and_bucket_by() {
         2,
         "cannot be used with",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--salt", "", "--force"],
         2,
         "a salt must not be empty",
     );
-    rejects(
+    store.rejects(
         &[
             "--feature",
             "new_gpt_model",
@@ -121,16 +122,16 @@ fn bad_chat_types_salt_and_bucket_by() {
         2,
         "is not user or chat",
     );
-}
+});
 
-#[test]
-fn unknown_flags_and_groups() {
-    rejects(
+storetest!(unknown_flags_and_groups, |kind| {
+    let store = example(kind);
+    store.rejects(
         &["--feature", "voice_reply", "--delete"],
         1,
         "no flag named \"voice_reply\"; did you mean \"voice_replies\"?",
     );
-    rejects(
+    store.rejects(
         &[
             "--feature",
             "new_gpt_modle",
@@ -140,23 +141,23 @@ fn unknown_flags_and_groups() {
         1,
         "did you mean \"new_gpt_model\"?",
     );
-    rejects(&["--group", "nobody"], 1, "no group named \"nobody\"");
-    rejects(
+    store.rejects(&["--group", "nobody"], 1, "no group named \"nobody\"");
+    store.rejects(
         &["--group", "nobody", "--delete"],
         1,
         "no group named \"nobody\"",
     );
-}
+});
 
-#[test]
-fn commands_that_make_no_sense() {
-    rejects(&["--delete"], 2, "--delete needs --feature NAME");
-    rejects(
+storetest!(commands_that_make_no_sense, |kind| {
+    let store = example(kind);
+    store.rejects(&["--delete"], 2, "--delete needs --feature NAME");
+    store.rejects(
         &["--feature", "voice_replies", "--delete", "--force"],
         2,
         "--force does not apply to deleting a flag",
     );
-    rejects(
+    store.rejects(
         &[
             "--feature",
             "new_gpt_model",
@@ -167,12 +168,12 @@ fn commands_that_make_no_sense() {
         2,
         "not both",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--group", "beta_testers"],
         2,
         "needs --explain",
     );
-    rejects(
+    store.rejects(
         &[
             "--feature",
             "new_gpt_model",
@@ -184,13 +185,13 @@ fn commands_that_make_no_sense() {
         2,
         "cannot be used with",
     );
-    rejects(&["--add-user", "1"], 2, "--group");
-    rejects(
+    store.rejects(&["--add-user", "1"], 2, "--group");
+    store.rejects(
         &["--group", "a", "--group", "b", "--add-user", "1"],
         2,
         "give one --group",
     );
-    rejects(
+    store.rejects(
         &[
             "--group",
             "beta_testers",
@@ -202,7 +203,7 @@ fn commands_that_make_no_sense() {
         2,
         "both --add-user and --remove-user",
     );
-    rejects(
+    store.rejects(
         &[
             "--feature",
             "new_gpt_model",
@@ -214,12 +215,12 @@ fn commands_that_make_no_sense() {
         2,
         "both --add-user-group and --remove-user-group",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--percentage", "5", "--force"],
         2,
         "--force only confirms",
     );
-    rejects(
+    store.rejects(
         &[
             "--feature",
             "new_gpt_model",
@@ -230,20 +231,20 @@ fn commands_that_make_no_sense() {
         2,
         "cannot be used with",
     );
-    rejects(
+    store.rejects(
         &["--group", "beta_testers", "--list-users", "--dry-run"],
         2,
         "required",
     );
-    rejects(
+    store.rejects(
         &["--group", "beta_testers", "--add-user", "1", "--json"],
         2,
         "cannot be used with",
     );
-    rejects(
+    store.rejects(
         &["--list", "--group", "beta_testers"],
         2,
         "cannot be used with",
     );
-    rejects(&["--description", "x"], 2, "--feature");
-}
+    store.rejects(&["--description", "x"], 2, "--feature");
+});

@@ -5,47 +5,19 @@
 //! databases, each with bad input that leaves both sides as they were.
 
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use flags_core::parse_flag_file;
-use flags_postgres::testing::{Cluster, PASSWORD};
+use flags_postgres::testing::PASSWORD;
 use serde_json::Value;
 
+use crate::stores::{Kind, db, storetest};
 use crate::util::{EXAMPLE, Env, Run, bin};
 
 /// A fresh database with the schema (and the heartbeat table) and `text`
 /// imported; its URL (password in it).
 fn database_with(text: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let cluster = Cluster::shared();
-    let name = format!(
-        "ops{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    );
-    cluster.sql(&format!("CREATE DATABASE {name} OWNER flags"));
-    let url = cluster.url_text(&name);
-    db(&url, &["--init"]).ok();
-    let env = Env::with(text);
-    db(&url, &["--import", env.file.to_str().unwrap()]).ok();
-    url
-}
-
-fn db(url: &str, args: &[&str]) -> Run {
-    let run = Run::from(
-        bin()
-            .arg("--database")
-            .arg(url)
-            .args(args)
-            .output()
-            .expect("run feature_flags"),
-    );
-    assert!(
-        !run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD),
-        "the password was printed: {args:?}: {run:?}"
-    );
-    run
+    Kind::Database.with(text).url()
 }
 
 fn export(url: &str) -> String {
@@ -79,76 +51,89 @@ fn percentage(text: &str, flag: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn revert_on_a_file_undoes_one_entry_refuses_a_conflict_and_is_harmless_twice() {
-    let env = Env::new();
-    env.run(&["--feature", "new_gpt_model", "--percentage", "50"])
-        .ok();
-    let history = history_of(&env.run(&["--history", "--json"]));
-    let id = last_id(&history, "new_gpt_model", "rollout_percentage");
-    assert_eq!(id, 1, "a file's entry id is its line number");
+storetest!(
+    revert_undoes_one_entry_refuses_a_conflict_and_is_harmless_twice,
+    |kind| {
+        let store = kind.example();
+        store
+            .run(&["--feature", "new_gpt_model", "--percentage", "50"])
+            .ok();
+        let history = store.history();
+        let id = last_id(&history, "new_gpt_model", "rollout_percentage");
+        if kind == Kind::File {
+            assert_eq!(id, 1, "a file's entry id is its line number");
+        }
 
-    let run = env.run(&["--revert", &id.to_string()]);
-    assert!(
-        run.ok()
-            .stdout
-            .contains("new_gpt_model: rollout_percentage 50 -> 10"),
-        "{run:?}"
-    );
-    assert_eq!(percentage(&env.text(), "new_gpt_model"), "10");
-    let lines = env.audit_lines();
-    let revert = lines.last().unwrap();
-    assert_eq!(revert["reason"], "revert of entry 1");
-    assert_eq!(revert["revert_of"], 1);
-    assert_eq!(revert["action"], "revert");
+        let run = store.run(&["--revert", &id.to_string()]);
+        assert!(
+            run.ok()
+                .stdout
+                .contains("new_gpt_model: rollout_percentage 50 -> 10"),
+            "{run:?}"
+        );
+        assert_eq!(percentage(&store.text(), "new_gpt_model"), "10");
+        let lines = store.history();
+        let revert = lines.last().unwrap();
+        assert_eq!(revert["reason"], format!("revert of entry {id}"));
+        assert_eq!(revert["revert_of"], id);
+        assert_eq!(revert["action"], "revert");
 
-    // Typed twice: the value is already back, nothing is written.
-    let before = env.text();
-    let run = env.run(&["--revert", "1"]);
-    assert!(run.ok().stdout.contains("nothing to do"), "{run:?}");
-    assert_eq!(env.text(), before);
-    assert_eq!(env.audit_lines().len(), lines.len());
+        // Typed twice: the value is already back, nothing is written.
+        let before = store.text();
+        let run = store.run(&["--revert", &id.to_string()]);
+        assert!(run.ok().stdout.contains("nothing to do"), "{run:?}");
+        assert_eq!(store.text(), before);
+        assert_eq!(store.history().len(), lines.len());
 
-    // Changed since the entry: refused with the value now, unless --force.
-    env.run(&["--feature", "new_gpt_model", "--percentage", "50"])
-        .ok();
-    env.run(&["--feature", "new_gpt_model", "--percentage", "25"])
-        .ok();
-    let before = env.text();
-    let line = env.run(&["--revert", "3"]).fails(1).to_owned();
-    assert!(
-        line.contains("it is 25 now, the entry set it to 50"),
-        "{line}"
-    );
-    assert_eq!(env.text(), before, "a refused revert writes nothing");
-    let run = env.run(&["--revert", "3", "--force"]);
-    assert!(
-        run.ok().stdout.contains("rollout_percentage 25 -> 10"),
-        "{run:?}"
-    );
-    assert_eq!(percentage(&env.text(), "new_gpt_model"), "10");
-}
+        // Changed since the entry: refused with the value now, unless --force.
+        store
+            .run(&["--feature", "new_gpt_model", "--percentage", "50"])
+            .ok();
+        let to_50 = last_id(&store.history(), "new_gpt_model", "rollout_percentage").to_string();
+        store
+            .run(&["--feature", "new_gpt_model", "--percentage", "25"])
+            .ok();
+        let before = store.text();
+        let line = store.run(&["--revert", &to_50]).fails(1).to_owned();
+        assert!(
+            line.contains("it is 25 now, the entry set it to 50"),
+            "{line}"
+        );
+        assert_eq!(store.text(), before, "a refused revert writes nothing");
+        let run = store.run(&["--revert", &to_50, "--force"]);
+        assert!(
+            run.ok().stdout.contains("rollout_percentage 25 -> 10"),
+            "{run:?}"
+        );
+        assert_eq!(percentage(&store.text(), "new_gpt_model"), "10");
+    }
+);
 
-#[test]
-fn revert_refuses_what_it_cannot_undo_and_unknown_ids() {
-    let env = Env::new();
-    env.run(&["--group", "beta_testers", "--add-user", "5"])
+storetest!(revert_refuses_what_it_cannot_undo_and_unknown_ids, |kind| {
+    let store = kind.example();
+    store
+        .run(&["--group", "beta_testers", "--add-user", "5"])
         .ok();
-    env.run(&["--group", "ops", "--add-user", "7"]).ok();
-    let before = env.text();
+    store.run(&["--group", "ops", "--add-user", "7"]).ok();
+    let ids: Vec<String> = store
+        .history()
+        .iter()
+        .map(|e| e["id"].to_string())
+        .collect();
+    let before = store.text();
     // A group's creation: the message says what to do instead.
-    let line = env.run(&["--revert", "2"]).fails(1).to_owned();
+    let line = store.run(&["--revert", &ids[1]]).fails(1).to_owned();
     assert!(line.contains("--group ops --delete"), "{line}");
     for id in ["99", "0"] {
-        let line = env.run(&["--revert", id]).fails(1).to_owned();
+        let line = store.run(&["--revert", id]).fails(1).to_owned();
         assert!(line.contains("no audit entry"), "{line}");
     }
-    assert_eq!(env.text(), before);
+    assert_eq!(store.text(), before);
     // A membership change is undone.
-    let run = env.run(&["--revert", "1"]);
+    let run = store.run(&["--revert", &ids[0]]);
     assert!(run.ok().stdout.contains("removed 5"), "{run:?}");
-    assert!(!env.text().contains("222222222, 5"), "{}", env.text());
-}
+    assert!(!store.text().contains("222222222, 5"), "{}", store.text());
+});
 
 #[test]
 fn revert_on_the_database_puts_a_deleted_flag_back_and_refuses_an_import() {

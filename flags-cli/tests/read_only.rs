@@ -6,6 +6,7 @@ use std::path::Path;
 use flags_core::{Percentage, bucket, seed_for_salt};
 use serde_json::{Value, json};
 
+use crate::stores::{Store, storetest};
 use crate::util::{EXAMPLE, Env, FILE_NAME, Run, bin};
 
 fn json_of(run: &Run) -> Value {
@@ -190,75 +191,81 @@ fn check_of_a_missing_file_fails() {
     assert!(line.contains("absent.json"), "{line}");
 }
 
-fn explain(env: &Env, flag: &str, context: &[&str]) -> Value {
+fn explain(store: &Store, flag: &str, context: &[&str]) -> Value {
     let mut args = vec!["--feature", flag, "--explain", "--json"];
     args.extend(context);
-    json_of(&env.run(&args))
+    json_of(&store.run(&args))
 }
 
-#[test]
-fn explain_gives_the_bucket_and_the_percentage_that_flips_it() {
-    let env = Env::new();
-    let user = 123_456_789_i64;
-    let expected_bucket = bucket(user, seed_for_salt("new_gpt_model"));
-    let ctx = ["--user", "123456789", "--chat-type", "private"];
-    let first = explain(&env, "new_gpt_model", &ctx);
-    assert_eq!(first["reason"], json!("rollout"));
-    assert_eq!(first["bucket"], json!(expected_bucket));
-    let flip = Percentage::from_millis(expected_bucket + 1).unwrap();
-    assert_eq!(first["in_rollout_from"], flip.to_json());
+storetest!(
+    explain_gives_the_bucket_and_the_percentage_that_flips_it,
+    |kind| {
+        let store = kind.example();
+        let user = 123_456_789_i64;
+        let expected_bucket = bucket(user, seed_for_salt("new_gpt_model"));
+        let ctx = ["--user", "123456789", "--chat-type", "private"];
+        let first = explain(&store, "new_gpt_model", &ctx);
+        assert_eq!(first["reason"], json!("rollout"));
+        assert_eq!(first["bucket"], json!(expected_bucket));
+        let flip = Percentage::from_millis(expected_bucket + 1).unwrap();
+        assert_eq!(first["in_rollout_from"], flip.to_json());
 
-    // The promised percentage really is the edge: at it the user is in, one
-    // step below they are out.
-    let below = Percentage::from_millis(expected_bucket).unwrap();
-    env.run(&[
-        "--feature",
-        "new_gpt_model",
-        "--percentage",
-        &flip.to_string(),
-    ])
-    .ok();
-    assert_eq!(explain(&env, "new_gpt_model", &ctx)["enabled"], json!(true));
-    env.run(&[
-        "--feature",
-        "new_gpt_model",
-        "--percentage",
-        &below.to_string(),
-    ])
-    .ok();
-    assert_eq!(
-        explain(&env, "new_gpt_model", &ctx)["enabled"],
-        json!(false)
-    );
+        // The promised percentage really is the edge: at it the user is in, one
+        // step below they are out.
+        let below = Percentage::from_millis(expected_bucket).unwrap();
+        store
+            .run(&[
+                "--feature",
+                "new_gpt_model",
+                "--percentage",
+                &flip.to_string(),
+            ])
+            .ok();
+        assert_eq!(
+            explain(&store, "new_gpt_model", &ctx)["enabled"],
+            json!(true)
+        );
+        store
+            .run(&[
+                "--feature",
+                "new_gpt_model",
+                "--percentage",
+                &below.to_string(),
+            ])
+            .ok();
+        assert_eq!(
+            explain(&store, "new_gpt_model", &ctx)["enabled"],
+            json!(false)
+        );
 
-    let text = env.run(&[
-        "--feature",
-        "new_gpt_model",
-        "--explain",
-        "--user",
-        "123456789",
-        "--chat-type",
-        "private",
-    ]);
-    let out = &text.ok().stdout;
-    assert!(
-        out.starts_with("new_gpt_model: off\nreason: rollout"),
-        "{out}"
-    );
-    assert!(
-        out.contains(&format!("bucket: {expected_bucket} of 100000")),
-        "{out}"
-    );
-    assert!(
-        out.contains(&format!("turns on at {flip}% or more")),
-        "{out}"
-    );
-}
+        let text = store.run(&[
+            "--feature",
+            "new_gpt_model",
+            "--explain",
+            "--user",
+            "123456789",
+            "--chat-type",
+            "private",
+        ]);
+        let out = &text.ok().stdout;
+        assert!(
+            out.starts_with("new_gpt_model: off\nreason: rollout"),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("bucket: {expected_bucket} of 100000")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("turns on at {flip}% or more")),
+            "{out}"
+        );
+    }
+);
 
-#[test]
-fn explain_names_each_reason() {
-    let env = Env::new();
-    let reason = |flag: &str, ctx: &[&str]| explain(&env, flag, ctx)["reason"].clone();
+storetest!(explain_names_each_reason, |kind| {
+    let store = kind.example();
+    let reason = |flag: &str, ctx: &[&str]| explain(&store, flag, ctx)["reason"].clone();
     assert_eq!(reason("voice_replies", &["--user", "1"]), json!("disabled"));
     assert_eq!(
         reason("enhanced_video_download", &["--chat", "-1001234567890"]),
@@ -296,7 +303,7 @@ fn explain_names_each_reason() {
         reason("enhanced_video_download", &["--user", "5"]),
         json!("missing_key")
     );
-}
+});
 
 #[test]
 fn explain_context_options_need_explain() {

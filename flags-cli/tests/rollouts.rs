@@ -10,7 +10,8 @@ use flags_cli::store::file::FileStore;
 use flags_rollout::{RolloutsFile, Status, decide};
 use serde_json::Value;
 
-use crate::util::{EXAMPLE, Env, bin, rejects_in};
+use crate::stores::{Store, storetest};
+use crate::util::{EXAMPLE, Env, bin};
 
 const ROLLOUTS: &str = "feature_flags.json.rollouts.json";
 
@@ -19,14 +20,22 @@ fn rollouts(env: &Env) -> RolloutsFile {
 }
 
 fn flag(env: &Env, name: &str) -> Value {
-    let file: Value = serde_json::from_str(&env.text()).unwrap();
+    flag_in(&env.text(), name)
+}
+
+fn flag_in(text: &str, name: &str) -> Value {
+    let file: Value = serde_json::from_str(text).unwrap();
     file["flags"][name].clone()
 }
 
-#[test]
-fn plan_start_status_and_the_audit() {
-    let env = Env::new();
-    let run = env.run(&["--feature", "new_gpt_model", "--plan", "--start"]);
+/// The store's rollouts document.
+fn plans(store: &Store) -> RolloutsFile {
+    RolloutsFile::parse(&store.rollouts().unwrap()).unwrap()
+}
+
+storetest!(plan_start_status_and_the_audit, |kind| {
+    let store = kind.example();
+    let run = store.run(&["--feature", "new_gpt_model", "--plan", "--start"]);
     let out = &run.ok().stdout;
     assert!(
         out.contains("new_gpt_model: rollout_percentage 10 -> 5\n"),
@@ -36,14 +45,17 @@ fn plan_start_status_and_the_audit() {
         out.contains("new_gpt_model: plan.state null -> \"running\"\n"),
         "{out}"
     );
-    assert_eq!(flag(&env, "new_gpt_model")["rollout_percentage"], 5);
-    assert_eq!(flag(&env, "new_gpt_model")["enabled"], true);
+    assert_eq!(
+        flag_in(&store.text(), "new_gpt_model")["rollout_percentage"],
+        5
+    );
+    assert_eq!(flag_in(&store.text(), "new_gpt_model")["enabled"], true);
     // only the percentage's bytes changed in the flag file
     assert_eq!(
-        env.text(),
+        store.text(),
         EXAMPLE.replace("\"rollout_percentage\": 10,", "\"rollout_percentage\": 5,")
     );
-    let r = &rollouts(&env).rollouts["new_gpt_model"];
+    let r = &plans(&store).rollouts["new_gpt_model"];
     assert_eq!(
         flags_rollout::phases_spec(&r.plan.phases),
         "5:1d,25:3d,50:5d,100"
@@ -51,7 +63,7 @@ fn plan_start_status_and_the_audit() {
     assert_eq!(r.state.status, Status::Running);
     assert_eq!(r.state.phase, 0);
 
-    let audit = env.audit_lines();
+    let audit = store.history();
     assert!(audit.iter().all(|l| l["user"] == "tester"), "{audit:?}");
     assert!(
         audit
@@ -64,7 +76,7 @@ fn plan_start_status_and_the_audit() {
             .any(|l| l["field"] == "plan.state" && l["new"] == "running" && l["action"] == "start")
     );
 
-    let status = env.run(&["--status"]);
+    let status = store.run(&["--status"]);
     let lines: Vec<&str> = status.ok().stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines[0].starts_with("FLAG") && lines[0].contains("NEXT STEP"));
@@ -75,7 +87,8 @@ fn plan_start_status_and_the_audit() {
     );
     assert!(lines[1].contains("25% from "), "{}", lines[1]);
 
-    let json: Value = serde_json::from_str(&env.run(&["--status", "--json"]).ok().stdout).unwrap();
+    let json: Value =
+        serde_json::from_str(&store.run(&["--status", "--json"]).ok().stdout).unwrap();
     assert_eq!(json[0]["flag"], "new_gpt_model");
     assert_eq!(json[0]["state"], "running");
     assert_eq!(json[0]["phase"], 1);
@@ -83,7 +96,7 @@ fn plan_start_status_and_the_audit() {
     assert_eq!(json[0]["percentage"], 5);
     assert_eq!(json[0]["last_decision"]["action"], "start");
 
-    let shown = env.run(&["--feature", "new_gpt_model"]);
+    let shown = store.run(&["--feature", "new_gpt_model"]);
     assert!(
         shown
             .ok()
@@ -93,42 +106,44 @@ fn plan_start_status_and_the_audit() {
         shown.stdout
     );
     let shown: Value = serde_json::from_str(
-        &env.run(&["--feature", "new_gpt_model", "--json"])
+        &store
+            .run(&["--feature", "new_gpt_model", "--json"])
             .ok()
             .stdout,
     )
     .unwrap();
     assert_eq!(shown["rollout"]["state"], "running");
     let other: Value = serde_json::from_str(
-        &env.run(&["--feature", "voice_replies", "--json"])
+        &store
+            .run(&["--feature", "voice_replies", "--json"])
             .ok()
             .stdout,
     )
     .unwrap();
     assert!(other["rollout"].is_null());
-}
+});
 
-#[test]
-fn settings_pause_resume_abort() {
-    let env = Env::new();
-    env.run(&[
-        "--feature",
-        "new_gpt_model",
-        "--plan",
-        "5:1d,25",
-        "--triggers",
-        "error_rate=0.02,response_time=3,memory_usage=0.85,complaints=off",
-        "--window",
-        "10m",
-        "--min-samples",
-        "500",
-        "--sustain",
-        "3",
-        "--on-trigger",
-        "previous-phase",
-    ])
-    .ok();
-    let r = &rollouts(&env).rollouts["new_gpt_model"];
+storetest!(settings_pause_resume_abort, |kind| {
+    let store = kind.example();
+    store
+        .run(&[
+            "--feature",
+            "new_gpt_model",
+            "--plan",
+            "5:1d,25",
+            "--triggers",
+            "error_rate=0.02,response_time=3,memory_usage=0.85,complaints=off",
+            "--window",
+            "10m",
+            "--min-samples",
+            "500",
+            "--sustain",
+            "3",
+            "--on-trigger",
+            "previous-phase",
+        ])
+        .ok();
+    let r = &plans(&store).rollouts["new_gpt_model"];
     assert_eq!(r.state.status, Status::Pending);
     assert_eq!(
         r.plan.triggers.spec(),
@@ -139,30 +154,28 @@ fn settings_pause_resume_abort() {
         (600, 500, 3)
     );
     assert_eq!(
-        flag(&env, "new_gpt_model")["rollout_percentage"],
+        flag_in(&store.text(), "new_gpt_model")["rollout_percentage"],
         10,
         "setting a plan does not touch the flag"
     );
 
     // triggers tune a plan without replacing the others
-    env.run(&["--feature", "new_gpt_model", "--triggers", "complaints=4"])
+    store
+        .run(&["--feature", "new_gpt_model", "--triggers", "complaints=4"])
         .ok();
     assert_eq!(
-        rollouts(&env).rollouts["new_gpt_model"]
-            .plan
-            .triggers
-            .spec(),
+        plans(&store).rollouts["new_gpt_model"].plan.triggers.spec(),
         "error_rate=0.02,response_time=3,memory_usage=0.85,complaints=4"
     );
 
-    env.run(&["--feature", "new_gpt_model", "--start"]).ok();
-    env.run(&["--feature", "new_gpt_model", "--pause"]).ok();
+    store.run(&["--feature", "new_gpt_model", "--start"]).ok();
+    store.run(&["--feature", "new_gpt_model", "--pause"]).ok();
     assert_eq!(
-        rollouts(&env).rollouts["new_gpt_model"].state.status,
+        plans(&store).rollouts["new_gpt_model"].state.status,
         Status::Paused
     );
-    env.run(&["--feature", "new_gpt_model", "--disable"]).ok();
-    let resumed = env.run(&["--feature", "new_gpt_model", "--resume"]);
+    store.run(&["--feature", "new_gpt_model", "--disable"]).ok();
+    let resumed = store.run(&["--feature", "new_gpt_model", "--resume"]);
     assert!(
         resumed
             .ok()
@@ -171,21 +184,23 @@ fn settings_pause_resume_abort() {
         "{resumed:?}"
     );
     assert_eq!(
-        rollouts(&env).rollouts["new_gpt_model"].state.status,
+        plans(&store).rollouts["new_gpt_model"].state.status,
         Status::Running
     );
     // first phase and previous-phase: nothing earlier, so the kill switch
-    env.run(&["--feature", "new_gpt_model", "--abort"]).ok();
-    assert_eq!(flag(&env, "new_gpt_model")["enabled"], false);
-    let r = &rollouts(&env).rollouts["new_gpt_model"];
+    store.run(&["--feature", "new_gpt_model", "--abort"]).ok();
+    assert_eq!(flag_in(&store.text(), "new_gpt_model")["enabled"], false);
+    let r = &plans(&store).rollouts["new_gpt_model"];
     assert_eq!(r.state.status, Status::RolledBack);
-    env.run(&["--feature", "new_gpt_model", "--resume"]).ok();
-    assert_eq!(flag(&env, "new_gpt_model")["enabled"], true);
-    assert_eq!(flag(&env, "new_gpt_model")["rollout_percentage"], 5);
-}
+    store.run(&["--feature", "new_gpt_model", "--resume"]).ok();
+    assert_eq!(flag_in(&store.text(), "new_gpt_model")["enabled"], true);
+    assert_eq!(
+        flag_in(&store.text(), "new_gpt_model")["rollout_percentage"],
+        5
+    );
+});
 
-#[test]
-fn a_hand_edit_pauses_a_running_plan_and_says_so() {
+storetest!(a_hand_edit_pauses_a_running_plan_and_says_so, |kind| {
     for edit in [
         &["--percentage", "7"][..],
         &["--disable"],
@@ -193,132 +208,130 @@ fn a_hand_edit_pauses_a_running_plan_and_says_so() {
         &["--salt", "reshuffled", "--force"],
         &["--bucket-by", "chat", "--force"],
     ] {
-        let env = Env::new();
-        env.run(&["--feature", "new_gpt_model", "--plan", "--start"])
+        let store = kind.example();
+        store
+            .run(&["--feature", "new_gpt_model", "--plan", "--start"])
             .ok();
         let mut args = vec!["--feature", "new_gpt_model"];
         args.extend_from_slice(edit);
-        let run = env.run(&args);
+        let run = store.run(&args);
         assert!(run.ok().stdout.contains("new_gpt_model: rollout plan paused by this hand edit; --resume continues it at phase 1"), "{run:?}");
         assert_eq!(
-            rollouts(&env).rollouts["new_gpt_model"].state.status,
+            plans(&store).rollouts["new_gpt_model"].state.status,
             Status::Paused
         );
         assert!(
-            env.audit_lines()
+            store
+                .history()
                 .iter()
                 .any(|l| l["field"] == "plan.state" && l["new"] == "paused")
         );
     }
     // a plan that is not running, or another flag's edit, is left alone
-    let env = Env::new();
-    env.run(&["--feature", "new_gpt_model", "--plan"]).ok();
-    let run = env.run(&["--feature", "new_gpt_model", "--percentage", "7"]);
+    let store = kind.example();
+    store.run(&["--feature", "new_gpt_model", "--plan"]).ok();
+    let run = store.run(&["--feature", "new_gpt_model", "--percentage", "7"]);
     assert!(!run.ok().stdout.contains("paused"));
-    env.run(&["--feature", "new_gpt_model", "--start"]).ok();
-    env.run(&["--feature", "voice_replies", "--enable"]).ok();
-    env.run(&["--feature", "new_gpt_model", "--exclude-chat", "-5"])
+    store.run(&["--feature", "new_gpt_model", "--start"]).ok();
+    store.run(&["--feature", "voice_replies", "--enable"]).ok();
+    store
+        .run(&["--feature", "new_gpt_model", "--exclude-chat", "-5"])
         .ok();
     assert_eq!(
-        rollouts(&env).rollouts["new_gpt_model"].state.status,
+        plans(&store).rollouts["new_gpt_model"].state.status,
         Status::Running
     );
-}
+});
 
-/// Runs a bad command on a file with a running plan (and an edited flag
-/// file); expects one `error:` line and both files byte-for-byte unchanged.
-#[track_caller]
-fn rejects(args: &[&str], code: i32, says: &str) {
-    let env = Env::new();
-    env.run(&["--feature", "new_gpt_model", "--plan", "--start"])
+// Bad commands on a store with a running plan (and an edited flag
+// document): one `error:` line each, and both documents unchanged.
+storetest!(bad_input_changes_nothing, |kind| {
+    let store = kind.example();
+    store
+        .run(&["--feature", "new_gpt_model", "--plan", "--start"])
         .ok();
-    rejects_in(&env, args, code, says);
-}
-
-#[test]
-fn bad_input_changes_nothing() {
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--plan", "50:1d,25:1d,100"],
         2,
         "phase 2 (25%) is not above phase 1 (50%)",
     );
-    rejects(
+    store.rejects(
         &["--feature", "voice_replies", "--plan", "5:1x"],
         2,
         "phase 1: hold \"1x\" is not a duration",
     );
-    rejects(
+    store.rejects(
         &["--feature", "voice_replies", "--plan", "5,25:1d"],
         2,
         "phase 1 (5%) has no hold time",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--triggers", "error_rate=2"],
         2,
         "error_rate: 2 is not a share of errors",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--triggers", "latency=3"],
         2,
         "unknown trigger \"latency\"",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--window", "5x"],
         2,
         "is not a duration",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--sustain", "0"],
         2,
         "--sustain",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--on-trigger", "explode"],
         2,
         "not disable or previous-phase",
     );
-    rejects(
+    store.rejects(
         &["--feature", "voice_replies", "--start"],
         1,
         "voice_replies has no rollout plan; --plan sets one",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--resume"],
         1,
         "new_gpt_model: its plan is already running at phase 1/4 (5%)",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--start"],
         1,
         "already running",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--plan", "--pause"],
         1,
         "--pause it before replacing the phases",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_modle", "--plan"],
         1,
         "did you mean \"new_gpt_model\"",
     );
-    rejects(
+    store.rejects(
         &["--feature", "new_gpt_model", "--pause", "--resume"],
         2,
         "cannot be used with",
     );
-    rejects(&["--plan"], 2, "--feature");
-    rejects(
+    store.rejects(&["--plan"], 2, "--feature");
+    store.rejects(
         &["--feature", "new_gpt_model", "--start", "--percentage", "5"],
         2,
         "cannot be used with",
     );
 
     // "5:1d,25" is fine: the last phase has no hold
-    let env = Env::new();
-    env.run(&["--feature", "voice_replies", "--plan", "5:1d,25"])
+    store
+        .run(&["--feature", "voice_replies", "--plan", "5:1d,25"])
         .ok();
-}
+});
 
 #[test]
 fn a_hand_broken_rollouts_file_is_refused_and_left_as_it_is() {
@@ -935,26 +948,8 @@ fn success_criteria_and_advance_through_the_binary() {
 /// transaction with its audit rows), refused where it does not apply.
 #[test]
 fn advance_works_on_the_database() {
-    use flags_postgres::testing::{Cluster, PASSWORD};
-    let cluster = Cluster::shared();
-    let name = format!("advance{}", std::process::id());
-    cluster.sql(&format!("CREATE DATABASE {name} OWNER flags"));
-    let url = cluster.url_text(&name);
-    let db = |args: &[&str]| {
-        let run = crate::util::Run::from(
-            bin()
-                .arg("--database")
-                .arg(&url)
-                .args(args)
-                .output()
-                .expect("run feature_flags"),
-        );
-        assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
-        run
-    };
-    db(&["--init"]).ok();
-    let env = Env::new();
-    db(&["--import", env.file.to_str().unwrap()]).ok();
+    let store = crate::stores::Kind::Database.example();
+    let db = |args: &[&str]| store.run(args);
     db(&[
         "--feature",
         "new_gpt_model",

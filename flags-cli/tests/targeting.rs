@@ -3,23 +3,12 @@
 
 use serde_json::json;
 
+use crate::stores::storetest;
 use crate::util::{EXAMPLE, Env, changed_lines};
 
-/// Runs an edit on the example and checks the new text is `EXAMPLE` with
-/// `from` replaced by `to`, and what it printed.
-#[track_caller]
-fn assert_edit(args: &[&str], from: &str, to: &str, printed: &str) -> Env {
-    let env = Env::new();
-    assert_eq!(EXAMPLE.matches(from).count(), 1, "{from:?} must be unique");
-    let run = env.run(args);
-    assert_eq!(run.ok().stdout, printed, "{run:#?}");
-    assert_eq!(env.text(), EXAMPLE.replace(from, to));
-    env
-}
-
-#[test]
-fn add_and_remove_user_groups() {
-    let env = assert_edit(
+storetest!(add_and_remove_user_groups, |kind| {
+    let store = kind.example();
+    store.assert_edit(
         &[
             "--feature",
             "new_gpt_model",
@@ -34,12 +23,12 @@ fn add_and_remove_user_groups() {
          new_gpt_model: note: group staff is not in the file's groups; its members come only from the bot (or add them with --group staff --add-user ID)\n\
          new_gpt_model: user_groups [\"beta_testers\"] -> [\"beta_testers\", \"staff\"]\n",
     );
-    let audit = env.audit_lines();
+    let audit = store.history();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0]["field"], json!("user_groups"));
     assert_eq!(audit[0]["new"], json!(["beta_testers", "staff"]));
 
-    assert_edit(
+    kind.example().assert_edit(
         &[
             "--feature",
             "new_gpt_model",
@@ -51,7 +40,7 @@ fn add_and_remove_user_groups() {
         "new_gpt_model: user_groups [\"beta_testers\"] -> []\n",
     );
     // A flag without the field gets it, after its last field.
-    assert_edit(
+    kind.example().assert_edit(
         &[
             "--feature",
             "voice_replies",
@@ -63,8 +52,8 @@ fn add_and_remove_user_groups() {
         "voice_replies: user_groups [] -> [\"beta_testers\"]\n",
     );
     // Removing a group the flag does not target changes nothing.
-    let env = Env::new();
-    let run = env.run(&[
+    let store = kind.example();
+    let run = store.run(&[
         "--feature",
         "voice_replies",
         "--remove-user-group",
@@ -74,12 +63,11 @@ fn add_and_remove_user_groups() {
         run.ok().stdout,
         "voice_replies: user group beta_testers is not targeted\nnothing to change\n"
     );
-    assert_eq!(env.text(), EXAMPLE);
-}
+    assert_eq!(store.text(), EXAMPLE);
+});
 
-#[test]
-fn chat_types_set_and_cleared() {
-    assert_edit(
+storetest!(chat_types_set_and_cleared, |kind| {
+    kind.example().assert_edit(
         &[
             "--feature",
             "new_gpt_model",
@@ -90,13 +78,13 @@ fn chat_types_set_and_cleared() {
         "\"chat_types\": [\"private\", \"group\"]",
         "new_gpt_model: chat_types [\"private\"] -> [\"private\", \"group\"]\n",
     );
-    assert_edit(
+    kind.example().assert_edit(
         &["--feature", "new_gpt_model", "--all-chat-types"],
         ",\n      \"chat_types\": [\"private\"]",
         "",
         "new_gpt_model: chat_types [\"private\"] -> []\n",
     );
-    assert_edit(
+    kind.example().assert_edit(
         &[
             "--feature",
             "enhanced_video_download",
@@ -110,16 +98,17 @@ fn chat_types_set_and_cleared() {
         "enhanced_video_download: chat_types [] -> [\"supergroup\", \"group\"]\n",
     );
     // The same set in another order is no change.
-    let env = Env::new();
-    env.run(&[
-        "--feature",
-        "new_gpt_model",
-        "--chat-types",
-        "private,group",
-    ])
-    .ok();
-    let text = env.text();
-    let run = env.run(&[
+    let store = kind.example();
+    store
+        .run(&[
+            "--feature",
+            "new_gpt_model",
+            "--chat-types",
+            "private,group",
+        ])
+        .ok();
+    let text = store.text();
+    let run = store.run(&[
         "--feature",
         "new_gpt_model",
         "--chat-types",
@@ -129,14 +118,13 @@ fn chat_types_set_and_cleared() {
         run.ok().stdout,
         "new_gpt_model: chat_types is already private, group\nnothing to change\n"
     );
-    assert_eq!(env.text(), text);
-    let run = env.run(&["--feature", "voice_replies", "--all-chat-types"]);
+    assert_eq!(store.text(), text);
+    let run = store.run(&["--feature", "voice_replies", "--all-chat-types"]);
     assert!(run.ok().stdout.contains("already every type"), "{run:#?}");
-}
+});
 
-#[test]
-fn description_set_and_removed() {
-    assert_edit(
+storetest!(description_set_and_removed, |kind| {
+    kind.example().assert_edit(
         &[
             "--feature",
             "new_gpt_model",
@@ -147,13 +135,13 @@ fn description_set_and_removed() {
         "\"Answer with GPT-5 \\\"turbo\\\"\"",
         "new_gpt_model: description \"Answer with the new GPT model\" -> \"Answer with GPT-5 \\\"turbo\\\"\"\n",
     );
-    assert_edit(
+    kind.example().assert_edit(
         &["--feature", "new_gpt_model", "--description", ""],
         "      \"description\": \"Answer with the new GPT model\",\n",
         "",
         "new_gpt_model: description \"Answer with the new GPT model\" -> null\n",
     );
-    assert_edit(
+    kind.example().assert_edit(
         &[
             "--feature",
             "enhanced_video_download",
@@ -164,52 +152,56 @@ fn description_set_and_removed() {
         "\"bucket_by\": \"chat\",\n      \"description\": \"Faster videos\"\n",
         "enhanced_video_download: description null -> \"Faster videos\"\n",
     );
-}
+});
 
-#[test]
-fn targeting_joins_other_edits_in_one_write() {
-    let env = Env::new();
-    env.run(&[
-        "--feature",
-        "weather_v2",
-        "--create",
-        "--percentage",
-        "5",
-        "--add-user-group",
-        "beta_testers",
-        "--chat-types",
-        "private",
-        "--description",
-        "Weather, take two",
-    ])
-    .ok();
+storetest!(targeting_joins_other_edits_in_one_write, |kind| {
+    let store = kind.example();
+    store
+        .run(&[
+            "--feature",
+            "weather_v2",
+            "--create",
+            "--percentage",
+            "5",
+            "--add-user-group",
+            "beta_testers",
+            "--chat-types",
+            "private",
+            "--description",
+            "Weather, take two",
+        ])
+        .ok();
     let flag = serde_json::from_str::<serde_json::Value>(
-        &env.run(&["--feature", "weather_v2", "--json"]).ok().stdout,
+        &store
+            .run(&["--feature", "weather_v2", "--json"])
+            .ok()
+            .stdout,
     )
     .unwrap();
     assert_eq!(flag["user_groups"], json!(["beta_testers"]));
     assert_eq!(flag["chat_types"], json!(["private"]));
     assert_eq!(flag["description"], json!("Weather, take two"));
     assert_eq!(flag["rollout_percentage"], json!(5));
-    let audit = env.audit_lines();
+    let audit = store.history();
     assert_eq!(audit.len(), 4);
     assert!(
         audit.iter().all(|l| l["time"] == audit[0]["time"]),
         "one command"
     );
 
-    let env = Env::new();
-    env.run(&[
-        "--feature",
-        "new_gpt_model",
-        "--percentage",
-        "20",
-        "--chat-types",
-        "private,group",
-    ])
-    .ok();
+    let store = kind.example();
+    store
+        .run(&[
+            "--feature",
+            "new_gpt_model",
+            "--percentage",
+            "20",
+            "--chat-types",
+            "private,group",
+        ])
+        .ok();
     assert_eq!(
-        changed_lines(EXAMPLE, &env.text()),
+        changed_lines(EXAMPLE, &store.text()),
         [
             (
                 "      \"rollout_percentage\": 10,",
@@ -226,7 +218,7 @@ fn targeting_joins_other_edits_in_one_write() {
         ]
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
-}
+});
 
 #[test]
 fn rebucketing_needs_force_and_reports_the_impact() {

@@ -1,6 +1,9 @@
 //! Integration tests: each runs the real `feature_flags` binary on files in a
-//! fresh temporary folder (one test binary, ripgrep-style, with modules).
+//! fresh temporary folder or on a database of a throwaway PostgreSQL (one
+//! test binary, ripgrep-style, with modules; `storetest!` runs a scenario
+//! on both stores, as ripgrep's `rgtest!` runs a test under both engines).
 
+mod stores;
 mod util;
 
 mod audit_user;

@@ -110,42 +110,6 @@ impl Env {
     }
 }
 
-/// Runs `args` in `env`, expects failure `code` with a message containing
-/// `says`, and checks that nothing changed: the flag file, the rollouts
-/// file and the audit log as they were, and nothing left behind but the
-/// lock file.
-#[track_caller]
-pub fn rejects_in(env: &Env, args: &[&str], code: i32, says: &str) {
-    let flags_before = env.text();
-    let rollouts = env.path(&format!("{FILE_NAME}.rollouts.json"));
-    let rollouts_before = fs::read(&rollouts).ok();
-    let audit_before = env.audit_lines().len();
-    let mut may_remain = env.listing();
-    may_remain.push(format!("{FILE_NAME}.lock"));
-    let run = env.run(args);
-    let line = run.fails(code);
-    assert!(
-        line.contains(says),
-        "{args:?}: {line:?} should contain {says:?}"
-    );
-    assert_eq!(env.text(), flags_before, "{args:?} changed the flag file");
-    assert_eq!(
-        fs::read(&rollouts).ok(),
-        rollouts_before,
-        "{args:?} changed the rollouts file"
-    );
-    assert_eq!(
-        env.audit_lines().len(),
-        audit_before,
-        "{args:?} wrote to the audit log"
-    );
-    let listing = env.listing();
-    assert!(
-        listing.iter().all(|n| may_remain.contains(n)),
-        "{args:?} left {listing:?}"
-    );
-}
-
 pub fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .expect("read dir")
