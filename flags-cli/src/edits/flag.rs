@@ -270,8 +270,14 @@ fn create_flag(text: &mut String, flag: &str, fields: &[(&str, Value)]) -> Resul
         .iter()
         .map(|(key, value)| ((*key).to_owned(), show_value(value)))
         .collect();
-    patch::insert_object_like_siblings(text, &["flags"], flag, &members)
-        .map_err(EditError::Internal)
+    patch::insert_object(
+        text,
+        &["flags"],
+        flag,
+        &members,
+        patch::Layout::LikeSiblings,
+    )
+    .map_err(EditError::Internal)
 }
 
 #[cfg(test)]

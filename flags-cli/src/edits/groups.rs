@@ -215,7 +215,8 @@ pub fn edit_members(
                 patch::set_member(&mut edited, &["groups"], group, &value).map_err(internal)?;
             } else {
                 let members = [(group.to_owned(), value)];
-                patch::insert_object(&mut edited, &[], "groups", &members).map_err(internal)?;
+                patch::insert_object(&mut edited, &[], "groups", &members, patch::Layout::Nested)
+                    .map_err(internal)?;
             }
             expected.groups.push((group.to_owned(), added.clone()));
             lines.push(format!(

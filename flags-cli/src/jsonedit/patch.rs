@@ -48,46 +48,35 @@ pub fn set_member(
     Ok(())
 }
 
+/// How a new object is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One level deeper than its parent, in the file's own indentation.
+    Nested,
+    /// Like the last member of its parent that is itself an object (a new
+    /// flag looks like the flag above it), else [`Layout::Nested`].
+    LikeSiblings,
+}
+
 /// Adds `key` with an object of `members` (JSON texts) to the object at
-/// `object`, laid out like a new flag would be.
+/// `object`, laid out as `layout` says.
 pub fn insert_object(
     text: &mut String,
     object: &[&str],
     key: &str,
     members: &[(String, String)],
-) -> Result<(), String> {
-    insert_object_styled(text, object, key, members, false)
-}
-
-/// As [`insert_object`], but laid out like the last member of `object`
-/// that is itself an object (a new flag looks like the flag above it),
-/// if there is one.
-pub fn insert_object_like_siblings(
-    text: &mut String,
-    object: &[&str],
-    key: &str,
-    members: &[(String, String)],
-) -> Result<(), String> {
-    insert_object_styled(text, object, key, members, true)
-}
-
-fn insert_object_styled(
-    text: &mut String,
-    object: &[&str],
-    key: &str,
-    members: &[(String, String)],
-    like_siblings: bool,
+    layout: Layout,
 ) -> Result<(), String> {
     let root = span::locate(text)?;
     let node = at(&root, object)?;
-    let sibling_style = match like_siblings {
-        true => node
+    let sibling_style = match layout {
+        Layout::LikeSiblings => node
             .members()
             .into_iter()
             .flatten()
             .rev()
             .find_map(|m| ObjectStyle::of(text, &m.value)),
-        false => None,
+        Layout::Nested => None,
     };
     let style = sibling_style.unwrap_or_else(|| ObjectStyle::nested(text, node.start));
     let members: Vec<(String, String)> = members
