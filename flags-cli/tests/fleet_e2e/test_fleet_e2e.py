@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
 import re
 import subprocess
@@ -26,7 +25,6 @@ import pytest
 from fleet import (
     BIN,
     PASSWORD,
-    PROMETHEUS,
     ROOT,
     Cluster,
     Fleet,
@@ -34,6 +32,7 @@ from fleet import (
     document,
     message,
     metric,
+    needs_prometheus,
     propagation,
     start_prometheus,
     stop,
@@ -311,13 +310,6 @@ def start_guard(fleet: Fleet, name: str, prometheus: str, url: str | None = None
 def start_plan(fleet: Fleet) -> None:
     fleet.cli("--feature", "gpt", "--plan", "25:1h,100", "--window", "5s", "--min-samples", "50",
               "--sustain", "2", "--start").ok()
-
-
-def needs_prometheus():
-    if not Path(PROMETHEUS).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have prometheus (.ci/run installs it)")
-        pytest.skip("no prometheus")
 
 
 def rollbacks(fleet: Fleet) -> list[dict]:

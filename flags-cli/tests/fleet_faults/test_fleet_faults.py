@@ -31,12 +31,12 @@ sys.path.insert(0, str(HERE.parent / "fleet_e2e"))
 from fleet import (  # noqa: E402
     BIN,
     PASSWORD,
-    PROMETHEUS,
     Cluster,
     Fleet,
     document,
     message,
     metric,
+    needs_prometheus,
     start_prometheus,
     stop,
     wait_for,
@@ -170,13 +170,6 @@ def test_b_an_edit_on_a_multi_host_url_finishes_on_the_next_host_when_the_first_
 
 
 # (c) ------------------------------------------------------------------------
-
-
-def needs_prometheus():
-    if not Path(PROMETHEUS).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have prometheus (.ci/run installs it)")
-        pytest.skip("no prometheus")
 
 
 @pytest.fixture(scope="module")
