@@ -128,6 +128,10 @@ class Fleet:
         for p in reversed(self.procs):
             stop(p)
 
+    def check_leaks(self) -> None:
+        leaks = self.leaks()
+        assert not leaks, f"the database password leaked: {leaks}"
+
     def leaks(self) -> list[str]:
         """Where the database password appears: process outputs, then any
         file under the test's folder."""
@@ -235,6 +239,32 @@ def propagation(fleet: Fleet, servers: list[Server], on: bool, *edit: str, timeo
     times = wait_for(f"every bot answering {'on' if on else 'off'}", all_answer, timeout, step=0.02)
     return max(times) - started
 
+
+
+def new_fleet(tmp: Path, url: str, extra: int = 0) -> Fleet:
+    """A fleet on `url`'s database, initialised with `document(extra)`."""
+    fleet = Fleet(tmp, url)
+    seed = tmp / "seed.json"
+    seed.write_text(document(extra))
+    fleet.cli("--init").ok()
+    fleet.cli("--import", str(seed)).ok()
+    return fleet
+
+
+def finish(fleet: Fleet) -> None:
+    """Stops the fleet, prints each server's sync log, and fails if the
+    database password shows anywhere."""
+    fleet.close()
+    for server in fleet.servers:
+        if server.sync_log is not None:
+            print(f"{server.name}'s sync log:\n{server.sync_log.text()}")
+    fleet.check_leaks()
+
+
+def rss_kib(pid: int) -> int:
+    """A process's resident memory (/proc/PID/status)."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", text, re.M).group(1))
 
 
 def needs_prometheus() -> None:

@@ -18,7 +18,6 @@ import re
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -29,10 +28,11 @@ from fleet import (
     Cluster,
     Fleet,
     Server,
-    document,
+    finish,
     message,
     metric,
     needs_prometheus,
+    new_fleet,
     propagation,
     start_prometheus,
     stop,
@@ -55,24 +55,6 @@ def say(capsys, line: str) -> None:
 def cluster():
     with Cluster.primary("fleet") as c:
         yield c
-
-
-def new_fleet(tmp: Path, url: str, extra: int = 0) -> Fleet:
-    fleet = Fleet(tmp, url)
-    seed = tmp / "seed.json"
-    seed.write_text(document(extra))
-    fleet.cli("--init").ok()
-    fleet.cli("--import", str(seed)).ok()
-    return fleet
-
-
-def finish(fleet: Fleet) -> None:
-    fleet.close()
-    for server in fleet.servers:
-        if server.sync_log is not None:
-            print(f"{server.name}'s sync log:\n{server.sync_log.text()}")
-    leaks = fleet.leaks()
-    assert not leaks, f"the database password leaked: {leaks}"
 
 
 def database(cluster: Cluster) -> str:
