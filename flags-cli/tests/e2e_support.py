@@ -52,6 +52,15 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
             proc.wait(timeout=10)
 
 
+def send_body(handler, body: bytes, content_type: str = "application/json") -> None:
+    """Answers an http.server handler's request: 200 with `body`."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def require(binary: str, package: str) -> None:
     """Skips the calling test when `binary` is missing; fails it when CI is
     set (.ci/run installs Debian's `package`)."""

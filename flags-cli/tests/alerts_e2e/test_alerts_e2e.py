@@ -37,7 +37,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from e2e_support import (  # noqa: E402, F401
-    BIN, PROMETHEUS, ROOT, free_port, require, start_prometheus, stop, wait_for)
+    BIN, PROMETHEUS, ROOT, free_port, require, send_body, start_prometheus, stop, wait_for)
 
 BOT = HERE.parent / "guard_e2e" / "bot.py"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager") or "/usr/bin/prometheus-alertmanager"
@@ -175,12 +175,7 @@ class FakeGuard(http.server.BaseHTTPRequestHandler):
     """Serves `self.server.text()` at /metrics."""
 
     def do_GET(self) -> None:  # noqa: N802
-        body = self.server.text().encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_body(self, self.server.text().encode(), "text/plain; version=0.0.4")
 
     def log_message(self, *args) -> None:
         pass

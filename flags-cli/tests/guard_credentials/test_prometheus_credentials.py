@@ -25,7 +25,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from e2e_support import BIN, PROMETHEUS, require, start_prometheus, stop, wait_for  # noqa: E402
+from e2e_support import BIN, PROMETHEUS, require, send_body, start_prometheus, stop, wait_for  # noqa: E402
 
 USER = "guard"
 PASSWORD = "Pq8Lr/Zx5Tn?Wm3Kd#Yh7Jc"  # holds / ? # so the URL must encode it
@@ -78,12 +78,7 @@ def bearer_gate(prometheus):
             request = urllib.request.Request(prometheus + self.path,
                                              headers={"Authorization": basic_header(USER, PASSWORD)})
             with urllib.request.urlopen(request, timeout=5) as r:
-                body = r.read()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+                send_body(self, r.read())
 
         def log_message(self, *args):
             pass
