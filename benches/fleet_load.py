@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flags-cli" / "tests" / "fleet_e2e"))
 
-from fleet import BIN, Cluster, Fleet, new_fleet, rss_kib, wait_for  # noqa: E402
+from fleet import BIN, Cluster, Fleet, metric, new_fleet, rss_kib, wait_for  # noqa: E402
 
 RATE = 20  # edits per second
 FLAGS = 10  # the edits go round f0..f9
@@ -177,7 +177,7 @@ def main() -> int:
             final = fleet.converged(timeout=30)
             for s in servers:
                 wait_for(f"{s.name} at version {version}",
-                         lambda: f"feature_flags_sync_version {version}\n" in s.metrics(), 10)
+                         lambda: metric(s.metrics(), "feature_flags_sync_version") == version, 10)
             assert json.loads(final)
 
             # Propagation: commit of version v -> the first file with >= v.
