@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flags-cli" / "tests" / "fleet_e2e"))
 
-from fleet import BIN, Cluster, Fleet, document, propagation, wait_for  # noqa: E402
+from fleet import BIN, Cluster, new_fleet, propagation, rss_kib, wait_for  # noqa: E402
 
 import subprocess  # noqa: E402
 
@@ -42,11 +42,6 @@ import subprocess  # noqa: E402
 def ms(seconds: list[float]) -> str:
     s = sorted(seconds)
     return f"median {statistics.median(s) * 1000:.1f} ms, p90 {s[int(len(s) * 0.9) - 1] * 1000:.1f} ms (n={len(s)})"
-
-
-def rss_kib(pid: int) -> int:
-    text = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^VmRSS:\s+(\d+) kB", text, re.M).group(1))
 
 
 def timed(*cmd: str) -> float:
@@ -65,12 +60,8 @@ def main() -> int:
 
     with Cluster.primary("bench") as cluster, tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         url = cluster.url()
-        fleet = Fleet(Path(tmp), url)
+        fleet = new_fleet(Path(tmp), url, extra=1)
         try:
-            seed = Path(tmp) / "seed.json"
-            seed.write_text(document(extra=1))
-            fleet.cli("--init").ok()
-            fleet.cli("--import", str(seed)).ok()
             servers = [fleet.server(n, f"{url}&application_name=sync-{n}").start() for n in ("blue", "green")]
             fleet.converged()
 
@@ -116,8 +107,7 @@ def main() -> int:
             written = sum("takes database version" in l for _, l in servers[0].sync_log.lines)
             print(f"sync RSS: {before} KiB before, {after} KiB after {many} edits "
                   f"({written} files written by it so far)")
-            leaks = fleet.leaks()
-            assert not leaks, f"the database password leaked: {leaks}"
+            fleet.check_leaks()
         finally:
             fleet.close()
     print(f"fleet bench done in {time.monotonic() - started:.0f} s")

@@ -42,17 +42,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flags-cli" / "tests" / "fleet_e2e"))
 
-from fleet import BIN, Cluster, Fleet, document, wait_for  # noqa: E402
+from fleet import BIN, Cluster, Fleet, metric, new_fleet, rss_kib, wait_for  # noqa: E402
 
 RATE = 20  # edits per second
 FLAGS = 10  # the edits go round f0..f9
 GUARDS = 2
 WRITTEN = re.compile(r"^(\S+Z) .* database version (\d+)")
-
-
-def rss_kib(pid: int) -> int:
-    text = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^VmRSS:\s+(\d+) kB", text, re.M).group(1))
 
 
 def unix(stamp: str) -> float:
@@ -123,12 +118,8 @@ def main() -> int:
         cluster.stop()
         cluster.start()
         url = cluster.url()
-        fleet = Fleet(Path(tmp), url)
+        fleet = new_fleet(Path(tmp), url, extra=FLAGS)
         try:
-            seed = Path(tmp) / "seed.json"
-            seed.write_text(document(extra=FLAGS))
-            fleet.cli("--init").ok()
-            fleet.cli("--import", str(seed)).ok()
             servers = [fleet.server(f"s{i:02}") for i in range(syncs)]
             for s in servers:
                 s.start_sync(poll="5s")
@@ -186,7 +177,7 @@ def main() -> int:
             final = fleet.converged(timeout=30)
             for s in servers:
                 wait_for(f"{s.name} at version {version}",
-                         lambda: f"feature_flags_sync_version {version}\n" in s.metrics(), 10)
+                         lambda: metric(s.metrics(), "feature_flags_sync_version") == version, 10)
             assert json.loads(final)
 
             # Propagation: commit of version v -> the first file with >= v.
@@ -221,8 +212,7 @@ def main() -> int:
                   f"growth over the run max {max(growth)} KiB, median {statistics.median(growth):.0f} KiB")
             assert not over, f"connections above syncs + guards + in flight: {over[:5]}"
             assert after == expected, f"{after} connections after the load, expected {expected}"
-            leaks = fleet.leaks()
-            assert not leaks, f"the database password leaked: {leaks}"
+            fleet.check_leaks()
         finally:
             fleet.close()
     print(f"fleet load bench done in {time.monotonic() - started:.0f} s")

@@ -51,18 +51,20 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The end-to-end suites' helpers: the one Prometheus launcher.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "flags-cli" / "tests"))
 
+import e2e_support  # noqa: E402
 import grafana_dashboard as gd  # noqa: E402
 import pg_cluster  # noqa: E402
+from e2e_support import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RULE_FILES = [ROOT / "examples/prometheus/rules.yml", ROOT / "examples/prometheus/alerts.yml"]
@@ -117,12 +119,6 @@ class Masking(io.TextIOBase):
 
     def flush(self) -> None:
         self.stream.flush()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Processes:
@@ -217,7 +213,7 @@ def bot_has_outcomes(python: str) -> bool:
     return result.stdout.strip() == "True"
 
 
-def prometheus_config(folder: Path, bots: list[int], guard: int, sync: int) -> Path:
+def prometheus_config(bots: list[int], guard: int, sync: int) -> str:
     # Prometheus reads YAML, and JSON is YAML: no YAML library needed.
     scrape = [
         {"job_name": BOT_JOB, "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in bots]}]},
@@ -229,9 +225,7 @@ def prometheus_config(folder: Path, bots: list[int], guard: int, sync: int) -> P
         "rule_files": [str(path) for path in RULE_FILES],
         "scrape_configs": scrape,
     }
-    path = folder / "prometheus.yml"
-    path.write_text(json.dumps(config, indent=2))
-    return path
+    return json.dumps(config, indent=2)
 
 
 def start_fleet(feature_flags: str, flag_file: Path, folder: Path, processes: Processes):
@@ -396,19 +390,15 @@ def main() -> int:
 
         database_url, database_env, sync_port = start_fleet(args.feature_flags, fleet_file, folder, processes)
 
-        prometheus_port = free_port()
-        processes.start("prometheus", [
-            args.prometheus,
-            f"--config.file={prometheus_config(folder, bots, guard_port, sync_port)}",
-            f"--storage.tsdb.path={folder / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prometheus_port}",
-            "--log.level=warn",
-        ])
-        url = f"http://127.0.0.1:{prometheus_port}"
+        try:
+            server = e2e_support.start_prometheus(prometheus_config(bots, guard_port, sync_port), folder,
+                                                  binary=args.prometheus,
+                                                  timeout=max(1.0, deadline - time.monotonic()))
+        except AssertionError as error:  # its log's tail is in the message
+            raise Failed(str(error)) from None
+        processes.running["prometheus"] = server.proc
+        url = server.url
         prometheus = gd.Prometheus(url, timeout=5)
-        wait_for("Prometheus to be ready",
-                 lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200,
-                 deadline, processes)
         expected_up = len(bots) + 2
         wait_for(f"{expected_up} targets up",
                  lambda: len(prometheus.instant("up == 1")) == expected_up, deadline, processes)

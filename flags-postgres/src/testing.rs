@@ -3,54 +3,132 @@
 //! user when the tests run as root. The superuser `postgres` logs in over
 //! the socket without a password; the role `flags` (password
 //! [`PASSWORD`], scram) over TCP, so the password paths are exercised.
+//!
+//! The recipe is `scripts/pg_cluster.py`, shared with the Python tests:
+//! each [`Cluster`] is one `python3 scripts/pg_cluster.py serve` process,
+//! which prints the cluster's port and folders, runs our commands (stop,
+//! start, promote, TLS) and stops the cluster and removes its folder when
+//! its standard input closes — on drop, or when the tests' process ends,
+//! however it ends.
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::{Database, DatabaseUrl};
 
-/// The test role's password (tests check that it is never printed).
+/// The test role's password (tests check that it is never printed); the
+/// recipe's `PASSWORD` is the same.
 pub const PASSWORD: &str = "s3cret-Pw0rd";
 
+/// How long a drop waits for the recipe to stop its cluster (its own
+/// `pg_ctl` calls are bounded too).
+const STOP_BOUND: Duration = Duration::from_secs(60);
+
 pub struct Cluster {
-    dir: tempfile::TempDir,
     pub port: u16,
-    bin: PathBuf,
-    as_postgres: bool,
-    name: String,
-    /// A shared cluster is stopped by its watchdog when the tests exit.
+    /// The cluster's folder: the socket, its log, TLS files.
+    dir: PathBuf,
+    data: PathBuf,
+    recipe: Mutex<Recipe>,
+    /// A shared cluster lives until the tests' process ends.
     shared: bool,
+}
+
+/// The `serve` process and our ends of its pipes.
+struct Recipe {
+    child: Child,
+    commands: Option<ChildStdin>,
+    answers: BufReader<ChildStdout>,
+}
+
+impl Recipe {
+    fn spawn(args: &[&str]) -> Recipe {
+        let mut child = recipe_command()
+            .arg("serve")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("python3 {}: {e}", recipe_path().display()));
+        Recipe {
+            commands: child.stdin.take(),
+            answers: BufReader::new(child.stdout.take().expect("stdout")),
+            child,
+        }
+    }
+
+    /// The recipe's next line; panics on its `error` (or its end).
+    fn answer(&mut self, what: &str) -> Value {
+        let mut line = String::new();
+        let read = self.answers.read_line(&mut line);
+        let answer: Value = match read {
+            Ok(n) if n > 0 => serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("pg_cluster.py {what}: {e}: {line}")),
+            _ => panic!("pg_cluster.py {what}: it ended without an answer ({read:?})"),
+        };
+        if let Some(error) = answer.get("error") {
+            panic!(
+                "pg_cluster.py {what}: {}",
+                error.as_str().unwrap_or_default()
+            );
+        }
+        answer
+    }
+
+    fn ask(&mut self, command: &str) -> Value {
+        let commands = self.commands.as_mut().expect("the recipe's stdin");
+        writeln!(commands, "{command}")
+            .and_then(|()| commands.flush())
+            .unwrap_or_else(|e| panic!("pg_cluster.py {command}: {e}"));
+        self.answer(command)
+    }
+
+    /// Closes its stdin (it stops the cluster, removes the folder and
+    /// exits) and waits, killed after [`STOP_BOUND`].
+    fn finish(&mut self) {
+        drop(self.commands.take());
+        let deadline = Instant::now() + STOP_BOUND;
+        while let Ok(None) = self.child.try_wait() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn recipe_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg_cluster.py")
+}
+
+fn recipe_command() -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.arg(recipe_path());
+    cmd
 }
 
 /// The newest PostgreSQL's binaries: $FLAGS_PG_BIN, else /usr/lib/postgresql/N/bin.
 pub fn bin_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FLAGS_PG_BIN") {
-        return PathBuf::from(dir);
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is not installed (/usr/lib/postgresql)")
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.parse().ok()?;
-            Some((v, e.path().join("bin")))
-        })
-        .filter(|(_, p)| p.join("initdb").exists())
-        .collect();
-    versions.sort();
-    versions
-        .pop()
-        .expect("no /usr/lib/postgresql/*/bin/initdb")
-        .1
-}
-
-fn running_as_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    let out = recipe_command()
+        .arg("bin-dir")
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 scripts/pg_cluster.py bin-dir");
+    assert!(
+        out.status.success(),
+        "pg_cluster.py bin-dir: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 pub fn free_port() -> u16 {
@@ -63,138 +141,61 @@ pub fn free_port() -> u16 {
 impl Cluster {
     /// A new primary, started, with role `flags` and database `bot`.
     pub fn start() -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix("flags-pg-")
-            .tempdir()
-            .expect("tempdir");
-        let cluster = Cluster {
-            dir,
-            port: free_port(),
-            bin: bin_dir(),
-            as_postgres: running_as_root(),
-            name: "primary".into(),
-            shared: false,
-        };
-        if cluster.as_postgres {
-            cluster.chown(cluster.dir.path());
-        }
-        let data = cluster.data();
-        cluster.run(
-            "initdb",
-            &[
-                "-D",
-                path_str(&data),
-                "-U",
-                "postgres",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "--no-sync",
-                "-E",
-                "UTF8",
-                "--locale=C",
-            ],
-        );
-        // fsync off is safe against a killed server (the OS keeps the
-        // writes); synchronous_commit stays on so that a stop loses nothing.
-        let conf = format!(
-            "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
-             fsync = off\nfull_page_writes = off\n\
-             shared_buffers = 16MB\nmax_connections = 60\nwal_level = replica\n\
-             max_wal_senders = 4\nlog_min_messages = warning\n",
-            cluster.dir.path().display()
-        );
-        append(&data.join("postgresql.conf"), &conf);
-        append(
-            &data.join("pg_hba.conf"),
-            "host replication all 127.0.0.1/32 scram-sha-256\n",
-        );
-        cluster.start_server();
-        cluster.sql(&format!("CREATE ROLE flags LOGIN PASSWORD '{PASSWORD}'"));
-        cluster.sql("CREATE DATABASE bot OWNER flags");
-        cluster
+        Cluster::serve(&[])
     }
 
     /// One cluster for the whole test binary, stopped when the binary exits
-    /// (statics are never dropped, so a watchdog process waits for ours).
+    /// (statics are never dropped: the recipe sees its stdin close then).
     pub fn shared() -> &'static Cluster {
         static SHARED: OnceLock<Cluster> = OnceLock::new();
         SHARED.get_or_init(|| {
             let mut cluster = Cluster::start();
             cluster.shared = true;
-            let stop = format!(
-                "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {cmd}; rm -rf '{dir}'",
-                pid = std::process::id(),
-                cmd = cluster.stop_command(),
-                dir = cluster.dir.path().display()
-            );
-            // The watchdog outlives this process by design: nobody waits for it.
-            #[allow(clippy::zombie_processes)]
-            Command::new("sh")
-                .args(["-c", &stop])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("watchdog");
             cluster
         })
     }
 
     /// A streaming standby of this cluster (`pg_basebackup -R`), started.
     pub fn standby(&self) -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix("flags-pg-standby-")
-            .tempdir()
-            .expect("tempdir");
-        let standby = Cluster {
-            dir,
-            port: free_port(),
-            bin: self.bin.clone(),
-            as_postgres: self.as_postgres,
-            name: "standby".into(),
-            shared: false,
+        Cluster::serve(&["--standby-of", path_str(&self.dir), &self.port.to_string()])
+    }
+
+    fn serve(args: &[&str]) -> Cluster {
+        let mut recipe = Recipe::spawn(args);
+        let started = recipe.answer("serve");
+        let text = |key: &str| {
+            PathBuf::from(
+                started[key]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("pg_cluster.py serve: no {key}")),
+            )
         };
-        if standby.as_postgres {
-            standby.chown(standby.dir.path());
+        Cluster {
+            port: started["port"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .expect("pg_cluster.py serve: no port"),
+            dir: text("dir"),
+            data: text("data"),
+            recipe: Mutex::new(recipe),
+            shared: false,
         }
-        let port = self.port.to_string();
-        standby.run(
-            "pg_basebackup",
-            &[
-                "-h",
-                path_str(self.dir.path()),
-                "-p",
-                &port,
-                "-U",
-                "postgres",
-                "-D",
-                path_str(&standby.data()),
-                "-R",
-                "-X",
-                "stream",
-                // A spread checkpoint would take minutes.
-                "--checkpoint=fast",
-                "--no-sync",
-            ],
-        );
-        append(
-            &standby.data().join("postgresql.conf"),
-            &format!(
-                "\nunix_socket_directories = '{}'\n",
-                standby.dir.path().display()
-            ),
-        );
-        standby.start_server();
-        standby
+    }
+
+    fn ask(&self, command: &str) -> Value {
+        self.recipe
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ask(command)
     }
 
     pub fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data.clone()
     }
 
     /// The socket directory.
     pub fn socket_dir(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// The test role's URL over TCP for database `db`, password included.
@@ -225,7 +226,7 @@ impl Cluster {
     pub fn admin(&self, db: &str) -> Database {
         let url = DatabaseUrl::parse(&format!(
             "host={} port={} user=postgres dbname={db} sslmode=disable",
-            self.dir.path().display(),
+            self.dir.display(),
             self.port
         ))
         .expect("admin URL");
@@ -243,222 +244,36 @@ impl Cluster {
     /// for `localhost` signed by a new CA made with the openssl command;
     /// restarts it and returns the CA certificate's path.
     pub fn enable_tls(&self) -> PathBuf {
-        let dir = self.dir.path();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .expect("the openssl command");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        openssl(
-            &[
-                &[
-                    "req",
-                    "-x509",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=flags test CA",
-                    "-keyout",
-                    "ca.key",
-                    "-out",
-                    "ca.crt",
-                ][..],
-                &ec[..],
-            ]
-            .concat(),
-        );
-        openssl(
-            &[
-                &[
-                    "req",
-                    "-new",
-                    "-subj",
-                    "/CN=localhost",
-                    "-keyout",
-                    "server.key",
-                    "-out",
-                    "server.csr",
-                ][..],
-                &ec[..],
-            ]
-            .concat(),
-        );
-        std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").expect("san.ext");
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.crt",
-        ]);
-        let data = self.data();
-        for name in ["server.crt", "server.key"] {
-            std::fs::copy(dir.join(name), data.join(name)).expect("copy certificate");
-        }
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(
-                data.join("server.key"),
-                std::fs::Permissions::from_mode(0o600),
-            )
-            .expect("chmod key");
-        }
-        if self.as_postgres {
-            self.chown(&data);
-        }
-        append(&data.join("postgresql.conf"), "ssl = on\n");
-        let hba = data.join("pg_hba.conf");
-        let rest = std::fs::read_to_string(&hba).expect("pg_hba.conf");
-        std::fs::write(
-            &hba,
-            format!("hostnossl all all 127.0.0.1/32 reject\n{rest}"),
-        )
-        .expect("pg_hba.conf");
-        self.stop();
-        self.start_server();
-        dir.join("ca.crt")
+        let answer = self.ask("tls");
+        PathBuf::from(answer["ca"].as_str().expect("pg_cluster.py tls: no ca"))
     }
 
     pub fn promote(&self) {
-        self.run(
-            "pg_ctl",
-            &["-D", path_str(&self.data()), "-w", "-t", "30", "promote"],
-        );
+        self.ask("promote");
     }
 
+    /// An immediate stop (a crash, as far as clients can tell).
     pub fn stop(&self) {
-        let _ = self
-            .command(
-                "pg_ctl",
-                &[
-                    "-D",
-                    path_str(&self.data()),
-                    "-m",
-                    "immediate",
-                    "-w",
-                    "stop",
-                ],
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        self.ask("stop");
     }
 
     /// Starts the server again after [`Cluster::stop`].
     pub fn start_server(&self) {
-        let log = self.dir.path().join(format!("{}.log", self.name));
-        let opts = format!("-p {}", self.port);
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                path_str(&self.data()),
-                "-l",
-                path_str(&log),
-                "-o",
-                &opts,
-                "-w",
-                "-t",
-                "30",
-                "start",
-            ],
-        );
-    }
-
-    fn stop_command(&self) -> String {
-        let pg_ctl = self.bin.join("pg_ctl");
-        let cmd = format!(
-            "'{}' -D '{}' -m immediate -w stop",
-            pg_ctl.display(),
-            self.data().display()
-        );
-        if self.as_postgres {
-            format!("runuser -u postgres -- {cmd}")
-        } else {
-            cmd
-        }
-    }
-
-    fn command(&self, program: &str, args: &[&str]) -> Command {
-        let program = self.bin.join(program);
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(program);
-            c
-        } else {
-            Command::new(program)
-        };
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    fn run(&self, program: &str, args: &[&str]) {
-        let out = self
-            .command(program, args)
-            .output()
-            .unwrap_or_else(|e| panic!("{program}: {e}"));
-        assert!(
-            out.status.success(),
-            "{program} {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn chown(&self, path: &Path) {
-        let ok = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(path)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "chown {}", path.display());
+        self.ask("start");
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
         if !self.shared {
-            self.stop();
+            self.recipe
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .finish();
         }
     }
 }
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
-}
-
-fn append(path: &Path, text: &str) {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    f.write_all(text.as_bytes()).expect("append");
 }

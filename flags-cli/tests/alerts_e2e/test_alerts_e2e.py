@@ -21,7 +21,6 @@ import email
 import email.policy
 import http.server
 import json
-import os
 import re
 import shutil
 import socketserver
@@ -37,7 +36,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from e2e_support import BIN, PROMETHEUS, ROOT, free_port, stop, wait_for  # noqa: E402, F401
+from e2e_support import (  # noqa: E402, F401
+    BIN, PROMETHEUS, ROOT, free_port, require, send_body, start_prometheus, stop, wait_for)
 
 BOT = HERE.parent / "guard_e2e" / "bot.py"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager") or "/usr/bin/prometheus-alertmanager"
@@ -175,12 +175,7 @@ class FakeGuard(http.server.BaseHTTPRequestHandler):
     """Serves `self.server.text()` at /metrics."""
 
     def do_GET(self) -> None:  # noqa: N802
-        body = self.server.text().encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_body(self, self.server.text().encode(), "text/plain; version=0.0.4")
 
     def log_message(self, *args) -> None:
         pass
@@ -303,11 +298,8 @@ class Stack:
             server.server_close()
 
     def start_receivers_and_alerting(self) -> None:
-        for binary in (PROMETHEUS, ALERTMANAGER):
-            if not Path(binary).exists():
-                if os.environ.get("CI"):
-                    pytest.fail(f"CI must have {binary} (.ci/run installs prometheus and prometheus-alertmanager)")
-                pytest.skip(f"{binary} is not installed")
+        require(PROMETHEUS, "prometheus")
+        require(ALERTMANAGER, "prometheus-alertmanager")
         slack = ThreadingHTTP(("127.0.0.1", 0), SlackHandler)
         self.serve(slack)
         smtp = ThreadingTCP(("127.0.0.1", 0), SMTPHandler)
@@ -321,7 +313,6 @@ class Stack:
         ])
         self.am = f"http://127.0.0.1:{am_port}"
 
-        prom_port = free_port()
         config = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(RULES / "rules.yml"), str(shortened_alerts(self.tmp))],
@@ -332,14 +323,10 @@ class Stack:
             ],
         }
         # JSON is YAML.
-        (self.tmp / "prometheus.yml").write_text(json.dumps(config))
-        self.start("prometheus", [
-            PROMETHEUS, f"--config.file={self.tmp / 'prometheus.yml'}", f"--storage.tsdb.path={self.tmp / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn",
-        ])
-        self.prometheus = f"http://127.0.0.1:{prom_port}"
+        prometheus = start_prometheus(json.dumps(config), self.tmp)
+        self.procs.append(("prometheus", prometheus.proc))
+        self.prometheus = prometheus.url
         wait_for("Alertmanager to be ready", lambda: reachable(self.am + "/-/ready"), 30)
-        wait_for("Prometheus to be ready", lambda: reachable(self.prometheus + "/-/ready"), 30)
 
     def traffic(self, **control) -> None:
         tmp = self.control.with_suffix(".tmp")

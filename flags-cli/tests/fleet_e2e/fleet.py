@@ -21,9 +21,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(HERE.parent / "guard_e2e"))
+sys.path.insert(0, str(HERE.parent))
 
+import e2e_support  # noqa: E402
+from e2e_support import PROMETHEUS, free_port, stop, wait_for  # noqa: E402, F401
 from pg_cluster import PASSWORD, Cluster, two_host_url  # noqa: E402
-from test_guard_e2e import PROMETHEUS, Lines, free_port, stop, wait_for  # noqa: E402
+from test_guard_e2e import Lines  # noqa: E402
 
 BIN = os.environ.get("FEATURE_FLAGS_BIN", str(ROOT / "target" / "debug" / "feature_flags"))
 if os.sep in BIN:
@@ -124,6 +127,10 @@ class Fleet:
     def close(self) -> None:
         for p in reversed(self.procs):
             stop(p)
+
+    def check_leaks(self) -> None:
+        leaks = self.leaks()
+        assert not leaks, f"the database password leaked: {leaks}"
 
     def leaks(self) -> list[str]:
         """Where the database password appears: process outputs, then any
@@ -234,23 +241,39 @@ def propagation(fleet: Fleet, servers: list[Server], on: bool, *edit: str, timeo
 
 
 
+def new_fleet(tmp: Path, url: str, extra: int = 0) -> Fleet:
+    """A fleet on `url`'s database, initialised with `document(extra)`."""
+    fleet = Fleet(tmp, url)
+    seed = tmp / "seed.json"
+    seed.write_text(document(extra))
+    fleet.cli("--init").ok()
+    fleet.cli("--import", str(seed)).ok()
+    return fleet
+
+
+def finish(fleet: Fleet) -> None:
+    """Stops the fleet, prints each server's sync log, and fails if the
+    database password shows anywhere."""
+    fleet.close()
+    for server in fleet.servers:
+        if server.sync_log is not None:
+            print(f"{server.name}'s sync log:\n{server.sync_log.text()}")
+    fleet.check_leaks()
+
+
+def rss_kib(pid: int) -> int:
+    """A process's resident memory (/proc/PID/status)."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", text, re.M).group(1))
+
+
+def needs_prometheus() -> None:
+    e2e_support.require(PROMETHEUS, "prometheus")
+
+
 def start_prometheus(fleet: Fleet, servers: list[Server]) -> str:
     """A real Prometheus scraping every server's bot each second as job
     `bot`; stopped with the fleet. Returns its URL."""
-    port = free_port()
-    targets = ", ".join(f"'127.0.0.1:{s.bot_port}'" for s in servers)
-    config = fleet.tmp / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-        f"scrape_configs:\n  - job_name: bot\n    static_configs:\n      - targets: [{targets}]\n")
-    fleet.spawn([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={fleet.tmp / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"], fleet.tmp)
-
-    def ready():
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-    wait_for("prometheus to be ready", ready, 30, step=0.2)
-    return f"http://127.0.0.1:{port}"
+    prometheus = e2e_support.start_prometheus(e2e_support.scrape_bots(s.bot_port for s in servers), fleet.tmp)
+    fleet.procs.append(prometheus.proc)
+    return prometheus.url

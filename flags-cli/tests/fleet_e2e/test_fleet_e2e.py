@@ -13,27 +13,26 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
 import re
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from fleet import (
     BIN,
     PASSWORD,
-    PROMETHEUS,
     ROOT,
     Cluster,
     Fleet,
     Server,
-    document,
+    finish,
     message,
     metric,
+    needs_prometheus,
+    new_fleet,
     propagation,
     start_prometheus,
     stop,
@@ -56,24 +55,6 @@ def say(capsys, line: str) -> None:
 def cluster():
     with Cluster.primary("fleet") as c:
         yield c
-
-
-def new_fleet(tmp: Path, url: str, extra: int = 0) -> Fleet:
-    fleet = Fleet(tmp, url)
-    seed = tmp / "seed.json"
-    seed.write_text(document(extra))
-    fleet.cli("--init").ok()
-    fleet.cli("--import", str(seed)).ok()
-    return fleet
-
-
-def finish(fleet: Fleet) -> None:
-    fleet.close()
-    for server in fleet.servers:
-        if server.sync_log is not None:
-            print(f"{server.name}'s sync log:\n{server.sync_log.text()}")
-    leaks = fleet.leaks()
-    assert not leaks, f"the database password leaked: {leaks}"
 
 
 def database(cluster: Cluster) -> str:
@@ -311,13 +292,6 @@ def start_guard(fleet: Fleet, name: str, prometheus: str, url: str | None = None
 def start_plan(fleet: Fleet) -> None:
     fleet.cli("--feature", "gpt", "--plan", "25:1h,100", "--window", "5s", "--min-samples", "50",
               "--sustain", "2", "--start").ok()
-
-
-def needs_prometheus():
-    if not Path(PROMETHEUS).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have prometheus (.ci/run installs it)")
-        pytest.skip("no prometheus")
 
 
 def rollbacks(fleet: Fleet) -> list[dict]:

@@ -31,12 +31,13 @@ sys.path.insert(0, str(HERE.parent / "fleet_e2e"))
 from fleet import (  # noqa: E402
     BIN,
     PASSWORD,
-    PROMETHEUS,
     Cluster,
     Fleet,
-    document,
+    finish,
     message,
     metric,
+    needs_prometheus,
+    new_fleet,
     start_prometheus,
     stop,
     wait_for,
@@ -65,24 +66,6 @@ def flags_version(cluster: Cluster) -> str:
     return cluster.psql("SELECT version FROM feature_flags.documents WHERE name = 'flags'", db="bot")
 
 
-def finish(fleet: Fleet) -> None:
-    fleet.close()
-    for server in fleet.servers:
-        if server.sync_log is not None:
-            print(f"{server.name}'s sync log:\n{server.sync_log.text()}")
-    leaks = fleet.leaks()
-    assert not leaks, f"the database password leaked: {leaks}"
-
-
-def new_fleet(tmp: Path, url: str, extra: int = 1) -> Fleet:
-    fleet = Fleet(tmp, url)
-    seed = tmp / "seed.json"
-    seed.write_text(document(extra))
-    fleet.cli("--init").ok()
-    fleet.cli("--import", str(seed)).ok()
-    return fleet
-
-
 def percentage(text: str, flag: str = "f0") -> int:
     return json.loads(text)["flags"][flag]["rollout_percentage"]
 
@@ -99,7 +82,7 @@ def failover(tmp_path_factory):
     try:
         standby = primary.standby("faults-standby")
         fwd = Forwarder(primary.port)
-        fleet = new_fleet(tmp_path_factory.mktemp("failover"), writer_url(fwd.port, standby.port))
+        fleet = new_fleet(tmp_path_factory.mktemp("failover"), writer_url(fwd.port, standby.port), extra=1)
         yield {"primary": primary, "standby": standby, "fwd": fwd, "fleet": fleet}
     finally:
         if fleet is not None:
@@ -172,13 +155,6 @@ def test_b_an_edit_on_a_multi_host_url_finishes_on_the_next_host_when_the_first_
 # (c) ------------------------------------------------------------------------
 
 
-def needs_prometheus():
-    if not Path(PROMETHEUS).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have prometheus (.ci/run installs it)")
-        pytest.skip("no prometheus")
-
-
 @pytest.fixture(scope="module")
 def cluster():
     with Cluster.primary("faults-guard") as c:
@@ -210,7 +186,7 @@ def test_c_two_guards_hold_through_a_database_outage_log_it_once_and_act_once(cl
     needs_prometheus()
     cluster.psql("CREATE DATABASE guards OWNER flags")
     fwd = Forwarder(cluster.port)
-    fleet = new_fleet(tmp_path, url_of(cluster.port, db="guards"), extra=0)
+    fleet = new_fleet(tmp_path, url_of(cluster.port, db="guards"))
     try:
         server = fleet.server("blue").start()
         prometheus = start_prometheus(fleet, [server])
@@ -268,7 +244,7 @@ def test_c_a_guard_on_a_silent_database_holds_and_counts_each_check(cluster, tmp
     needs_prometheus()
     cluster.psql("CREATE DATABASE silentguard OWNER flags")
     fwd = Forwarder(cluster.port)
-    fleet = new_fleet(tmp_path, url_of(cluster.port, db="silentguard"), extra=0)
+    fleet = new_fleet(tmp_path, url_of(cluster.port, db="silentguard"))
     try:
         server = fleet.server("blue").start()
         prometheus = start_prometheus(fleet, [server])
@@ -316,7 +292,7 @@ def sigterm_ends(proc: subprocess.Popen, bound: float = 1.0) -> float:
 def test_d_sigterm_ends_a_sync_within_1_s_during_a_silent_connect_and_a_silent_read(cluster, tmp_path, capsys):
     cluster.psql("CREATE DATABASE stopping OWNER flags")
     fwd = Forwarder(cluster.port)
-    fleet = new_fleet(tmp_path, url_of(cluster.port, db="stopping"))
+    fleet = new_fleet(tmp_path, url_of(cluster.port, db="stopping"), extra=1)
     try:
         # Silent from the start: the sync is connecting when it is told to stop.
         fwd.silent()
@@ -369,7 +345,7 @@ def test_e_a_failed_mirror_write_keeps_the_old_file_is_counted_and_retried(clust
     # Not under pytest's tmp_path: `nobody` must be able to reach the folder.
     top = Path(tempfile.mkdtemp(prefix="flags-faults-"))
     os.chmod(top, 0o755)
-    fleet = new_fleet(top, url_of(cluster.port, db="writes"))
+    fleet = new_fleet(top, url_of(cluster.port, db="writes"), extra=1)
     try:
         server = fleet.server("blue")
         cmd = as_unprivileged([BIN, "--database", server.url, "--sync", "--file", str(server.file),

@@ -11,7 +11,6 @@ Run by scripts/test.sh:
 from __future__ import annotations
 
 import base64
-import os
 import re
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from e2e_support import BIN, PROMETHEUS, free_port, stop, wait_for  # noqa: E402
+from e2e_support import BIN, PROMETHEUS, require, send_body, start_prometheus, stop, wait_for  # noqa: E402
 
 USER = "guard"
 PASSWORD = "Pq8Lr/Zx5Tn?Wm3Kd#Yh7Jc"  # holds / ? # so the URL must encode it
@@ -48,40 +47,17 @@ def basic_header(user: str, password: str) -> str:
 
 @pytest.fixture
 def prometheus(tmp_path):
-    if not Path(PROMETHEUS).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have prometheus (.ci/run installs it)")
-        pytest.skip("no prometheus")
-    port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1s\nscrape_configs: []\n")
+    require(PROMETHEUS, "prometheus")
     web = tmp_path / "web.yml"
     web.write_text(f"basic_auth_users:\n  {USER}: '{bcrypt(PASSWORD)}'\n")
-    proc = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--web.config.file={web}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready():
-        request = urllib.request.Request(url + "/-/ready", headers={"Authorization": basic_header(USER, PASSWORD)})
-        try:
-            with urllib.request.urlopen(request, timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_for("prometheus to be ready", ready, 30, step=0.2)
+    with start_prometheus("global:\n  scrape_interval: 1s\nscrape_configs: []\n", tmp_path,
+                          args=[f"--web.config.file={web}"],
+                          headers={"Authorization": basic_header(USER, PASSWORD)}) as server:
         # Without credentials Prometheus refuses: the auth is real.
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(url + "/api/v1/query?query=1", timeout=5)
+            urllib.request.urlopen(server.url + "/api/v1/query?query=1", timeout=5)
         assert refused.value.code == 401
-        yield url
-    finally:
-        stop(proc)
+        yield server.url
 
 
 @pytest.fixture
@@ -102,12 +78,7 @@ def bearer_gate(prometheus):
             request = urllib.request.Request(prometheus + self.path,
                                              headers={"Authorization": basic_header(USER, PASSWORD)})
             with urllib.request.urlopen(request, timeout=5) as r:
-                body = r.read()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+                send_body(self, r.read())
 
         def log_message(self, *args):
             pass

@@ -10,7 +10,6 @@ Run by scripts/test.sh with the project's virtualenv:
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -23,7 +22,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from e2e_support import BIN, PROMETHEUS, free_port, stop, wait_for  # noqa: E402, F401
+from e2e_support import (  # noqa: E402, F401
+    BIN, PROMETHEUS, free_port, require, scrape_bots, start_prometheus, stop, wait_for)
 
 INTERVAL = 1.0  # the guard's --interval in every case
 SUSTAIN = 2
@@ -417,35 +417,9 @@ def prometheus_pair(tmp_path):
 
 
 def run_prometheus(tmp_path, bot_ports):
-    if not Path(PROMETHEUS).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have prometheus (.ci/run installs it)")
-        pytest.skip("no prometheus")
-    port = free_port()
-    targets = ", ".join(f"'127.0.0.1:{p}'" for p in bot_ports)
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-        f"scrape_configs:\n  - job_name: bot\n    static_configs:\n      - targets: [{targets}]\n"
-    )
-    proc = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-    def ready():
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_for("prometheus to be ready", ready, 30, step=0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(proc)
+    require(PROMETHEUS, "prometheus")
+    with start_prometheus(scrape_bots(bot_ports), tmp_path) as prometheus:
+        yield prometheus.url
 
 
 def test_prometheus_healthy_plan_advances_to_done(world, prometheus):

@@ -8,10 +8,15 @@ Each runs in a thread of the test process on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from e2e_support import send_body  # noqa: E402
 
 BOUNDS = ["0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.0", "5.0", "10.0", "30.0"]
 
@@ -131,12 +136,8 @@ class FakePrometheus:
                 prom.queries.append(query)
                 now = time.time()
                 result = [{"metric": labels, "value": [now, value]} for labels, value in prom.answer(query)]
-                body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_body(self, json.dumps({"status": "success",
+                                            "data": {"resultType": "vector", "result": result}}).encode())
 
             def log_message(self, *args):
                 pass

@@ -13,7 +13,6 @@ import os
 import re
 import sys
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -26,7 +25,7 @@ from servers import FakeBot, FakePrometheus, healthy_prometheus
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from e2e_support import BIN, PROMETHEUS, wait_for  # noqa: E402
+from e2e_support import BIN, PROMETHEUS, require, scrape_bots, start_prometheus, wait_for  # noqa: E402
 
 # Per scrape: 40 `on` and 40 `off` outcomes, 1 % errors, all fast.
 HEALTHY = {"on_ok": 40, "on_err": 0.4, "off_ok": 40, "off_err": 0.4}
@@ -288,41 +287,13 @@ def test_6_two_guards_on_one_file_do_not_shorten_sustain(world):
     assert done - first >= 1.7, f"rolled back {done - first:.2f} s after the first trip"
 
 
-def prometheus_server(tmp: Path, bot_port: int, scrape: str):
-    if not Path(PROMETHEUS).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have prometheus (.ci/run installs it)")
-        pytest.skip("no prometheus")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = tmp / "prometheus.yml"
-    config.write_text(
-        f"global:\n  scrape_interval: {scrape}\n  scrape_timeout: 1s\n"
-        f"scrape_configs:\n  - job_name: bot\n    static_configs:\n      - targets: ['127.0.0.1:{bot_port}']\n"
-    )
-    proc = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-    def ready():
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    wait_for("prometheus to be ready", ready, 30, step=0.2)
-    return proc, f"http://127.0.0.1:{port}"
-
-
 def test_6_a_guard_faster_than_prometheus_counts_each_scrape_once(world):
     bot = world.bot({"on_ok": 140, "on_err": 60, "off_ok": 200, "off_err": 2})
     port = int(bot.url.split(":")[2].split("/")[0])
-    proc, url = prometheus_server(world.tmp, port, "5s")
-    world.closers.append(lambda: (proc.terminate(), proc.wait(10)))
+    require(PROMETHEUS, "prometheus")
+    prometheus = start_prometheus(scrape_bots([port], "5s"), world.tmp)
+    world.closers.append(prometheus.stop)
+    url = prometheus.url
     world.plan("25:1h,100", window="20s")
     g = world.guard("--prometheus", url, "--selector", '{job="bot"}', "--memory-limit", "2000000000")
     wait_for("a rollback", lambda: rolled_back(g), 60)
