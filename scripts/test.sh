@@ -203,7 +203,7 @@ step "lint" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "no module cycles (top-level modules of flags-cli, flags-postgres and flags-rollout; < 1 s)" \
     python3 scripts/module_cycles.py flags-cli/src flags-postgres/src flags-rollout/src
 step "Rust tests (core, CLI, C ABI + C example, header, metrics)" cargo test --workspace --locked
-step "PostgreSQL test clusters: scripts/pg_cluster.py self-test (primary, standby, promote; ~4 s)" \
+step "PostgreSQL test clusters: scripts/pg_cluster.py self-test (primary, standby, promote, serve, TLS; ~5 s)" \
     python3 scripts/pg_cluster.py selftest
 step "docs: every shell example of docs/operators.md and docs/fleet.md runs as written (the example file, a throwaway PostgreSQL; ~10 s)" \
     doc_examples
