@@ -14,8 +14,3 @@ pub mod run;
 pub mod scrape;
 pub mod server;
 pub mod textformat;
-
-// The client moved beside serve.rs for every module that speaks HTTP;
-// scrape.rs still names it `super::http` (it is being reworked elsewhere),
-// so that path stays valid for the modules under guard.
-use crate::http;

@@ -36,8 +36,8 @@ use flags_rollout::measure::{
 };
 use flags_rollout::state::PhaseCounts;
 
-use super::http::Client;
 use super::textformat::{self, Labels};
+use crate::http::Client;
 
 // The families read, spelled once in flags-core; the short names are the
 // ones this file, phase_counts.rs and prometheus.rs use.
