@@ -14,6 +14,7 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+pub(crate) use reader::ID_ARRAY;
 pub(crate) use reader::Reader;
 
 /// A JSON number as the parser saw it: integers stay exact.
