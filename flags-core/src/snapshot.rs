@@ -68,8 +68,14 @@ impl Registry {
     }
 
     pub(crate) fn slot(&mut self, name: &str) -> u32 {
+        // Looked up first: on a reload nearly every name is known, and
+        // `entry` would box a copy of each only to drop it.
+        if let Some(&slot) = self.slots.get(name) {
+            return slot;
+        }
         let next = self.slots.len() as u32;
-        *self.slots.entry(name.into()).or_insert(next)
+        self.slots.insert(name.into(), next);
+        next
     }
 
     pub(crate) fn len(&self) -> usize {
