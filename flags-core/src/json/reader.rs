@@ -24,10 +24,10 @@ const MAX_FAST_DIGITS: usize = 18;
 /// of ids. This reader then reads an array of nothing but plain integers
 /// whole, in one loop ([`Reader::plain_ids`]), and hands the visitor the
 /// ids; any other value, and any other deserializer (serde_json), gives
-/// the visitor the value itself, as a newtype's content. A million ids
-/// cost about 200 instructions each through the generic visitor (the
-/// next-element bookkeeping, the item enum, a call per token); the loop
-/// takes about a quarter of that.
+/// the visitor the value itself, as a newtype's content. An id cost about
+/// 210 instructions through the generic visitor (the next-element
+/// bookkeeping, the item enum, whitespace a byte at a time); the loop
+/// takes about 115, and handing its ids to the visitor about 15.
 pub(crate) const ID_ARRAY: &str = "$flags_core::IdArray";
 
 /// Powers of ten up to 10^8, for joining a run of digits to the ones
