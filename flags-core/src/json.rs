@@ -19,6 +19,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+pub(crate) use reader::ID_ARRAY;
 pub(crate) use reader::Reader;
 
 /// A JSON number as the parser saw it: integers stay exact.

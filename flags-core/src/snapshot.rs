@@ -68,8 +68,14 @@ impl Registry {
     }
 
     pub(crate) fn slot(&mut self, name: &str) -> u32 {
+        // Looked up first: on a reload nearly every name is known, and
+        // `entry` would box a copy of each only to drop it.
+        if let Some(&slot) = self.slots.get(name) {
+            return slot;
+        }
         let next = self.slots.len() as u32;
-        *self.slots.entry(name.into()).or_insert(next)
+        self.slots.insert(name.into(), next);
+        next
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -159,18 +165,19 @@ struct GroupRule {
 impl CompiledFlag {
     fn new(name: &str, def: &FlagDef, file: &FlagFile) -> CompiledFlag {
         let groups = (!def.user_groups.is_empty()).then(|| {
-            let members = def
+            let members: Vec<i64> = def
                 .user_groups
                 .iter()
                 .filter_map(|g| file.groups.iter().find(|(name, _)| name == g))
-                .flat_map(|(_, ids)| ids.iter().copied());
+                .flat_map(|(_, ids)| ids.iter().copied())
+                .collect();
             Box::new(GroupRule {
-                members: IdSet::new(members),
+                members: IdSet::new(&members),
                 names: def.user_groups.iter().map(|g| g.as_str().into()).collect(),
             })
         });
         CompiledFlag {
-            excluded: IdSet::new(def.exclude_chats.iter().copied()),
+            excluded: IdSet::new(&def.exclude_chats),
             flip: flip_for_seed(seed_for_salt(def.salt.as_deref().unwrap_or(name))),
             counters: None,
             groups,

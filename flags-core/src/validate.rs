@@ -623,6 +623,44 @@ mod tests {
         }
     }
 
+    /// Id arrays go through the fast reader's own loop when they hold
+    /// only plain integers, and through the generic path otherwise: either
+    /// way the ids, the problems and their paths are serde_json's.
+    #[test]
+    fn id_arrays_read_alike_on_both_paths() {
+        for ids in [
+            "[]",
+            "[1, -2, 3]",
+            "[\n        -1001234567890,\n        -1001234567891\n      ]",
+            "[1,2,3,1,2,3]",
+            "[-0, 0]",
+            "[1e3, 1.0, 1.5, -1E+2]",
+            "[9223372036854775807, -9223372036854775808]",
+            "[9223372036854775808, -9223372036854775809, 18446744073709551616]",
+            "[1234567890123456789, 123456789012345678, 1000000000000000]",
+            "[\"12\", \"-0\", \"x\", \"9223372036854775808\"]",
+            "[null, true, [1], {\"a\": 1, \"a\": 2}]",
+            "[1, 2, [3, [4]], 5]",
+            "{\"a\": [1]}",
+            "7",
+        ] {
+            let text = format!(
+                r#"{{"version": 1, "groups": {{"g": {ids}}},
+                "flags": {{"f": {{"enabled": true, "user_groups": ["g"], "exclude_chats": {ids}}}}}}}"#
+            );
+            paths_both_ways(&text);
+        }
+        // Syntax errors inside an id array: the fast reader leaves the file
+        // to serde_json, whose message names the place.
+        for ids in ["[1,]", "[1 2]", "[01]", "[1,,2]", "[-]", "[1"] {
+            let text = format!(
+                r#"{{"version": 1, "flags": {{"f": {{"enabled": true, "exclude_chats": {ids}}}}}}}"#
+            );
+            assert!(validate_fast(&text).is_none(), "{ids}");
+            assert!(validate_with_serde_json(&text).is_err(), "{ids}");
+        }
+    }
+
     #[test]
     fn paths_quote_unusual_keys() {
         let flags = Path::Root.key("flags");

@@ -108,6 +108,10 @@ fn run(operation: &str, n: usize) -> Option<u64> {
     if operation == "time_reload_10k" {
         return Some(time_reload(10_000, n));
     }
+    // The file `reload` counts, timed the same way.
+    if operation == "time_reload_1k" {
+        return Some(time_reload(RELOAD_FLAGS, n));
+    }
     let text = message_flags(EXCLUDED, 0);
     let bot = Bot::new(FlagStore::from_json(&text).expect("valid fixture"));
     let tuned = TunedStore::from_json(&text).expect("valid fixture");

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::{Path, TOP_FIELDS, Validator};
-use crate::json::{Json, JsonVisitor};
+use crate::json::{ID_ARRAY, Json, JsonVisitor};
 use crate::model::{BucketBy, ChatType, FORMAT_VERSION, FlagDef, FlagFile, parse_id};
 
 /// What a streamed value turned out to be: the expected shape, read
@@ -484,7 +484,7 @@ fn read_ids<'de, A: MapAccess<'de>>(
     what: &str,
 ) -> Result<Vec<i64>, A::Error> {
     Ok(
-        match map.next_value_seed(SeqOr(Ids { v: &mut *v, path }))? {
+        match map.next_value_seed(IdArray(SeqOr(Ids { v: &mut *v, path })))? {
             Shape::Expected(ids) => ids,
             Shape::Other(tree) => {
                 v.not_an_id_array(&tree, path, what);
@@ -492,6 +492,35 @@ fn read_ids<'de, A: MapAccess<'de>>(
             }
         },
     )
+}
+
+/// A value where an array of ids belongs, asked for as the newtype
+/// [`ID_ARRAY`]: the fast reader then reads an array of plain integers in
+/// its own loop (serde_json, and the fast reader for any other value, give
+/// the value itself to `S`, as they would without the newtype).
+struct IdArray<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for IdArray<S> {
+    type Value = S::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
+        deserializer.deserialize_newtype_struct(ID_ARRAY, self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for IdArray<S> {
+    type Value = S::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<S::Value, D::Error> {
+        self.0.deserialize(deserializer)
+    }
 }
 
 /// An array of ids.
@@ -504,9 +533,32 @@ impl<'de> StreamSeq<'de> for Ids<'_, '_> {
     type Out = Vec<i64>;
 
     fn seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<i64>, A::Error> {
-        let v = self.v;
-        let mut ids = std::mem::take(&mut v.id_buffer);
+        // An array the fast reader read whole tells its length: its ids go
+        // straight into a vector of that size.
+        if let Some(len) = seq.size_hint() {
+            let mut ids = Vec::with_capacity(len);
+            self.read_into(&mut seq, &mut ids)?;
+            return Ok(ids);
+        }
+        let mut ids = std::mem::take(&mut self.v.id_buffer);
         ids.clear();
+        let v = self.read_into(&mut seq, &mut ids)?;
+        let exact = ids.to_vec();
+        v.id_buffer = ids;
+        Ok(exact)
+    }
+}
+
+impl<'v> Ids<'v, '_> {
+    /// Appends the array's ids to `ids`, reporting every item that is not
+    /// one; gives the validator back.
+    #[inline]
+    fn read_into<'de, A: SeqAccess<'de>>(
+        self,
+        seq: &mut A,
+        ids: &mut Vec<i64>,
+    ) -> Result<&'v mut Validator, A::Error> {
+        let v = self.v;
         let mut i = 0;
         while let Some(item) = seq.next_element_seed(IdSeed)? {
             match item {
@@ -520,9 +572,7 @@ impl<'de> StreamSeq<'de> for Ids<'_, '_> {
             }
             i += 1;
         }
-        let exact = ids.to_vec();
-        v.id_buffer = ids;
-        Ok(exact)
+        Ok(v)
     }
 }
 
