@@ -200,8 +200,8 @@ fuzz() {
 
 step "format" cargo fmt --all -- --check
 step "lint" cargo clippy --workspace --all-targets --locked -- -D warnings
-step "no module cycles (top-level modules of flags-cli, flags-postgres and flags-rollout; < 1 s)" \
-    python3 scripts/module_cycles.py flags-cli/src flags-postgres/src flags-rollout/src
+step "no module cycles (top-level modules of flags-core, flags-rollout, flags-postgres and flags-cli; < 1 s)" \
+    python3 scripts/module_cycles.py flags-core/src flags-rollout/src flags-postgres/src flags-cli/src
 step "Rust tests (core, CLI, C ABI + C example, header, metrics)" cargo test --workspace --locked
 step "PostgreSQL test clusters: scripts/pg_cluster.py self-test (primary, standby, promote, serve, TLS; ~5 s)" \
     python3 scripts/pg_cluster.py selftest

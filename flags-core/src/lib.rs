@@ -143,7 +143,6 @@ mod snapshot;
 mod store;
 mod suggest;
 mod validate;
-mod watch;
 
 pub use bucket::{BUCKETS, bucket, seed_for_salt};
 pub use counters::DecisionCounts;

@@ -1,6 +1,10 @@
 //! `FlagStore`: the current [`Snapshot`] behind an `ArcSwap`, and everything
 //! that replaces it.
 
+// The watcher is the store's own part: it reloads through the store's
+// shared state, and nothing else uses it.
+mod watch;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -14,7 +18,7 @@ use crate::error::{Error, Problems};
 use crate::message::Message;
 use crate::snapshot::{Handle, Registry, Snapshot, fingerprint};
 use crate::validate::parse_flag_file;
-use crate::watch::Watcher;
+use watch::Watcher;
 
 /// Something the store did that its owner may want to log. Delivered to the
 /// callback given to [`StoreOptions::on_event`], from the thread that did it

@@ -72,8 +72,8 @@ use std::time::{Duration, Instant, SystemTime};
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 
+use super::{ReloadEvent, Shared, StoreOptions};
 use crate::error::Error;
-use crate::store::{ReloadEvent, Shared, StoreOptions};
 
 /// How often the watched folders are checked for replacement, and the file
 /// polled while no watch is armed.
