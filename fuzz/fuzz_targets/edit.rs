@@ -8,9 +8,9 @@
 //! real files seed the corpus: 16 bytes, then the file).
 #![no_main]
 
-use flags_cli::edits::{EditError, EditRequest, apply};
-use flags_cli::edits::span;
 use flags_cli::edits::targeting::Targeting;
+use flags_cli::edits::{EditError, EditRequest, apply};
+use flags_cli::jsonedit::span;
 use flags_core::{BucketBy, Percentage, check_name, parse_flag_file};
 
 const HEADER: usize = 16;
