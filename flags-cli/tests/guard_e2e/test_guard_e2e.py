@@ -443,7 +443,12 @@ def test_prometheus_healthy_plan_advances_to_done(world, prometheus):
     for p in phases:
         assert p["by"] == "guard", p
         assert p["on"]["outcomes"] > 0 and p["off"]["outcomes"] > 0, p
-        assert p["on"]["error_share"] < 0.05, p
+        # A healthy phase is not shown as failing: its 95 % interval starts
+        # below the 5 % trigger. The point estimate alone crossed 5 % once
+        # in CI (5 errors in 105 outcomes of a first phase a few seconds
+        # long, read through Prometheus' increase()), which the guard read
+        # alike.
+        assert p["on"]["error_share_95"][0] < 0.05, p
 
 
 def test_prometheus_on_cohort_failing_is_rolled_back(world, prometheus):
