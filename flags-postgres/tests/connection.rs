@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{other_ca, stop_after};
 use flags_postgres::testing::{Cluster, PASSWORD};
 use flags_postgres::{Database, DatabaseUrl, Error};
 
@@ -216,13 +219,7 @@ fn stop_ends_a_connection_attempt_at_once() {
         "host=127.0.0.1 port={silent} user=flags password={PASSWORD} connect_timeout=30"
     ));
     let stop = Arc::new(AtomicBool::new(false));
-    let setter = {
-        let stop = Arc::clone(&stop);
-        thread::spawn(move || {
-            thread::sleep(Duration::from_millis(300));
-            stop.store(true, Ordering::SeqCst);
-        })
-    };
+    let setter = stop_after(&stop, Duration::from_millis(300));
     let started = Instant::now();
     let err = Database::connect_with_stop(&url, stop).unwrap_err();
     assert!(started.elapsed() < Duration::from_millis(1000), "{err}");
@@ -241,44 +238,11 @@ fn stop_ends_a_wait_on_a_silent_connection() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut db = Database::connect_with_stop(&url, Arc::clone(&stop)).unwrap();
     forwarder.go_silent();
-    let setter = {
-        let stop = Arc::clone(&stop);
-        thread::spawn(move || {
-            thread::sleep(Duration::from_millis(300));
-            stop.store(true, Ordering::SeqCst);
-        })
-    };
+    let setter = stop_after(&stop, Duration::from_millis(300));
     let started = Instant::now();
     assert!(db.batch_execute("SELECT 1").is_err());
     assert!(started.elapsed() < Duration::from_millis(1000));
     setter.join().unwrap();
-}
-
-/// An openssl CA of its own (for the "wrong root" cases).
-fn other_ca(dir: &Path) -> std::path::PathBuf {
-    let ca = dir.join("other.crt");
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=other",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-        ])
-        .arg(dir.join("other.key"))
-        .arg("-out")
-        .arg(&ca)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    ca
 }
 
 /// A home directory whose `.postgresql/root.crt` is `root` (or missing).

@@ -5,6 +5,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::other_ca;
 use flags_postgres::testing::{Cluster, PASSWORD};
 use flags_postgres::{
     AuditEntry, Database, DatabaseUrl, Error, MAX_DOCUMENT_BYTES, SCHEMA_VERSION, Update,
@@ -460,28 +463,7 @@ fn tls_modes_follow_libpq() {
     let cluster = Cluster::start();
     let ca = cluster.enable_tls();
     let other_dir = tempfile::tempdir().unwrap();
-    let other_ca = other_dir.path().join("other.crt");
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=other",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-        ])
-        .arg(other_dir.path().join("other.key"))
-        .arg("-out")
-        .arg(&other_ca)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let other_ca = other_ca(other_dir.path());
     let connect = |host: &str, query: &str| {
         let url = DatabaseUrl::parse(&format!(
             "postgres://flags:{PASSWORD}@{host}:{}/bot?{query}",
