@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{other_ca, stop_after};
+use common::{openssl, other_ca, stop_after};
 use flags_postgres::testing::{Cluster, PASSWORD};
 use flags_postgres::{Database, DatabaseUrl, Error};
 
@@ -365,18 +365,6 @@ fn a_client_certificate_is_sent_as_libpq_sends_it() {
     let cluster = Cluster::start();
     let ca = cluster.enable_tls();
     let dir = tempfile::tempdir().unwrap();
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     let ca_dir = ca.parent().unwrap();
     // Extensions make it an X.509 v3 certificate (rustls takes no v1).
     std::fs::write(
@@ -386,38 +374,44 @@ fn a_client_certificate_is_sent_as_libpq_sends_it() {
     .unwrap();
     let ca_key = ca_dir.join("ca.key").display().to_string();
     let ca_crt = ca.display().to_string();
-    openssl(&[
-        "req",
-        "-new",
-        "-subj",
-        "/CN=certuser",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "client.key",
-        "-out",
-        "client.csr",
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "client.csr",
-        "-CA",
-        &ca_crt,
-        "-CAkey",
-        &ca_key,
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "client.ext",
-        "-out",
-        "client.crt",
-    ]);
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-new",
+            "-subj",
+            "/CN=certuser",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            &ca_crt,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "client.crt",
+        ],
+    );
     let (cert, key) = (dir.path().join("client.crt"), dir.path().join("client.key"));
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     // The server asks for certificates signed by the CA, and certuser must

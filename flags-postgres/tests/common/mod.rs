@@ -3,16 +3,31 @@
 #![allow(dead_code)] // each test file uses some of them
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+/// Runs `openssl` with `args` in `dir`; its error output on failure.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// An openssl CA of its own (for the "wrong root" cases).
 pub fn other_ca(dir: &Path) -> PathBuf {
-    let ca = dir.join("other.crt");
-    let out = std::process::Command::new("openssl")
-        .args([
+    openssl(
+        dir,
+        &[
             "req",
             "-x509",
             "-days",
@@ -25,14 +40,12 @@ pub fn other_ca(dir: &Path) -> PathBuf {
             "ec_paramgen_curve:prime256v1",
             "-nodes",
             "-keyout",
-        ])
-        .arg(dir.join("other.key"))
-        .arg("-out")
-        .arg(&ca)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    ca
+            "other.key",
+            "-out",
+            "other.crt",
+        ],
+    );
+    dir.join("other.crt")
 }
 
 /// Raises `stop` after `after`, as a SIGTERM handler would mid-wait.
