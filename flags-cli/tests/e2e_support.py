@@ -9,12 +9,14 @@ scripts/dashboard_live_proof.py, for Prometheus).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -39,6 +41,23 @@ def wait_for(what: str, predicate, timeout: float, step: float = 0.1):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(step)
+
+
+def wait_scraped(prometheus_url: str, targets: int, job: str = "bot", timeout: float = 20) -> None:
+    """Waits until Prometheus has scraped `targets` targets of `job` up: a
+    phase that starts before the first scrape has no data for its first
+    seconds, and a span that ends there holds one sample or two."""
+    query = urllib.parse.quote(f'count(up{{job="{job}"}} == 1)')
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(f"{prometheus_url}/api/v1/query?query={query}", timeout=2) as r:
+                result = json.load(r)["data"]["result"]
+        except (OSError, ValueError, KeyError):
+            return False
+        return bool(result) and float(result[0]["value"][1]) >= targets
+
+    wait_for(f"Prometheus to scrape {targets} {job} target(s)", up, timeout)
 
 
 def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
